@@ -1,0 +1,54 @@
+import type { GatewayConfig } from '@iotflow/config'
+import { REDACTED_PATHS } from '@iotflow/runtime'
+import Fastify, { type FastifyServerOptions } from 'fastify'
+import authentication from './plugins/app/authentication.js'
+import errorHandler from './plugins/app/error-handler.js'
+import repositories from './plugins/app/repositories.js'
+import postgres from './plugins/external/postgres.js'
+import queue from './plugins/external/queue.js'
+import swagger from './plugins/external/swagger.js'
+import devices from './routes/devices.js'
+import health from './routes/health.js'
+import telemetry from './routes/telemetry.js'
+
+export interface BuildOptions {
+  logger?: FastifyServerOptions['logger']
+}
+
+/** Builds the gateway: connections first, then domain plugins, then routes. Ready, not listening. */
+export async function buildApp(config: GatewayConfig, options: BuildOptions = {}) {
+  const app = Fastify({
+    logger: options.logger ?? {
+      level: config.LOG_LEVEL,
+      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
+    },
+    bodyLimit: config.BODY_LIMIT_BYTES,
+    // Behind a load balancer the request id comes from it; otherwise Fastify makes one.
+    requestIdHeader: 'x-request-id',
+    return503OnClosing: true,
+  })
+  // Telemetry is JSON only: anything else is a 415, not a string to misread.
+  app.removeContentTypeParser('text/plain')
+
+  await app.register(errorHandler)
+  await app.register(swagger)
+  await app.register(postgres, {
+    databaseUrl: config.DATABASE_URL,
+    poolSize: config.DATABASE_POOL_SIZE,
+    migrateOnStart: config.MIGRATE_ON_START,
+  })
+  await app.register(queue, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
+  await app.register(repositories)
+  await app.register(authentication, {
+    adminToken: config.ADMIN_TOKEN,
+    apiKeyCacheTtlMs: config.API_KEY_CACHE_TTL_MS,
+  })
+
+  await app.register(health)
+  await app.register(devices)
+  await app.register(telemetry)
+  await app.ready()
+  return app
+}
+
+export type GatewayApp = Awaited<ReturnType<typeof buildApp>>

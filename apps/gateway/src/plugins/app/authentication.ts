@@ -1,0 +1,62 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import { type DeviceIdentity, hashApiKey, sameKeyHash } from '@iotflow/db'
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ApiKeyCache } from '../../lib/api-key-cache.js'
+import { httpError } from '../../lib/http-error.js'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    requireDevice: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    apiKeyCache: ApiKeyCache
+  }
+  interface FastifyRequest {
+    device: DeviceIdentity | null
+  }
+}
+
+export interface AuthenticationOptions {
+  adminToken: string
+  apiKeyCacheTtlMs: number
+}
+
+const NEGATIVE_CACHE_MS = 5_000
+// Admin: `Bearer <token>`, or the predecessor's `admin <token>`.
+const ADMIN_SCHEME = /^(?:bearer|admin)\s+(.+)$/i
+
+const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest()
+
+export default fp(
+  async (fastify: FastifyInstance, options: AuthenticationOptions) => {
+    const adminTokenHash = digest(options.adminToken)
+    const cache = new ApiKeyCache(options.apiKeyCacheTtlMs, NEGATIVE_CACHE_MS)
+    fastify.decorate('apiKeyCache', cache)
+    fastify.decorateRequest('device', null)
+
+    fastify.decorate('requireAdmin', async (request: FastifyRequest) => {
+      const match = ADMIN_SCHEME.exec(request.headers.authorization ?? '')
+      // Both sides hashed to equal length, then compared in constant time.
+      if (!match?.[1] || !timingSafeEqual(digest(match[1]), adminTokenHash)) {
+        throw httpError(401, 'an admin token is required: Authorization: Bearer <ADMIN_TOKEN>')
+      }
+    })
+
+    fastify.decorate('requireDevice', async (request: FastifyRequest) => {
+      const key = request.headers['x-api-key']
+      if (typeof key !== 'string' || key.length === 0) {
+        throw httpError(401, 'a device API key is required in the X-API-Key header')
+      }
+      const hash = hashApiKey(key)
+      let identity = cache.get(hash)
+      if (identity === undefined) {
+        identity = (await fastify.devicesRepository.findIdentityByKeyHash(hash)) ?? null
+        cache.set(hash, identity)
+      }
+      if (!identity || !sameKeyHash(identity.api_key_hash, hash)) throw httpError(401, 'unknown API key')
+      if (identity.status !== 'active') throw httpError(403, 'this device is inactive')
+      request.device = identity
+    })
+  },
+  { name: 'authentication', dependencies: ['repositories'] },
+)

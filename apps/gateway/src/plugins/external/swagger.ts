@@ -1,0 +1,38 @@
+import swagger from '@fastify/swagger'
+import swaggerUi from '@fastify/swagger-ui'
+import { ErrorResponse, TelemetryPoint } from '@iotflow/contracts'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+
+/** OpenAPI 3 from the route schemas, and Swagger UI at /docs. */
+export default fp(
+  async (fastify: FastifyInstance) => {
+    fastify.addSchema(TelemetryPoint)
+    fastify.addSchema(ErrorResponse)
+    await fastify.register(swagger, {
+      openapi: {
+        openapi: '3.0.3',
+        info: {
+          title: 'IoTFlow API',
+          version: '1.0.0',
+          description:
+            'Telemetry ingestion for IoT fleets. A 202 means the batch is durably queued for both ' +
+            'PostgreSQL and InfluxDB.',
+        },
+        tags: [
+          { name: 'devices', description: 'Device registry (admin)' },
+          { name: 'telemetry', description: 'Telemetry in (device)' },
+          { name: 'operations', description: 'Health' },
+        ],
+        components: {
+          securitySchemes: {
+            adminBearer: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
+            deviceApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+          },
+        },
+      },
+    })
+    await fastify.register(swaggerUi, { routePrefix: '/docs' })
+  },
+  { name: 'swagger' },
+)

@@ -1,0 +1,66 @@
+import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import { probe } from '@iotflow/runtime'
+
+const Alive = Type.Object({ status: Type.Literal('healthy') })
+const Dependency = Type.Object({
+  status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
+  error: Type.Optional(Type.String()),
+})
+const Readiness = Type.Object({
+  status: Type.Union([Type.Literal('ready'), Type.Literal('degraded')]),
+  dependencies: Type.Record(Type.String(), Dependency),
+  queues: Type.Optional(Type.Record(Type.String(), Type.Record(Type.String(), Type.Integer()))),
+})
+
+const health: FastifyPluginAsyncTypebox = async (fastify) => {
+  async function readiness() {
+    const [redis, postgres] = await Promise.all([
+      probe(() => fastify.redis.ping()),
+      probe(() => fastify.sql`SELECT 1`),
+    ])
+    const queues = redis.status === 'up' ? await fastify.queueDepths.read().catch(() => undefined) : undefined
+    const ready = redis.status === 'up' && postgres.status === 'up'
+    return {
+      ready,
+      body: {
+        status: ready ? ('ready' as const) : ('degraded' as const),
+        dependencies: { redis, postgres },
+        queues,
+      },
+    }
+  }
+
+  fastify.get(
+    '/health',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Liveness; with ?detailed=true, the same as /health/ready',
+        querystring: Type.Object({ detailed: Type.Optional(Type.Boolean()) }),
+        response: { 200: Type.Union([Alive, Readiness]), 503: Readiness },
+      },
+    },
+    async (request, reply) => {
+      if (!request.query.detailed) return { status: 'healthy' as const }
+      const { ready, body } = await readiness()
+      return reply.code(ready ? 200 : 503).send(body)
+    },
+  )
+
+  fastify.get(
+    '/health/ready',
+    {
+      schema: {
+        tags: ['operations'],
+        summary: 'Each dependency and the queue depths; 503 when a dependency is down',
+        response: { 200: Readiness, 503: Readiness },
+      },
+    },
+    async (_request, reply) => {
+      const { ready, body } = await readiness()
+      return reply.code(ready ? 200 : 503).send(body)
+    },
+  )
+}
+
+export default health

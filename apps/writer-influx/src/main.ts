@@ -1,0 +1,31 @@
+import { ConfigError, loadWriterInfluxConfig } from '@iotflow/config'
+import { createLogger, startHealthServer } from '@iotflow/runtime'
+import closeWithGrace from 'close-with-grace'
+import { startInfluxWriter } from './writer.js'
+
+let config: ReturnType<typeof loadWriterInfluxConfig>
+try {
+  config = loadWriterInfluxConfig()
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : error)
+  process.exit(1)
+}
+
+const logger = createLogger('writer-influx', config.LOG_LEVEL)
+const writer = await startInfluxWriter(config, logger)
+const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, writer.ready)
+logger.info(
+  {
+    api: config.INFLUX_API,
+    influx: config.INFLUX_URL,
+    health: `http://${config.HEALTH_HOST}:${health.port}/health`,
+  },
+  'writer-influx started',
+)
+
+closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'shutting down after an error')
+  else logger.info({ signal }, 'shutting down')
+  await health.close()
+  await writer.close()
+})

@@ -1,0 +1,26 @@
+import type { FailureKind } from '@iotflow/queue'
+
+const CONNECTION_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENOTFOUND',
+  'EPIPE',
+  'CONNECT_TIMEOUT',
+  'CONNECTION_CLOSED',
+  'CONNECTION_ENDED',
+  'CONNECTION_DESTROYED',
+])
+
+/**
+ * SQLSTATE classes: 08 connection, 57 operator intervention (shutdown, restart), 53 insufficient
+ * resources mean the server is not there for us now; 22 data exception and 23 integrity violation
+ * mean this data will never go in; the rest (serialization failures, deadlocks, …) retry.
+ */
+export function classifyPostgresError(error: Error): FailureKind {
+  const code = (error as { code?: string }).code ?? ''
+  if (CONNECTION_CODES.has(code) || /^(08|57|53)/.test(code)) return 'unavailable'
+  if (/^(22|23)/.test(code)) return 'permanent'
+  return 'transient'
+}

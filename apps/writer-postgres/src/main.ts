@@ -1,0 +1,24 @@
+import { ConfigError, loadWriterPostgresConfig } from '@iotflow/config'
+import { createLogger, startHealthServer } from '@iotflow/runtime'
+import closeWithGrace from 'close-with-grace'
+import { startPostgresWriter } from './writer.js'
+
+let config: ReturnType<typeof loadWriterPostgresConfig>
+try {
+  config = loadWriterPostgresConfig()
+} catch (error) {
+  console.error(error instanceof ConfigError ? error.message : error)
+  process.exit(1)
+}
+
+const logger = createLogger('writer-postgres', config.LOG_LEVEL)
+const writer = await startPostgresWriter(config, logger)
+const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, writer.ready)
+logger.info({ health: `http://${config.HEALTH_HOST}:${health.port}/health` }, 'writer-postgres started')
+
+closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
+  if (err) logger.error({ err }, 'shutting down after an error')
+  else logger.info({ signal }, 'shutting down')
+  await health.close()
+  await writer.close()
+})

@@ -1,0 +1,396 @@
+# shellcheck shell=bash
+# IoTFlow local bootstrap library: sourced by start.sh, stop.sh and test.sh.
+#
+# Brings up Redis, PostgreSQL, InfluxDB 1.x and Mosquitto for local work without
+# Docker or systemd. A service that already answers on its URL is used as is;
+# otherwise it is installed via apt (root only) and started as a plain
+# background process whose data, logs and pidfile live under $IOTFLOW_DATA_DIR.
+#
+# Safe under `set -euo pipefail`. Fatal errors call `exit 1`.
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+export ROOT
+
+iotflow_root() { printf '%s\n' "$ROOT"; }
+
+# ---------------------------------------------------------------- output ----
+
+log() { printf '%s\n' "$*"; }
+warn() { printf 'warning: %s\n' "$*" >&2; }
+die() {
+  printf 'error: %s\n' "$*" >&2
+  exit 1
+}
+
+# Print the command the user has to run themselves, then stop.
+die_run() {
+  printf 'error: %s\n' "$1" >&2
+  printf '  run:  %s\n' "$2" >&2
+  printf '  then run this command again.\n' >&2
+  exit 1
+}
+
+is_root() { [[ $(id -u) -eq 0 ]]; }
+
+# ----------------------------------------------------------- environment ----
+
+# Only the data-dir layout; used by stop.sh, which must not create anything else.
+iotflow_paths() {
+  export IOTFLOW_DATA_DIR="${IOTFLOW_DATA_DIR:-$ROOT/.iotflow}"
+  DATA="$IOTFLOW_DATA_DIR"
+  RUN_DIR="$DATA/run"
+  LOG_DIR="$DATA/logs"
+}
+
+iotflow_env_defaults() {
+  iotflow_paths
+  : "${REDIS_URL:=redis://127.0.0.1:6379}"
+  : "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/iotflow}"
+  : "${INFLUX_URL:=http://127.0.0.1:8086}"
+  : "${INFLUX_API:=v1}"
+  : "${INFLUX_DATABASE:=iotflow}"
+  : "${MQTT_URL:=mqtt://127.0.0.1:1883}"
+  : "${HOST:=127.0.0.1}"
+  : "${PORT:=8080}"
+  : "${LOG_LEVEL:=info}"
+  : "${QUEUE_PREFIX:=iotflow}"
+  export REDIS_URL DATABASE_URL INFLUX_URL INFLUX_API INFLUX_DATABASE MQTT_URL \
+    HOST PORT LOG_LEVEL QUEUE_PREFIX
+  if [[ -z ${ADMIN_TOKEN:-} ]]; then
+    ADMIN_TOKEN="$(iotflow_admin_token)"
+  fi
+  export ADMIN_TOKEN
+}
+
+# Stable per-checkout admin token, generated once and kept private.
+iotflow_admin_token() {
+  local file="$IOTFLOW_DATA_DIR/admin-token"
+  if [[ ! -s $file ]]; then
+    mkdir -p "$IOTFLOW_DATA_DIR"
+    (
+      umask 077
+      node -e "console.log(require('crypto').randomBytes(24).toString('base64url'))" >"$file"
+    )
+  fi
+  chmod 600 "$file"
+  tr -d '[:space:]' <"$file"
+}
+
+iotflow_dirs() {
+  mkdir -p "$RUN_DIR" "$LOG_DIR"
+}
+
+# ------------------------------------------------------------ node / pnpm ----
+
+ensure_pnpm() {
+  command -v pnpm >/dev/null 2>&1 && return 0
+  log "pnpm: not found, installing pnpm@10 globally via npm"
+  if ! npm install -g pnpm@10; then
+    die_run "could not install pnpm (global npm prefix not writable?)" \
+      "sudo npm install -g pnpm@10"
+  fi
+  hash -r
+  command -v pnpm >/dev/null 2>&1 ||
+    die "pnpm was installed but is not on PATH; add $(npm prefix -g)/bin to PATH"
+}
+
+ensure_node_modules() {
+  local lock="$ROOT/pnpm-lock.yaml" marker="$ROOT/node_modules/.modules.yaml"
+  if [[ ! -f $lock ]]; then
+    log "pnpm: no pnpm-lock.yaml yet, running pnpm install"
+    (cd "$ROOT" && pnpm install)
+  elif [[ ! -f $marker || $lock -nt $marker ]]; then
+    log "pnpm: installing dependencies (frozen lockfile)"
+    # confirm-modules-purge=false: never stop at an interactive prompt.
+    (cd "$ROOT" && pnpm install --frozen-lockfile --config.confirm-modules-purge=false)
+    # pnpm may skip rewriting the marker when nothing changed.
+    touch "$marker"
+  fi
+}
+
+# ------------------------------------------------------------- utilities ----
+
+# url_host_port URL DEFAULT_PORT -> "host port"
+# Handles scheme://[user[:pass]@]host[:port][/path][?query] and [ipv6]:port.
+url_host_port() {
+  local rest="${1#*://}" host port=""
+  rest="${rest%%/*}"
+  rest="${rest%%\?*}"
+  rest="${rest##*@}"
+  if [[ $rest == \[* ]]; then
+    host="${rest%%]*}"
+    host="${host#[}"
+    port="${rest#*]}"
+    port="${port#:}"
+  elif [[ $rest == *:* ]]; then
+    host="${rest%:*}"
+    port="${rest##*:}"
+  else
+    host="$rest"
+  fi
+  printf '%s %s\n' "${host:-127.0.0.1}" "${port:-$2}"
+}
+
+# We only ever start services on this machine.
+is_local_host() {
+  case "$1" in
+  127.* | localhost | ::1 | 0.0.0.0) return 0 ;;
+  *) return 1 ;;
+  esac
+}
+
+# tcp_reachable HOST PORT: plain TCP connect, no extra tools needed.
+tcp_reachable() {
+  if command -v timeout >/dev/null 2>&1; then
+    # shellcheck disable=SC2016 # expanded by the inner bash
+    timeout 2 bash -c 'exec 3<>"/dev/tcp/$0/$1"' "$1" "$2" 2>/dev/null
+  else
+    node -e '
+      const s = require("net").connect({ host: process.argv[1], port: +process.argv[2] });
+      s.setTimeout(2000, () => process.exit(1));
+      s.on("connect", () => process.exit(0)).on("error", () => process.exit(1));
+    ' "$1" "$2"
+  fi
+}
+
+# http_status URL -> HTTP status code, or 000 when unreachable.
+http_status() {
+  if command -v curl >/dev/null 2>&1; then
+    curl -s -o /dev/null -m 3 -w '%{http_code}' "$1" || true
+  else
+    node -e '
+      fetch(process.argv[1], { signal: AbortSignal.timeout(3000) })
+        .then((r) => console.log(r.status), () => console.log("000"));
+    ' "$1"
+  fi
+}
+
+# wait_until SECONDS CMD...: poll CMD every 0.5 s.
+wait_until() {
+  local deadline=$((SECONDS + $1))
+  shift
+  until "$@"; do
+    ((SECONDS < deadline)) || return 1
+    sleep 0.5
+  done
+}
+
+# Fail with the end of the service's log so the cause is visible right away.
+die_with_log() {
+  local logfile="$2"
+  printf 'error: %s\n' "$1" >&2
+  if [[ -f $logfile ]]; then
+    printf -- '--- last lines of %s ---\n' "$logfile" >&2
+    tail -n 30 "$logfile" >&2
+  fi
+  exit 1
+}
+
+# Install Debian packages as root; otherwise tell the user what to run.
+apt_install() {
+  is_root || die_run "missing package(s): $*" "sudo apt-get install -y $*"
+  command -v apt-get >/dev/null 2>&1 ||
+    die "apt-get not found; install $* with your package manager"
+  log "apt: installing $*"
+  export DEBIAN_FRONTEND=noninteractive
+  # Fresh machines often have no package lists yet: retry after an update.
+  apt-get install -y --no-install-recommends "$@" ||
+    { apt-get update && apt-get install -y --no-install-recommends "$@"; } ||
+    die "apt-get install $* failed"
+}
+
+# Newest PostgreSQL server binaries installed by the Debian packages.
+pg_bindir() {
+  local dir
+  dir="$(printf '%s\n' /usr/lib/postgresql/*/bin/pg_ctl | sort -V | tail -n 1)"
+  [[ -x $dir ]] && printf '%s\n' "${dir%/pg_ctl}"
+}
+
+# Run a command as the postgres user when we are root (initdb refuses root).
+as_pg_user() {
+  if is_root; then
+    runuser -u postgres -- "$@"
+  else
+    "$@"
+  fi
+}
+
+# ------------------------------------------------------------------ redis ----
+
+redis_ping() {
+  command -v timeout >/dev/null 2>&1 || { tcp_reachable "$1" "$2"; return; }
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 2 bash -c '
+    exec 3<>"/dev/tcp/$0/$1" || exit 1
+    printf "PING\r\n" >&3
+    IFS= read -r -t 2 line <&3 && [[ $line == "+PONG"* ]]
+  ' "$1" "$2" 2>/dev/null
+}
+
+ensure_redis() {
+  local host port
+  read -r host port < <(url_host_port "$REDIS_URL" 6379)
+  if tcp_reachable "$host" "$port"; then
+    log "redis: using existing at $host:$port"
+    return 0
+  fi
+  is_local_host "$host" || die "redis: $REDIS_URL is not reachable"
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  iotflow_dirs
+  mkdir -p "$DATA/redis"
+  # AOF + noeviction: queued jobs must survive restarts and never be dropped.
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" \
+    --dir "$DATA/redis" --appendonly yes --appendfsync everysec \
+    --maxmemory-policy noeviction --pidfile "$RUN_DIR/redis.pid" \
+    --logfile "$LOG_DIR/redis.log" --save "" ||
+    die_with_log "redis: redis-server failed to start" "$LOG_DIR/redis.log"
+  wait_until 20 redis_ping 127.0.0.1 "$port" ||
+    die_with_log "redis: no answer on 127.0.0.1:$port after 20 s" "$LOG_DIR/redis.log"
+  log "redis: started on 127.0.0.1:$port (data $DATA/redis)"
+}
+
+# --------------------------------------------------------------- postgres ----
+
+ensure_postgres() {
+  local host port
+  read -r host port < <(url_host_port "$DATABASE_URL" 5432)
+  if tcp_reachable "$host" "$port"; then
+    log "postgres: using existing at $host:$port"
+    return 0
+  fi
+  is_local_host "$host" || die "postgres: $DATABASE_URL is not reachable"
+  [[ -n $(pg_bindir) ]] || apt_install postgresql
+  local bin pgdata="$DATA/postgres" logfile="$LOG_DIR/postgres.log"
+  bin="$(pg_bindir)" || die "postgres: no /usr/lib/postgresql/*/bin after install"
+  iotflow_dirs
+  pg_prepare_dirs "$pgdata" "$logfile"
+  if [[ ! -f $pgdata/PG_VERSION ]]; then
+    log "postgres: initdb into $pgdata"
+    as_pg_user "$bin/initdb" -D "$pgdata" --auth=trust --username=postgres \
+      --encoding=UTF8 >>"$logfile" 2>&1 ||
+      die_with_log "postgres: initdb failed" "$logfile"
+  fi
+  # The socket goes into the data dir: /var/run/postgresql may not exist.
+  as_pg_user "$bin/pg_ctl" start -w -t 30 -D "$pgdata" -l "$logfile" \
+    -o "-c listen_addresses=127.0.0.1 -p $port -k '$pgdata'" >/dev/null ||
+    die_with_log "postgres: pg_ctl start failed" "$logfile"
+  wait_until 20 "$bin/pg_isready" -q -h 127.0.0.1 -p "$port" ||
+    die_with_log "postgres: not ready on 127.0.0.1:$port" "$logfile"
+  log "postgres: started on 127.0.0.1:$port (data $pgdata)"
+}
+
+# As root the server runs as `postgres`, which must own its data dir and log
+# and be able to reach them through every parent directory.
+pg_prepare_dirs() {
+  local pgdata="$1" logfile="$2"
+  mkdir -p "$pgdata"
+  chmod 700 "$pgdata"
+  touch "$logfile"
+  is_root || return 0
+  id postgres >/dev/null 2>&1 || die "postgres: system user 'postgres' is missing"
+  chown postgres: "$pgdata" "$logfile"
+  runuser -u postgres -- test -w "$pgdata" ||
+    die "postgres: user 'postgres' cannot access $pgdata (a parent dir is private?);" \
+      "set IOTFLOW_DATA_DIR to e.g. /var/tmp/iotflow"
+}
+
+# --------------------------------------------------------------- influxdb ----
+
+influx_ping() { [[ $(http_status "${INFLUX_URL%/}/ping") == 204 ]]; }
+
+ensure_influxdb() {
+  if [[ $INFLUX_API != v1 ]]; then
+    influx_ping && { log "influxdb: using existing at $INFLUX_URL ($INFLUX_API)"; return 0; }
+    die "influxdb: INFLUX_API=$INFLUX_API needs an InfluxDB 2 server at $INFLUX_URL" \
+      "(e.g. via docker compose); only v1 is started locally"
+  fi
+  if influx_ping; then
+    log "influxdb: using existing at $INFLUX_URL"
+    return 0
+  fi
+  local host port
+  read -r host port < <(url_host_port "$INFLUX_URL" 8086)
+  is_local_host "$host" || die "influxdb: $INFLUX_URL is not reachable"
+  command -v influxd >/dev/null 2>&1 || apt_install influxdb
+  iotflow_dirs
+  mkdir -p "$DATA/influxdb"
+  influxd_start "$port"
+  wait_until 30 influx_ping ||
+    die_with_log "influxdb: no /ping answer on 127.0.0.1:$port after 30 s" "$LOG_DIR/influxd.log"
+  log "influxdb: started on 127.0.0.1:$port (data $DATA/influxdb)"
+}
+
+# Paths and ports come from env vars so the checked-in config stays generic.
+# (Debian's 1.6 build reads REPORTING_ENABLED; upstream reads REPORTING_DISABLED.)
+# setsid: a Ctrl+C in the terminal that ran start.sh must not reach influxd.
+influxd_start() {
+  local port="$1" logfile="$LOG_DIR/influxd.log" monitor=0 pid
+  # With job control on (interactive shell), setsid would fork and $! would
+  # not be influxd; keep it off while launching.
+  [[ $- == *m* ]] && monitor=1 && set +m
+  INFLUXDB_META_DIR="$DATA/influxdb/meta" \
+    INFLUXDB_DATA_DIR="$DATA/influxdb/data" \
+    INFLUXDB_DATA_WAL_DIR="$DATA/influxdb/wal" \
+    INFLUXDB_HTTP_BIND_ADDRESS="127.0.0.1:$port" \
+    INFLUXDB_BIND_ADDRESS="127.0.0.1:$((port + 2))" \
+    INFLUXDB_REPORTING_DISABLED=true \
+    INFLUXDB_REPORTING_ENABLED=false \
+    INFLUXDB_HTTP_LOG_ENABLED=false \
+    INFLUXDB_DATA_QUERY_LOG_ENABLED=false \
+    INFLUXDB_LOGGING_LEVEL=warn \
+    setsid nohup influxd run -config "$ROOT/infra/influxdb/influxdb.conf" \
+    -pidfile "$RUN_DIR/influxd.pid" >>"$logfile" 2>&1 </dev/null &
+  pid=$!
+  ((monitor)) && set -m
+  # Catch immediate failures (bad config, port in use) before polling.
+  sleep 1
+  kill -0 "$pid" 2>/dev/null || die_with_log "influxdb: influxd exited at once" "$logfile"
+}
+
+# -------------------------------------------------------------- mosquitto ----
+
+ensure_mosquitto() {
+  local host port
+  read -r host port < <(url_host_port "$MQTT_URL" 1883)
+  if tcp_reachable "$host" "$port"; then
+    log "mosquitto: using existing at $host:$port"
+    return 0
+  fi
+  is_local_host "$host" || die "mosquitto: $MQTT_URL is not reachable"
+  command -v mosquitto >/dev/null 2>&1 || apt_install mosquitto
+  iotflow_dirs
+  local conf="$DATA/mosquitto.conf" logfile="$LOG_DIR/mosquitto.log"
+  mkdir -p "$DATA/mosquitto"
+  touch "$logfile" "$RUN_DIR/mosquitto.pid"
+  mosquitto_write_conf "$conf" "$port" "$logfile"
+  # Started as root, mosquitto drops to the `mosquitto` user before it writes
+  # its log, pid file and persistence: let that user write them.
+  if is_root && id mosquitto >/dev/null 2>&1; then
+    chown mosquitto: "$DATA/mosquitto" "$logfile" "$RUN_DIR/mosquitto.pid"
+  fi
+  mosquitto -d -c "$conf" || die_with_log "mosquitto: failed to start" "$logfile"
+  wait_until 20 tcp_reachable 127.0.0.1 "$port" ||
+    die_with_log "mosquitto: no answer on 127.0.0.1:$port after 20 s" "$logfile"
+  log "mosquitto: started on 127.0.0.1:$port (data $DATA/mosquitto)"
+}
+
+mosquitto_write_conf() {
+  cat >"$1" <<EOF
+# Generated by infra/local/lib.sh; rewritten on every start.
+listener $2 127.0.0.1
+allow_anonymous true
+persistence true
+persistence_location $DATA/mosquitto/
+log_dest file $3
+pid_file $RUN_DIR/mosquitto.pid
+EOF
+}
+
+# ---------------------------------------------------------------- all four ----
+
+ensure_services() {
+  ensure_redis
+  ensure_postgres
+  ensure_influxdb
+  ensure_mosquitto
+}

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# `npm start`: bring up the backing services, migrate, then run the three apps
+# in the foreground (Ctrl+C stops the apps; `npm stop` also stops services).
+set -euo pipefail
+# shellcheck source=infra/local/lib.sh
+source "$(dirname "${BASH_SOURCE[0]}")/lib.sh"
+cd "$ROOT"
+
+iotflow_env_defaults
+ensure_pnpm
+ensure_node_modules
+ensure_services
+
+log "migrate: pnpm migrate"
+pnpm migrate
+
+exec node infra/local/run-apps.mjs

@@ -1,0 +1,63 @@
+import { Type } from '@sinclair/typebox'
+
+/** Env fragments shared by several apps. Each app composes its own schema from these. */
+
+export const LogLevel = Type.Union(
+  ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'].map((level) => Type.Literal(level)),
+  { default: 'info', description: 'one of fatal, error, warn, info, debug, trace, silent' },
+)
+
+export const loggingEnv = {
+  LOG_LEVEL: LogLevel,
+}
+
+export const redisEnv = {
+  REDIS_URL: Type.String({
+    pattern: '^rediss?://',
+    default: 'redis://127.0.0.1:6379',
+    description: 'a redis:// or rediss:// URL',
+  }),
+  QUEUE_PREFIX: Type.String({
+    pattern: '^[A-Za-z0-9_.-]{1,64}$',
+    default: 'iotflow',
+    description: 'letters, digits, _ . - (used as the Redis Cluster hash tag of every queue key)',
+  }),
+}
+
+export const postgresEnv = {
+  DATABASE_URL: Type.String({
+    pattern: '^postgres(ql)?://',
+    default: 'postgres://postgres@127.0.0.1:5432/iotflow',
+    description: 'a postgres:// URL',
+  }),
+  DATABASE_POOL_SIZE: Type.Integer({ minimum: 1, maximum: 100, default: 10 }),
+}
+
+const Port = (defaultPort: number) => Type.Integer({ minimum: 0, maximum: 65535, default: defaultPort })
+
+export const httpEnv = (defaultPort: number) => ({
+  HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  PORT: Port(defaultPort),
+})
+
+/** Writers serve /health on this port (0 = pick a free one, for tests). */
+export const healthEnv = (defaultPort: number) => ({
+  HEALTH_HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
+  HEALTH_PORT: Port(defaultPort),
+})
+
+export const writerEnv = (defaults: { maxBatchPoints: number }) => ({
+  WRITER_CONCURRENCY: Type.Integer({
+    minimum: 1,
+    maximum: 5000,
+    default: 200,
+    description: 'jobs held at once; they are written together as one batch',
+  }),
+  WRITER_MAX_BATCH_POINTS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: defaults.maxBatchPoints }),
+  WRITER_LINGER_MS: Type.Integer({
+    minimum: 0,
+    maximum: 10_000,
+    default: 20,
+    description: 'how long a partial batch waits for more jobs',
+  }),
+})

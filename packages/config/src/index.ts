@@ -1,0 +1,3 @@
+export * from './apps.js'
+export * from './fragments.js'
+export * from './parse-env.js'

@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest'
+import { loadGatewayConfig, loadWriterInfluxConfig, loadWriterPostgresConfig } from './apps.js'
+import { ConfigError } from './parse-env.js'
+
+const problemsOf = (load: () => unknown) => {
+  try {
+    load()
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems.map((p) => p.variable)
+    throw error
+  }
+  throw new Error('expected a ConfigError')
+}
+
+describe('app configuration', () => {
+  it('applies defaults and converts numbers and booleans', () => {
+    const config = loadGatewayConfig({
+      ADMIN_TOKEN: 'a-long-enough-token',
+      PORT: '9000',
+      MIGRATE_ON_START: 'false',
+    })
+    expect(config.PORT).toBe(9000)
+    expect(config.MIGRATE_ON_START).toBe(false)
+    expect(config.REDIS_URL).toBe('redis://127.0.0.1:6379')
+    expect(config.HOST).toBe('127.0.0.1')
+  })
+
+  it('names a missing required variable', () => {
+    expect(problemsOf(() => loadGatewayConfig({}))).toEqual(['ADMIN_TOKEN'])
+  })
+
+  it('names every bad variable, with what was given', () => {
+    const env = { ADMIN_TOKEN: 'short', PORT: 'eighty', DATABASE_URL: 'mysql://x' }
+    expect(problemsOf(() => loadGatewayConfig(env)).sort()).toEqual(['ADMIN_TOKEN', 'DATABASE_URL', 'PORT'])
+    expect(() => loadGatewayConfig(env)).toThrow(/PORT: .*"eighty"/)
+  })
+
+  it('treats an empty value as unset', () => {
+    expect(loadWriterPostgresConfig({ WRITER_LINGER_MS: '' }).WRITER_LINGER_MS).toBe(20)
+  })
+
+  it('refuses an unknown InfluxDB API and requires a token for v2', () => {
+    expect(problemsOf(() => loadWriterInfluxConfig({ INFLUX_API: 'v3' }))).toEqual(['INFLUX_API'])
+    expect(problemsOf(() => loadWriterInfluxConfig({ INFLUX_API: 'v2' }))).toEqual(['INFLUX_TOKEN'])
+    expect(loadWriterInfluxConfig({ INFLUX_API: 'v1' }).INFLUX_DATABASE).toBe('iotflow')
+  })
+})

@@ -1,0 +1,39 @@
+import type { Static, TObject } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
+
+/** Raised when the environment does not satisfy an app's schema; the message names every bad variable. */
+export class ConfigError extends Error {
+  constructor(readonly problems: { variable: string; message: string }[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  ${p.variable}: ${p.message}`).join('\n')}`)
+    this.name = 'ConfigError'
+  }
+}
+
+/**
+ * Reads the variables named by `schema` from `env`, applies defaults, converts strings to the
+ * declared types and validates. Empty strings count as unset, so `FOO=` falls back to the default.
+ */
+export function parseEnv<T extends TObject>(schema: T, env: NodeJS.ProcessEnv = process.env): Static<T> {
+  const raw: Record<string, unknown> = {}
+  for (const key of Object.keys(schema.properties)) {
+    const value = env[key]
+    if (value !== undefined && value !== '') raw[key] = value
+  }
+  const withDefaults = Value.Default(schema, raw)
+  const converted = Value.Convert(schema, withDefaults)
+  const problems = [...Value.Errors(schema, converted)].map((error) => {
+    const variable = error.path.replace(/^\//, '').split('/')[0] || '(environment)'
+    const given = env[variable]
+    const shown = given === undefined || given === '' ? 'unset' : JSON.stringify(given)
+    const hint = error.schema.description ? ` (${error.schema.description})` : ''
+    return { variable, message: `${error.message}, got ${shown}${hint}` }
+  })
+  if (problems.length > 0) throw new ConfigError(dedupeByVariable(problems))
+  return converted as Static<T>
+}
+
+function dedupeByVariable(problems: { variable: string; message: string }[]) {
+  const seen = new Map<string, { variable: string; message: string }>()
+  for (const problem of problems) if (!seen.has(problem.variable)) seen.set(problem.variable, problem)
+  return [...seen.values()]
+}

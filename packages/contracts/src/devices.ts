@@ -1,0 +1,48 @@
+import { type Static, Type } from '@sinclair/typebox'
+
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
+  Type.Union([schema, Type.Null()])
+
+export const DeviceCreateBody = Type.Object(
+  {
+    name: Type.String({ minLength: 1, maxLength: 128, examples: ['greenhouse-sensor-01'] }),
+    device_type: Type.Optional(Type.String({ minLength: 1, maxLength: 64, examples: ['sensor'] })),
+    description: Type.Optional(Type.String({ maxLength: 1024 })),
+    location: Type.Optional(Type.String({ maxLength: 256 })),
+    firmware_version: Type.Optional(Type.String({ maxLength: 64 })),
+    hardware_version: Type.Optional(Type.String({ maxLength: 64 })),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false, title: 'DeviceCreate' },
+)
+export type DeviceCreateBody = Static<typeof DeviceCreateBody>
+
+export const DeviceStatus = Type.Union([Type.Literal('active'), Type.Literal('inactive')])
+
+export const Device = Type.Object(
+  {
+    id: Type.Integer(),
+    name: Type.String(),
+    device_type: Type.String(),
+    description: Nullable(Type.String()),
+    location: Nullable(Type.String()),
+    firmware_version: Nullable(Type.String()),
+    hardware_version: Nullable(Type.String()),
+    metadata: Type.Record(Type.String(), Type.Unknown()),
+    status: DeviceStatus,
+    api_key_prefix: Type.String({ description: 'the first characters of the key, to recognise it' }),
+    created_at: Type.String({ format: 'date-time' }),
+    updated_at: Type.String({ format: 'date-time' }),
+    last_seen: Nullable(Type.String({ format: 'date-time' })),
+  },
+  { title: 'Device' },
+)
+export type Device = Static<typeof Device>
+
+export const DeviceCreated = Type.Object(
+  {
+    device: Device,
+    api_key: Type.String({ description: 'shown once; only its hash is stored' }),
+  },
+  { title: 'DeviceCreated' },
+)

@@ -1,0 +1,6 @@
+export * from './devices.js'
+export * from './errors.js'
+export * from './jobs.js'
+export * from './parse-telemetry.js'
+export * from './telemetry.js'
+export * from './timestamps.js'

@@ -1,0 +1,54 @@
+import { type Static, Type } from '@sinclair/typebox'
+
+export const FieldValue = Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 4096 })])
+export type FieldValue = Static<typeof FieldValue>
+
+export const Timestamp = Type.Union(
+  [
+    Type.String({ description: 'ISO-8601 with offset, e.g. 2026-11-28T10:00:00.000Z' }),
+    Type.Number({ description: 'epoch seconds (below 1e11) or epoch milliseconds' }),
+  ],
+  { description: 'when the point was measured; the receive time when absent' },
+)
+
+export const TelemetryPoint = Type.Object(
+  {
+    timestamp: Type.Optional(Timestamp),
+    data: Type.Record(Type.String({ minLength: 1, maxLength: 128 }), FieldValue, {
+      minProperties: 1,
+      description: 'field name → number, boolean or string',
+    }),
+    type: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'kept as the `type` tag' })),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false, $id: 'TelemetryPoint', title: 'TelemetryPoint' },
+)
+export type TelemetryPoint = Static<typeof TelemetryPoint>
+
+export const TelemetryBatch = Type.Object(
+  { points: Type.Array(Type.Ref('TelemetryPoint'), { minItems: 1 }) },
+  { additionalProperties: false, title: 'TelemetryBatch' },
+)
+
+/** The three accepted body shapes of API.md: one point, `{points: [...]}`, or a bare array. */
+export const TelemetryBody = Type.Union(
+  [Type.Ref('TelemetryPoint'), TelemetryBatch, Type.Array(Type.Ref('TelemetryPoint'), { minItems: 1 })],
+  { title: 'TelemetryBody' },
+)
+
+/** A point as it travels through the queue: epoch-millisecond time, fields untouched. */
+export const StoredPoint = Type.Object({
+  t: Type.Integer({ description: 'epoch milliseconds' }),
+  type: Type.Optional(Type.String()),
+  data: Type.Record(Type.String(), FieldValue),
+})
+export type StoredPoint = Static<typeof StoredPoint>
+
+export const IngestAccepted = Type.Object(
+  {
+    batch_id: Type.String({ description: 'look it up at GET /api/v1/ingest/{batch_id}' }),
+    accepted: Type.Integer({ description: 'points queued' }),
+  },
+  { title: 'IngestAccepted' },
+)
+export type IngestAccepted = Static<typeof IngestAccepted>

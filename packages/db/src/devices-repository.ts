@@ -1,0 +1,98 @@
+import type { Device, DeviceCreateBody } from '@iotflow/contracts'
+import { generateApiKey } from './api-keys.js'
+import type { Sql } from './client.js'
+
+/** What authentication needs to know about a device, and all the ingest path reads. */
+export interface DeviceIdentity {
+  id: number
+  device_type: string
+  status: 'active' | 'inactive'
+  api_key_hash: Buffer
+}
+
+export class DuplicateDeviceNameError extends Error {
+  constructor(name: string) {
+    super(`a device named "${name}" already exists`)
+    this.name = 'DuplicateDeviceNameError'
+  }
+}
+
+interface DeviceRow {
+  id: number
+  name: string
+  device_type: string
+  description: string | null
+  location: string | null
+  firmware_version: string | null
+  hardware_version: string | null
+  metadata: Record<string, unknown>
+  status: 'active' | 'inactive'
+  api_key_prefix: string
+  created_at: Date
+  updated_at: Date
+  last_seen: Date | null
+}
+
+const toDevice = (row: DeviceRow): Device => ({
+  ...row,
+  created_at: row.created_at.toISOString(),
+  updated_at: row.updated_at.toISOString(),
+  last_seen: row.last_seen ? row.last_seen.toISOString() : null,
+})
+
+const DEVICE_COLUMNS = [
+  'id',
+  'name',
+  'device_type',
+  'description',
+  'location',
+  'firmware_version',
+  'hardware_version',
+  'metadata',
+  'status',
+  'api_key_prefix',
+  'created_at',
+  'updated_at',
+  'last_seen',
+] as const
+
+export function createDevicesRepository(sql: Sql) {
+  return {
+    /** Registers a device; returns it with its API key, which is never readable again. */
+    async create(input: DeviceCreateBody): Promise<{ device: Device; apiKey: string }> {
+      const apiKey = generateApiKey()
+      const row = {
+        name: input.name,
+        device_type: input.device_type ?? 'sensor',
+        description: input.description ?? null,
+        location: input.location ?? null,
+        firmware_version: input.firmware_version ?? null,
+        hardware_version: input.hardware_version ?? null,
+        metadata: sql.json((input.metadata ?? {}) as Parameters<typeof sql.json>[0]),
+        api_key_hash: apiKey.hash,
+        api_key_prefix: apiKey.prefix,
+      }
+      try {
+        const [created] = await sql<DeviceRow[]>`
+          INSERT INTO devices ${sql(row)} RETURNING ${sql(DEVICE_COLUMNS)}`
+        return { device: toDevice(created as DeviceRow), apiKey: apiKey.key }
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505') throw new DuplicateDeviceNameError(input.name)
+        throw error
+      }
+    },
+
+    async findIdentityByKeyHash(hash: Buffer): Promise<DeviceIdentity | undefined> {
+      const [row] = await sql<DeviceIdentity[]>`
+        SELECT id, device_type, status, api_key_hash FROM devices WHERE api_key_hash = ${hash}`
+      return row
+    },
+
+    async findById(id: number): Promise<Device | undefined> {
+      const [row] = await sql<DeviceRow[]>`SELECT ${sql(DEVICE_COLUMNS)} FROM devices WHERE id = ${id}`
+      return row ? toDevice(row) : undefined
+    },
+  }
+}
+
+export type DevicesRepository = ReturnType<typeof createDevicesRepository>

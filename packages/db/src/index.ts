@@ -1,0 +1,5 @@
+export * from './api-keys.js'
+export * from './client.js'
+export * from './devices-repository.js'
+export * from './migrate.js'
+export * from './telemetry-repository.js'

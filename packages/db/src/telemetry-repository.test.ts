@@ -1,0 +1,79 @@
+import type { StoreBatchPayload } from '@iotflow/contracts'
+import { createTestDatabase, type TestDatabase } from '@iotflow/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { createTelemetryRepository } from './telemetry-repository.js'
+
+let db: TestDatabase
+beforeAll(async () => {
+  db = await createTestDatabase()
+})
+afterAll(async () => {
+  await db?.drop()
+})
+
+const DAY = 86_400_000
+const T0 = Date.UTC(2026, 0, 10, 23, 59, 59, 500)
+
+const batch = (device_id: number, points: StoreBatchPayload['points']): StoreBatchPayload => ({
+  batch_id: `b${device_id}`,
+  device_id,
+  received_at: T0,
+  points,
+})
+
+const rowsOf = (deviceId: number) =>
+  db.sql<{ t: number; type: string | null; data: Record<string, unknown> }[]>`
+    SELECT (extract(epoch FROM time) * 1000)::float8 AS t, type, data
+    FROM telemetry WHERE device_id = ${deviceId} ORDER BY time`
+
+describe('telemetry repository', () => {
+  it('creates the UTC day partitions a batch needs', async () => {
+    const repo = createTelemetryRepository(db.sql)
+    await repo.writeBatches([
+      batch(1, [
+        { t: T0, data: { v: 1 } },
+        { t: T0 + DAY, data: { v: 2 } },
+      ]),
+    ])
+    const partitions = await db.sql<{ name: string }[]>`
+      SELECT c.relname AS name FROM pg_inherits i JOIN pg_class c ON c.oid = i.inhrelid
+      WHERE i.inhparent = 'telemetry'::regclass ORDER BY 1`
+    expect(partitions.map((p) => p.name)).toEqual(['telemetry_p20260110', 'telemetry_p20260111'])
+  })
+
+  it('is idempotent on (device, timestamp): a repeated batch is stored once', async () => {
+    const repo = createTelemetryRepository(db.sql)
+    const once = batch(2, [
+      { t: T0, data: { v: 1 } },
+      { t: T0 + 1, data: { v: 2 } },
+    ])
+    await repo.writeBatches([once])
+    await repo.writeBatches([once, once])
+    expect(await rowsOf(2)).toEqual([
+      { t: T0, type: null, data: { v: 1 } },
+      { t: T0 + 1, type: null, data: { v: 2 } },
+    ])
+  })
+
+  it('merges the fields of a point written twice, the later value winning', async () => {
+    const repo = createTelemetryRepository(db.sql)
+    await repo.writeBatches([batch(3, [{ t: T0, data: { a: 1, b: 'x' } }])])
+    // In one call, and across calls.
+    await repo.writeBatches([
+      batch(3, [
+        { t: T0, data: { b: 'y' } },
+        { t: T0, type: 'sensors', data: { c: true } },
+      ]),
+    ])
+    expect(await rowsOf(3)).toEqual([{ t: T0, type: 'sensors', data: { a: 1, b: 'y', c: true } }])
+  })
+
+  it('recreates a partition that was dropped after it was first seen', async () => {
+    const repo = createTelemetryRepository(db.sql)
+    const day = Date.UTC(2026, 2, 1)
+    await repo.writeBatches([batch(4, [{ t: day, data: { v: 1 } }])])
+    await db.sql`DROP TABLE telemetry_p20260301`
+    await repo.writeBatches([batch(4, [{ t: day + 1, data: { v: 2 } }])])
+    expect(await rowsOf(4)).toEqual([{ t: day + 1, type: null, data: { v: 2 } }])
+  })
+})

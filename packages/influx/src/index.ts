@@ -1,0 +1,3 @@
+export * from './line-protocol.js'
+export * from './query-v1.js'
+export * from './write-client.js'

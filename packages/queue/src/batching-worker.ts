@@ -1,0 +1,140 @@
+import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey } from './catalog.js'
+import { type GatheredItem, JobGatherer } from './job-gatherer.js'
+
+/**
+ * How a failed write should be treated:
+ * - `unavailable`: the store is down or unreachable; jobs go back to the queue without using an attempt
+ *   and the worker pauses, so an outage of any length never exhausts retries.
+ * - `permanent`: this payload can never succeed; fail at once into the dead-letter (failed) set.
+ * - `transient`: anything else; retried with exponential backoff and jitter.
+ */
+export type FailureKind = 'unavailable' | 'permanent' | 'transient'
+
+export interface Logger {
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
+
+export interface BatchingWorkerOptions<K extends StoreQueueKey> {
+  queue: K
+  connection: Redis
+  queuePrefix: string
+  /** Jobs held at once; they are gathered into batches. */
+  concurrency: number
+  maxBatchPoints: number
+  lingerMs: number
+  /** Writes the payloads of many jobs as one batch; resolves once the store has committed them. */
+  writeBatch: (payloads: QueuePayloads[K][]) => Promise<void>
+  classify: (error: Error) => FailureKind
+  logger: Logger
+}
+
+export interface BatchingWorker {
+  worker: Worker
+  close(): Promise<void>
+}
+
+const UNAVAILABLE_PAUSE_MIN_MS = 500
+const UNAVAILABLE_PAUSE_MAX_MS = 15_000
+
+export function createBatchingWorker<K extends StoreQueueKey>(
+  options: BatchingWorkerOptions<K>,
+): BatchingWorker {
+  const { name } = queueCatalog[options.queue]
+  const prefix = bullPrefix(options.queuePrefix)
+  // Only used for its rate limiter key: pausing every worker of this queue while the store is down.
+  const queue = new Queue(name, { connection: options.connection, prefix })
+  let unavailablePauseMs = UNAVAILABLE_PAUSE_MIN_MS
+
+  const gatherer = new JobGatherer<QueuePayloads[K]>(
+    async (items) => {
+      const failures = await writeIsolatingRefusals(items, options.writeBatch, options.classify)
+      unavailablePauseMs = UNAVAILABLE_PAUSE_MIN_MS
+      return failures
+    },
+    options.maxBatchPoints,
+    options.lingerMs,
+  )
+
+  const processor = async (job: Job<QueuePayloads[K]>) => {
+    try {
+      await gatherer.add({ id: job.id as string, points: job.data.points.length, value: job.data })
+      return { stored: job.data.points.length }
+    } catch (error) {
+      const failure = asError(error)
+      const kind = options.classify(failure)
+      if (kind === 'unavailable') {
+        await queue.rateLimit(unavailablePauseMs)
+        unavailablePauseMs = Math.min(unavailablePauseMs * 2, UNAVAILABLE_PAUSE_MAX_MS)
+        options.logger.warn({ queue: name, err: failure.message }, 'store unavailable; pausing this queue')
+        throw Worker.RateLimitError()
+      }
+      if (kind === 'permanent') throw new UnrecoverableError(failure.message)
+      throw failure
+    }
+  }
+
+  const worker = new Worker<QueuePayloads[K]>(name, processor, {
+    connection: options.connection,
+    prefix,
+    concurrency: options.concurrency,
+    // Manual rate limiting (above) only takes effect when a limiter is set; this one never limits.
+    limiter: { max: 1_000_000, duration: 1000 },
+  })
+  worker.on('error', (error) => options.logger.error({ queue: name, err: error.message }, 'worker error'))
+  worker.on('failed', (job, error) => {
+    if (!job || error.name === 'RateLimitError') return
+    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError
+    options.logger[final ? 'error' : 'warn'](
+      { queue: name, job: job.id, batch: job.data.batch_id, attempt: job.attemptsMade, err: error.message },
+      final ? 'job failed for good; kept in the dead-letter set' : 'job failed; will retry',
+    )
+  })
+
+  let closing: Promise<void> | undefined
+  return {
+    worker,
+    close() {
+      closing ??= (async () => {
+        const closed = worker.close()
+        await gatherer.drain()
+        await closed
+        await queue.close()
+      })()
+      return closing
+    },
+  }
+}
+
+/**
+ * Writes the batch; when the store refuses it for good, writes each job alone so that one poison
+ * job fails by itself and the others are stored. Writes are idempotent, so repeating the ones that
+ * a partial write already stored changes nothing.
+ */
+async function writeIsolatingRefusals<T>(
+  items: GatheredItem<T>[],
+  writeBatch: (payloads: T[]) => Promise<void>,
+  classify: (error: Error) => FailureKind,
+): Promise<Map<string, Error> | undefined> {
+  try {
+    await writeBatch(items.map((item) => item.value))
+    return undefined
+  } catch (error) {
+    if (items.length === 1 || classify(asError(error)) !== 'permanent') throw error
+  }
+  const failures = new Map<string, Error>()
+  for (const item of items) {
+    try {
+      await writeBatch([item.value])
+    } catch (error) {
+      if (classify(asError(error)) !== 'permanent') throw error
+      failures.set(item.id, asError(error))
+    }
+  }
+  return failures
+}
+
+const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))

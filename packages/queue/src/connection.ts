@@ -1,0 +1,69 @@
+import { Redis, type RedisOptions } from 'ioredis'
+
+export type RedisRole = 'producer' | 'worker'
+
+/**
+ * Producers fail fast (no offline queue: a device is told 503 instead of waiting on a dead Redis);
+ * workers block and retry forever, as BullMQ requires.
+ */
+export function createRedisConnection(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+  const options: RedisOptions =
+    role === 'producer'
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, ...extra }
+      : { maxRetriesPerRequest: null, ...extra }
+  return new Redis(url, {
+    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
+    ...options,
+  })
+}
+
+/** Resolves once the connection is ready, or rejects after `timeoutMs`. */
+export function waitForReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+  if (redis.status === 'ready') return Promise.resolve()
+  return new Promise((resolve, reject) => {
+    const timer = setTimeout(() => {
+      cleanup()
+      reject(new Error(`Redis not ready after ${timeoutMs} ms`))
+    }, timeoutMs)
+    const onReady = () => {
+      cleanup()
+      resolve()
+    }
+    const cleanup = () => {
+      clearTimeout(timer)
+      redis.off('ready', onReady)
+    }
+    redis.on('ready', onReady)
+  })
+}
+
+export interface EvictionCheck {
+  policy: string | null
+  ok: boolean
+}
+
+/** BullMQ loses jobs if Redis evicts keys; anything but `noeviction` must be shouted about. */
+export async function checkEvictionPolicy(redis: Redis): Promise<EvictionCheck> {
+  try {
+    const reply = (await redis.config('GET', 'maxmemory-policy')) as string[]
+    const policy = reply[1] ?? null
+    return { policy, ok: policy === 'noeviction' }
+  } catch {
+    // Managed Redis often forbids CONFIG; we cannot tell, so we do not claim it is fine.
+    return { policy: null, ok: false }
+  }
+}
+
+/** Logs loudly at start when Redis may evict queue keys. */
+export async function warnIfEvictionPossible(
+  redis: Redis,
+  logger: { warn(obj: object, msg?: string): void },
+): Promise<void> {
+  const eviction = await checkEvictionPolicy(redis)
+  if (!eviction.ok) {
+    logger.warn(
+      { policy: eviction.policy },
+      'REDIS maxmemory-policy IS NOT noeviction: Redis may evict queued jobs and lose acknowledged data',
+    )
+  }
+}

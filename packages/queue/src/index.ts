@@ -1,0 +1,7 @@
+export * from './batch-completion-worker.js'
+export * from './batching-worker.js'
+export * from './catalog.js'
+export * from './connection.js'
+export * from './enqueue.js'
+export * from './job-gatherer.js'
+export * from './queue-depths.js'

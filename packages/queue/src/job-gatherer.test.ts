@@ -1,0 +1,68 @@
+import { describe, expect, it } from 'vitest'
+import { type GatheredItem, JobGatherer } from './job-gatherer.js'
+
+const item = (id: string, points = 1): GatheredItem<string> => ({ id, points, value: id })
+
+describe('JobGatherer', () => {
+  it('writes jobs that arrive together as one batch after the linger time', async () => {
+    const writes: string[][] = []
+    const gatherer = new JobGatherer<string>(
+      async (items) => {
+        writes.push(items.map((i) => i.value))
+        return undefined
+      },
+      1000,
+      20,
+    )
+    await Promise.all(['a', 'b', 'c'].map((id) => gatherer.add(item(id))))
+    expect(writes).toEqual([['a', 'b', 'c']])
+  })
+
+  it('writes at once when the batch reaches its point limit', async () => {
+    const writes: string[][] = []
+    const gatherer = new JobGatherer<string>(
+      async (items) => {
+        writes.push(items.map((i) => i.value))
+        return undefined
+      },
+      10,
+      60_000,
+    )
+    await Promise.all([gatherer.add(item('a', 4)), gatherer.add(item('b', 6)), gatherer.add(item('c', 10))])
+    expect(writes).toEqual([['a', 'b'], ['c']])
+  })
+
+  it('settles each job with the outcome of the write that carried it', async () => {
+    const gatherer = new JobGatherer<string>(
+      async (items) => {
+        if (items.some((i) => i.id === 'boom')) throw new Error('store down')
+        return new Map([['poison', new Error('refused')]])
+      },
+      2,
+      5,
+    )
+    const [good, poison] = await Promise.allSettled([
+      gatherer.add(item('good')),
+      gatherer.add(item('poison')),
+    ])
+    expect(good.status).toBe('fulfilled')
+    expect(poison).toMatchObject({ status: 'rejected', reason: { message: 'refused' } })
+    await expect(gatherer.add(item('boom'))).rejects.toThrow('store down')
+  })
+
+  it('drain writes what is waiting without waiting for the linger time', async () => {
+    let written = 0
+    const gatherer = new JobGatherer<string>(
+      async (items) => {
+        written += items.length
+        return undefined
+      },
+      1000,
+      60_000,
+    )
+    const pending = gatherer.add(item('a'))
+    await gatherer.drain()
+    await pending
+    expect(written).toBe(1)
+  })
+})

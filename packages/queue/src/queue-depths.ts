@@ -1,0 +1,23 @@
+import { Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
+
+export type JobCounts = Record<'waiting' | 'active' | 'delayed' | 'failed' | 'prioritized', number>
+
+/** Reads how many jobs each store queue holds per state (health, metrics, dashboards). */
+export function createQueueDepths(connection: Redis, queuePrefix: string) {
+  const queues = storeQueues.map(
+    (key) => new Queue(queueCatalog[key].name, { connection, prefix: bullPrefix(queuePrefix) }),
+  )
+  return {
+    async read(): Promise<Record<string, JobCounts>> {
+      const counts = await Promise.all(
+        queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized')),
+      )
+      return Object.fromEntries(queues.map((q, i) => [q.name, counts[i] as JobCounts]))
+    },
+    close: () => Promise.all(queues.map((q) => q.close())).then(() => undefined),
+  }
+}
+
+export type QueueDepths = ReturnType<typeof createQueueDepths>

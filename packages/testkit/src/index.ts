@@ -1,0 +1,5 @@
+export * from './influx.js'
+export * from './names.js'
+export * from './postgres.js'
+export * from './services.js'
+export * from './wait-for.js'

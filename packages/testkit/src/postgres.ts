@@ -1,0 +1,34 @@
+import { closeSql, createSql, migrate, type Sql } from '@iotflow/db'
+import postgres from 'postgres'
+import { uniqueName } from './names.js'
+import { serviceUrls } from './services.js'
+
+export interface TestDatabase {
+  url: string
+  sql: Sql
+  drop(): Promise<void>
+}
+
+/** A migrated database of its own for one test file, dropped afterwards. */
+export async function createTestDatabase(): Promise<TestDatabase> {
+  const name = uniqueName('iotflow_test')
+  const url = new URL(serviceUrls.postgres)
+  url.pathname = `/${name}`
+  await migrate(url.toString())
+  const sql = createSql(url.toString(), { max: 4 })
+  return {
+    url: url.toString(),
+    sql,
+    async drop() {
+      await closeSql(sql)
+      const adminUrl = new URL(serviceUrls.postgres)
+      adminUrl.pathname = '/postgres'
+      const admin = postgres(adminUrl.toString(), { max: 1, onnotice: () => {} })
+      try {
+        await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
+      } finally {
+        await admin.end({ timeout: 5 })
+      }
+    },
+  }
+}

@@ -1,0 +1,112 @@
+import { loadGatewayConfig, loadWriterInfluxConfig, loadWriterPostgresConfig } from '@iotflow/config'
+import { createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
+import { createLogger } from '@iotflow/runtime'
+import { serviceUrls, uniqueName } from '@iotflow/testkit'
+import { buildApp } from '../../apps/gateway/src/app.js'
+import { startInfluxWriter } from '../../apps/writer-influx/src/writer.js'
+import { startPostgresWriter } from '../../apps/writer-postgres/src/writer.js'
+
+export const ADMIN_TOKEN = 'test-admin-token-0123456789'
+
+export interface PipelineOptions {
+  databaseUrl: string
+  influx: { url: string; database: string }
+}
+
+/**
+ * The whole pipeline in this process, against the real services: a listening gateway and both
+ * writers, isolated by a queue prefix of their own. Writers start on demand so a test can hold one back.
+ */
+export async function startPipeline(options: PipelineOptions) {
+  const queuePrefix = uniqueName('t')
+  const env = {
+    REDIS_URL: serviceUrls.redis,
+    DATABASE_URL: options.databaseUrl,
+    QUEUE_PREFIX: queuePrefix,
+    LOG_LEVEL: 'silent',
+    ADMIN_TOKEN,
+    MIGRATE_ON_START: 'false',
+    HEALTH_PORT: '0',
+    WRITER_LINGER_MS: '10',
+  }
+  const logger = createLogger('test', 'silent')
+  const gateway = await buildApp(loadGatewayConfig(env), { logger: false })
+  await gateway.listen({ host: '127.0.0.1', port: 0 })
+  const address = gateway.server.address() as { port: number }
+  const baseUrl = `http://127.0.0.1:${address.port}`
+
+  const inspector = createRedisConnection(serviceUrls.redis, 'worker')
+  const depths = createQueueDepths(inspector, queuePrefix)
+  const writers: { close(): Promise<void> }[] = []
+
+  const pipeline = {
+    baseUrl,
+    queuePrefix,
+
+    startPostgresWriter: async () => {
+      const writer = await startPostgresWriter(loadWriterPostgresConfig(env), logger)
+      writers.push(writer)
+      return writer
+    },
+
+    startInfluxWriter: async () => {
+      const writer = await startInfluxWriter(
+        loadWriterInfluxConfig({
+          ...env,
+          INFLUX_API: 'v1',
+          INFLUX_URL: options.influx.url,
+          INFLUX_DATABASE: options.influx.database,
+          INFLUX_TIMEOUT_MS: '2000',
+        }),
+        logger,
+      )
+      writers.push(writer)
+      return writer
+    },
+
+    async registerDevice(name: string = uniqueName('device')) {
+      const response = await fetch(`${baseUrl}/api/v1/devices`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ name }),
+      })
+      if (response.status !== 201) throw new Error(`register: ${response.status} ${await response.text()}`)
+      const body = (await response.json()) as { device: { id: number }; api_key: string }
+      return { id: body.device.id, apiKey: body.api_key }
+    },
+
+    /** POSTs telemetry; `body` is sent as-is when it is a string. */
+    send(apiKey: string | undefined, body: unknown, path = '/api/v1/telemetry') {
+      const headers: Record<string, string> = { 'content-type': 'application/json' }
+      if (apiKey !== undefined) headers['x-api-key'] = apiKey
+      return fetch(`${baseUrl}${path}`, {
+        method: 'POST',
+        headers,
+        body: typeof body === 'string' ? body : JSON.stringify(body),
+      })
+    },
+
+    /** Jobs in each store queue, by state. */
+    queueCounts: (): Promise<Record<string, JobCounts>> => depths.read(),
+
+    async close() {
+      await Promise.all(writers.map((w) => w.close()))
+      await gateway.close()
+      await depths.close()
+      await deleteKeys(inspector, `{${queuePrefix}}:*`)
+      await inspector.quit()
+    },
+  }
+  return pipeline
+}
+
+export type Pipeline = Awaited<ReturnType<typeof startPipeline>>
+
+async function deleteKeys(redis: ReturnType<typeof createRedisConnection>, pattern: string) {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    if (keys.length) await redis.del(...keys)
+    cursor = next
+  } while (cursor !== '0')
+}
