@@ -394,3 +394,14 @@ ensure_services() {
   ensure_influxdb
   ensure_mosquitto
 }
+
+# Programs the test suite runs itself, beside the shared services: private influxd and
+# redis-server instances to play outages, and VictoriaMetrics to test the InfluxDB v2 write path.
+ensure_test_tools() {
+  local missing=()
+  command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
+  command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+  if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+  log "test tools: influxd, redis-server, victoria-metrics present"
+}

@@ -14,6 +14,7 @@ iotflow_env_defaults
 ensure_pnpm
 ensure_node_modules
 ensure_services
+ensure_test_tools
 
 log "test: pnpm lint"
 pnpm lint

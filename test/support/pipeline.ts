@@ -8,10 +8,27 @@ import { startPostgresWriter } from '../../apps/writer-postgres/src/writer.js'
 
 export const ADMIN_TOKEN = 'test-admin-token-0123456789'
 
+export type InfluxOptions =
+  | { api?: 'v1'; url: string; database: string }
+  | { api: 'v2'; url: string; token: string; org: string; bucket: string }
+
 export interface PipelineOptions {
   databaseUrl: string
-  influx: { url: string; database: string }
+  influx: InfluxOptions
+  /** Defaults to the shared Redis. */
+  redisUrl?: string
 }
+
+const influxEnv = (influx: InfluxOptions): Record<string, string> =>
+  influx.api === 'v2'
+    ? {
+        INFLUX_API: 'v2',
+        INFLUX_URL: influx.url,
+        INFLUX_TOKEN: influx.token,
+        INFLUX_ORG: influx.org,
+        INFLUX_BUCKET: influx.bucket,
+      }
+    : { INFLUX_API: 'v1', INFLUX_URL: influx.url, INFLUX_DATABASE: influx.database }
 
 /**
  * The whole pipeline in this process, against the real services: a listening gateway and both
@@ -20,7 +37,7 @@ export interface PipelineOptions {
 export async function startPipeline(options: PipelineOptions) {
   const queuePrefix = uniqueName('t')
   const env = {
-    REDIS_URL: serviceUrls.redis,
+    REDIS_URL: options.redisUrl ?? serviceUrls.redis,
     DATABASE_URL: options.databaseUrl,
     QUEUE_PREFIX: queuePrefix,
     LOG_LEVEL: 'silent',
@@ -35,7 +52,8 @@ export async function startPipeline(options: PipelineOptions) {
   const address = gateway.server.address() as { port: number }
   const baseUrl = `http://127.0.0.1:${address.port}`
 
-  const inspector = createRedisConnection(serviceUrls.redis, 'worker')
+  const inspector = createRedisConnection(env.REDIS_URL, 'worker')
+  inspector.on('error', () => {}) // a test may stop its private Redis
   const depths = createQueueDepths(inspector, queuePrefix)
   const writers: { close(): Promise<void> }[] = []
 
@@ -51,13 +69,7 @@ export async function startPipeline(options: PipelineOptions) {
 
     startInfluxWriter: async () => {
       const writer = await startInfluxWriter(
-        loadWriterInfluxConfig({
-          ...env,
-          INFLUX_API: 'v1',
-          INFLUX_URL: options.influx.url,
-          INFLUX_DATABASE: options.influx.database,
-          INFLUX_TIMEOUT_MS: '2000',
-        }),
+        loadWriterInfluxConfig({ ...env, ...influxEnv(options.influx), INFLUX_TIMEOUT_MS: '2000' }),
         logger,
       )
       writers.push(writer)

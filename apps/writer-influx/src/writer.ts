@@ -34,6 +34,7 @@ export async function startInfluxWriter(config: WriterInfluxConfig, logger: Logg
     concurrency: config.WRITER_CONCURRENCY,
     maxBatchPoints: config.WRITER_MAX_BATCH_POINTS,
     lingerMs: config.WRITER_LINGER_MS,
+    maxInFlightWrites: config.WRITER_MAX_INFLIGHT_WRITES,
     writeBatch: async (batches) => {
       if (!prepared) {
         await influx.prepare()

@@ -37,6 +37,7 @@ export async function startPostgresWriter(
     concurrency: config.WRITER_CONCURRENCY,
     maxBatchPoints: config.WRITER_MAX_BATCH_POINTS,
     lingerMs: config.WRITER_LINGER_MS,
+    maxInFlightWrites: config.WRITER_MAX_INFLIGHT_WRITES,
     writeBatch: async (batches) => {
       await telemetry.writeBatches(batches)
     },

@@ -50,8 +50,14 @@ export const writerEnv = (defaults: { maxBatchPoints: number }) => ({
   WRITER_CONCURRENCY: Type.Integer({
     minimum: 1,
     maximum: 5000,
-    default: 200,
-    description: 'jobs held at once; they are written together as one batch',
+    default: 50,
+    description: 'jobs held at once; they are written together in batches',
+  }),
+  WRITER_MAX_INFLIGHT_WRITES: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 2,
+    description: 'batch writes running at once',
   }),
   WRITER_MAX_BATCH_POINTS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: defaults.maxBatchPoints }),
   WRITER_LINGER_MS: Type.Integer({

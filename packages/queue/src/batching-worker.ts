@@ -26,6 +26,8 @@ export interface BatchingWorkerOptions<K extends StoreQueueKey> {
   concurrency: number
   maxBatchPoints: number
   lingerMs: number
+  /** Batch writes running at once; jobs that arrive meanwhile gather into the next batch. */
+  maxInFlightWrites: number
   /** Writes the payloads of many jobs as one batch; resolves once the store has committed them. */
   writeBatch: (payloads: QueuePayloads[K][]) => Promise<void>
   classify: (error: Error) => FailureKind
@@ -55,8 +57,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
       unavailablePauseMs = UNAVAILABLE_PAUSE_MIN_MS
       return failures
     },
-    options.maxBatchPoints,
-    options.lingerMs,
+    { maxPoints: options.maxBatchPoints, lingerMs: options.lingerMs, maxInFlight: options.maxInFlightWrites },
   )
 
   const processor = async (job: Job<QueuePayloads[K]>) => {

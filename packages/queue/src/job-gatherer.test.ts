@@ -11,8 +11,7 @@ describe('JobGatherer', () => {
         writes.push(items.map((i) => i.value))
         return undefined
       },
-      1000,
-      20,
+      { maxPoints: 1000, lingerMs: 20, maxInFlight: 2 },
     )
     await Promise.all(['a', 'b', 'c'].map((id) => gatherer.add(item(id))))
     expect(writes).toEqual([['a', 'b', 'c']])
@@ -25,8 +24,7 @@ describe('JobGatherer', () => {
         writes.push(items.map((i) => i.value))
         return undefined
       },
-      10,
-      60_000,
+      { maxPoints: 10, lingerMs: 60_000, maxInFlight: 2 },
     )
     await Promise.all([gatherer.add(item('a', 4)), gatherer.add(item('b', 6)), gatherer.add(item('c', 10))])
     expect(writes).toEqual([['a', 'b'], ['c']])
@@ -38,8 +36,7 @@ describe('JobGatherer', () => {
         if (items.some((i) => i.id === 'boom')) throw new Error('store down')
         return new Map([['poison', new Error('refused')]])
       },
-      2,
-      5,
+      { maxPoints: 2, lingerMs: 5, maxInFlight: 2 },
     )
     const [good, poison] = await Promise.allSettled([
       gatherer.add(item('good')),
@@ -57,12 +54,35 @@ describe('JobGatherer', () => {
         written += items.length
         return undefined
       },
-      1000,
-      60_000,
+      { maxPoints: 1000, lingerMs: 60_000, maxInFlight: 2 },
     )
     const pending = gatherer.add(item('a'))
     await gatherer.drain()
     await pending
     expect(written).toBe(1)
+  })
+
+  it('runs at most maxInFlight writes at once, gathering newcomers into the next batch', async () => {
+    const writes: string[][] = []
+    let release: () => void = () => {}
+    const firstWrite = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const gatherer = new JobGatherer<string>(
+      async (items) => {
+        writes.push(items.map((i) => i.value))
+        if (writes.length === 1) await firstWrite
+        return undefined
+      },
+      { maxPoints: 2, lingerMs: 1, maxInFlight: 1 },
+    )
+    const first = [gatherer.add(item('a')), gatherer.add(item('b'))]
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    const second = [gatherer.add(item('c')), gatherer.add(item('d')), gatherer.add(item('e'))]
+    await new Promise((resolve) => setTimeout(resolve, 20))
+    expect(writes).toEqual([['a', 'b']])
+    release()
+    await Promise.all([...first, ...second])
+    expect(writes).toEqual([['a', 'b'], ['c', 'd'], ['e']])
   })
 })
