@@ -26,6 +26,8 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     // Behind a load balancer the request id comes from it; otherwise Fastify makes one.
     requestIdHeader: 'x-request-id',
     return503OnClosing: true,
+    // Unknown properties are refused with a 400 that names them, never silently dropped.
+    ajv: { customOptions: { removeAdditional: false } },
   })
   // Telemetry is JSON only: anything else is a 415, not a string to misread.
   app.removeContentTypeParser('text/plain')

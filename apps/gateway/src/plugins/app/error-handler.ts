@@ -41,10 +41,14 @@ function detailsOf(error: FastifyError | HttpError): ErrorDetail[] | undefined {
   if (error instanceof HttpError) return error.errors
   if (error.validation) {
     const where = error.validationContext ?? 'body'
-    return error.validation.map((issue) => ({
-      path: `${where}${issue.instancePath.replace(/\//g, '.')}` || where,
-      message: issue.message ?? 'is invalid',
-    }))
+    return error.validation.map((issue) => {
+      const extra = (issue.params as { additionalProperty?: string }).additionalProperty
+      const pointer = extra ? `${issue.instancePath}/${extra}` : issue.instancePath
+      return {
+        path: `${where}${pointer.replace(/\//g, '.')}`,
+        message: extra ? 'is not an allowed property' : (issue.message ?? 'is invalid'),
+      }
+    })
   }
   return undefined
 }

@@ -1,0 +1,26 @@
+import { spawnSync } from 'node:child_process'
+import { describe, expect, it } from 'vitest'
+
+/** Runs an app's main.ts with only the given environment (plus PATH) and returns how it ended. */
+function start(app: string, env: Record<string, string>) {
+  const result = spawnSync('node', ['--import', 'tsx', `apps/${app}/src/main.ts`], {
+    env: { PATH: process.env.PATH ?? '', ...env },
+    encoding: 'utf8',
+    timeout: 20_000,
+  })
+  return { status: result.status, stderr: result.stderr }
+}
+
+describe('an app started with bad configuration', () => {
+  it.each([
+    ['gateway', {}, 'ADMIN_TOKEN'],
+    ['gateway', { ADMIN_TOKEN: 'long-enough-admin-token', PORT: 'http' }, 'PORT'],
+    ['writer-postgres', { DATABASE_URL: 'mysql://localhost/x' }, 'DATABASE_URL'],
+    ['writer-influx', { INFLUX_API: 'v2' }, 'INFLUX_TOKEN'],
+  ])('%s stops at once, naming the variable (%j)', (app, env, variable) => {
+    const { status, stderr } = start(app, env)
+    expect(status).toBe(1)
+    expect(stderr).toContain('Invalid configuration')
+    expect(stderr).toMatch(new RegExp(`^\\s+${variable}: `, 'm'))
+  })
+})
