@@ -1,14 +1,8 @@
-import { ConfigError, type GatewayConfig, loadGatewayConfig } from '@iotflow/config'
+import { loadConfigOrExit, loadGatewayConfig } from '@iotflow/config'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 
-let config: GatewayConfig
-try {
-  config = loadGatewayConfig()
-} catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error)
-  process.exit(1)
-}
+const config = loadConfigOrExit(loadGatewayConfig)
 
 const app = await buildApp(config)
 

@@ -1,15 +1,9 @@
-import { ConfigError, loadWriterInfluxConfig } from '@iotflow/config'
+import { loadConfigOrExit, loadWriterInfluxConfig } from '@iotflow/config'
 import { createLogger, startHealthServer } from '@iotflow/runtime'
 import closeWithGrace from 'close-with-grace'
 import { startInfluxWriter } from './writer.js'
 
-let config: ReturnType<typeof loadWriterInfluxConfig>
-try {
-  config = loadWriterInfluxConfig()
-} catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error)
-  process.exit(1)
-}
+const config = loadConfigOrExit(loadWriterInfluxConfig)
 
 const logger = createLogger('writer-influx', config.LOG_LEVEL)
 const writer = await startInfluxWriter(config, logger)

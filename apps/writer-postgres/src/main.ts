@@ -1,15 +1,9 @@
-import { ConfigError, loadWriterPostgresConfig } from '@iotflow/config'
+import { loadConfigOrExit, loadWriterPostgresConfig } from '@iotflow/config'
 import { createLogger, startHealthServer } from '@iotflow/runtime'
 import closeWithGrace from 'close-with-grace'
 import { startPostgresWriter } from './writer.js'
 
-let config: ReturnType<typeof loadWriterPostgresConfig>
-try {
-  config = loadWriterPostgresConfig()
-} catch (error) {
-  console.error(error instanceof ConfigError ? error.message : error)
-  process.exit(1)
-}
+const config = loadConfigOrExit(loadWriterPostgresConfig)
 
 const logger = createLogger('writer-postgres', config.LOG_LEVEL)
 const writer = await startPostgresWriter(config, logger)

@@ -37,3 +37,13 @@ function dedupeByVariable(problems: { variable: string; message: string }[]) {
   for (const problem of problems) if (!seen.has(problem.variable)) seen.set(problem.variable, problem)
   return [...seen.values()]
 }
+
+/** For an app's main: load the config, or print what is wrong and exit 1 (no stack trace). */
+export function loadConfigOrExit<T>(load: () => T): T {
+  try {
+    return load()
+  } catch (error) {
+    console.error(error instanceof ConfigError ? error.message : error)
+    process.exit(1)
+  }
+}
