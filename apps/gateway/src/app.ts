@@ -3,6 +3,8 @@ import { REDACTED_PATHS } from '@iotflow/runtime'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import authentication from './plugins/app/authentication.js'
 import errorHandler from './plugins/app/error-handler.js'
+import ingest from './plugins/app/ingest.js'
+import jsonBody from './plugins/app/json-body.js'
 import repositories from './plugins/app/repositories.js'
 import postgres from './plugins/external/postgres.js'
 import queue from './plugins/external/queue.js'
@@ -29,10 +31,8 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     // Unknown properties are refused with a 400 that names them, never silently dropped.
     ajv: { customOptions: { removeAdditional: false } },
   })
-  // Telemetry is JSON only: anything else is a 415, not a string to misread.
-  app.removeContentTypeParser('text/plain')
-
   await app.register(errorHandler)
+  await app.register(jsonBody)
   await app.register(swagger)
   await app.register(postgres, {
     databaseUrl: config.DATABASE_URL,
@@ -45,6 +45,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     adminToken: config.ADMIN_TOKEN,
     apiKeyCacheTtlMs: config.API_KEY_CACHE_TTL_MS,
   })
+  await app.register(ingest, config)
 
   await app.register(health)
   await app.register(devices)

@@ -1,5 +1,13 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { healthEnv, httpEnv, loggingEnv, postgresEnv, redisEnv, writerEnv } from './fragments.js'
+import {
+  healthEnv,
+  httpEnv,
+  loggingEnv,
+  postgresEnv,
+  redisEnv,
+  telemetryEnv,
+  writerEnv,
+} from './fragments.js'
 import { ConfigError, parseEnv } from './parse-env.js'
 
 export const GatewayEnv = Type.Object({
@@ -7,6 +15,7 @@ export const GatewayEnv = Type.Object({
   ...httpEnv(8080),
   ...redisEnv,
   ...postgresEnv,
+  ...telemetryEnv,
   ADMIN_TOKEN: Type.String({ minLength: 16, description: 'at least 16 characters' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 512 * 1024 * 1024, default: 10 * 1024 * 1024 }),
   API_KEY_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),

@@ -67,3 +67,19 @@ export const writerEnv = (defaults: { maxBatchPoints: number }) => ({
     description: 'how long a partial batch waits for more jobs',
   }),
 })
+
+/** Limits of one telemetry request (documented in docs/telemetry-contract.md). */
+export const telemetryEnv = {
+  TELEMETRY_MAX_POINTS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
+  TELEMETRY_MAX_FIELDS: Type.Integer({ minimum: 1, maximum: 10_000, default: 100 }),
+  TELEMETRY_MAX_FIELD_NAME_LENGTH: Type.Integer({ minimum: 1, maximum: 1024, default: 128 }),
+  TELEMETRY_MAX_STRING_LENGTH: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 4096 }),
+  TELEMETRY_MAX_NESTING: Type.Integer({ minimum: 0, maximum: 16, default: 4 }),
+  TELEMETRY_MAX_METADATA_BYTES: Type.Integer({ minimum: 0, maximum: 1_000_000, default: 4096 }),
+  TELEMETRY_MIN_TIME: Type.String({
+    pattern: '^\\d{4}-\\d{2}-\\d{2}T\\d{2}:\\d{2}:\\d{2}(\\.\\d+)?(Z|[+-]\\d{2}:\\d{2})$',
+    default: '2000-01-01T00:00:00Z',
+    description: 'an ISO-8601 date-time: earlier points are refused',
+  }),
+  TELEMETRY_MAX_FUTURE_SECONDS: Type.Integer({ minimum: 0, maximum: 10 * 365 * 86400, default: 86400 }),
+}

@@ -1,31 +1,36 @@
+import { Type } from '@sinclair/typebox'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { ErrorDetail } from './errors.js'
-import { type StoredPoint, TelemetryPoint } from './telemetry.js'
+import { flattenData } from './flatten-data.js'
+import { defaultTelemetryLimits, MAX_TYPE_LENGTH, type TelemetryLimits } from './limits.js'
+import { tagValueProblem } from './names.js'
+import { BODY, indexPath, keyPath } from './paths.js'
+import type { StoredPoint } from './telemetry.js'
 import { toEpochMillis } from './timestamps.js'
 
-export interface TelemetryLimits {
-  /** Points in one request. */
-  maxPoints: number
-  /** Earliest accepted time, epoch ms. */
-  minTimeMs: number
-  /** How far ahead of the receive time a point may be, ms. */
-  maxFutureMs: number
-}
+export type ParseResult =
+  /** `base`: the path of the points array (`points`, or '' for a bare array); null for a single point. */
+  | { ok: true; points: StoredPoint[]; base: string | null }
+  | { ok: false; status: 400 | 413; errors: ErrorDetail[] }
 
-export const defaultTelemetryLimits: TelemetryLimits = {
-  maxPoints: 10_000,
-  minTimeMs: Date.UTC(2000, 0, 1),
-  maxFutureMs: 24 * 60 * 60 * 1000,
-}
-
-export type ParseResult = { ok: true; points: StoredPoint[] } | { ok: false; errors: ErrorDetail[] }
-
-const pointChecker = TypeCompiler.Compile(TelemetryPoint)
+/** The envelope of a point; `data` and `metadata` are walked by hand, iteratively. */
+const PointEnvelope = Type.Object(
+  {
+    timestamp: Type.Optional(Type.Union([Type.String(), Type.Number()])),
+    data: Type.Record(Type.String(), Type.Unknown()),
+    type: Type.Optional(Type.String()),
+    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+  },
+  { additionalProperties: false },
+)
+const envelope = TypeCompiler.Compile(PointEnvelope)
 const MAX_REPORTED_ERRORS = 100
+const MAX_METADATA_DEPTH = 8
 
 /**
  * Validates any of the three body shapes and normalises it into stored points. All or nothing:
  * one bad point refuses the whole request, and every bad point is reported (up to a cap).
+ * The same function serves HTTP and MQTT, so both give the same verdict with the same paths.
  */
 export function parseTelemetryBody(
   body: unknown,
@@ -33,110 +38,146 @@ export function parseTelemetryBody(
   limits: TelemetryLimits = defaultTelemetryLimits,
 ): ParseResult {
   const shape = pointsOf(body)
-  if ('error' in shape) return { ok: false, errors: [shape.error] }
-  const { points, pathOf } = shape
-  if (points.length === 0) return { ok: false, errors: [{ path: pathOf(null), message: 'holds no points' }] }
+  if ('error' in shape) return { ok: false, status: 400, errors: [shape.error] }
+  const { points, base } = shape
+  const where = base === null ? BODY : base || BODY
+  if (points.length === 0)
+    return { ok: false, status: 400, errors: [{ path: where, message: 'holds no points' }] }
   if (points.length > limits.maxPoints) {
     return {
       ok: false,
-      errors: [
-        { path: pathOf(null), message: `holds ${points.length} points, more than ${limits.maxPoints}` },
-      ],
+      status: 413,
+      errors: [{ path: where, message: `holds ${points.length} points, more than ${limits.maxPoints}` }],
     }
   }
 
   const errors: ErrorDetail[] = []
   const stored: StoredPoint[] = []
   for (let index = 0; index < points.length && errors.length < MAX_REPORTED_ERRORS; index++) {
-    const point = points[index]
-    const base = pathOf(index)
-    if (!pointChecker.Check(point)) {
-      errors.push(...pointErrors(point, base))
-      continue
-    }
-    const time = pointTime(point.timestamp, receivedAtMs, limits)
-    if (!time.ok) {
-      errors.push({ path: join(base, 'timestamp'), message: time.message })
-      continue
-    }
-    stored.push(
-      point.type === undefined
-        ? { t: time.ms, data: point.data }
-        : { t: time.ms, type: point.type, data: point.data },
-    )
+    const path = base === null ? '' : indexPath(base, index)
+    const point = parsePoint(points[index], path, receivedAtMs, limits, errors)
+    if (point) stored.push(point)
   }
-  return errors.length > 0 ? { ok: false, errors } : { ok: true, points: stored }
+  return errors.length > 0 ? { ok: false, status: 400, errors } : { ok: true, points: stored, base }
 }
 
-type Shape = { points: unknown[]; pathOf: (index: number | null) => string } | { error: ErrorDetail }
+/** `base` is the path of the points array (`points`, or '' for a bare array); null for one point. */
+type Shape = { points: unknown[]; base: string | null } | { error: ErrorDetail }
 
 function pointsOf(body: unknown): Shape {
-  if (Array.isArray(body)) return { points: body, pathOf: (i) => (i === null ? '(body)' : `[${i}]`) }
+  if (Array.isArray(body)) return { points: body, base: '' }
   if (body === null || typeof body !== 'object') {
-    return { error: { path: '(body)', message: 'must be a JSON object or array of points' } }
+    return { error: { path: BODY, message: 'must be a JSON object or an array of points' } }
   }
-  if ('points' in body) {
-    const { points, ...rest } = body as { points: unknown }
-    const extra = Object.keys(rest)
-    if (extra.length > 0) {
-      return { error: { path: extra[0] as string, message: 'is not allowed beside points' } }
-    }
-    if (!Array.isArray(points)) return { error: { path: 'points', message: 'must be an array of points' } }
-    return { points, pathOf: (i) => (i === null ? 'points' : `points[${i}]`) }
-  }
-  return { points: [body], pathOf: () => '' }
+  if (!('points' in body)) return { points: [body], base: null }
+  const { points, ...rest } = body as { points: unknown }
+  const extra = Object.keys(rest)[0]
+  if (extra !== undefined)
+    return { error: { path: keyPath('', extra), message: 'is not allowed beside points' } }
+  if (!Array.isArray(points)) return { error: { path: 'points', message: 'must be an array of points' } }
+  return { points, base: 'points' }
 }
 
-function pointTime(
-  timestamp: unknown,
+function parsePoint(
+  point: unknown,
+  path: string,
   receivedAtMs: number,
   limits: TelemetryLimits,
-): { ok: true; ms: number } | { ok: false; message: string } {
-  if (timestamp === undefined) return { ok: true, ms: receivedAtMs }
+  errors: ErrorDetail[],
+): StoredPoint | undefined {
+  if (point === null || typeof point !== 'object' || Array.isArray(point)) {
+    errors.push({ path: path || BODY, message: 'must be an object with a data field' })
+    return undefined
+  }
+  if (!envelope.Check(point)) {
+    errors.push(...envelopeErrors(point, path))
+    return undefined
+  }
+  const before = errors.length
+  const time = pointTime(point.timestamp, receivedAtMs, limits)
+  if (!time.ok) errors.push({ path: keyPath(path, 'timestamp'), message: time.message })
+  if (point.type !== undefined) {
+    const problem = tagValueProblem(point.type, MAX_TYPE_LENGTH)
+    if (problem) errors.push({ path: keyPath(path, 'type'), message: problem })
+  }
+  if (point.metadata !== undefined) {
+    const problem = metadataProblem(point.metadata, limits)
+    if (problem) errors.push({ path: keyPath(path, 'metadata'), message: problem })
+  }
+  const data = flattenData(point.data, keyPath(path, 'data'), limits, errors)
+  if (!time.ok || !data || errors.length > before) return undefined
+  const stored: StoredPoint = { t: time.ms, data }
+  if (point.type !== undefined) stored.type = point.type
+  if (point.metadata !== undefined) stored.metadata = point.metadata
+  return stored
+}
+
+function pointTime(timestamp: unknown, receivedAtMs: number, limits: TelemetryLimits) {
+  if (timestamp === undefined) return { ok: true as const, ms: receivedAtMs }
   const parsed = toEpochMillis(timestamp)
   if (!parsed.ok) return parsed
   if (parsed.ms < limits.minTimeMs) {
-    return { ok: false, message: `is before ${new Date(limits.minTimeMs).toISOString()}` }
+    return { ok: false as const, message: `is before ${new Date(limits.minTimeMs).toISOString()}` }
   }
   if (parsed.ms > receivedAtMs + limits.maxFutureMs) {
-    return { ok: false, message: `is more than ${limits.maxFutureMs / 3_600_000} h in the future` }
+    return {
+      ok: false as const,
+      message: `is more than ${limits.maxFutureMs / 3_600_000} h ahead of the server clock`,
+    }
   }
   return parsed
 }
 
-function pointErrors(point: unknown, base: string): ErrorDetail[] {
-  const seen = new Set<string>()
+/** Metadata is stored as JSON beside the point: bounded in depth (before serialising) and size. */
+function metadataProblem(metadata: Record<string, unknown>, limits: TelemetryLimits): string | undefined {
+  const stack: [unknown, number][] = [[metadata, 1]]
+  while (stack.length > 0) {
+    const [value, depth] = stack.pop() as [unknown, number]
+    if (value === null || typeof value !== 'object') continue
+    if (depth > MAX_METADATA_DEPTH) return `nests deeper than ${MAX_METADATA_DEPTH} levels`
+    for (const child of Object.values(value)) stack.push([child, depth + 1])
+  }
+  const bytes = Buffer.byteLength(JSON.stringify(metadata))
+  return bytes > limits.maxMetadataBytes
+    ? `is ${bytes} bytes of JSON, more than ${limits.maxMetadataBytes}`
+    : undefined
+}
+
+function envelopeErrors(point: object, path: string): ErrorDetail[] {
+  const known = new Set(Object.keys(PointEnvelope.properties))
+  const unknownKeys = Object.keys(point).filter((key) => !known.has(key))
+  if (unknownKeys.length > 0) {
+    return unknownKeys.map((key) => ({
+      path: keyPath(path, key),
+      message: 'is not a point property (allowed: timestamp, data, type, metadata)',
+    }))
+  }
   const errors: ErrorDetail[] = []
-  for (const error of pointChecker.Errors(point)) {
-    const path = join(base, jsonPointerToPath(error.path))
-    // A union reports once per branch; the first message per path is the useful one.
-    if (seen.has(path)) continue
-    seen.add(path)
-    errors.push({ path, message: describe(error.message, error.value) })
+  const seen = new Set<string>()
+  for (const error of envelope.Errors(point)) {
+    const property = error.path.split('/')[1] ?? ''
+    const at = property ? keyPath(path, property) : path || BODY
+    if (seen.has(at)) continue
+    seen.add(at)
+    errors.push({ path: at, message: envelopeMessage(property, error.value) })
   }
   return errors
 }
 
-function describe(message: string, value: unknown): string {
-  if (message === 'Expected union value') {
-    return `must be a number, boolean or string (got ${value === null ? 'null' : typeof value})`
+function envelopeMessage(property: string, value: unknown): string {
+  const got = value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value
+  switch (property) {
+    case 'data':
+      return value === undefined
+        ? 'is required: an object of fields'
+        : `must be an object of fields (got ${got})`
+    case 'timestamp':
+      return `must be an ISO-8601 string or an epoch number (got ${got})`
+    case 'type':
+      return `must be a string (got ${got})`
+    case 'metadata':
+      return `must be an object (got ${got})`
+    default:
+      return 'is invalid'
   }
-  return message.charAt(0).toLowerCase() + message.slice(1)
-}
-
-/** `/data/humidity` → `data.humidity`; `/0/data` → `[0].data`. */
-function jsonPointerToPath(pointer: string): string {
-  return pointer
-    .split('/')
-    .slice(1)
-    .map((segment) => segment.replace(/~1/g, '/').replace(/~0/g, '~'))
-    .map((segment) => (/^\d+$/.test(segment) ? `[${segment}]` : `.${segment}`))
-    .join('')
-    .replace(/^\./, '')
-}
-
-function join(base: string, rest: string): string {
-  if (!base) return rest || '(body)'
-  if (!rest) return base
-  return rest.startsWith('[') ? `${base}${rest}` : `${base}.${rest}`
 }

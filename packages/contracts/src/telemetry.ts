@@ -1,6 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 
-export const FieldValue = Type.Union([Type.Number(), Type.Boolean(), Type.String({ maxLength: 4096 })])
+export const FieldValue = Type.Union([Type.Number(), Type.Boolean(), Type.String()])
 export type FieldValue = Static<typeof FieldValue>
 
 export const Timestamp = Type.Union(
@@ -14,12 +14,31 @@ export const Timestamp = Type.Union(
 export const TelemetryPoint = Type.Object(
   {
     timestamp: Type.Optional(Timestamp),
-    data: Type.Record(Type.String({ minLength: 1, maxLength: 128 }), FieldValue, {
-      minProperties: 1,
-      description: 'field name → number, boolean or string',
-    }),
-    type: Type.Optional(Type.String({ minLength: 1, maxLength: 64, description: 'kept as the `type` tag' })),
-    metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
+    data: Type.Record(
+      Type.String({ minLength: 1, maxLength: 128 }),
+      Type.Union([FieldValue, Type.Object({})]),
+      {
+        minProperties: 1,
+        description:
+          'field name → number, boolean or string. Every number is stored as a float. Nested objects are ' +
+          'flattened to dotted names (`{"gps": {"lat": 1}}` → `gps.lat`), up to 4 levels. A field keeps ' +
+          'the type it was first stored with.',
+        examples: [{ temperature: 21.5, humidity: 50, door_open: false, mode: 'eco' }],
+      },
+    ),
+    type: Type.Optional(
+      Type.String({
+        minLength: 1,
+        maxLength: 64,
+        description: 'kept as the `type` tag',
+        examples: ['sensors'],
+      }),
+    ),
+    metadata: Type.Optional(
+      Type.Record(Type.String(), Type.Unknown(), {
+        description: 'kept beside the point in PostgreSQL (≤ 4 KB)',
+      }),
+    ),
   },
   { additionalProperties: false, $id: 'TelemetryPoint', title: 'TelemetryPoint' },
 )
@@ -36,11 +55,12 @@ export const TelemetryBody = Type.Union(
   { title: 'TelemetryBody' },
 )
 
-/** A point as it travels through the queue: epoch-millisecond time, fields untouched. */
+/** A point as it travels through the queue: epoch-millisecond time, flat fields. */
 export const StoredPoint = Type.Object({
   t: Type.Integer({ description: 'epoch milliseconds' }),
   type: Type.Optional(Type.String()),
   data: Type.Record(Type.String(), FieldValue),
+  metadata: Type.Optional(Type.Record(Type.String(), Type.Unknown())),
 })
 export type StoredPoint = Static<typeof StoredPoint>
 

@@ -1,5 +1,6 @@
 export * from './api-keys.js'
 export * from './client.js'
 export * from './devices-repository.js'
+export * from './field-types-repository.js'
 export * from './migrate.js'
 export * from './telemetry-repository.js'

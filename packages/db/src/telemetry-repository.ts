@@ -6,6 +6,7 @@ interface TelemetryRow {
   time: string
   type: string | null
   data: Record<string, unknown>
+  metadata: Record<string, unknown> | null
   received_at: string
 }
 
@@ -17,7 +18,14 @@ interface TelemetryRow {
 export function toTelemetryRows(batches: StoreBatchPayload[]): TelemetryRow[] {
   const rows = new Map<
     string,
-    { device_id: number; t: number; type: string | null; data: Record<string, unknown>; received_at: number }
+    {
+      device_id: number
+      t: number
+      type: string | null
+      data: Record<string, unknown>
+      metadata: Record<string, unknown> | null
+      received_at: number
+    }
   >()
   for (const batch of batches) {
     for (const point of batch.points) {
@@ -26,6 +34,7 @@ export function toTelemetryRows(batches: StoreBatchPayload[]): TelemetryRow[] {
       if (existing) {
         Object.assign(existing.data, point.data)
         if (point.type !== undefined) existing.type = point.type
+        if (point.metadata !== undefined) existing.metadata = point.metadata
         existing.received_at = batch.received_at
       } else {
         rows.set(key, {
@@ -33,6 +42,7 @@ export function toTelemetryRows(batches: StoreBatchPayload[]): TelemetryRow[] {
           t: point.t,
           type: point.type ?? null,
           data: { ...point.data },
+          metadata: point.metadata ?? null,
           received_at: batch.received_at,
         })
       }
@@ -45,6 +55,7 @@ export function toTelemetryRows(batches: StoreBatchPayload[]): TelemetryRow[] {
       time: new Date(r.t).toISOString(),
       type: r.type,
       data: r.data,
+      metadata: r.metadata,
       received_at: new Date(r.received_at).toISOString(),
     }))
 }
@@ -69,16 +80,18 @@ export function createTelemetryRepository(sql: Sql) {
   async function upsert(rows: TelemetryRow[]) {
     // One statement, one round trip: the whole batch travels as a single JSON parameter.
     await sql`
-      INSERT INTO telemetry AS t (device_id, time, type, data, received_at)
-      SELECT device_id, time, type, data, received_at
+      INSERT INTO telemetry AS t (device_id, time, type, data, metadata, received_at)
+      SELECT device_id, time, type, data, metadata, received_at
       FROM jsonb_to_recordset(${sql.json(rows as unknown as Parameters<typeof sql.json>[0])})
-        AS x(device_id integer, time timestamptz, type text, data jsonb, received_at timestamptz)
+        AS x(device_id integer, time timestamptz, type text, data jsonb, metadata jsonb, received_at timestamptz)
       ON CONFLICT (device_id, time) DO UPDATE
         SET data = t.data || EXCLUDED.data,
             type = COALESCE(EXCLUDED.type, t.type),
+            metadata = COALESCE(EXCLUDED.metadata, t.metadata),
             received_at = EXCLUDED.received_at
         WHERE t.data IS DISTINCT FROM t.data || EXCLUDED.data
-           OR t.type IS DISTINCT FROM COALESCE(EXCLUDED.type, t.type)`
+           OR t.type IS DISTINCT FROM COALESCE(EXCLUDED.type, t.type)
+           OR t.metadata IS DISTINCT FROM COALESCE(EXCLUDED.metadata, t.metadata)`
   }
 
   return {

@@ -1,5 +1,6 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
-import { IngestAccepted, parseTelemetryBody, TelemetryBody } from '@iotflow/contracts'
+import { IngestAccepted, TelemetryBody } from '@iotflow/contracts'
+import { IngestUnavailableError } from '@iotflow/ingest'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpError } from '../lib/http-error.js'
 
@@ -10,30 +11,20 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
   async function ingest(request: FastifyRequest, reply: FastifyReply) {
     const device = request.device
     if (!device) throw httpError(401, 'a device API key is required in the X-API-Key header')
-    const receivedAt = Date.now()
-    const parsed = parseTelemetryBody(request.body, receivedAt)
-    if (!parsed.ok) {
-      throw httpError(
-        400,
-        `the telemetry is invalid (${parsed.errors.length} problem(s)); nothing was queued`,
-        parsed.errors,
-      )
-    }
-    let batchId: string
     try {
-      ;({ batchId } = await fastify.batchEnqueuer.enqueue({
-        device_id: device.id,
-        device_type: device.device_type,
-        received_at: receivedAt,
-        points: parsed.points,
-      }))
+      const outcome = await fastify.ingestService.ingest(device, request.body)
+      if (outcome.status !== 202) throw httpError(outcome.status, outcome.message, outcome.errors)
+      return reply.code(202).send({ batch_id: outcome.batchId, accepted: outcome.accepted })
     } catch (error) {
-      request.log.warn({ err: (error as Error).message }, 'enqueue failed')
-      throw httpError(503, 'the queue is unavailable; nothing was queued, retry later', undefined, {
+      if (!(error instanceof IngestUnavailableError)) throw error
+      request.log.warn(
+        { err: (error.cause as Error)?.message, dependency: error.dependency },
+        'ingest unavailable',
+      )
+      throw httpError(503, `${error.message}; nothing was queued, retry later`, undefined, {
         'retry-after': RETRY_AFTER_SECONDS,
       })
     }
-    return reply.code(202).send({ batch_id: batchId, accepted: parsed.points.length })
   }
 
   const schema = {
@@ -41,7 +32,8 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
     security: [{ deviceApiKey: [] }],
     description:
       'One point, `{"points": [...]}`, or a bare array of points. 202 only once the batch is durably ' +
-      'queued for both stores; a batch is all or nothing.',
+      'queued for both stores. A batch is all or nothing: one bad point refuses the request, and the ' +
+      '400 lists every bad point with its path. Limits: docs/telemetry-contract.md.',
     body: TelemetryBody,
     response: {
       202: IngestAccepted,
@@ -55,7 +47,7 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
   }
   const routeOptions = {
     onRequest: fastify.requireDevice,
-    // The body schema documents the contract; the contract's own parser validates it, so that HTTP
+    // The body schema documents the contract; the shared ingest path validates it, so that HTTP
     // and MQTT give the same verdict with the same error paths.
     validatorCompiler: () => (value: unknown) => ({ value }),
     handler: ingest,

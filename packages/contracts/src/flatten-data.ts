@@ -1,0 +1,83 @@
+import type { ErrorDetail } from './errors.js'
+import type { TelemetryLimits } from './limits.js'
+import { fieldNameProblem } from './names.js'
+import { keyPath } from './paths.js'
+import type { FieldValue } from './telemetry.js'
+
+/**
+ * Turns a point's `data` into flat fields: nested objects become dotted names (`{"gps": {"lat": 1}}`
+ * → `gps.lat`), up to `maxNesting` levels. Checks every name and value; problems are appended to
+ * `errors` with their path. Returns the fields, or undefined when any was refused.
+ */
+export function flattenData(
+  data: Record<string, unknown>,
+  path: string,
+  limits: TelemetryLimits,
+  errors: ErrorDetail[],
+): Record<string, FieldValue> | undefined {
+  const fields: Record<string, FieldValue> = Object.create(null)
+  const before = errors.length
+  let count = 0
+  // Iterative walk: a hostile body may nest thousands of levels deep.
+  const stack: { object: Record<string, unknown>; prefix: string; path: string; depth: number }[] = [
+    { object: data, prefix: '', path, depth: 0 },
+  ]
+  while (stack.length > 0) {
+    const { object, prefix, path: at, depth } = stack.pop() as (typeof stack)[number]
+    const keys = Object.keys(object)
+    if (keys.length === 0) {
+      errors.push({ path: at, message: depth === 0 ? 'has no fields' : 'is an empty object' })
+      continue
+    }
+    for (const key of keys) {
+      const value = object[key]
+      const name = prefix + key
+      const valuePath = keyPath(at, key)
+      if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
+        if (depth + 1 > limits.maxNesting) {
+          errors.push({ path: valuePath, message: `nests objects deeper than ${limits.maxNesting} levels` })
+        } else {
+          stack.push({
+            object: value as Record<string, unknown>,
+            prefix: `${name}.`,
+            path: valuePath,
+            depth: depth + 1,
+          })
+        }
+        continue
+      }
+      const problem = fieldNameProblem(name, limits.maxFieldNameLength) ?? valueProblem(value, limits)
+      if (problem) {
+        errors.push({ path: valuePath, message: problem })
+        continue
+      }
+      if (name in fields) {
+        errors.push({
+          path: valuePath,
+          message: `names the field "${name}" twice (once nested, once dotted)`,
+        })
+        continue
+      }
+      fields[name] = value as FieldValue
+      count++
+    }
+  }
+  if (count > limits.maxFields)
+    errors.push({ path, message: `has ${count} fields, more than ${limits.maxFields}` })
+  return errors.length === before ? { ...fields } : undefined
+}
+
+function valueProblem(value: unknown, limits: TelemetryLimits): string | undefined {
+  switch (typeof value) {
+    case 'number':
+      return Number.isFinite(value) ? undefined : 'must be a finite number'
+    case 'boolean':
+      return undefined
+    case 'string':
+      return value.length > limits.maxStringLength
+        ? `is a string longer than ${limits.maxStringLength} characters`
+        : undefined
+    default:
+      return `must be a number, boolean or string (got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value})`
+  }
+}

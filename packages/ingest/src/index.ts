@@ -1,0 +1,2 @@
+export * from './field-type-registry.js'
+export * from './ingest-service.js'

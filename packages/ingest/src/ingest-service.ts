@@ -1,0 +1,110 @@
+import {
+  defaultTelemetryLimits,
+  type ErrorDetail,
+  indexPath,
+  parseTelemetryBody,
+  type TelemetryLimits,
+} from '@iotflow/contracts'
+import type { BatchEnqueuer } from '@iotflow/queue'
+import type { FieldTypeRegistry } from './field-type-registry.js'
+
+export interface IngestDevice {
+  id: number
+  device_type: string
+}
+
+export type IngestOutcome =
+  | { status: 202; batchId: string; accepted: number }
+  | { status: 400 | 413; message: string; errors: ErrorDetail[] }
+
+/** A dependency the ingest path needs is down: nothing was queued, the sender should retry later. */
+export class IngestUnavailableError extends Error {
+  constructor(
+    readonly dependency: 'queue' | 'field-types',
+    options: { cause: unknown },
+  ) {
+    super(
+      dependency === 'queue' ? 'the queue is unavailable' : 'the field type registry is unavailable',
+      options,
+    )
+    this.name = 'IngestUnavailableError'
+  }
+}
+
+export interface IngestServiceOptions {
+  fieldTypes: FieldTypeRegistry
+  enqueuer: BatchEnqueuer
+  limits?: TelemetryLimits
+}
+
+/**
+ * The one ingest path of HTTP and MQTT: validate and normalise, check field types, then queue the
+ * batch for both stores. Resolves 202 only once Redis has accepted the batch.
+ */
+export function createIngestService({
+  fieldTypes,
+  enqueuer,
+  limits = defaultTelemetryLimits,
+}: IngestServiceOptions) {
+  return {
+    async ingest(device: IngestDevice, body: unknown, receivedAt = Date.now()): Promise<IngestOutcome> {
+      const parsed = parseTelemetryBody(body, receivedAt, limits)
+      if (!parsed.ok) return refused(parsed.status, parsed.errors)
+
+      const pointPath = (index: number) => (parsed.base === null ? '' : indexPath(parsed.base, index))
+      let typeErrors: ErrorDetail[]
+      try {
+        typeErrors = await fieldTypes.check(parsed.points, pointPath)
+      } catch (cause) {
+        throw new IngestUnavailableError('field-types', { cause })
+      }
+      if (typeErrors.length > 0) return refused(400, typeErrors)
+
+      try {
+        const { batchId } = await enqueuer.enqueue({
+          device_id: device.id,
+          device_type: device.device_type,
+          received_at: receivedAt,
+          points: parsed.points,
+        })
+        return { status: 202, batchId, accepted: parsed.points.length }
+      } catch (cause) {
+        throw new IngestUnavailableError('queue', { cause })
+      }
+    },
+  }
+}
+
+export type IngestService = ReturnType<typeof createIngestService>
+
+function refused(status: 400 | 413, errors: ErrorDetail[]): IngestOutcome {
+  const problems = `${errors.length} problem${errors.length === 1 ? '' : 's'}`
+  const message =
+    status === 413
+      ? 'the telemetry is too large; nothing was queued'
+      : `the telemetry is invalid (${problems}); nothing was queued`
+  return { status, message, errors }
+}
+
+/** The limits of a request, from the TELEMETRY_* variables of packages/config. */
+export function telemetryLimitsFrom(config: {
+  TELEMETRY_MAX_POINTS: number
+  TELEMETRY_MAX_FIELDS: number
+  TELEMETRY_MAX_FIELD_NAME_LENGTH: number
+  TELEMETRY_MAX_STRING_LENGTH: number
+  TELEMETRY_MAX_NESTING: number
+  TELEMETRY_MAX_METADATA_BYTES: number
+  TELEMETRY_MIN_TIME: string
+  TELEMETRY_MAX_FUTURE_SECONDS: number
+}): TelemetryLimits {
+  return {
+    maxPoints: config.TELEMETRY_MAX_POINTS,
+    maxFields: config.TELEMETRY_MAX_FIELDS,
+    maxFieldNameLength: config.TELEMETRY_MAX_FIELD_NAME_LENGTH,
+    maxStringLength: config.TELEMETRY_MAX_STRING_LENGTH,
+    maxNesting: config.TELEMETRY_MAX_NESTING,
+    maxMetadataBytes: config.TELEMETRY_MAX_METADATA_BYTES,
+    minTimeMs: Date.parse(config.TELEMETRY_MIN_TIME),
+    maxFutureMs: config.TELEMETRY_MAX_FUTURE_SECONDS * 1000,
+  }
+}
