@@ -1,7 +1,7 @@
 import { loadGatewayConfig, loadWriterInfluxConfig, loadWriterPostgresConfig } from '@iotflow/config'
 import { createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
-import { serviceUrls, uniqueName } from '@iotflow/testkit'
+import { serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
 import { buildApp } from '../../apps/gateway/src/app.js'
 import { startInfluxWriter } from '../../apps/writer-influx/src/writer.js'
 import { startPostgresWriter } from '../../apps/writer-postgres/src/writer.js'
@@ -100,6 +100,16 @@ export async function startPipeline(options: PipelineOptions) {
 
     /** Jobs in each store queue, by state. */
     queueCounts: (): Promise<Record<string, JobCounts>> => depths.read(),
+
+    /** Resolves once no store job is waiting, active or delayed. */
+    drained: () =>
+      waitFor(
+        async () => {
+          const counts = await depths.read()
+          return Object.values(counts).every((c) => c.waiting + c.active + c.delayed === 0)
+        },
+        { what: 'the store queues to drain' },
+      ),
 
     async close() {
       await Promise.all(writers.map((w) => w.close()))

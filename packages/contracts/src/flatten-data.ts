@@ -1,6 +1,6 @@
 import type { ErrorDetail } from './errors.js'
 import type { TelemetryLimits } from './limits.js'
-import { fieldNameProblem } from './names.js'
+import { fieldNameProblem, storableStringProblem } from './names.js'
 import { keyPath } from './paths.js'
 import type { FieldValue } from './telemetry.js'
 
@@ -76,7 +76,7 @@ function valueProblem(value: unknown, limits: TelemetryLimits): string | undefin
     case 'string':
       return value.length > limits.maxStringLength
         ? `is a string longer than ${limits.maxStringLength} characters`
-        : undefined
+        : storableStringProblem(value)
     default:
       return `must be a number, boolean or string (got ${value === null ? 'null' : Array.isArray(value) ? 'an array' : typeof value})`
   }

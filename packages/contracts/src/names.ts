@@ -13,6 +13,7 @@ export function fieldNameProblem(name: string, maxLength: number): string | unde
   if (name.length === 0) return 'is an empty field name'
   if (name.length > maxLength) return `is a field name longer than ${maxLength} characters`
   if (CONTROL.test(name)) return 'is a field name with a control character'
+  if (!name.isWellFormed()) return 'is a field name with a lone UTF-16 surrogate'
   if (name.endsWith('\\')) return 'is a field name ending in a backslash'
   if (name === 'time') return 'is reserved by InfluxDB (the point time); use another field name'
   if (name.startsWith('_')) return 'starts with "_", which InfluxDB reserves'
@@ -24,6 +25,17 @@ export function tagValueProblem(value: string, maxLength: number): string | unde
   if (value.length === 0) return 'must not be empty'
   if (value.length > maxLength) return `must be at most ${maxLength} characters`
   if (CONTROL.test(value)) return 'must not contain control characters'
+  if (!value.isWellFormed()) return 'must not contain a lone UTF-16 surrogate'
   if (value.endsWith('\\')) return 'must not end in a backslash'
+  return undefined
+}
+
+/**
+ * A string PostgreSQL's jsonb and InfluxDB store exactly: no NUL (jsonb refuses \u0000) and no lone
+ * surrogate (it would reach InfluxDB as U+FFFD). Other control characters are fine in values.
+ */
+export function storableStringProblem(value: string): string | undefined {
+  if (value.includes('\u0000')) return 'must not contain the NUL character (\\u0000)'
+  if (!value.isWellFormed()) return 'must not contain a lone UTF-16 surrogate'
   return undefined
 }

@@ -3,7 +3,7 @@ import { TypeCompiler } from '@sinclair/typebox/compiler'
 import type { ErrorDetail } from './errors.js'
 import { flattenData } from './flatten-data.js'
 import { defaultTelemetryLimits, MAX_TYPE_LENGTH, type TelemetryLimits } from './limits.js'
-import { tagValueProblem } from './names.js'
+import { storableStringProblem, tagValueProblem } from './names.js'
 import { BODY, indexPath, keyPath } from './paths.js'
 import type { StoredPoint } from './telemetry.js'
 import { toEpochMillis } from './timestamps.js'
@@ -133,9 +133,14 @@ function metadataProblem(metadata: Record<string, unknown>, limits: TelemetryLim
   const stack: [unknown, number][] = [[metadata, 1]]
   while (stack.length > 0) {
     const [value, depth] = stack.pop() as [unknown, number]
+    if (typeof value === 'string') {
+      const problem = storableStringProblem(value)
+      if (problem) return `holds a string that ${problem}`
+      continue
+    }
     if (value === null || typeof value !== 'object') continue
     if (depth > MAX_METADATA_DEPTH) return `nests deeper than ${MAX_METADATA_DEPTH} levels`
-    for (const child of Object.values(value)) stack.push([child, depth + 1])
+    for (const [key, child] of Object.entries(value)) stack.push([key, depth], [child, depth + 1])
   }
   const bytes = Buffer.byteLength(JSON.stringify(metadata))
   return bytes > limits.maxMetadataBytes
