@@ -2,9 +2,11 @@ import type { GatewayConfig } from '@iotflow/config'
 import { REDACTED_PATHS } from '@iotflow/runtime'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import authentication from './plugins/app/authentication.js'
+import deviceCacheSync from './plugins/app/device-cache-sync.js'
 import errorHandler from './plugins/app/error-handler.js'
 import ingest from './plugins/app/ingest.js'
 import jsonBody from './plugins/app/json-body.js'
+import lastSeen from './plugins/app/last-seen.js'
 import repositories from './plugins/app/repositories.js'
 import postgres from './plugins/external/postgres.js'
 import queue from './plugins/external/queue.js'
@@ -41,14 +43,19 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   })
   await app.register(queue, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
   await app.register(repositories)
+  await app.register(lastSeen, { flushIntervalMs: config.LAST_SEEN_FLUSH_MS })
   await app.register(authentication, {
     adminToken: config.ADMIN_TOKEN,
     apiKeyCacheTtlMs: config.API_KEY_CACHE_TTL_MS,
   })
+  await app.register(deviceCacheSync, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
   await app.register(ingest, config)
 
   await app.register(health)
-  await app.register(devices)
+  await app.register(devices, {
+    queuePrefix: config.QUEUE_PREFIX,
+    onlineWindowMs: config.DEVICE_ONLINE_SECONDS * 1000,
+  })
   await app.register(telemetry)
   await app.ready()
   return app

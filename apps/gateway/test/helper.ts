@@ -8,18 +8,23 @@ export const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
 export interface TestGateway {
   app: GatewayApp
   db: TestDatabase
+  queuePrefix: string
   close(): Promise<void>
 }
 
-/** The gateway on a database and queue prefix of its own, driven through `app.inject`. */
-export async function build(env: Record<string, string> = {}): Promise<TestGateway> {
-  const db = await createTestDatabase()
+/**
+ * The gateway on a database and queue prefix of its own, driven through `app.inject`. Pass another
+ * TestGateway as `peer` for a second instance on the same database and queues.
+ */
+export async function build(env: Record<string, string> = {}, peer?: TestGateway): Promise<TestGateway> {
+  const db = peer?.db ?? (await createTestDatabase())
+  const queuePrefix = peer?.queuePrefix ?? uniqueName('gw')
   const app = await buildApp(
     loadGatewayConfig({
       ADMIN_TOKEN,
       DATABASE_URL: db.url,
       REDIS_URL: serviceUrls.redis,
-      QUEUE_PREFIX: uniqueName('gw'),
+      QUEUE_PREFIX: queuePrefix,
       MIGRATE_ON_START: 'false',
       ...env,
     }),
@@ -28,9 +33,10 @@ export async function build(env: Record<string, string> = {}): Promise<TestGatew
   return {
     app,
     db,
+    queuePrefix,
     async close() {
       await app.close()
-      await db.drop()
+      if (!peer) await db.drop()
     },
   }
 }

@@ -19,6 +19,13 @@ export const GatewayEnv = Type.Object({
   ADMIN_TOKEN: Type.String({ minLength: 16, description: 'at least 16 characters' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 512 * 1024 * 1024, default: 10 * 1024 * 1024 }),
   API_KEY_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
+  DEVICE_ONLINE_SECONDS: Type.Integer({
+    minimum: 1,
+    maximum: 86_400,
+    default: 300,
+    description: 'a device seen within this many seconds is online',
+  }),
+  LAST_SEEN_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
 })
 export type GatewayConfig = Static<typeof GatewayEnv>

@@ -46,3 +46,57 @@ export const DeviceCreated = Type.Object(
   },
   { title: 'DeviceCreated' },
 )
+
+export const DeviceUpdateBody = Type.Partial(
+  Type.Object({
+    name: Type.String({ minLength: 1, maxLength: 128 }),
+    device_type: Type.String({ minLength: 1, maxLength: 64 }),
+    description: Nullable(Type.String({ maxLength: 1024 })),
+    location: Nullable(Type.String({ maxLength: 256 })),
+    firmware_version: Nullable(Type.String({ maxLength: 64 })),
+    hardware_version: Nullable(Type.String({ maxLength: 64 })),
+    metadata: Type.Record(Type.String(), Type.Unknown()),
+    status: DeviceStatus,
+  }),
+  { additionalProperties: false, minProperties: 1, title: 'DeviceUpdate' },
+)
+export type DeviceUpdateBody = Static<typeof DeviceUpdateBody>
+
+export const DeviceListQuery = Type.Object(
+  {
+    page: Type.Integer({ minimum: 1, default: 1 }),
+    per_page: Type.Integer({ minimum: 1, maximum: 500, default: 50 }),
+    status: Type.Optional(DeviceStatus),
+    device_type: Type.Optional(Type.String({ minLength: 1, maxLength: 64 })),
+    search: Type.Optional(
+      Type.String({ minLength: 1, maxLength: 128, description: 'in name, description, location' }),
+    ),
+  },
+  { additionalProperties: false },
+)
+export type DeviceListQuery = Static<typeof DeviceListQuery>
+
+export const DeviceList = Type.Object(
+  {
+    devices: Type.Array(Device),
+    pagination: Type.Object({
+      page: Type.Integer(),
+      per_page: Type.Integer(),
+      total: Type.Integer(),
+      pages: Type.Integer(),
+    }),
+  },
+  { title: 'DeviceList' },
+)
+
+export const DeviceWithOnline = Type.Intersect([Device, Type.Object({ is_online: Type.Boolean() })], {
+  title: 'DeviceStatus',
+})
+
+export const DeviceEnvelope = Type.Object({ device: Device }, { title: 'DeviceEnvelope' })
+export const DeviceStatusEnvelope = Type.Object(
+  { device: DeviceWithOnline },
+  { title: 'DeviceStatusEnvelope' },
+)
+
+export const DeviceIdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) })

@@ -1,4 +1,4 @@
-import type { Device, DeviceCreateBody } from '@iotflow/contracts'
+import type { Device, DeviceCreateBody, DeviceListQuery, DeviceUpdateBody } from '@iotflow/contracts'
 import { generateApiKey } from './api-keys.js'
 import type { Sql } from './client.js'
 
@@ -91,6 +91,66 @@ export function createDevicesRepository(sql: Sql) {
     async findById(id: number): Promise<Device | undefined> {
       const [row] = await sql<DeviceRow[]>`SELECT ${sql(DEVICE_COLUMNS)} FROM devices WHERE id = ${id}`
       return row ? toDevice(row) : undefined
+    },
+
+    async list(query: DeviceListQuery): Promise<{ devices: Device[]; total: number }> {
+      const pattern = query.search ? `%${query.search.replace(/[\\%_]/g, (c) => `\\${c}`)}%` : null
+      const where = sql`
+        WHERE (${query.status ?? null}::text IS NULL OR status = ${query.status ?? null})
+          AND (${query.device_type ?? null}::text IS NULL OR device_type = ${query.device_type ?? null})
+          AND (${pattern}::text IS NULL
+               OR name ILIKE ${pattern} OR description ILIKE ${pattern} OR location ILIKE ${pattern})`
+      const [rows, [count]] = await Promise.all([
+        sql<DeviceRow[]>`
+          SELECT ${sql(DEVICE_COLUMNS)} FROM devices ${where}
+          ORDER BY id LIMIT ${query.per_page} OFFSET ${(query.page - 1) * query.per_page}`,
+        sql<{ total: number }[]>`SELECT count(*)::int AS total FROM devices ${where}`,
+      ])
+      return { devices: rows.map(toDevice), total: count?.total ?? 0 }
+    },
+
+    /** Applies the given fields; undefined when there is no such device. */
+    async update(id: number, patch: DeviceUpdateBody): Promise<Device | undefined> {
+      const changes: Record<string, unknown> = { ...patch, updated_at: new Date() }
+      if (patch.metadata) changes.metadata = sql.json(patch.metadata as Parameters<typeof sql.json>[0])
+      try {
+        const [row] = await sql<DeviceRow[]>`
+          UPDATE devices SET ${sql(changes)} WHERE id = ${id} RETURNING ${sql(DEVICE_COLUMNS)}`
+        return row ? toDevice(row) : undefined
+      } catch (error) {
+        if ((error as { code?: string }).code === '23505')
+          throw new DuplicateDeviceNameError(patch.name ?? '')
+        throw error
+      }
+    },
+
+    /** Deactivates the device and revokes its key: even if reactivated, the old key never works again. */
+    async deactivate(id: number): Promise<Device | undefined> {
+      const revoked = generateApiKey()
+      const [row] = await sql<DeviceRow[]>`
+        UPDATE devices SET status = 'inactive', api_key_hash = ${revoked.hash}, updated_at = now()
+        WHERE id = ${id} RETURNING ${sql(DEVICE_COLUMNS)}`
+      return row ? toDevice(row) : undefined
+    },
+
+    /** A new key for the device; the old one stops working at once. */
+    async rotateKey(id: number): Promise<{ device: Device; apiKey: string } | undefined> {
+      const apiKey = generateApiKey()
+      const [row] = await sql<DeviceRow[]>`
+        UPDATE devices SET api_key_hash = ${apiKey.hash}, api_key_prefix = ${apiKey.prefix}, updated_at = now()
+        WHERE id = ${id} RETURNING ${sql(DEVICE_COLUMNS)}`
+      return row ? { device: toDevice(row), apiKey: apiKey.key } : undefined
+    },
+
+    /** Moves `last_seen` forward for many devices in one statement (never backwards). */
+    async touchLastSeen(seen: Map<number, number>): Promise<void> {
+      if (seen.size === 0) return
+      const ids = [...seen.keys()]
+      const times = [...seen.values()].map((ms) => new Date(ms).toISOString())
+      await sql`
+        UPDATE devices d SET last_seen = GREATEST(d.last_seen, x.seen)
+        FROM unnest(${ids}::int[], ${times}::timestamptz[]) AS x(id, seen)
+        WHERE d.id = x.id`
     },
   }
 }

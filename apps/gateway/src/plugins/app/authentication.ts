@@ -9,10 +9,13 @@ declare module 'fastify' {
   interface FastifyInstance {
     requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     requireDevice: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** Admin token (Authorization) or device key (X-API-Key); sets `request.isAdmin` or `request.device`. */
+    requireDeviceOrAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     apiKeyCache: ApiKeyCache
   }
   interface FastifyRequest {
     device: DeviceIdentity | null
+    isAdmin: boolean
   }
 }
 
@@ -33,16 +36,18 @@ export default fp(
     const cache = new ApiKeyCache(options.apiKeyCacheTtlMs, NEGATIVE_CACHE_MS)
     fastify.decorate('apiKeyCache', cache)
     fastify.decorateRequest('device', null)
+    fastify.decorateRequest('isAdmin', false)
 
-    fastify.decorate('requireAdmin', async (request: FastifyRequest) => {
+    async function requireAdmin(request: FastifyRequest) {
       const match = ADMIN_SCHEME.exec(request.headers.authorization ?? '')
       // Both sides hashed to equal length, then compared in constant time.
       if (!match?.[1] || !timingSafeEqual(digest(match[1]), adminTokenHash)) {
         throw httpError(401, 'an admin token is required: Authorization: Bearer <ADMIN_TOKEN>')
       }
-    })
+      request.isAdmin = true
+    }
 
-    fastify.decorate('requireDevice', async (request: FastifyRequest) => {
+    async function requireDevice(request: FastifyRequest) {
       const key = request.headers['x-api-key']
       if (typeof key !== 'string' || key.length === 0) {
         throw httpError(401, 'a device API key is required in the X-API-Key header')
@@ -56,7 +61,14 @@ export default fp(
       if (!identity || !sameKeyHash(identity.api_key_hash, hash)) throw httpError(401, 'unknown API key')
       if (identity.status !== 'active') throw httpError(403, 'this device is inactive')
       request.device = identity
-    })
+      fastify.lastSeen.touch(identity.id)
+    }
+
+    fastify.decorate('requireAdmin', requireAdmin)
+    fastify.decorate('requireDevice', requireDevice)
+    fastify.decorate('requireDeviceOrAdmin', (request: FastifyRequest) =>
+      request.headers.authorization !== undefined ? requireAdmin(request) : requireDevice(request),
+    )
   },
-  { name: 'authentication', dependencies: ['repositories'] },
+  { name: 'authentication', dependencies: ['repositories', 'last-seen'] },
 )
