@@ -55,6 +55,7 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
   }
   const routeOptions = {
     onRequest: fastify.requireDevice,
+    config: { ingestTransport: 'http' as const },
     // The body schema documents the contract; the contract's own parser validates it, so that HTTP
     // and MQTT give the same verdict with the same error paths.
     validatorCompiler: () => (value: unknown) => ({ value }),
