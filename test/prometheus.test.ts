@@ -19,12 +19,7 @@ beforeAll(async () => {
   influx = await createTestInfluxDatabase()
   pipeline = await startPipeline({ databaseUrl: db.url, influx })
   endpoints = await startWritersWithEndpoints(pipeline)
-  const hostOf = (url: string) => new URL(url).host
-  prometheus = await startPrivatePrometheus([
-    { job: 'gateway', address: hostOf(endpoints.urls.gateway) },
-    { job: 'writer-postgres', address: hostOf(endpoints.urls.postgres) },
-    { job: 'writer-influx', address: hostOf(endpoints.urls.influx) },
-  ])
+  prometheus = await startPrivatePrometheus(endpoints.scrapeTargets())
 })
 afterAll(async () => {
   await prometheus?.dispose()

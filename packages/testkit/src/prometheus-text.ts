@@ -36,16 +36,6 @@ export class ScrapedMetrics {
     )
   }
 
-  /** Names of every family with samples, histograms under their base name. */
-  names(): Set<string> {
-    return new Set(
-      [...this.families.keys()]
-        .filter((name) => this.has(name))
-        .map((name) => name.replace(/_(?:bucket|sum|count)$/, ''))
-        .filter((name) => this.has(name)),
-    )
-  }
-
   /** The sum of every sample of `name` whose labels include `labels`; 0 when there is none. */
   value(name: string, labels: Record<string, string> = {}): number {
     return (this.families.get(name)?.metrics ?? [])
