@@ -405,3 +405,16 @@ ensure_test_tools() {
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
   log "test tools: influxd, redis-server, victoria-metrics present"
 }
+
+# Programs the operator-surface tests run: Prometheus (and promtool) to scrape the apps and check
+# their exposition, Chromium for the browser tests of Swagger UI and the queue dashboard.
+ensure_operator_test_tools() {
+  local missing=()
+  # The Debian package `prometheus` ships both prometheus and promtool.
+  if ! command -v prometheus >/dev/null 2>&1 || ! command -v promtool >/dev/null 2>&1; then
+    missing+=(prometheus)
+  fi
+  command -v chromium >/dev/null 2>&1 || missing+=(chromium)
+  if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
+  log "operator test tools: prometheus, promtool, chromium present"
+}

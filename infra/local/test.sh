@@ -15,6 +15,7 @@ ensure_pnpm
 ensure_node_modules
 ensure_services
 ensure_test_tools
+ensure_operator_test_tools
 
 log "test: pnpm lint"
 pnpm lint

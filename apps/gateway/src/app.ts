@@ -1,12 +1,15 @@
 import type { GatewayConfig } from '@iotflow/config'
-import { REDACTED_PATHS } from '@iotflow/runtime'
 import Fastify, { type FastifyServerOptions } from 'fastify'
+import { gatewayLoggerOptions } from './lib/logger-options.js'
 import authentication from './plugins/app/authentication.js'
 import deviceCacheSync from './plugins/app/device-cache-sync.js'
 import errorHandler from './plugins/app/error-handler.js'
 import ingest from './plugins/app/ingest.js'
 import jsonBody from './plugins/app/json-body.js'
 import lastSeen from './plugins/app/last-seen.js'
+import metrics from './plugins/app/metrics.js'
+import queueDashboard from './plugins/app/queue-dashboard.js'
+import readiness from './plugins/app/readiness.js'
 import repositories from './plugins/app/repositories.js'
 import postgres from './plugins/external/postgres.js'
 import queue from './plugins/external/queue.js'
@@ -22,10 +25,7 @@ export interface BuildOptions {
 /** Builds the gateway: connections first, then domain plugins, then routes. Ready, not listening. */
 export async function buildApp(config: GatewayConfig, options: BuildOptions = {}) {
   const app = Fastify({
-    logger: options.logger ?? {
-      level: config.LOG_LEVEL,
-      redact: { paths: REDACTED_PATHS, censor: '[redacted]' },
-    },
+    logger: options.logger ?? gatewayLoggerOptions(config),
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Behind a load balancer the request id comes from it; otherwise Fastify makes one.
     requestIdHeader: 'x-request-id',
@@ -42,6 +42,8 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     migrateOnStart: config.MIGRATE_ON_START,
   })
   await app.register(queue, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
+  await app.register(readiness)
+  await app.register(metrics)
   await app.register(repositories)
   await app.register(lastSeen, { flushIntervalMs: config.LAST_SEEN_FLUSH_MS })
   await app.register(authentication, {
@@ -50,6 +52,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   })
   await app.register(deviceCacheSync, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
   await app.register(ingest, config)
+  await app.register(queueDashboard, { queuePrefix: config.QUEUE_PREFIX })
 
   await app.register(health)
   await app.register(devices, {

@@ -1,4 +1,5 @@
 import { loadConfigOrExit, loadWriterInfluxConfig } from '@iotflow/config'
+import { exposition } from '@iotflow/metrics'
 import { createLogger, startHealthServer } from '@iotflow/runtime'
 import closeWithGrace from 'close-with-grace'
 import { startInfluxWriter } from './writer.js'
@@ -7,7 +8,9 @@ const config = loadConfigOrExit(loadWriterInfluxConfig)
 
 const logger = createLogger('writer-influx', config.LOG_LEVEL)
 const writer = await startInfluxWriter(config, logger)
-const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, writer.ready)
+const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, writer.ready, () =>
+  exposition(writer.metrics.registry),
+)
 logger.info(
   {
     api: config.INFLUX_API,

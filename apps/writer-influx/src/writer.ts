@@ -1,11 +1,13 @@
 import type { WriterInfluxConfig } from '@iotflow/config'
 import { batchToLines, classifyInfluxError, createInfluxWriteClient } from '@iotflow/influx'
+import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { type FailureKind, startStoreConsumer } from '@iotflow/queue'
 import { type DependencyState, type Logger, probe } from '@iotflow/runtime'
 import { influxTargetFrom } from './influx-target.js'
 
 export interface InfluxWriter {
   ready(): Promise<Record<string, DependencyState>>
+  metrics: Metrics
   close(): Promise<void>
 }
 
@@ -16,32 +18,43 @@ export async function startInfluxWriter(config: WriterInfluxConfig, logger: Logg
   const influx = createInfluxWriteClient(influxTargetFrom(config))
   // v1 needs its database to exist; prepared again whenever InfluxDB says it is missing (404).
   let prepared = false
+  const metrics = createMetrics()
+  const classify = (error: Error): FailureKind => failureKinds[classifyInfluxError(error)]
 
   const consumer = await startStoreConsumer('storeInflux', config, {
-    writeBatch: async (batches) => {
-      if (!prepared) {
-        await influx.prepare()
-        prepared = true
-      }
-      try {
-        await influx.write(batches.flatMap(batchToLines))
-      } catch (error) {
-        if ((error as { statusCode?: number }).statusCode === 404) prepared = false
-        throw error
-      }
-    },
-    classify: (error): FailureKind => failureKinds[classifyInfluxError(error)],
+    writeBatch: instrumentStoreWrites(
+      metrics,
+      'influxdb',
+      async (batches) => {
+        if (!prepared) {
+          await influx.prepare()
+          prepared = true
+        }
+        try {
+          await influx.write(batches.flatMap(batchToLines))
+        } catch (error) {
+          if ((error as { statusCode?: number }).statusCode === 404) prepared = false
+          throw error
+        }
+      },
+      classify,
+    ),
+    classify,
     logger,
   })
 
+  async function ready() {
+    const [redis, influxdb] = await Promise.all([
+      probe(() => consumer.connection.ping()),
+      probe(() => influx.prepare()),
+    ])
+    return { redis, influxdb }
+  }
+  metrics.readOnScrape({ dependencies: ready })
+
   return {
-    async ready() {
-      const [redis, influxdb] = await Promise.all([
-        probe(() => consumer.connection.ping()),
-        probe(() => influx.prepare()),
-      ])
-      return { redis, influxdb }
-    },
+    ready,
+    metrics,
     close: () => consumer.close(),
   }
 }

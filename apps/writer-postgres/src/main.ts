@@ -1,4 +1,5 @@
 import { loadConfigOrExit, loadWriterPostgresConfig } from '@iotflow/config'
+import { exposition } from '@iotflow/metrics'
 import { createLogger, startHealthServer } from '@iotflow/runtime'
 import closeWithGrace from 'close-with-grace'
 import { startPostgresWriter } from './writer.js'
@@ -7,7 +8,9 @@ const config = loadConfigOrExit(loadWriterPostgresConfig)
 
 const logger = createLogger('writer-postgres', config.LOG_LEVEL)
 const writer = await startPostgresWriter(config, logger)
-const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, writer.ready)
+const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, writer.ready, () =>
+  exposition(writer.metrics.registry),
+)
 logger.info({ health: `http://${config.HEALTH_HOST}:${health.port}/health` }, 'writer-postgres started')
 
 closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {

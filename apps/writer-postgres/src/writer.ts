@@ -1,11 +1,13 @@
 import type { WriterPostgresConfig } from '@iotflow/config'
 import { closeSql, createSql, createTelemetryRepository, migrate } from '@iotflow/db'
+import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { startStoreConsumer } from '@iotflow/queue'
 import { type DependencyState, type Logger, probe } from '@iotflow/runtime'
 import { classifyPostgresError } from './classify-postgres-error.js'
 
 export interface PostgresWriter {
   ready(): Promise<Record<string, DependencyState>>
+  metrics: Metrics
   close(): Promise<void>
 }
 
@@ -20,24 +22,34 @@ export async function startPostgresWriter(
   }
   const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE })
   const telemetry = createTelemetryRepository(sql)
+  const metrics = createMetrics()
 
   const consumer = await startStoreConsumer('storePostgres', config, {
-    writeBatch: async (batches) => {
-      await telemetry.writeBatches(batches)
-    },
+    writeBatch: instrumentStoreWrites(
+      metrics,
+      'postgres',
+      async (batches) => {
+        await telemetry.writeBatches(batches)
+      },
+      classifyPostgresError,
+    ),
     classify: classifyPostgresError,
     logger,
   })
 
+  async function ready() {
+    const [redis, postgres] = await Promise.all([
+      probe(() => consumer.connection.ping()),
+      probe(() => sql`SELECT 1`),
+    ])
+    return { redis, postgres }
+  }
+  metrics.readOnScrape({ dependencies: ready })
+
   let closing: Promise<void> | undefined
   return {
-    async ready() {
-      const [redis, postgres] = await Promise.all([
-        probe(() => consumer.connection.ping()),
-        probe(() => sql`SELECT 1`),
-      ])
-      return { redis, postgres }
-    },
+    ready,
+    metrics,
     close() {
       closing ??= (async () => {
         await consumer.close()

@@ -9,14 +9,18 @@ export interface HealthServer {
 
 export type ReadinessCheck = () => Promise<Record<string, DependencyState>>
 
+/** Serves GET /metrics: the body in Prometheus text format and its content type. */
+export type MetricsExposition = () => Promise<{ contentType: string; body: string }>
+
 /**
  * A worker's HTTP face: GET /health answers while the process lives, GET /health/ready checks its
- * dependencies and answers 503 when one is down.
+ * dependencies and answers 503 when one is down, GET /metrics (when given) is for Prometheus.
  */
 export async function startHealthServer(
   host: string,
   port: number,
   ready: ReadinessCheck,
+  metrics?: MetricsExposition,
 ): Promise<HealthServer> {
   const server: Server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0]
@@ -25,6 +29,11 @@ export async function startHealthServer(
       const dependencies = await ready()
       const up = Object.values(dependencies).every((d) => d.status === 'up')
       return send(res, up ? 200 : 503, { status: up ? 'ready' : 'degraded', dependencies })
+    }
+    if (path === '/metrics' && metrics) {
+      const { contentType, body } = await metrics()
+      res.writeHead(200, { 'content-type': contentType })
+      return res.end(body)
     }
     send(res, 404, { statusCode: 404, error: 'Not Found', message: `no route ${path}` })
   })

@@ -19,3 +19,8 @@ export function createLogger(name: string, level: string) {
 }
 
 export type Logger = ReturnType<typeof createLogger>
+
+const CREDENTIAL_PARAMS = /([?&](?:api_key|apikey|key|token|access_token|password)=)[^&#]*/gi
+
+/** A URL fit for a log line: credential-looking query parameters are masked. */
+export const redactUrl = (url: string) => url.replace(CREDENTIAL_PARAMS, '$1[redacted]')

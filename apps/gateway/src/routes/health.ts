@@ -1,5 +1,4 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
-import { probe } from '@iotflow/runtime'
 
 const Alive = Type.Object({ status: Type.Literal('healthy') })
 const Dependency = Type.Object({
@@ -14,17 +13,12 @@ const Readiness = Type.Object({
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   async function readiness() {
-    const [redis, postgres] = await Promise.all([
-      probe(() => fastify.redis.ping()),
-      probe(() => fastify.sql`SELECT 1`),
-    ])
-    const queues = redis.status === 'up' ? await fastify.queueDepths.read().catch(() => undefined) : undefined
-    const ready = redis.status === 'up' && postgres.status === 'up'
+    const { ready, dependencies, queues } = await fastify.readiness()
     return {
       ready,
       body: {
         status: ready ? ('ready' as const) : ('degraded' as const),
-        dependencies: { redis, postgres },
+        dependencies,
         queues,
       },
     }

@@ -47,6 +47,7 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
   }
   const routeOptions = {
     onRequest: fastify.requireDevice,
+    config: { ingestTransport: 'http' as const },
     // The body schema documents the contract; the shared ingest path validates it, so that HTTP
     // and MQTT give the same verdict with the same error paths.
     validatorCompiler: () => (value: unknown) => ({ value }),

@@ -8,6 +8,8 @@ import { httpError } from '../../lib/http-error.js'
 declare module 'fastify' {
   interface FastifyInstance {
     requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** True when `token` is the admin token (constant-time comparison). */
+    isAdminToken: (token: string) => boolean
     requireDevice: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** Admin token (Authorization) or device key (X-API-Key); sets `request.isAdmin` or `request.device`. */
     requireDeviceOrAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
@@ -26,7 +28,7 @@ export interface AuthenticationOptions {
 
 const NEGATIVE_CACHE_MS = 5_000
 // Admin: `Bearer <token>`, or the predecessor's `admin <token>`.
-const ADMIN_SCHEME = /^(?:bearer|admin)\s+(.+)$/i
+export const ADMIN_SCHEME = /^(?:bearer|admin)\s+(.+)$/i
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest()
 
@@ -38,16 +40,19 @@ export default fp(
     fastify.decorateRequest('device', null)
     fastify.decorateRequest('isAdmin', false)
 
+    // Both sides hashed to equal length, then compared in constant time.
+    const isAdminToken = (token: string) => timingSafeEqual(digest(token), adminTokenHash)
+    fastify.decorate('isAdminToken', isAdminToken)
+
     async function requireAdmin(request: FastifyRequest) {
       const match = ADMIN_SCHEME.exec(request.headers.authorization ?? '')
-      // Both sides hashed to equal length, then compared in constant time.
-      if (!match?.[1] || !timingSafeEqual(digest(match[1]), adminTokenHash)) {
+      if (!match?.[1] || !isAdminToken(match[1])) {
         throw httpError(401, 'an admin token is required: Authorization: Bearer <ADMIN_TOKEN>')
       }
       request.isAdmin = true
     }
 
-    async function requireDevice(request: FastifyRequest) {
+    async function requireDevice(request: FastifyRequest, reply: FastifyReply) {
       const key = request.headers['x-api-key']
       if (typeof key !== 'string' || key.length === 0) {
         throw httpError(401, 'a device API key is required in the X-API-Key header')
@@ -62,12 +67,15 @@ export default fp(
       if (identity.status !== 'active') throw httpError(403, 'this device is inactive')
       request.device = identity
       fastify.lastSeen.touch(identity.id)
+      // Every later log line of this request, "request completed" included, names the device.
+      request.log = request.log.child({ device_id: identity.id })
+      reply.log = request.log
     }
 
     fastify.decorate('requireAdmin', requireAdmin)
     fastify.decorate('requireDevice', requireDevice)
-    fastify.decorate('requireDeviceOrAdmin', (request: FastifyRequest) =>
-      request.headers.authorization !== undefined ? requireAdmin(request) : requireDevice(request),
+    fastify.decorate('requireDeviceOrAdmin', (request: FastifyRequest, reply: FastifyReply) =>
+      request.headers.authorization !== undefined ? requireAdmin(request) : requireDevice(request, reply),
     )
   },
   { name: 'authentication', dependencies: ['repositories', 'last-seen'] },

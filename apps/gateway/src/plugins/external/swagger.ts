@@ -3,6 +3,7 @@ import swaggerUi from '@fastify/swagger-ui'
 import { ErrorResponse, TelemetryPoint } from '@iotflow/contracts'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { telemetryBodyExamples } from '../../lib/telemetry-examples.js'
 
 /** OpenAPI 3 from the route schemas, and Swagger UI at /docs. */
 export default fp(
@@ -10,8 +11,16 @@ export default fp(
     fastify.addSchema(TelemetryPoint)
     fastify.addSchema(ErrorResponse)
     await fastify.register(swagger, {
+      // Every route whose body is the telemetry contract gets one example per body shape.
+      transform: ({ schema, url }) => {
+        const body = schema?.body as { title?: string } | undefined
+        if (body?.title !== 'TelemetryBody') return { schema, url }
+        return { schema: { ...schema, body: { ...body, 'x-examples': telemetryBodyExamples } }, url }
+      },
       openapi: {
         openapi: '3.0.3',
+        // Relative: "Try it out" calls the gateway that served the page, whatever its address.
+        servers: [{ url: '/', description: 'this gateway' }],
         info: {
           title: 'IoTFlow API',
           version: '1.0.0',
@@ -22,7 +31,7 @@ export default fp(
         tags: [
           { name: 'devices', description: 'Device registry (admin)' },
           { name: 'telemetry', description: 'Telemetry in (device)' },
-          { name: 'operations', description: 'Health' },
+          { name: 'operations', description: 'Health and metrics' },
         ],
         components: {
           securitySchemes: {

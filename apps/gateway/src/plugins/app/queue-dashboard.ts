@@ -1,0 +1,68 @@
+import { createBullBoard } from '@bull-board/api'
+import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
+import { FastifyAdapter } from '@bull-board/fastify'
+import type { ErrorResponse } from '@iotflow/contracts'
+import { bullPrefix, queueCatalog } from '@iotflow/queue'
+import { Queue } from 'bullmq'
+import type { FastifyInstance, FastifyRequest } from 'fastify'
+import fp from 'fastify-plugin'
+import { ADMIN_SCHEME } from './authentication.js'
+
+export interface QueueDashboardOptions {
+  queuePrefix: string
+  basePath?: string
+}
+
+const BASIC_SCHEME = /^basic\s+(.+)$/i
+
+/**
+ * bull-board at /admin/queues for every queue of the pipeline: jobs per state, retry and replay
+ * of failed ones. Admin only: a browser logs in with HTTP basic auth (any user name, the admin
+ * token as password); scripts may send `Authorization: Bearer <ADMIN_TOKEN>` as elsewhere.
+ */
+export default fp(
+  async (fastify: FastifyInstance, options: QueueDashboardOptions) => {
+    const basePath = options.basePath ?? '/admin/queues'
+    const queues = Object.values(queueCatalog).map(
+      (entry) =>
+        new Queue(entry.name, { connection: fastify.redis, prefix: bullPrefix(options.queuePrefix) }),
+    )
+    const serverAdapter = new FastifyAdapter().setBasePath(basePath)
+    createBullBoard({
+      queues: queues.map((queue) => new BullMQAdapter(queue)),
+      serverAdapter,
+      options: { uiConfig: { boardTitle: 'IoTFlow queues' } },
+    })
+
+    await fastify.register(async (dashboard) => {
+      // Answered here rather than thrown: bull-board's own error handler would mask it as a 500.
+      dashboard.addHook('onRequest', async (request, reply) => {
+        if (fastify.isAdminToken(adminTokenOf(request))) return
+        return reply
+          .code(401)
+          .header('www-authenticate', 'Basic realm="IoTFlow admin", charset="UTF-8"')
+          .send({
+            statusCode: 401,
+            error: 'Unauthorized',
+            message: 'admin credentials are required: basic auth with the ADMIN_TOKEN as password',
+          } satisfies ErrorResponse)
+      })
+      await dashboard.register(serverAdapter.registerPlugin(), { prefix: basePath })
+    })
+    fastify.addHook('onClose', async () => {
+      await Promise.all(queues.map((queue) => queue.close()))
+    })
+  },
+  { name: 'queue-dashboard', dependencies: ['queue', 'authentication'] },
+)
+
+/** The admin token from basic auth (its password) or from the Bearer / `admin` schemes. */
+function adminTokenOf(request: FastifyRequest): string {
+  const header = request.headers.authorization ?? ''
+  const basic = BASIC_SCHEME.exec(header)
+  if (basic?.[1]) {
+    const decoded = Buffer.from(basic[1], 'base64').toString('utf8')
+    return decoded.slice(decoded.indexOf(':') + 1)
+  }
+  return ADMIN_SCHEME.exec(header)?.[1] ?? ''
+}

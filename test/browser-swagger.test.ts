@@ -1,0 +1,81 @@
+import { createTestDatabase, createTestInfluxDatabase, waitFor } from '@iotflow/testkit'
+import type { Browser } from 'playwright-core'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { artifactPath, launchBrowser } from './support/browser.js'
+import { type Pipeline, startPipeline } from './support/pipeline.js'
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>
+let influx: Awaited<ReturnType<typeof createTestInfluxDatabase>>
+let pipeline: Pipeline
+let browser: Browser
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  influx = await createTestInfluxDatabase()
+  pipeline = await startPipeline({ databaseUrl: db.url, influx })
+  await pipeline.startPostgresWriter()
+  await pipeline.startInfluxWriter()
+  browser = await launchBrowser()
+})
+afterAll(async () => {
+  await browser?.close()
+  await pipeline?.close()
+  await influx?.drop()
+  await db?.drop()
+})
+
+describe('Swagger UI at /docs, in a real browser', () => {
+  it('authorizes with a device key and sends a batch with "Try it out": 202, stored in both stores', async () => {
+    const device = await pipeline.registerDevice()
+    const page = await browser.newPage()
+    page.setDefaultTimeout(10_000)
+    try {
+      await page.goto(`${pipeline.baseUrl}/docs`)
+      await page.locator('.swagger-ui .opblock').first().waitFor()
+
+      // Authorize: the device key into the X-API-Key scheme.
+      await page.locator('.auth-wrapper .authorize').click()
+      const scheme = page.locator('.modal-ux .auth-container').filter({ hasText: 'deviceApiKey' })
+      await scheme.locator('input').fill(device.apiKey)
+      await scheme.locator('button.authorize').click()
+      await scheme.getByText('Authorized', { exact: true }).waitFor()
+      await scheme.locator('button.btn-done').click()
+
+      // Try it out with the documented batch example.
+      const operation = page.locator('#operations-telemetry-post_api_v1_telemetry')
+      await operation.locator('.opblock-summary').click()
+      await operation.getByRole('button', { name: 'Try it out' }).click()
+      const body = operation.locator('textarea.body-param__text')
+      const example = JSON.parse(await body.inputValue()) as { points: unknown[] }
+      expect(example.points).toHaveLength(2)
+      await operation.getByRole('button', { name: 'Execute' }).click()
+
+      const status = operation.locator('.live-responses-table .response .response-col_status').first()
+      await status.waitFor()
+      expect((await status.textContent())?.trim()).toBe('202')
+      const answer = await operation.locator('.live-responses-table .microlight').first().textContent()
+      expect(JSON.parse(answer ?? '')).toMatchObject({ accepted: 2, batch_id: expect.any(String) })
+      // The request Swagger UI really sent carried the key in X-API-Key, to this gateway.
+      const curl = await operation.locator('.curl-command').textContent()
+      expect(curl).toContain(`${pipeline.baseUrl}/api/v1/telemetry`)
+      expect(curl).toContain(`X-API-Key: ${device.apiKey}`)
+      await page.screenshot({ path: artifactPath('swagger-try-it-out.png'), fullPage: true })
+    } catch (error) {
+      await page.screenshot({ path: artifactPath('swagger-try-it-out.failure.png'), fullPage: true })
+      throw error
+    } finally {
+      await page.close()
+    }
+
+    await waitFor(
+      async () => {
+        const [pg, ifx] = await Promise.all([
+          db.sql`SELECT data FROM telemetry WHERE device_id = ${device.id} ORDER BY time`,
+          influx.rowsOf(device.id),
+        ])
+        return pg.length === 2 && ifx.length === 2
+      },
+      { timeoutMs: 15_000, what: 'the two example points in both stores' },
+    )
+  }, 60_000)
+})
