@@ -17,6 +17,7 @@ import swagger from './plugins/external/swagger.js'
 import devices from './routes/devices.js'
 import health from './routes/health.js'
 import telemetry from './routes/telemetry.js'
+import telemetryQuery from './routes/telemetry-query.js'
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger']
@@ -60,6 +61,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     onlineWindowMs: config.DEVICE_ONLINE_SECONDS * 1000,
   })
   await app.register(telemetry)
+  await app.register(telemetryQuery)
   await app.ready()
   return app
 }

@@ -1,4 +1,5 @@
 import type { StoreBatchPayload } from '@iotflow/contracts'
+import type postgres from 'postgres'
 import type { Sql } from './client.js'
 
 interface TelemetryRow {
@@ -60,6 +61,24 @@ export function toTelemetryRows(batches: StoreBatchPayload[]): TelemetryRow[] {
     }))
 }
 
+interface LatestRow {
+  device_id: number
+  field: string
+  time: string
+  value: unknown
+}
+
+/** The newest value of each (device, field) among the rows (which are sorted by device, time). */
+export function latestOf(rows: TelemetryRow[]): LatestRow[] {
+  const latest = new Map<string, LatestRow>()
+  for (const row of rows) {
+    for (const [field, value] of Object.entries(row.data)) {
+      latest.set(`${row.device_id}\u0000${field}`, { device_id: row.device_id, field, time: row.time, value })
+    }
+  }
+  return [...latest.values()].sort((a, b) => a.device_id - b.device_id || (a.field < b.field ? -1 : 1))
+}
+
 /** UTC days (as YYYY-MM-DD) that the rows fall in. */
 function daysOf(rows: TelemetryRow[]): string[] {
   const days = new Set<string>()
@@ -78,11 +97,29 @@ export function createTelemetryRepository(sql: Sql) {
   }
 
   async function upsert(rows: TelemetryRow[]) {
+    // The points and the latest values commit together; sorted rows keep lock order deadlock-free.
+    await sql.begin(async (tx) => {
+      await upsertPoints(tx, rows)
+      await upsertLatest(tx, latestOf(rows))
+    })
+  }
+
+  async function upsertLatest(tx: postgres.TransactionSql, latest: LatestRow[]) {
+    await tx`
+      INSERT INTO telemetry_latest AS l (device_id, field, time, value)
+      SELECT device_id, field, time, value
+      FROM jsonb_to_recordset(${tx.json(latest as unknown as Parameters<typeof tx.json>[0])})
+        AS x(device_id integer, field text, time timestamptz, value jsonb)
+      ON CONFLICT (device_id, field) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value
+        WHERE EXCLUDED.time >= l.time`
+  }
+
+  async function upsertPoints(tx: postgres.TransactionSql, rows: TelemetryRow[]) {
     // One statement, one round trip: the whole batch travels as a single JSON parameter.
-    await sql`
+    await tx`
       INSERT INTO telemetry AS t (device_id, time, type, data, metadata, received_at)
       SELECT device_id, time, type, data, metadata, received_at
-      FROM jsonb_to_recordset(${sql.json(rows as unknown as Parameters<typeof sql.json>[0])})
+      FROM jsonb_to_recordset(${tx.json(rows as unknown as Parameters<typeof tx.json>[0])})
         AS x(device_id integer, time timestamptz, type text, data jsonb, metadata jsonb, received_at timestamptz)
       ON CONFLICT (device_id, time) DO UPDATE
         SET data = t.data || EXCLUDED.data,
