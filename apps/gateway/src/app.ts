@@ -16,6 +16,7 @@ import queue from './plugins/external/queue.js'
 import swagger from './plugins/external/swagger.js'
 import devices from './routes/devices.js'
 import health from './routes/health.js'
+import ingestStatus from './routes/ingest-status.js'
 import telemetry from './routes/telemetry.js'
 import telemetryQuery from './routes/telemetry-query.js'
 
@@ -62,6 +63,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   })
   await app.register(telemetry)
   await app.register(telemetryQuery)
+  await app.register(ingestStatus)
   await app.ready()
   return app
 }

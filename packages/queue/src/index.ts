@@ -1,4 +1,5 @@
 export * from './batch-completion-worker.js'
+export * from './batch-status.js'
 export * from './batching-worker.js'
 export * from './catalog.js'
 export * from './connection.js'

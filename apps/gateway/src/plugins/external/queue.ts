@@ -1,6 +1,8 @@
 import {
   type BatchEnqueuer,
+  type BatchStatusReader,
   createBatchEnqueuer,
+  createBatchStatusReader,
   createQueueDepths,
   createRedisConnection,
   type QueueDepths,
@@ -15,6 +17,7 @@ declare module 'fastify' {
   interface FastifyInstance {
     redis: Redis
     batchEnqueuer: BatchEnqueuer
+    batchStatus: BatchStatusReader
     queueDepths: QueueDepths
   }
 }
@@ -37,10 +40,13 @@ export default fp(
     const batchEnqueuer = createBatchEnqueuer(redis, options.queuePrefix)
     fastify.decorate('redis', redis)
     const queueDepths = createQueueDepths(redis, options.queuePrefix)
+    const batchStatus = createBatchStatusReader(redis, options.queuePrefix)
     fastify.decorate('batchEnqueuer', batchEnqueuer)
+    fastify.decorate('batchStatus', batchStatus)
     fastify.decorate('queueDepths', queueDepths)
     fastify.addHook('onClose', async () => {
       await batchEnqueuer.close()
+      await batchStatus.close()
       await queueDepths.close()
       await redis.quit().catch(() => redis.disconnect())
     })

@@ -1,0 +1,88 @@
+import { createTestDatabase, createTestInfluxDatabase, waitFor } from '@iotflow/testkit'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { ADMIN_TOKEN, type Pipeline, startPipeline } from './support/pipeline.js'
+
+let db: Awaited<ReturnType<typeof createTestDatabase>>
+let influx: Awaited<ReturnType<typeof createTestInfluxDatabase>>
+let pipeline: Pipeline
+
+beforeAll(async () => {
+  db = await createTestDatabase()
+  influx = await createTestInfluxDatabase()
+  pipeline = await startPipeline({ databaseUrl: db.url, influx })
+})
+afterAll(async () => {
+  await pipeline?.close()
+  await influx?.drop()
+  await db?.drop()
+})
+
+const statusOf = async (batchId: string, headers: Record<string, string>) => {
+  const response = await fetch(`${pipeline.baseUrl}/api/v1/ingest/${batchId}`, { headers })
+  return { code: response.status, body: (await response.json()) as Record<string, unknown> }
+}
+
+it('follows a batch from queued to stored in both stores, and one a store refuses to failed', async () => {
+  const device = await pipeline.registerDevice()
+  const poisoned = await pipeline.registerDevice()
+  const own = { 'x-api-key': device.apiKey }
+  const send = async (apiKey: string) => {
+    const response = await pipeline.send(apiKey, {
+      points: [{ data: { v: 1 } }, { data: { v: 2 }, timestamp: Date.now() - 1 }],
+    })
+    return ((await response.json()) as { batch_id: string }).batch_id
+  }
+
+  // No writer is running yet: queued everywhere.
+  const batchId = await send(device.apiKey)
+  expect(await statusOf(batchId, own)).toEqual({
+    code: 200,
+    body: {
+      batch_id: batchId,
+      device_id: device.id,
+      points: 2,
+      received_at: expect.any(Number),
+      status: 'queued',
+      stores: { postgres: { status: 'queued', attempts: 0 }, influxdb: { status: 'queued', attempts: 0 } },
+    },
+  })
+
+  // PostgreSQL will refuse every point of `poisoned` for good (a CHECK constraint of this test's database).
+  await db.sql.unsafe(
+    `ALTER TABLE telemetry ADD CONSTRAINT poison CHECK (device_id <> ${poisoned.id}) NOT VALID`,
+  )
+  const poisonedBatch = await send(poisoned.apiKey)
+  await pipeline.startPostgresWriter()
+  await pipeline.startInfluxWriter()
+
+  const stored = await waitFor(
+    async () => {
+      const { body } = await statusOf(batchId, own)
+      return body.status === 'stored' && body
+    },
+    { what: 'the batch stored in both' },
+  )
+  expect(stored.stores).toEqual({
+    postgres: { status: 'stored', attempts: 0 },
+    influxdb: { status: 'stored', attempts: 0 },
+  })
+
+  const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
+  const failed = await waitFor(
+    async () => {
+      const { body } = await statusOf(poisonedBatch, admin)
+      return body.status === 'failed' && body
+    },
+    { what: 'the poisoned batch to fail' },
+  )
+  expect(failed.stores).toEqual({
+    postgres: { status: 'failed', attempts: 1, error: expect.stringContaining('poison') },
+    influxdb: { status: 'stored', attempts: 0 },
+  })
+
+  // Another device may not look; an unknown or malformed id is 404 / 400; no credentials 401.
+  expect((await statusOf(poisonedBatch, own)).code).toBe(403)
+  expect((await statusOf('3f1b0a5e-0000-4000-8000-000000000000', admin)).code).toBe(404)
+  expect((await statusOf('not-a-batch', admin)).code).toBe(400)
+  expect((await statusOf(batchId, {})).code).toBe(401)
+})
