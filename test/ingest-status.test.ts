@@ -1,33 +1,21 @@
-import { createTestDatabase, createTestInfluxDatabase, waitFor } from '@iotflow/testkit'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { ADMIN_TOKEN, type Pipeline, startPipeline } from './support/pipeline.js'
+import { waitFor } from '@iotflow/testkit'
+import { expect, it } from 'vitest'
+import { usePipelineFixture } from './support/fixture.js'
+import { ADMIN_TOKEN } from './support/pipeline.js'
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let influx: Awaited<ReturnType<typeof createTestInfluxDatabase>>
-let pipeline: Pipeline
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  influx = await createTestInfluxDatabase()
-  pipeline = await startPipeline({ databaseUrl: db.url, influx })
-})
-afterAll(async () => {
-  await pipeline?.close()
-  await influx?.drop()
-  await db?.drop()
-})
+const fixture = usePipelineFixture({ writers: false })
 
 const statusOf = async (batchId: string, headers: Record<string, string>) => {
-  const response = await fetch(`${pipeline.baseUrl}/api/v1/ingest/${batchId}`, { headers })
+  const response = await fetch(`${fixture.pipeline.baseUrl}/api/v1/ingest/${batchId}`, { headers })
   return { code: response.status, body: (await response.json()) as Record<string, unknown> }
 }
 
 it('follows a batch from queued to stored in both stores, and one a store refuses to failed', async () => {
-  const device = await pipeline.registerDevice()
-  const poisoned = await pipeline.registerDevice()
+  const device = await fixture.pipeline.registerDevice()
+  const poisoned = await fixture.pipeline.registerDevice()
   const own = { 'x-api-key': device.apiKey }
   const send = async (apiKey: string) => {
-    const response = await pipeline.send(apiKey, {
+    const response = await fixture.pipeline.send(apiKey, {
       points: [{ data: { v: 1 } }, { data: { v: 2 }, timestamp: Date.now() - 1 }],
     })
     return ((await response.json()) as { batch_id: string }).batch_id
@@ -48,12 +36,12 @@ it('follows a batch from queued to stored in both stores, and one a store refuse
   })
 
   // PostgreSQL will refuse every point of `poisoned` for good (a CHECK constraint of this test's database).
-  await db.sql.unsafe(
+  await fixture.db.sql.unsafe(
     `ALTER TABLE telemetry ADD CONSTRAINT poison CHECK (device_id <> ${poisoned.id}) NOT VALID`,
   )
   const poisonedBatch = await send(poisoned.apiKey)
-  await pipeline.startPostgresWriter()
-  await pipeline.startInfluxWriter()
+  await fixture.pipeline.startPostgresWriter()
+  await fixture.pipeline.startInfluxWriter()
 
   const stored = await waitFor(
     async () => {

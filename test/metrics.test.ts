@@ -1,28 +1,9 @@
-import {
-  createTestDatabase,
-  createTestInfluxDatabase,
-  lintExposition,
-  ScrapedMetrics,
-  waitFor,
-} from '@iotflow/testkit'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { lintExposition, ScrapedMetrics, waitFor } from '@iotflow/testkit'
+import { describe, expect, it } from 'vitest'
+import { usePipelineFixture } from './support/fixture.js'
 import { startWritersWithEndpoints } from './support/metrics-endpoints.js'
-import { type Pipeline, startPipeline } from './support/pipeline.js'
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let influx: Awaited<ReturnType<typeof createTestInfluxDatabase>>
-let pipeline: Pipeline
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  influx = await createTestInfluxDatabase()
-  pipeline = await startPipeline({ databaseUrl: db.url, influx })
-})
-afterAll(async () => {
-  await pipeline?.close()
-  await influx?.drop()
-  await db?.drop()
-})
+const fixture = usePipelineFixture({ writers: false })
 
 /** Prometheus' own parser accepts it; its only lint findings are prom-client's stock gauges named `_total`. */
 async function expectValidExposition(text: string) {
@@ -37,21 +18,21 @@ const BASE_MS = Date.UTC(2026, 10, 27, 8, 0, 0)
 
 describe('/metrics of the gateway and both writers, under load', () => {
   it('exposes every operator series, each moving as points flow', async () => {
-    const device = await pipeline.registerDevice()
+    const device = await fixture.pipeline.registerDevice()
     const batch = (request: number) => ({
       points: Array.from({ length: POINTS_PER_REQUEST }, (_, i) => ({
         timestamp: BASE_MS + request * POINTS_PER_REQUEST + i,
         data: { temperature: 20 + i / 10 },
       })),
     })
-    const gatewayMetrics = () => ScrapedMetrics.from(`${pipeline.baseUrl}/metrics`)
+    const gatewayMetrics = () => ScrapedMetrics.from(`${fixture.pipeline.baseUrl}/metrics`)
     const gatewayBefore = await gatewayMetrics()
 
     // Writers held back: the load waits in the queues, and the depth gauges show it.
     for (let request = 0; request < REQUESTS; request++) {
-      expect((await pipeline.send(device.apiKey, batch(request))).status).toBe(202)
+      expect((await fixture.pipeline.send(device.apiKey, batch(request))).status).toBe(202)
     }
-    expect((await pipeline.send(device.apiKey, { points: [{ data: {} }] })).status).toBe(400)
+    expect((await fixture.pipeline.send(device.apiKey, { points: [{ data: {} }] })).status).toBe(400)
     const queued = await gatewayMetrics()
     for (const queue of ['store-postgres', 'store-influx']) {
       expect(queued.value('iotflow_queue_jobs', { queue, state: 'waiting' })).toBe(REQUESTS)
@@ -60,13 +41,13 @@ describe('/metrics of the gateway and both writers, under load', () => {
     expect(accepted(queued) - accepted(gatewayBefore)).toBe(REQUESTS * POINTS_PER_REQUEST)
     expect(queued.value('iotflow_points_refused_total', { transport: 'http', reason: 'invalid' })).toBe(1)
 
-    const endpoints = await startWritersWithEndpoints(pipeline)
+    const endpoints = await startWritersWithEndpoints(fixture.pipeline)
     try {
       await waitFor(
         async () => {
           const [pg, ifx] = await Promise.all([
-            db.sql`SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${device.id}`,
-            influx.rowsOf(device.id),
+            fixture.db.sql`SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${device.id}`,
+            fixture.influx.rowsOf(device.id),
           ])
           return pg[0]?.n === REQUESTS * POINTS_PER_REQUEST && ifx.length === REQUESTS * POINTS_PER_REQUEST
         },

@@ -9,18 +9,20 @@ export interface PipelineFixture {
 }
 
 /**
- * For a test file: the whole pipeline with both writers, on a database, an InfluxDB database and a
- * queue prefix of its own, started before the tests and torn down after them. Read its fields
- * inside tests (they are set by beforeAll).
+ * For a test file: the whole pipeline, on a database, an InfluxDB database and a queue prefix of its
+ * own, started before the tests and torn down after them. Both writers run unless `writers: false`
+ * (the test starts them itself). Read its fields inside tests (they are set by beforeAll).
  */
-export function usePipelineFixture(): PipelineFixture {
+export function usePipelineFixture(options: { writers: boolean } = { writers: true }): PipelineFixture {
   const fixture = {} as PipelineFixture
   beforeAll(async () => {
     fixture.db = await createTestDatabase()
     fixture.influx = await createTestInfluxDatabase()
     fixture.pipeline = await startPipeline({ databaseUrl: fixture.db.url, influx: fixture.influx })
-    await fixture.pipeline.startPostgresWriter()
-    await fixture.pipeline.startInfluxWriter()
+    if (options.writers) {
+      await fixture.pipeline.startPostgresWriter()
+      await fixture.pipeline.startInfluxWriter()
+    }
   })
   afterAll(async () => {
     await fixture.pipeline?.close()
