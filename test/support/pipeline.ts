@@ -61,15 +61,21 @@ export async function startPipeline(options: PipelineOptions) {
     baseUrl,
     queuePrefix,
 
-    startPostgresWriter: async () => {
-      const writer = await startPostgresWriter(loadWriterPostgresConfig(env), logger)
+    /** `extraEnv` overrides the writer's environment (e.g. RETENTION_DAYS). */
+    startPostgresWriter: async (extraEnv: Record<string, string> = {}) => {
+      const writer = await startPostgresWriter(loadWriterPostgresConfig({ ...env, ...extraEnv }), logger)
       writers.push(writer)
       return writer
     },
 
-    startInfluxWriter: async () => {
+    startInfluxWriter: async (extraEnv: Record<string, string> = {}) => {
       const writer = await startInfluxWriter(
-        loadWriterInfluxConfig({ ...env, ...influxEnv(options.influx), INFLUX_TIMEOUT_MS: '2000' }),
+        loadWriterInfluxConfig({
+          ...env,
+          ...influxEnv(options.influx),
+          INFLUX_TIMEOUT_MS: '2000',
+          ...extraEnv,
+        }),
         logger,
       )
       writers.push(writer)

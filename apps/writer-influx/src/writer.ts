@@ -2,13 +2,21 @@ import type { WriterInfluxConfig } from '@iotflow/config'
 import { batchToLines, classifyInfluxError, createInfluxWriteClient } from '@iotflow/influx'
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { type FailureKind, startStoreConsumer } from '@iotflow/queue'
-import { type DependencyState, type Logger, probe } from '@iotflow/runtime'
+import {
+  type DependencyState,
+  type Logger,
+  type PeriodicJob,
+  probe,
+  startRetentionJob,
+} from '@iotflow/runtime'
 import { influxTargetFrom } from './influx-target.js'
 
 export interface InfluxWriter {
   ready(): Promise<Record<string, DependencyState>>
   metrics: Metrics
   close(): Promise<void>
+  /** Sets InfluxDB's retention to RETENTION_DAYS (at start and every RETENTION_CHECK_INTERVAL_MS). */
+  retention: PeriodicJob | undefined
 }
 
 const failureKinds = { refused: 'permanent', unavailable: 'unavailable', transient: 'transient' } as const
@@ -52,9 +60,23 @@ export async function startInfluxWriter(config: WriterInfluxConfig, logger: Logg
   }
   metrics.readOnScrape({ dependencies: ready })
 
+  // Keeps InfluxDB's retention equal to PostgreSQL's; InfluxDB then expires whole shards itself.
+  const retention = startRetentionJob(
+    config,
+    async (days) => {
+      await influx.prepare()
+      await influx.setRetention(days)
+    },
+    logger,
+  )
+
   return {
     ready,
     metrics,
-    close: () => consumer.close(),
+    retention,
+    async close() {
+      await retention?.close()
+      await consumer.close()
+    },
   }
 }

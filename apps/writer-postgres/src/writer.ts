@@ -1,13 +1,21 @@
 import type { WriterPostgresConfig } from '@iotflow/config'
-import { closeSql, createSql, createTelemetryRepository, migrate } from '@iotflow/db'
+import { closeSql, createSql, createTelemetryRepository, dropExpiredTelemetry, migrate } from '@iotflow/db'
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { startStoreConsumer } from '@iotflow/queue'
-import { type DependencyState, type Logger, probe } from '@iotflow/runtime'
+import {
+  type DependencyState,
+  type Logger,
+  type PeriodicJob,
+  probe,
+  startRetentionJob,
+} from '@iotflow/runtime'
 import { classifyPostgresError } from './classify-postgres-error.js'
 
 export interface PostgresWriter {
   ready(): Promise<Record<string, DependencyState>>
   metrics: Metrics
+  /** Drops the day partitions past RETENTION_DAYS (runs at start and every RETENTION_CHECK_INTERVAL_MS). */
+  retention: PeriodicJob | undefined
   close(): Promise<void>
 }
 
@@ -46,12 +54,23 @@ export async function startPostgresWriter(
   }
   metrics.readOnScrape({ dependencies: ready })
 
+  const retention = startRetentionJob(
+    config,
+    async (days) => {
+      const dropped = await dropExpiredTelemetry(sql, Date.now() - days * 86_400_000)
+      if (dropped.length) logger.info({ dropped }, 'retention: dropped expired partitions')
+    },
+    logger,
+  )
+
   let closing: Promise<void> | undefined
   return {
     ready,
     metrics,
+    retention,
     close() {
       closing ??= (async () => {
+        await retention?.close()
         await consumer.close()
         await closeSql(sql)
       })()

@@ -5,6 +5,7 @@ import {
   loggingEnv,
   postgresEnv,
   redisEnv,
+  retentionEnv,
   telemetryEnv,
   writerEnv,
 } from './fragments.js'
@@ -16,6 +17,7 @@ export const GatewayEnv = Type.Object({
   ...redisEnv,
   ...postgresEnv,
   ...telemetryEnv,
+  ...retentionEnv,
   ADMIN_TOKEN: Type.String({ minLength: 16, description: 'at least 16 characters' }),
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 512 * 1024 * 1024, default: 10 * 1024 * 1024 }),
   API_KEY_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
@@ -36,6 +38,8 @@ export const WriterPostgresEnv = Type.Object({
   ...postgresEnv,
   ...writerEnv({ maxBatchPoints: 10_000 }),
   ...healthEnv(9101),
+  ...retentionEnv,
+  RETENTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 3_600_000 }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
 })
 export type WriterPostgresConfig = Static<typeof WriterPostgresEnv>
@@ -45,6 +49,8 @@ export const WriterInfluxEnv = Type.Object({
   ...redisEnv,
   ...writerEnv({ maxBatchPoints: 5_000 }),
   ...healthEnv(9102),
+  ...retentionEnv,
+  RETENTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 3_600_000 }),
   INFLUX_API: Type.Union([Type.Literal('v1'), Type.Literal('v2')], {
     default: 'v2',
     description: 'v2 for InfluxDB 2.x (/api/v2/write), v1 for InfluxDB 1.x (/write)',

@@ -83,3 +83,13 @@ export const telemetryEnv = {
   }),
   TELEMETRY_MAX_FUTURE_SECONDS: Type.Integer({ minimum: 0, maximum: 10 * 365 * 86400, default: 86400 }),
 }
+
+/** How long telemetry is kept, in both stores (0 = forever). */
+export const retentionEnv = {
+  RETENTION_DAYS: Type.Integer({
+    minimum: 0,
+    maximum: 36_500,
+    default: 0,
+    description: 'days; 0 keeps forever',
+  }),
+}

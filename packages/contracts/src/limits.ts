@@ -16,6 +16,8 @@ export interface TelemetryLimits {
   minTimeMs: number
   /** How far ahead of the receive time a point may be, ms. */
   maxFutureMs: number
+  /** How old a point may be, ms (the retention period; 0 = no limit). Older ones would be dropped at once. */
+  maxAgeMs: number
 }
 
 export const defaultTelemetryLimits: TelemetryLimits = {
@@ -27,6 +29,7 @@ export const defaultTelemetryLimits: TelemetryLimits = {
   maxMetadataBytes: 4096,
   minTimeMs: Date.UTC(2000, 0, 1),
   maxFutureMs: 24 * 60 * 60 * 1000,
+  maxAgeMs: 0,
 }
 
 /** Longest `type` tag value. */

@@ -119,6 +119,12 @@ function pointTime(timestamp: unknown, receivedAtMs: number, limits: TelemetryLi
   if (parsed.ms < limits.minTimeMs) {
     return { ok: false as const, message: `is before ${new Date(limits.minTimeMs).toISOString()}` }
   }
+  if (limits.maxAgeMs > 0 && parsed.ms < receivedAtMs - limits.maxAgeMs) {
+    return {
+      ok: false as const,
+      message: `is older than the retention period (${limits.maxAgeMs / 86_400_000} days)`,
+    }
+  }
   if (parsed.ms > receivedAtMs + limits.maxFutureMs) {
     return {
       ok: false as const,

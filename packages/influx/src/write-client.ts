@@ -17,6 +17,12 @@ export interface InfluxWriteClient {
   write(lines: string[]): Promise<void>
   /** v1: creates the database if missing (idempotent). v2: checks the server answers. */
   prepare(): Promise<void>
+  /**
+   * Makes InfluxDB expire data after `days` (0 = never), to match PostgreSQL's retention. v1: alters
+   * the retention policy written to (the database's default unless one is configured); v2: the
+   * bucket's retention rule.
+   */
+  setRetention(days: number): Promise<void>
 }
 
 /** One code path for both APIs: the client library's transport, pointed at /api/v2/write or /write. */
@@ -40,11 +46,58 @@ export function createInfluxWriteClient(target: InfluxTarget): InfluxWriteClient
         await transport.request('/health', '', { method: 'GET' })
         return
       }
-      const create = `CREATE DATABASE "${target.database.replace(/"/g, '\\"')}"`
-      await transport.request(v1Path('/query', target, { q: create }), '', { method: 'POST' })
+      await influxQl(`CREATE DATABASE ${quote(target.database)}`, 'POST')
+    },
+    async setRetention(days) {
+      if (target.api === 'v2') {
+        const params = new URLSearchParams({ org: target.org, name: target.bucket })
+        const found = (await transport.request(`/api/v2/buckets?${params}`, '', { method: 'GET' })) as {
+          buckets?: { id: string }[]
+        }
+        const bucket = found.buckets?.[0]
+        if (!bucket) throw new Error(`InfluxDB has no bucket ${target.bucket} in org ${target.org}`)
+        const retentionRules = days > 0 ? [{ type: 'expire', everySeconds: days * 86_400 }] : []
+        await transport.request(`/api/v2/buckets/${bucket.id}`, JSON.stringify({ retentionRules }), {
+          method: 'PATCH',
+          headers: { 'content-type': 'application/json' },
+        })
+        return
+      }
+      const policy = target.retentionPolicy ?? (await defaultPolicy())
+      // The shard duration must be shorter than the retention; InfluxDB's own defaults for each span.
+      const duration =
+        days > 0 ? `${days}d SHARD DURATION ${days < 2 ? '1h' : days <= 180 ? '1d' : '7d'}` : 'INF'
+      await influxQl(
+        `ALTER RETENTION POLICY ${quote(policy)} ON ${quote(target.database)} DURATION ${duration}`,
+        'POST',
+      )
     },
   }
+
+  /** InfluxQL over /query (v1); an error inside a 200 answer is thrown. */
+  async function influxQl(q: string, method: 'GET' | 'POST') {
+    const v1 = target as Extract<InfluxTarget, { api: 'v1' }>
+    const answer = (await transport.request(v1Path('/query', v1, { q }), '', { method })) as {
+      results: { error?: string; series?: { columns: string[]; values: unknown[][] }[] }[]
+    }
+    const failed = answer.results.find((result) => result.error)
+    if (failed) throw new Error(`InfluxDB refused ${q}: ${failed.error}`)
+    return answer
+  }
+
+  async function defaultPolicy(): Promise<string> {
+    const v1 = target as Extract<InfluxTarget, { api: 'v1' }>
+    const answer = await influxQl(`SHOW RETENTION POLICIES ON ${quote(v1.database)}`, 'GET')
+    const series = answer.results[0]?.series?.[0]
+    const nameAt = series?.columns.indexOf('name') ?? -1
+    const defaultAt = series?.columns.indexOf('default') ?? -1
+    const row = series?.values.find((values) => values[defaultAt] === true)
+    if (!row) throw new Error(`InfluxDB database ${v1.database} has no default retention policy`)
+    return String(row[nameAt])
+  }
 }
+
+const quote = (identifier: string) => `"${identifier.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
 
 function v2WritePath(target: Extract<InfluxTarget, { api: 'v2' }>): string {
   const params = new URLSearchParams({ org: target.org, bucket: target.bucket, precision: 'ms' })

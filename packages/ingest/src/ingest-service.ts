@@ -96,6 +96,7 @@ export function telemetryLimitsFrom(config: {
   TELEMETRY_MAX_METADATA_BYTES: number
   TELEMETRY_MIN_TIME: string
   TELEMETRY_MAX_FUTURE_SECONDS: number
+  RETENTION_DAYS: number
 }): TelemetryLimits {
   return {
     maxPoints: config.TELEMETRY_MAX_POINTS,
@@ -106,5 +107,6 @@ export function telemetryLimitsFrom(config: {
     maxMetadataBytes: config.TELEMETRY_MAX_METADATA_BYTES,
     minTimeMs: Date.parse(config.TELEMETRY_MIN_TIME),
     maxFutureMs: config.TELEMETRY_MAX_FUTURE_SECONDS * 1000,
+    maxAgeMs: config.RETENTION_DAYS * 86_400_000,
   }
 }

@@ -30,8 +30,8 @@ async function influxQl(url: string, q: string) {
   if (!response.ok) throw new Error(`InfluxDB refused ${q}: ${response.status} ${await response.text()}`)
 }
 
-/** A private influxd (1.x) that a test may stop and start. */
-export async function startPrivateInfluxd() {
+/** A private influxd (1.x) that a test may stop and start; `extraEnv` adds INFLUXDB_* settings. */
+export async function startPrivateInfluxd(extraEnv: Record<string, string> = {}) {
   const server = await startPrivateServer({
     name: 'influxd',
     command: 'influxd',
@@ -48,6 +48,7 @@ export async function startPrivateInfluxd() {
       INFLUXDB_HTTP_LOG_ENABLED: 'false',
       INFLUXDB_DATA_QUERY_LOG_ENABLED: 'false',
       INFLUXDB_LOGGING_LEVEL: 'error',
+      ...extraEnv,
     }),
     answers: async (port) => (await fetch(`http://127.0.0.1:${port}/ping`)).status === 204,
   })
