@@ -28,7 +28,7 @@ describe('Swagger UI at /docs, in a real browser', () => {
   it('authorizes with a device key and sends a batch with "Try it out": 202, stored in both stores', async () => {
     const device = await pipeline.registerDevice()
     const page = await browser.newPage()
-    page.setDefaultTimeout(10_000)
+    page.setDefaultTimeout(30_000) // generous: CI machines are shared and busy
     try {
       await page.goto(`${pipeline.baseUrl}/docs`)
       await page.locator('.swagger-ui .opblock').first().waitFor()

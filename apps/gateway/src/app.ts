@@ -1,4 +1,5 @@
 import type { GatewayConfig } from '@iotflow/config'
+import { telemetryLimitsFrom } from '@iotflow/ingest'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import { gatewayLoggerOptions } from './lib/logger-options.js'
 import authentication from './plugins/app/authentication.js'
@@ -15,6 +16,7 @@ import postgres from './plugins/external/postgres.js'
 import queue from './plugins/external/queue.js'
 import swagger from './plugins/external/swagger.js'
 import devices from './routes/devices.js'
+import edgeGateways from './routes/edge-gateways.js'
 import health from './routes/health.js'
 import ingestStatus from './routes/ingest-status.js'
 import telemetry from './routes/telemetry.js'
@@ -64,6 +66,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(telemetry)
   await app.register(telemetryQuery)
   await app.register(ingestStatus)
+  await app.register(edgeGateways, { limits: telemetryLimitsFrom(config) })
   await app.ready()
   return app
 }

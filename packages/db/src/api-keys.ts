@@ -1,7 +1,9 @@
 import { createHash, randomBytes, timingSafeEqual } from 'node:crypto'
 
-const KEY_PREFIX = 'iot_'
-const PREFIX_SHOWN = KEY_PREFIX.length + 8
+/** Device keys start `iot_`, edge gateway keys `iotgw_`: a leaked key says what it is. */
+export const DEVICE_KEY_PREFIX = 'iot_'
+export const GATEWAY_KEY_PREFIX = 'iotgw_'
+const SHOWN_CHARACTERS = 8
 
 export interface NewApiKey {
   /** Shown to the caller once, never stored. */
@@ -11,9 +13,9 @@ export interface NewApiKey {
 }
 
 /** 32 random bytes: a fast hash is safe at rest because the key cannot be guessed from a dictionary. */
-export function generateApiKey(): NewApiKey {
-  const key = KEY_PREFIX + randomBytes(32).toString('base64url')
-  return { key, hash: hashApiKey(key), prefix: key.slice(0, PREFIX_SHOWN) }
+export function generateApiKey(kind: string = DEVICE_KEY_PREFIX): NewApiKey {
+  const key = kind + randomBytes(32).toString('base64url')
+  return { key, hash: hashApiKey(key), prefix: key.slice(0, kind.length + SHOWN_CHARACTERS) }
 }
 
 export const hashApiKey = (key: string): Buffer => createHash('sha256').update(key, 'utf8').digest()

@@ -1,6 +1,7 @@
 export * from './api-keys.js'
 export * from './client.js'
 export * from './devices-repository.js'
+export * from './edge-gateways-repository.js'
 export * from './field-types-repository.js'
 export * from './migrate.js'
 export * from './retention.js'

@@ -1,2 +1,3 @@
+export * from './bulk-ingest.js'
 export * from './field-type-registry.js'
 export * from './ingest-service.js'

@@ -77,7 +77,8 @@ export function createIngestService({
 
 export type IngestService = ReturnType<typeof createIngestService>
 
-function refused(status: 400 | 413, errors: ErrorDetail[]): IngestOutcome {
+/** A refusal: nothing of the request was queued. */
+export function refused(status: 400 | 413, errors: ErrorDetail[]): IngestOutcome {
   const problems = `${errors.length} problem${errors.length === 1 ? '' : 's'}`
   const message =
     status === 413

@@ -1,11 +1,8 @@
-import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
+import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { IngestAccepted, TelemetryBody } from '@iotflow/contracts'
-import { IngestUnavailableError } from '@iotflow/ingest'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpError } from '../lib/http-error.js'
-
-const ErrorRef = Type.Ref('ErrorResponse')
-const RETRY_AFTER_SECONDS = '5'
+import { asUnavailable, ingestRefusals } from '../lib/ingest-answers.js'
 
 const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
   async function ingest(request: FastifyRequest, reply: FastifyReply) {
@@ -16,14 +13,7 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
       if (outcome.status !== 202) throw httpError(outcome.status, outcome.message, outcome.errors)
       return reply.code(202).send({ batch_id: outcome.batchId, accepted: outcome.accepted })
     } catch (error) {
-      if (!(error instanceof IngestUnavailableError)) throw error
-      request.log.warn(
-        { err: (error.cause as Error)?.message, dependency: error.dependency },
-        'ingest unavailable',
-      )
-      throw httpError(503, `${error.message}; nothing was queued, retry later`, undefined, {
-        'retry-after': RETRY_AFTER_SECONDS,
-      })
+      asUnavailable(request, error)
     }
   }
 
@@ -35,15 +25,7 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
       'queued for both stores. A batch is all or nothing: one bad point refuses the request, and the ' +
       '400 lists every bad point with its path. Limits: docs/telemetry-contract.md.',
     body: TelemetryBody,
-    response: {
-      202: IngestAccepted,
-      400: ErrorRef,
-      401: ErrorRef,
-      403: ErrorRef,
-      413: ErrorRef,
-      415: ErrorRef,
-      503: ErrorRef,
-    },
+    response: { 202: IngestAccepted, ...ingestRefusals },
   }
   const routeOptions = {
     onRequest: fastify.requireDevice,

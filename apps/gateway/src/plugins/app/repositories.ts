@@ -1,15 +1,23 @@
 import {
   createDevicesRepository,
+  createEdgeGatewaysRepository,
   createTelemetryQueryRepository,
   type DevicesRepository,
+  type EdgeGatewayIdentity,
+  type EdgeGatewaysRepository,
   type TelemetryQueryRepository,
 } from '@iotflow/db'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 
 declare module 'fastify' {
+  interface FastifyRequest {
+    /** The edge gateway that sent a bulk request. */
+    edgeGateway: EdgeGatewayIdentity | null
+  }
   interface FastifyInstance {
     devicesRepository: DevicesRepository
+    edgeGatewaysRepository: EdgeGatewaysRepository
     telemetryQueries: TelemetryQueryRepository
   }
 }
@@ -18,6 +26,8 @@ export default fp(
   async (fastify: FastifyInstance) => {
     fastify.decorate('devicesRepository', createDevicesRepository(fastify.sql))
     fastify.decorate('telemetryQueries', createTelemetryQueryRepository(fastify.sql))
+    fastify.decorate('edgeGatewaysRepository', createEdgeGatewaysRepository(fastify.sql))
+    fastify.decorateRequest('edgeGateway', null)
   },
   { name: 'repositories', dependencies: ['postgres'] },
 )

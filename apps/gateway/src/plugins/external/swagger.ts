@@ -30,7 +30,8 @@ export default fp(
         },
         tags: [
           { name: 'devices', description: 'Device registry (admin)' },
-          { name: 'telemetry', description: 'Telemetry in (device)' },
+          { name: 'telemetry', description: 'Telemetry in (device, edge gateway) and out' },
+          { name: 'gateways', description: 'Edge gateway credentials (admin)' },
           { name: 'operations', description: 'Health and metrics' },
         ],
         components: {
