@@ -1,5 +1,5 @@
 import type { WriterPostgresConfig } from '@iotflow/config'
-import { closeSql, createSql, createTelemetryRepository, migrate } from '@iotflow/db'
+import { closeSql, createSql, createTelemetryRepository, migrateWhenReachable } from '@iotflow/db'
 import { startStoreConsumer } from '@iotflow/queue'
 import { type DependencyState, type Logger, probe } from '@iotflow/runtime'
 import { classifyPostgresError } from './classify-postgres-error.js'
@@ -14,10 +14,7 @@ export async function startPostgresWriter(
   config: WriterPostgresConfig,
   logger: Logger,
 ): Promise<PostgresWriter> {
-  if (config.MIGRATE_ON_START) {
-    const report = await migrate(config.DATABASE_URL)
-    if (report.applied.length) logger.info({ applied: report.applied }, 'migrations applied')
-  }
+  if (config.MIGRATE_ON_START) await migrateWhenReachable(config.DATABASE_URL, logger)
   const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE })
   const telemetry = createTelemetryRepository(sql)
 

@@ -32,6 +32,8 @@ export interface BatchingWorkerOptions<K extends StoreQueueKey> {
   writeBatch: (payloads: QueuePayloads[K][]) => Promise<void>
   classify: (error: Error) => FailureKind
   logger: Logger
+  /** On close, how long jobs already taken may still be written before the rest are handed back. */
+  shutdownDrainMs?: number
 }
 
 export interface BatchingWorker {
@@ -41,6 +43,15 @@ export interface BatchingWorker {
 
 const UNAVAILABLE_PAUSE_MIN_MS = 500
 const UNAVAILABLE_PAUSE_MAX_MS = 15_000
+const SHUTDOWN_DRAIN_MS = 10_000
+// A job whose worker died is handed to another (stalled-job recovery) up to this many times before
+// it is failed; every write is idempotent, so each repeat is harmless.
+const MAX_STALLED_COUNT = 5
+
+/** A job given back to the queue at shutdown, unwritten: it goes back to `wait` without using an attempt. */
+class HandedBackError extends Error {
+  override name = 'HandedBackError'
+}
 
 export function createBatchingWorker<K extends StoreQueueKey>(
   options: BatchingWorkerOptions<K>,
@@ -65,6 +76,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
       await gatherer.add({ id: job.id as string, points: job.data.points.length, value: job.data })
       return { stored: job.data.points.length }
     } catch (error) {
+      if (error instanceof HandedBackError) throw Worker.RateLimitError()
       const failure = asError(error)
       const kind = options.classify(failure)
       if (kind === 'unavailable') {
@@ -84,6 +96,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
     concurrency: options.concurrency,
     // Manual rate limiting (above) only takes effect when a limiter is set; this one never limits.
     limiter: { max: 1_000_000, duration: 1000 },
+    maxStalledCount: MAX_STALLED_COUNT,
   })
   worker.on('error', (error) => options.logger.error({ queue: name, err: error.message }, 'worker error'))
   worker.on('failed', (job, error) => {
@@ -99,9 +112,15 @@ export function createBatchingWorker<K extends StoreQueueKey>(
   return {
     worker,
     close() {
+      // Stop taking jobs; write what we hold for a while, then hand the unwritten rest back to the
+      // queue (another worker takes it at once); writes already running finish.
       closing ??= (async () => {
         const closed = worker.close()
-        await gatherer.drain()
+        const drainMs = options.shutdownDrainMs ?? SHUTDOWN_DRAIN_MS
+        if (!(await settlesWithin(gatherer.drain(), drainMs))) {
+          const handedBack = gatherer.handBack(new HandedBackError('writer shutting down'))
+          options.logger.warn({ queue: name, jobs: handedBack }, 'shutdown: handed unwritten jobs back')
+        }
         await closed
         await queue.close()
       })()
@@ -136,6 +155,18 @@ async function writeIsolatingRefusals<T>(
     }
   }
   return failures
+}
+
+async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
+  let timer: NodeJS.Timeout | undefined
+  const timeout = new Promise<false>((resolve) => {
+    timer = setTimeout(() => resolve(false), ms)
+  })
+  try {
+    return await Promise.race([promise.then(() => true), timeout])
+  } finally {
+    clearTimeout(timer)
+  }
 }
 
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))

@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import { createBatchCompletionWorker } from './batch-completion-worker.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
 import type { StoreQueueKey } from './catalog.js'
-import { createRedisConnection, warnIfEvictionPossible } from './connection.js'
+import { createRedisConnection, waitUntilRedisReady, warnIfEvictionPossible } from './connection.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
 export interface WriterQueueConfig {
@@ -31,6 +31,7 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
   const { logger } = store
   const connection = createRedisConnection(config.REDIS_URL, 'worker')
   connection.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
+  await waitUntilRedisReady(connection, logger)
   await warnIfEvictionPossible(connection, logger)
 
   const batching = createBatchingWorker({
