@@ -114,7 +114,8 @@ export async function startPipeline(options: PipelineOptions) {
 
 export type Pipeline = Awaited<ReturnType<typeof startPipeline>>
 
-async function deleteKeys(redis: ReturnType<typeof createRedisConnection>, pattern: string) {
+/** Deletes every key matching `pattern` (a test's queue prefix). */
+export async function deleteKeys(redis: ReturnType<typeof createRedisConnection>, pattern: string) {
   let cursor = '0'
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
