@@ -1,30 +1,14 @@
 import { spawnSync } from 'node:child_process'
-import { createTestDatabase, createTestInfluxDatabase, waitFor } from '@iotflow/testkit'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { type Pipeline, startPipeline } from './support/pipeline.js'
+import { waitFor } from '@iotflow/testkit'
+import { expect, it } from 'vitest'
+import { usePipelineFixture } from './support/pipeline-fixture.js'
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let influx: Awaited<ReturnType<typeof createTestInfluxDatabase>>
-let pipeline: Pipeline
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  influx = await createTestInfluxDatabase()
-  pipeline = await startPipeline({ databaseUrl: db.url, influx })
-  await pipeline.startPostgresWriter()
-  await pipeline.startInfluxWriter()
-})
-
-afterAll(async () => {
-  await pipeline?.close()
-  await influx?.drop()
-  await db?.drop()
-})
+const fixture = usePipelineFixture()
 
 /** Runs `pnpm dlq:replay` (its script) on this pipeline's queues. */
 function dlqReplay(...args: string[]) {
   const result = spawnSync('node', ['--import', 'tsx', 'packages/queue/src/dlq-replay-cli.ts', ...args], {
-    env: { ...process.env, QUEUE_PREFIX: pipeline.queuePrefix },
+    env: { ...process.env, QUEUE_PREFIX: fixture.pipeline.queuePrefix },
     encoding: 'utf8',
     timeout: 20_000,
   })
@@ -35,6 +19,7 @@ const pointsAt = (start: number, count: number) =>
   Array.from({ length: count }, (_, i) => ({ timestamp: start + i, data: { level: i + 0.5 } }))
 
 it('a batch InfluxDB refuses lands in the dead-letter set at once with its error, blocks nothing, and is stored once replayed after the fix', async () => {
+  const { db, influx, pipeline } = fixture
   const [poisoned, healthy] = [await pipeline.registerDevice(), await pipeline.registerDevice()]
   // Its own week (InfluxDB shard), where `level` already exists as a string: our float is refused.
   const poisonTime = Date.UTC(2020, 0, 8)

@@ -1,30 +1,19 @@
 import { spawnSync } from 'node:child_process'
-import { createTestDatabase, createTestInfluxDatabase, waitFor } from '@iotflow/testkit'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { type Pipeline, startPipeline } from './support/pipeline.js'
+import { waitFor } from '@iotflow/testkit'
+import { expect, it } from 'vitest'
+import { usePipelineFixture } from './support/pipeline-fixture.js'
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let influx: Awaited<ReturnType<typeof createTestInfluxDatabase>>
-let pipeline: Pipeline
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  influx = await createTestInfluxDatabase()
-  pipeline = await startPipeline({ databaseUrl: db.url, influx })
-  await pipeline.startPostgresWriter()
-  await pipeline.startInfluxWriter()
-})
-
-afterAll(async () => {
-  await pipeline?.close()
-  await influx?.drop()
-  await db?.drop()
-})
+const fixture = usePipelineFixture()
 
 /** Runs `pnpm verify` (its script) against this test's two stores. */
 function verify(...args: string[]) {
   const result = spawnSync('node', ['--import', 'tsx', 'packages/verify/src/verify-cli.ts', ...args], {
-    env: { ...process.env, DATABASE_URL: db.url, INFLUX_URL: influx.url, INFLUX_DATABASE: influx.database },
+    env: {
+      ...process.env,
+      DATABASE_URL: fixture.db.url,
+      INFLUX_URL: fixture.influx.url,
+      INFLUX_DATABASE: fixture.influx.database,
+    },
     encoding: 'utf8',
     timeout: 20_000,
   })
@@ -32,6 +21,7 @@ function verify(...args: string[]) {
 }
 
 it('says the stores agree after the pipeline wrote both, and names every point that differs once they do not', async () => {
+  const { db, influx, pipeline } = fixture
   const base = Date.UTC(2026, 10, 3)
   const [a, b] = [await pipeline.registerDevice(), await pipeline.registerDevice()]
   for (const device of [a, b]) {

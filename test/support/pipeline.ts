@@ -17,6 +17,8 @@ export interface PipelineOptions {
   influx: InfluxOptions
   /** Defaults to the shared Redis. */
   redisUrl?: string
+  /** More environment for the apps (e.g. a short API_KEY_CACHE_TTL_MS). */
+  env?: Record<string, string>
 }
 
 const influxEnv = (influx: InfluxOptions): Record<string, string> =>
@@ -45,6 +47,7 @@ export async function startPipeline(options: PipelineOptions) {
     MIGRATE_ON_START: 'false',
     HEALTH_PORT: '0',
     WRITER_LINGER_MS: '10',
+    ...options.env,
   }
   const logger = createLogger('test', 'silent')
   const gateway = await buildApp(loadGatewayConfig(env), { logger: false })

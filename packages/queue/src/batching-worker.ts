@@ -1,3 +1,4 @@
+import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey } from './catalog.js'
@@ -117,7 +118,11 @@ export function createBatchingWorker<K extends StoreQueueKey>(
       closing ??= (async () => {
         const closed = worker.close()
         const drainMs = options.shutdownDrainMs ?? SHUTDOWN_DRAIN_MS
-        if (!(await settlesWithin(gatherer.drain(), drainMs))) {
+        const drained = await withDeadline(gatherer.drain(), drainMs, 'shutdown drain').then(
+          () => true,
+          () => false,
+        )
+        if (!drained) {
           const handedBack = gatherer.handBack(new HandedBackError('writer shutting down'))
           options.logger.warn({ queue: name, jobs: handedBack }, 'shutdown: handed unwritten jobs back')
         }
@@ -155,18 +160,6 @@ async function writeIsolatingRefusals<T>(
     }
   }
   return failures
-}
-
-async function settlesWithin(promise: Promise<unknown>, ms: number): Promise<boolean> {
-  let timer: NodeJS.Timeout | undefined
-  const timeout = new Promise<false>((resolve) => {
-    timer = setTimeout(() => resolve(false), ms)
-  })
-  try {
-    return await Promise.race([promise.then(() => true), timeout])
-  } finally {
-    clearTimeout(timer)
-  }
 }
 
 const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))

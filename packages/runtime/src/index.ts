@@ -1,3 +1,4 @@
+export * from './deadline.js'
 export * from './health-server.js'
 export * from './logger.js'
 export * from './probe.js'

@@ -55,6 +55,9 @@ export async function startPrivateServer(spec: PrivateServerSpec): Promise<Priva
   const server: PrivateServer = {
     port,
     async start() {
+      // Already running: starting again would spawn a second server that fails on the port and
+      // leave this one orphaned, never stopped.
+      if (child && child.exitCode === null && child.signalCode === null) return
       child = spawn(spec.command, spec.args(dir, port, extraPort), {
         env: { ...process.env, ...spec.env?.(dir, port, extraPort) },
         stdio: 'ignore',
