@@ -34,7 +34,7 @@ export interface BatchingWorkerOptions<K extends StoreQueueKey> {
   classify: (error: Error) => FailureKind
   logger: Logger
   /** On close, how long jobs already taken may still be written before the rest are handed back. */
-  shutdownDrainMs?: number
+  shutdownDrainMs: number
 }
 
 export interface BatchingWorker {
@@ -44,7 +44,6 @@ export interface BatchingWorker {
 
 const UNAVAILABLE_PAUSE_MIN_MS = 500
 const UNAVAILABLE_PAUSE_MAX_MS = 15_000
-const SHUTDOWN_DRAIN_MS = 10_000
 // A job whose worker died is handed to another (stalled-job recovery) up to this many times before
 // it is failed; every write is idempotent, so each repeat is harmless.
 const MAX_STALLED_COUNT = 5
@@ -117,8 +116,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
       // queue (another worker takes it at once); writes already running finish.
       closing ??= (async () => {
         const closed = worker.close()
-        const drainMs = options.shutdownDrainMs ?? SHUTDOWN_DRAIN_MS
-        const drained = await withDeadline(gatherer.drain(), drainMs, 'shutdown drain').then(
+        const drained = await withDeadline(gatherer.drain(), options.shutdownDrainMs, 'shutdown drain').then(
           () => true,
           () => false,
         )

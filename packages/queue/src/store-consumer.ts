@@ -11,6 +11,7 @@ export interface WriterQueueConfig {
   WRITER_CONCURRENCY: number
   WRITER_MAX_BATCH_POINTS: number
   WRITER_LINGER_MS: number
+  WRITER_SHUTDOWN_DRAIN_MS: number
   WRITER_MAX_INFLIGHT_WRITES: number
 }
 
@@ -41,6 +42,7 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
     concurrency: config.WRITER_CONCURRENCY,
     maxBatchPoints: config.WRITER_MAX_BATCH_POINTS,
     lingerMs: config.WRITER_LINGER_MS,
+    shutdownDrainMs: config.WRITER_SHUTDOWN_DRAIN_MS,
     maxInFlightWrites: config.WRITER_MAX_INFLIGHT_WRITES,
     ...store,
   })
