@@ -1,5 +1,5 @@
 /**
- * The fault suite (`pnpm test:faults`): eight scenarios, each ≥ 100,000 numbered points under load
+ * The fault suite (`pnpm test:faults`): the eight scenarios of issue 4 and a rolling restart, each ≥ 100,000 numbered points under load
  * while a fault plays, then drained and checked point by point: every acknowledged point is in
  * PostgreSQL exactly once and in InfluxDB, nothing is stored that was never sent, and the two stores
  * agree. Apps run as separate processes; services that a scenario stops are private instances.
@@ -220,6 +220,25 @@ it('8. a poison batch InfluxDB refuses forever: dead-lettered, the rest flows, s
       })
       ctx.checks['pnpm dlq:replay --all replayed 1 job'] = replay.stdout.includes('1 job(s) replayed')
       ctx.notes.push(`replay: ${replay.stdout.trim().split('\n').at(-1)}`)
+    },
+  })
+  expectNothingLost(result)
+})
+
+it('9. rolling restart: SIGTERM each app in turn under load; each exits 0 within its deadline, nothing lost', async () => {
+  const result = await runScenario({
+    name: '9 rolling SIGTERM restart',
+    fault: async (ctx) => {
+      await ctx.untilAcknowledged(0.2)
+      for (const app of [ctx.postgresWriters[0], ctx.influxWriters[0], ctx.gateways[0]]) {
+        if (!app) continue
+        const started = performance.now()
+        const exit = await app.kill('SIGTERM')
+        const seconds = ((performance.now() - started) / 1000).toFixed(1)
+        ctx.checks[`${app.name} exited 0 on SIGTERM under load`] = exit.code === 0
+        ctx.notes.push(`${app.name}: SIGTERM → exit ${exit.code ?? exit.signal} in ${seconds} s`)
+        await app.restart()
+      }
     },
   })
   expectNothingLost(result)
