@@ -10,7 +10,7 @@ function dlqReplay(...args: string[]) {
   const result = spawnSync('node', ['--import', 'tsx', 'packages/queue/src/dlq-replay-cli.ts', ...args], {
     env: { ...process.env, QUEUE_PREFIX: fixture.pipeline.queuePrefix },
     encoding: 'utf8',
-    timeout: 20_000,
+    timeout: 60_000,
   })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
@@ -40,9 +40,14 @@ it('a batch InfluxDB refuses lands in the dead-letter set at once with its error
     timeoutMs: 15_000,
     what: 'the poison job in the failed set',
   })
-  const [row] = await db.sql<{ n: number }[]>`
-    SELECT count(*)::int AS n FROM telemetry WHERE device_id IN (${poisoned.id}, ${healthy.id})`
-  expect(row?.n).toBe(103)
+  await waitFor(
+    async () => {
+      const [row] = await db.sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM telemetry WHERE device_id IN (${poisoned.id}, ${healthy.id})`
+      return row?.n === 103
+    },
+    { timeoutMs: 15_000, what: 'both batches, the poison one too, in Postgres' },
+  )
   expect(await influx.rowsOf(poisoned.id)).toEqual([])
 
   const listed = dlqReplay()
@@ -74,4 +79,4 @@ it('a batch InfluxDB refuses lands in the dead-letter set at once with its error
   const again = dlqReplay('--queue', 'store-influx', '--job', 'no-such-job')
   expect(again.status).toBe(1)
   expect(again.stderr).toContain('job no-such-job: not in a failed set')
-}, 60_000)
+}, 180_000)

@@ -38,7 +38,7 @@ it('gateway and writer started while Redis and PostgreSQL are down wait for them
   // Both dependencies down: the apps say they wait, and keep waiting instead of exiting.
   for (const app of [gateway, writer]) {
     await waitFor(() => app.output().includes('not available yet; retrying'), {
-      timeoutMs: 20_000,
+      timeoutMs: 60_000, // starting node + tsx takes long on a loaded machine
       what: `${app.name} to report that it waits`,
     })
   }
@@ -85,4 +85,4 @@ it('gateway and writer started while Redis and PostgreSQL are down wait for them
   const [gatewayExit, writerExit] = await Promise.all([gateway.stop('SIGTERM'), writer.stop('SIGTERM')])
   expect(gatewayExit, gateway.output()).toEqual({ code: 0, signal: null })
   expect(writerExit, writer.output()).toEqual({ code: 0, signal: null })
-}, 120_000)
+}, 180_000)

@@ -15,7 +15,7 @@ function verify(...args: string[]) {
       INFLUX_DATABASE: fixture.influx.database,
     },
     encoding: 'utf8',
-    timeout: 20_000,
+    timeout: 60_000,
   })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
 }
@@ -82,4 +82,4 @@ it('says the stores agree after the pipeline wrote both, and names every point t
   expect(before.stdout).toContain('postgres 3 points, influxdb 3 points')
 
   expect(verify().status).toBe(2)
-}, 60_000)
+}, 180_000)

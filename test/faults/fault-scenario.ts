@@ -74,6 +74,8 @@ export interface ScenarioContext {
   /** Named checks made during the run (e.g. "Postgres current while InfluxDB was down"). */
   checks: Record<string, boolean>
   queueCounts(): Promise<Record<string, JobCounts>>
+  /** True until every point of the load is acknowledged. */
+  loadRunning(): boolean
   /** Resolves once this share of the planned points is acknowledged. */
   untilAcknowledged(share: number): Promise<void>
   /** Resolves once `queue` has jobs in a writer's hands: a kill then lands mid-batch. */
@@ -206,6 +208,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       notes: [],
       checks: {},
       queueCounts,
+      loadRunning: () => loadRunning,
       untilAcknowledged: (share) =>
         waitFor(() => load.acknowledged >= share * pointsPerDevice * DEVICES, {
           timeoutMs: 10 * 60_000,
@@ -238,17 +241,28 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     }
 
     const loadStarted = performance.now()
-    const loadRun = load.run({
-      devices,
-      pointsPerDevice,
-      pointsPerRequest: POINTS_PER_REQUEST,
-      durationMs: spec.loadDurationMs ?? 30_000,
-      concurrency: 16,
-      baseTime: Date.UTC(2026, 10, 20),
+    let loadRunning = true
+    const loadRun = load
+      .run({
+        devices,
+        pointsPerDevice,
+        pointsPerRequest: POINTS_PER_REQUEST,
+        durationMs: spec.loadDurationMs ?? 30_000,
+        concurrency: 16,
+        baseTime: Date.UTC(2026, 10, 20),
+      })
+      .finally(() => {
+        loadRunning = false
+      })
+    let loadEnded = 0
+    const faultPlayed = spec.fault(ctx).then(() => performance.now())
+    await loadRun.then(() => {
+      loadEnded = performance.now()
     })
-    await Promise.all([loadRun, spec.fault(ctx)])
-    const loadEnded = performance.now()
-    ctx.notes.push(`load: ${((loadEnded - loadStarted) / 1000).toFixed(1)} s`)
+    const faultEnded = await faultPlayed
+    const seconds = (t: number) => `${((t - loadStarted) / 1000).toFixed(1)} s`
+    ctx.notes.push(`load: ${seconds(loadEnded)}; fault played until ${seconds(faultEnded)}`)
+    loadEnded = Math.max(loadEnded, faultEnded)
 
     const drain = async () => {
       await waitFor(

@@ -228,10 +228,12 @@ it('8. a poison batch InfluxDB refuses forever: dead-lettered, the rest flows, s
 it('9. rolling restart: SIGTERM each app in turn under load; each exits 0 within its deadline, nothing lost', async () => {
   const result = await runScenario({
     name: '9 rolling SIGTERM restart',
+    loadDurationMs: 60_000,
     fault: async (ctx) => {
-      await ctx.untilAcknowledged(0.2)
-      for (const app of [ctx.postgresWriters[0], ctx.influxWriters[0], ctx.gateways[0]]) {
+      await ctx.untilAcknowledged(0.1)
+      for (const app of [ctx.gateways[0], ctx.postgresWriters[0], ctx.influxWriters[0]]) {
         if (!app) continue
+        ctx.checks[`${app.name} stopped under load`] = ctx.loadRunning()
         const started = performance.now()
         const exit = await app.kill('SIGTERM')
         const seconds = ((performance.now() - started) / 1000).toFixed(1)
