@@ -395,15 +395,17 @@ ensure_services() {
   ensure_mosquitto
 }
 
-# Programs the test suite runs itself, beside the shared services: private influxd and
-# redis-server instances to play outages, and VictoriaMetrics to test the InfluxDB v2 write path.
+# Programs the test suite runs itself, beside the shared services: private influxd, redis-server
+# and PostgreSQL (initdb) instances to play outages, and VictoriaMetrics to test the InfluxDB v2
+# write path.
 ensure_test_tools() {
   local missing=()
   command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+  [[ -n $(pg_bindir) ]] || missing+=(postgresql)
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-  log "test tools: influxd, redis-server, victoria-metrics present"
+  log "test tools: influxd, redis-server, victoria-metrics, postgresql server binaries present"
 }
 
 # Programs the operator-surface tests run: Prometheus (and promtool) to scrape the apps and check

@@ -17,6 +17,8 @@ export interface PipelineOptions {
   influx: InfluxOptions
   /** Defaults to the shared Redis. */
   redisUrl?: string
+  /** More environment for the apps (e.g. a short API_KEY_CACHE_TTL_MS). */
+  env?: Record<string, string>
 }
 
 const influxEnv = (influx: InfluxOptions): Record<string, string> =>
@@ -45,6 +47,7 @@ export async function startPipeline(options: PipelineOptions) {
     MIGRATE_ON_START: 'false',
     HEALTH_PORT: '0',
     WRITER_LINGER_MS: '10',
+    ...options.env,
   }
   const logger = createLogger('test', 'silent')
   const gateway = await buildApp(loadGatewayConfig(env), { logger: false })
@@ -130,7 +133,8 @@ export async function startPipeline(options: PipelineOptions) {
 
 export type Pipeline = Awaited<ReturnType<typeof startPipeline>>
 
-async function deleteKeys(redis: ReturnType<typeof createRedisConnection>, pattern: string) {
+/** Deletes every key matching `pattern` (a test's queue prefix). */
+export async function deleteKeys(redis: ReturnType<typeof createRedisConnection>, pattern: string) {
   let cursor = '0'
   do {
     const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)

@@ -1,5 +1,11 @@
 import type { WriterPostgresConfig } from '@iotflow/config'
-import { closeSql, createSql, createTelemetryRepository, dropExpiredTelemetry, migrate } from '@iotflow/db'
+import {
+  closeSql,
+  createSql,
+  createTelemetryRepository,
+  dropExpiredTelemetry,
+  migrateWhenReachable,
+} from '@iotflow/db'
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { startStoreConsumer } from '@iotflow/queue'
 import {
@@ -24,10 +30,7 @@ export async function startPostgresWriter(
   config: WriterPostgresConfig,
   logger: Logger,
 ): Promise<PostgresWriter> {
-  if (config.MIGRATE_ON_START) {
-    const report = await migrate(config.DATABASE_URL)
-    if (report.applied.length) logger.info({ applied: report.applied }, 'migrations applied')
-  }
+  if (config.MIGRATE_ON_START) await migrateWhenReachable(config.DATABASE_URL, logger)
   const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE })
   const telemetry = createTelemetryRepository(sql)
   const metrics = createMetrics()

@@ -66,6 +66,12 @@ export const writerEnv = (defaults: { maxBatchPoints: number }) => ({
     default: 20,
     description: 'how long a partial batch waits for more jobs',
   }),
+  WRITER_SHUTDOWN_DRAIN_MS: Type.Integer({
+    minimum: 0,
+    maximum: 60_000,
+    default: 10_000,
+    description: 'on SIGTERM, how long held jobs may still be written before the rest are handed back',
+  }),
 })
 
 /** Limits of one telemetry request (documented in docs/telemetry-contract.md). */

@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import { retryUntilSuccess } from '@iotflow/runtime'
 import postgres from 'postgres'
 import { createSql, type Sql } from './client.js'
 
@@ -22,6 +23,22 @@ export async function migrate(databaseUrl: string): Promise<MigrationReport> {
   } finally {
     await sql.end({ timeout: 5 })
   }
+}
+
+/**
+ * `migrate`, waiting as long as it takes for PostgreSQL to answer (logging each failure): an app
+ * started while PostgreSQL is down waits for it instead of crash-looping.
+ */
+export async function migrateWhenReachable(
+  databaseUrl: string,
+  logger: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void },
+): Promise<MigrationReport> {
+  const report = await retryUntilSuccess(() => migrate(databaseUrl), {
+    what: 'PostgreSQL (migrations)',
+    logger,
+  })
+  if (report.applied.length) logger.info({ applied: report.applied }, 'migrations applied')
+  return report
 }
 
 async function applyMigrations(sql: Sql): Promise<string[]> {

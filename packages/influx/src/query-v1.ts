@@ -19,7 +19,7 @@ export async function queryV1(url: string, database: string, query: string): Pro
 /** Rows of the first series as objects keyed by column name. */
 export function seriesRows(series: InfluxSeries[]): Record<string, unknown>[] {
   return series.flatMap((s) =>
-    s.values.map((values) => ({
+    (s.values ?? []).map((values) => ({
       ...s.tags,
       ...Object.fromEntries(s.columns.map((column, i) => [column, values[i]])),
     })),

@@ -1,3 +1,4 @@
+import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey } from './catalog.js'
@@ -32,6 +33,8 @@ export interface BatchingWorkerOptions<K extends StoreQueueKey> {
   writeBatch: (payloads: QueuePayloads[K][]) => Promise<void>
   classify: (error: Error) => FailureKind
   logger: Logger
+  /** On close, how long jobs already taken may still be written before the rest are handed back. */
+  shutdownDrainMs: number
 }
 
 export interface BatchingWorker {
@@ -41,6 +44,14 @@ export interface BatchingWorker {
 
 const UNAVAILABLE_PAUSE_MIN_MS = 500
 const UNAVAILABLE_PAUSE_MAX_MS = 15_000
+// A job whose worker died is handed to another (stalled-job recovery) up to this many times before
+// it is failed; every write is idempotent, so each repeat is harmless.
+const MAX_STALLED_COUNT = 5
+
+/** A job given back to the queue at shutdown, unwritten: it goes back to `wait` without using an attempt. */
+class HandedBackError extends Error {
+  override name = 'HandedBackError'
+}
 
 export function createBatchingWorker<K extends StoreQueueKey>(
   options: BatchingWorkerOptions<K>,
@@ -65,6 +76,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
       await gatherer.add({ id: job.id as string, points: job.data.points.length, value: job.data })
       return { stored: job.data.points.length }
     } catch (error) {
+      if (error instanceof HandedBackError) throw Worker.RateLimitError()
       const failure = asError(error)
       const kind = options.classify(failure)
       if (kind === 'unavailable') {
@@ -84,6 +96,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
     concurrency: options.concurrency,
     // Manual rate limiting (above) only takes effect when a limiter is set; this one never limits.
     limiter: { max: 1_000_000, duration: 1000 },
+    maxStalledCount: MAX_STALLED_COUNT,
   })
   worker.on('error', (error) => options.logger.error({ queue: name, err: error.message }, 'worker error'))
   worker.on('failed', (job, error) => {
@@ -99,9 +112,18 @@ export function createBatchingWorker<K extends StoreQueueKey>(
   return {
     worker,
     close() {
+      // Stop taking jobs; write what we hold for a while, then hand the unwritten rest back to the
+      // queue (another worker takes it at once); writes already running finish.
       closing ??= (async () => {
         const closed = worker.close()
-        await gatherer.drain()
+        const drained = await withDeadline(gatherer.drain(), options.shutdownDrainMs, 'shutdown drain').then(
+          () => true,
+          () => false,
+        )
+        if (!drained) {
+          const handedBack = gatherer.handBack(new HandedBackError('writer shutting down'))
+          options.logger.warn({ queue: name, jobs: handedBack }, 'shutdown: handed unwritten jobs back')
+        }
         await closed
         await queue.close()
       })()

@@ -1,3 +1,4 @@
+import { retryUntilSuccess } from '@iotflow/runtime'
 import { Redis, type RedisOptions } from 'ioredis'
 
 export type RedisRole = 'producer' | 'worker'
@@ -35,6 +36,18 @@ export function waitForReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
     }
     redis.on('ready', onReady)
   })
+}
+
+/**
+ * Waits as long as it takes for Redis to answer, logging each failed wait: an app started before
+ * Redis (or during its restart) waits for it instead of crash-looping. ioredis keeps reconnecting.
+ */
+export function waitUntilRedisReady(
+  redis: Redis,
+  logger: { warn(obj: object, msg?: string): void },
+  signal?: AbortSignal,
+): Promise<void> {
+  return retryUntilSuccess(() => waitForReady(redis, 5_000), { what: 'Redis', logger, signal })
 }
 
 export interface EvictionCheck {

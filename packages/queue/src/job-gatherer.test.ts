@@ -85,4 +85,29 @@ describe('JobGatherer', () => {
     await Promise.all([...first, ...second])
     expect(writes).toEqual([['a', 'b'], ['c', 'd'], ['e']])
   })
+
+  it('hands back the jobs still waiting and lets the write already running finish', async () => {
+    const writes: string[][] = []
+    let release: () => void = () => {}
+    const running = new Promise<void>((resolve) => {
+      release = resolve
+    })
+    const gatherer = new JobGatherer<string>(
+      async (items) => {
+        writes.push(items.map((i) => i.value))
+        await running
+        return undefined
+      },
+      { maxPoints: 1, lingerMs: 60_000, maxInFlight: 1 },
+    )
+    const inFlight = gatherer.add(item('a'))
+    const waiting = [gatherer.add(item('b')), gatherer.add(item('c'))]
+    expect(gatherer.handBack(new Error('shutting down'))).toBe(2)
+    const outcomes = await Promise.allSettled(waiting)
+    expect(outcomes.map((o) => o.status)).toEqual(['rejected', 'rejected'])
+    release()
+    await expect(inFlight).resolves.toBeUndefined()
+    await gatherer.drain()
+    expect(writes).toEqual([['a']])
+  })
 })

@@ -61,6 +61,20 @@ export class JobGatherer<T> {
     }
   }
 
+  /**
+   * Rejects every job still waiting (not yet being written) with `reason`, so its consumer can hand
+   * it back to the queue; writes already running are left to finish. Returns how many were handed back.
+   */
+  handBack(reason: Error): number {
+    const waiting = this.waiting
+    this.waiting = []
+    this.waitingPoints = 0
+    clearTimeout(this.timer)
+    this.timer = undefined
+    for (const waiter of waiting) waiter.reject(reason)
+    return waiting.length
+  }
+
   private pump(): void {
     while (
       this.waiting.length > 0 &&

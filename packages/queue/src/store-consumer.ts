@@ -2,7 +2,7 @@ import type { Redis } from 'ioredis'
 import { createBatchCompletionWorker } from './batch-completion-worker.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
 import type { StoreQueueKey } from './catalog.js'
-import { createRedisConnection, warnIfEvictionPossible } from './connection.js'
+import { createRedisConnection, waitUntilRedisReady, warnIfEvictionPossible } from './connection.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
 export interface WriterQueueConfig {
@@ -11,6 +11,7 @@ export interface WriterQueueConfig {
   WRITER_CONCURRENCY: number
   WRITER_MAX_BATCH_POINTS: number
   WRITER_LINGER_MS: number
+  WRITER_SHUTDOWN_DRAIN_MS: number
   WRITER_MAX_INFLIGHT_WRITES: number
 }
 
@@ -31,6 +32,7 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
   const { logger } = store
   const connection = createRedisConnection(config.REDIS_URL, 'worker')
   connection.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
+  await waitUntilRedisReady(connection, logger)
   await warnIfEvictionPossible(connection, logger)
 
   const batching = createBatchingWorker({
@@ -40,6 +42,7 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
     concurrency: config.WRITER_CONCURRENCY,
     maxBatchPoints: config.WRITER_MAX_BATCH_POINTS,
     lingerMs: config.WRITER_LINGER_MS,
+    shutdownDrainMs: config.WRITER_SHUTDOWN_DRAIN_MS,
     maxInFlightWrites: config.WRITER_MAX_INFLIGHT_WRITES,
     ...store,
   })

@@ -1,4 +1,6 @@
+export * from './deadline.js'
 export * from './health-server.js'
 export * from './logger.js'
 export * from './periodic-job.js'
 export * from './probe.js'
+export * from './retry.js'

@@ -1,6 +1,7 @@
 export * from './influx.js'
 export * from './names.js'
 export * from './postgres.js'
+export * from './private-postgres.js'
 export * from './private-server.js'
 export * from './prometheus.js'
 export * from './prometheus-text.js'

@@ -21,6 +21,26 @@ export async function createTestInfluxDatabase(url = serviceUrls.influx) {
       const rows = seriesRows(await queryV1(url, database, 'SHOW FIELD KEYS FROM telemetry'))
       return Object.fromEntries(rows.map((r) => [r.fieldKey as string, r.fieldType as string]))
     },
+    /** Writes line protocol (ms) straight into the database, bypassing the pipeline. */
+    async writeLines(lines: string[]) {
+      const params = new URLSearchParams({ db: database, precision: 'ms' })
+      const response = await fetch(`${url}/write?${params}`, { method: 'POST', body: lines.join('\n') })
+      if (response.status !== 204) throw new Error(`InfluxDB refused the write: ${await response.text()}`)
+    },
+    /**
+     * Drops the shard holding `timeMs`, with its data and its field types: the way to undo a field
+     * type conflict that DROP SERIES leaves in place.
+     */
+    async dropShardHolding(timeMs: number) {
+      const shards = seriesRows(await queryV1(url, database, 'SHOW SHARDS')).filter(
+        (shard) =>
+          shard.database === database &&
+          Date.parse(shard.start_time as string) <= timeMs &&
+          timeMs < Date.parse(shard.end_time as string),
+      )
+      for (const shard of shards) await influxQl(url, `DROP SHARD ${shard.id}`)
+      return shards.length
+    },
     drop: () => influxQl(url, `DROP DATABASE "${database}"`),
   }
 }

@@ -9,10 +9,10 @@ export interface TestDatabase {
   drop(): Promise<void>
 }
 
-/** A migrated database of its own for one test file, dropped afterwards. */
-export async function createTestDatabase(): Promise<TestDatabase> {
+/** A migrated database of its own for one test file, dropped afterwards (on the server of `serverUrl`). */
+export async function createTestDatabase(serverUrl = serviceUrls.postgres): Promise<TestDatabase> {
   const name = uniqueName('iotflow_test')
-  const url = new URL(serviceUrls.postgres)
+  const url = new URL(serverUrl)
   url.pathname = `/${name}`
   await migrate(url.toString())
   const sql = createSql(url.toString(), { max: 4 })
@@ -21,7 +21,7 @@ export async function createTestDatabase(): Promise<TestDatabase> {
     sql,
     async drop() {
       await closeSql(sql)
-      const adminUrl = new URL(serviceUrls.postgres)
+      const adminUrl = new URL(serverUrl)
       adminUrl.pathname = '/postgres'
       const admin = postgres(adminUrl.toString(), { max: 1, onnotice: () => {} })
       try {

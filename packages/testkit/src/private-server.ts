@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { mkdtemp, rm } from 'node:fs/promises'
+import { chown, mkdtemp, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -24,13 +24,19 @@ export interface PrivateServerSpec {
   env?: (dir: string, port: number, extraPort: number) => Record<string, string>
   /** True once the server on `port` answers. */
   answers: (port: number) => Promise<boolean>
+  /** Runs once, before the first start (e.g. initdb). */
+  prepare?: (dir: string) => Promise<void>
+  /** The user the server runs as (PostgreSQL refuses to run as root). */
+  user?: { uid: number; gid: number }
+  /** The signal of a clean stop; SIGTERM unless the server wants another (PostgreSQL: SIGINT). */
+  stopSignal?: NodeJS.Signals
 }
 
 export interface PrivateServer {
   port: number
   start(): Promise<void>
-  /** Stops the process (SIGTERM), keeping its data. */
-  stop(): Promise<void>
+  /** Stops the process cleanly, or with the signal given (SIGKILL: a crash), keeping its data. */
+  stop(signal?: NodeJS.Signals): Promise<void>
   /** Stops it and removes its data. */
   dispose(): Promise<void>
 }
@@ -41,15 +47,21 @@ export interface PrivateServer {
  */
 export async function startPrivateServer(spec: PrivateServerSpec): Promise<PrivateServer> {
   const dir = await mkdtemp(join(tmpdir(), `iotflow-${spec.name}-`))
+  if (spec.user) await chown(dir, spec.user.uid, spec.user.gid)
+  await spec.prepare?.(dir)
   const [port, extraPort] = [await freePort(), await freePort()]
   let child: ChildProcess | undefined
 
   const server: PrivateServer = {
     port,
     async start() {
+      // Already running: starting again would spawn a second server that fails on the port and
+      // leave this one orphaned, never stopped.
+      if (child && child.exitCode === null && child.signalCode === null) return
       child = spawn(spec.command, spec.args(dir, port, extraPort), {
         env: { ...process.env, ...spec.env?.(dir, port, extraPort) },
         stdio: 'ignore',
+        ...spec.user,
       })
       const started = child
       await waitFor(
@@ -60,12 +72,12 @@ export async function startPrivateServer(spec: PrivateServerSpec): Promise<Priva
         { timeoutMs: 30_000, what: `${spec.name} on port ${port}` },
       )
     },
-    async stop() {
+    async stop(signal = spec.stopSignal ?? 'SIGTERM') {
       const running = child
       child = undefined
-      if (!running || running.exitCode !== null) return
+      if (!running || running.exitCode !== null || running.signalCode !== null) return
       const exited = new Promise((resolve) => running.once('exit', resolve))
-      running.kill('SIGTERM')
+      running.kill(signal)
       await exited
     },
     async dispose() {

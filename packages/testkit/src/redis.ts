@@ -1,8 +1,16 @@
 import { Redis } from 'ioredis'
 import { startPrivateServer } from './private-server.js'
 
-/** A private redis-server (no persistence) that a test may stop and start. */
-export async function startPrivateRedis() {
+export interface PrivateRedisOptions {
+  /** `always`: an append-only file fsynced on every write, so a crash loses nothing it acknowledged. */
+  appendfsync?: 'always'
+}
+
+/** A private redis-server (no persistence unless asked) that a test may stop, kill and start. */
+export async function startPrivateRedis(options: PrivateRedisOptions = {}) {
+  const persistence = options.appendfsync
+    ? ['--appendonly', 'yes', '--appendfsync', options.appendfsync]
+    : ['--appendonly', 'no']
   const server = await startPrivateServer({
     name: 'redis',
     command: 'redis-server',
@@ -15,8 +23,9 @@ export async function startPrivateRedis() {
       dir,
       '--save',
       '',
-      '--appendonly',
-      'no',
+      '--maxmemory-policy',
+      'noeviction',
+      ...persistence,
     ],
     answers: async (port) => {
       const client = new Redis({

@@ -16,14 +16,26 @@ export class ApiKeyCache {
   constructor(
     private readonly ttlMs: number,
     private readonly negativeTtlMs: number,
+    private readonly staleIfErrorMs = 15 * 60_000,
     private readonly maxEntries = 100_000,
   ) {}
 
+  /** The cached answer while it is fresh; undefined once it has expired (ask Postgres again). */
   get(hash: Buffer, now = Date.now()): DeviceIdentity | null | undefined {
+    const entry = this.entries.get(hash.toString('base64'))
+    if (!entry || entry.expiresAt <= now) return undefined
+    return entry.identity
+  }
+
+  /**
+   * A known device's identity even if expired, up to `staleIfErrorMs` past expiry: used only while
+   * Postgres cannot be asked, so that its outage does not stop ingest from known devices.
+   */
+  getStale(hash: Buffer, now = Date.now()): DeviceIdentity | undefined {
     const key = hash.toString('base64')
     const entry = this.entries.get(key)
-    if (!entry) return undefined
-    if (entry.expiresAt <= now) {
+    if (!entry?.identity) return undefined
+    if (entry.expiresAt + this.staleIfErrorMs <= now) {
       this.entries.delete(key)
       return undefined
     }

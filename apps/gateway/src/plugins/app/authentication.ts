@@ -1,5 +1,6 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
 import { type DeviceIdentity, hashApiKey, sameKeyHash } from '@iotflow/db'
+import { withDeadline } from '@iotflow/runtime'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ApiKeyCache } from '../../lib/api-key-cache.js'
@@ -27,6 +28,7 @@ export interface AuthenticationOptions {
 }
 
 const NEGATIVE_CACHE_MS = 5_000
+const KEY_LOOKUP_DEADLINE_MS = 2_000
 // Admin: `Bearer <token>`, or the predecessor's `admin <token>`.
 export const ADMIN_SCHEME = /^(?:bearer|admin)\s+(.+)$/i
 
@@ -60,8 +62,27 @@ export default fp(
       const hash = hashApiKey(key)
       let identity = cache.get(hash)
       if (identity === undefined) {
-        identity = (await fastify.devicesRepository.findIdentityByKeyHash(hash)) ?? null
-        cache.set(hash, identity)
+        const lookup = fastify.devicesRepository.findIdentityByKeyHash(hash).then((found) => {
+          cache.set(hash, found ?? null)
+          return found ?? null
+        })
+        try {
+          // The client waits for a connection that Postgres may take long to give back: bounded.
+          identity = await withDeadline(lookup, KEY_LOOKUP_DEADLINE_MS, 'API key lookup')
+        } catch (error) {
+          // Postgres unreachable: a device seen recently keeps sending (ingest needs only Redis);
+          // an unknown one is told to come back, never answered with a 500.
+          identity = cache.getStale(hash)
+          request.log.warn(
+            { err: (error as Error).message, stale: identity !== undefined },
+            'key lookup failed',
+          )
+          if (!identity) {
+            throw httpError(503, 'the device registry is unavailable; retry later', undefined, {
+              'retry-after': '5',
+            })
+          }
+        }
       }
       if (!identity || !sameKeyHash(identity.api_key_hash, hash)) throw httpError(401, 'unknown API key')
       if (identity.status !== 'active') throw httpError(403, 'this device is inactive')

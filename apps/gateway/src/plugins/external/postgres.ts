@@ -1,4 +1,4 @@
-import { closeSql, createSql, migrate, type Sql } from '@iotflow/db'
+import { closeSql, createSql, migrateWhenReachable, type Sql } from '@iotflow/db'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -17,10 +17,7 @@ export interface PostgresPluginOptions {
 /** The process's one `sql` pool; migrates first when asked to, ends the pool on close. */
 export default fp(
   async (fastify: FastifyInstance, options: PostgresPluginOptions) => {
-    if (options.migrateOnStart) {
-      const report = await migrate(options.databaseUrl)
-      if (report.applied.length) fastify.log.info({ applied: report.applied }, 'migrations applied')
-    }
+    if (options.migrateOnStart) await migrateWhenReachable(options.databaseUrl, fastify.log)
     const sql = createSql(options.databaseUrl, { max: options.poolSize })
     fastify.decorate('sql', sql)
     fastify.addHook('onClose', async () => closeSql(sql))

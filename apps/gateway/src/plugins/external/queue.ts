@@ -6,7 +6,7 @@ import {
   createQueueDepths,
   createRedisConnection,
   type QueueDepths,
-  waitForReady,
+  waitUntilRedisReady,
   warnIfEvictionPossible,
 } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
@@ -35,7 +35,8 @@ export default fp(
   async (fastify: FastifyInstance, options: QueuePluginOptions) => {
     const redis = createRedisConnection(options.redisUrl, 'producer')
     redis.on('error', (error) => fastify.log.warn({ err: error.message }, 'redis connection error'))
-    await waitForReady(redis)
+    // Redis down at start: wait for it (logging) rather than crash-loop.
+    await waitUntilRedisReady(redis, fastify.log)
     await warnIfEvictionPossible(redis, fastify.log)
     const batchEnqueuer = createBatchEnqueuer(redis, options.queuePrefix)
     fastify.decorate('redis', redis)

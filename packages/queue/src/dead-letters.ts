@@ -1,0 +1,105 @@
+import { type Job, Queue } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
+
+/** A store job that failed for good: it stays in its queue's failed set until replayed. */
+export interface DeadLetter {
+  queue: string
+  jobId: string
+  batchId: string
+  deviceId: number
+  points: number
+  failedReason: string
+  attemptsMade: number
+  failedAt: number | undefined
+}
+
+export interface ReplayRequest {
+  /** Store queues to look in (by catalog key); all of them when omitted. */
+  queues?: readonly StoreQueueKey[]
+  /** Only these job ids; every dead letter of the queues when omitted. */
+  jobIds?: readonly string[]
+}
+
+export interface ReplayReport {
+  replayed: { queue: string; jobId: string }[]
+  /** Job ids asked for that are not in a failed set (already replayed, removed, or never failed). */
+  notFound: string[]
+}
+
+const PAGE = 500
+
+/**
+ * The dead-letter queue: each store queue's failed set. Jobs land there with their error after their
+ * last attempt (or at once when the store refuses the payload for good). Replaying moves a job back
+ * to `wait` with its attempts reset, so it gets its full retry budget again; the writes are
+ * idempotent, so replaying a job whose data was in fact stored changes nothing.
+ */
+export function createDeadLetters(connection: Redis, queuePrefix: string) {
+  const queues = new Map(
+    storeQueues.map((key) => [
+      key,
+      new Queue(queueCatalog[key].name, { connection, prefix: bullPrefix(queuePrefix) }),
+    ]),
+  )
+  const selected = (keys: readonly StoreQueueKey[] = storeQueues) =>
+    keys.map((key) => queues.get(key) as Queue)
+
+  async function* failedJobs(queue: Queue): AsyncGenerator<Job> {
+    // Oldest first, so failures arriving meanwhile only append; callers collect before replaying.
+    for (let start = 0; ; start += PAGE) {
+      const page = await queue.getJobs(['failed'], start, start + PAGE - 1, true)
+      if (page.length === 0) return
+      for (const job of page) if (job) yield job
+    }
+  }
+
+  return {
+    async list(keys?: readonly StoreQueueKey[]): Promise<DeadLetter[]> {
+      const letters: DeadLetter[] = []
+      for (const queue of selected(keys)) {
+        for await (const job of failedJobs(queue)) letters.push(toDeadLetter(queue.name, job))
+      }
+      return letters
+    },
+
+    async replay(request: ReplayRequest = {}): Promise<ReplayReport> {
+      const report: ReplayReport = { replayed: [], notFound: [] }
+      for (const queue of selected(request.queues)) {
+        const jobs: Job[] = []
+        if (request.jobIds) {
+          for (const id of request.jobIds) {
+            const job = await queue.getJob(id)
+            if (job && (await job.isFailed())) jobs.push(job)
+          }
+        } else {
+          for await (const job of failedJobs(queue)) jobs.push(job)
+        }
+        for (const job of jobs) {
+          await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
+          report.replayed.push({ queue: queue.name, jobId: job.id as string })
+        }
+      }
+      const found = new Set(report.replayed.map((r) => r.jobId))
+      report.notFound = (request.jobIds ?? []).filter((id) => !found.has(id))
+      return report
+    },
+
+    close: () => Promise.all([...queues.values()].map((q) => q.close())).then(() => undefined),
+  }
+}
+
+export type DeadLetters = ReturnType<typeof createDeadLetters>
+
+function toDeadLetter(queue: string, job: Job): DeadLetter {
+  return {
+    queue,
+    jobId: job.id as string,
+    batchId: job.data?.batch_id,
+    deviceId: job.data?.device_id,
+    points: job.data?.points?.length ?? 0,
+    failedReason: job.failedReason,
+    attemptsMade: job.attemptsMade,
+    failedAt: job.finishedOn,
+  }
+}

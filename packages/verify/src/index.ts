@@ -1,0 +1,2 @@
+export * from './compare-stores.js'
+export * from './stored-points.js'

@@ -1,0 +1,103 @@
+/**
+ * `pnpm verify --since <time>`: compares PostgreSQL and InfluxDB point by point and prints every
+ * difference. Exit code 0 when they agree, 1 when they do not, 2 on bad usage.
+ *
+ *   pnpm verify --since -1h
+ *   pnpm verify --since 2026-11-28T00:00:00Z --until 2026-11-28T12:00:00Z --device 7 --verbose
+ *
+ * Reads DATABASE_URL, INFLUX_URL and INFLUX_DATABASE like the apps (InfluxDB 1.x, InfluxQL).
+ */
+import { parseArgs } from 'node:util'
+import { loadConfigOrExit, parseEnv, postgresEnv } from '@iotflow/config'
+import { closeSql, createSql } from '@iotflow/db'
+import { Type } from '@sinclair/typebox'
+import { compareStores } from './compare-stores.js'
+import { parseTimeArgument } from './time-argument.js'
+
+const USAGE =
+  'usage: pnpm verify --since <time> [--until <time>] [--device <id> ...] [--verbose] [--max-differences 20]\n' +
+  '  <time>: ISO-8601, epoch ms, or relative: -30s, -15m, -1h, -2d'
+// InfluxDB stores nanoseconds in an int64: the largest time it can hold, in ms, rounded down.
+const END_OF_TIME_MS = 9_000_000_000_000
+
+const VerifyEnv = Type.Object({
+  DATABASE_URL: postgresEnv.DATABASE_URL,
+  INFLUX_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8086' }),
+  INFLUX_DATABASE: Type.String({ minLength: 1, default: 'iotflow' }),
+})
+
+function usage(problem: string): never {
+  console.error(`${problem}\n${USAGE}`)
+  process.exit(2)
+}
+
+const { values } = (() => {
+  try {
+    return parseArgs({
+      options: {
+        since: { type: 'string' },
+        until: { type: 'string' },
+        device: { type: 'string', multiple: true },
+        verbose: { type: 'boolean', default: false },
+        'max-differences': { type: 'string', default: '20' },
+      },
+    })
+  } catch (error) {
+    return usage((error as Error).message)
+  }
+})()
+if (!values.since) usage('--since is required')
+let range: { since: number; until: number }
+try {
+  range = {
+    since: parseTimeArgument(values.since),
+    until: values.until ? parseTimeArgument(values.until) : END_OF_TIME_MS,
+  }
+} catch (error) {
+  usage((error as Error).message)
+}
+const devices = values.device?.map(Number)
+if (devices?.some((id) => !Number.isInteger(id))) usage('--device takes a device id (an integer)')
+const maxDifferences = Number(values['max-differences'])
+
+const config = loadConfigOrExit(() => parseEnv(VerifyEnv))
+const sql = createSql(config.DATABASE_URL, { max: 2 })
+try {
+  const report = await compareStores(
+    sql,
+    { url: config.INFLUX_URL, database: config.INFLUX_DATABASE },
+    range,
+    devices,
+  )
+  const iso = (t: number) => new Date(t).toISOString()
+  console.log(`comparing ${iso(range.since)} … ${iso(range.until)}: ${report.devices.length} device(s)`)
+  for (const device of report.devices) {
+    const agrees = device.agree
+    if (agrees && !values.verbose) continue
+    console.log(
+      `device ${device.deviceId}: ${agrees ? 'agree' : 'DIFFER'}  ` +
+        `postgres ${device.postgres.count} points (checksum ${device.postgres.checksum}` +
+        `${device.postgres.duplicates ? `, ${device.postgres.duplicates} duplicated` : ''})  ` +
+        `influxdb ${device.influx.count} points (checksum ${device.influx.checksum}` +
+        `${device.influx.duplicates ? `, ${device.influx.duplicates} duplicated` : ''})`,
+    )
+    const show = (label: string, times: number[]) => {
+      if (times.length === 0) return
+      const shown = times.slice(0, maxDifferences).map(iso).join(', ')
+      const more = times.length > maxDifferences ? ` … and ${times.length - maxDifferences} more` : ''
+      console.log(`  ${label} (${times.length}): ${shown}${more}`)
+    }
+    show('only in postgres', device.onlyInPostgres)
+    show('only in influxdb', device.onlyInInflux)
+    show('different values', device.differing)
+  }
+  const t = report.totals
+  console.log(
+    `postgres ${t.postgres} points, influxdb ${t.influx} points; only in postgres ${t.onlyInPostgres}, ` +
+      `only in influxdb ${t.onlyInInflux}, different values ${t.differing}: ` +
+      (report.agree ? 'the stores agree' : 'THE STORES DIFFER'),
+  )
+  process.exitCode = report.agree ? 0 : 1
+} finally {
+  await closeSql(sql)
+}
