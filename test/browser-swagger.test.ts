@@ -1,36 +1,18 @@
-import { createTestDatabase, createTestInfluxDatabase, waitFor } from '@iotflow/testkit'
-import type { Browser } from 'playwright-core'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { artifactPath, launchBrowser } from './support/browser.js'
-import { type Pipeline, startPipeline } from './support/pipeline.js'
+import { waitFor } from '@iotflow/testkit'
+import { describe, expect, it } from 'vitest'
+import { artifactPath, useBrowser } from './support/browser.js'
+import { usePipelineFixture } from './support/fixture.js'
 
-let db: Awaited<ReturnType<typeof createTestDatabase>>
-let influx: Awaited<ReturnType<typeof createTestInfluxDatabase>>
-let pipeline: Pipeline
-let browser: Browser
-
-beforeAll(async () => {
-  db = await createTestDatabase()
-  influx = await createTestInfluxDatabase()
-  pipeline = await startPipeline({ databaseUrl: db.url, influx })
-  await pipeline.startPostgresWriter()
-  await pipeline.startInfluxWriter()
-  browser = await launchBrowser()
-})
-afterAll(async () => {
-  await browser?.close()
-  await pipeline?.close()
-  await influx?.drop()
-  await db?.drop()
-})
+const fixture = usePipelineFixture()
+const chromium = useBrowser()
 
 describe('Swagger UI at /docs, in a real browser', () => {
   it('authorizes with a device key and sends a batch with "Try it out": 202, stored in both stores', async () => {
-    const device = await pipeline.registerDevice()
-    const page = await browser.newPage()
+    const device = await fixture.pipeline.registerDevice()
+    const page = await chromium.browser.newPage()
     page.setDefaultTimeout(30_000) // generous: CI machines are shared and busy
     try {
-      await page.goto(`${pipeline.baseUrl}/docs`)
+      await page.goto(`${fixture.pipeline.baseUrl}/docs`)
       await page.locator('.swagger-ui .opblock').first().waitFor()
 
       // Authorize: the device key into the X-API-Key scheme.
@@ -57,7 +39,7 @@ describe('Swagger UI at /docs, in a real browser', () => {
       expect(JSON.parse(answer ?? '')).toMatchObject({ accepted: 2, batch_id: expect.any(String) })
       // The request Swagger UI really sent carried the key in X-API-Key, to this gateway.
       const curl = await operation.locator('.curl-command').textContent()
-      expect(curl).toContain(`${pipeline.baseUrl}/api/v1/telemetry`)
+      expect(curl).toContain(`${fixture.pipeline.baseUrl}/api/v1/telemetry`)
       expect(curl).toContain(`X-API-Key: ${device.apiKey}`)
       await page.screenshot({ path: artifactPath('swagger-try-it-out.png'), fullPage: true })
     } catch (error) {
@@ -70,8 +52,8 @@ describe('Swagger UI at /docs, in a real browser', () => {
     await waitFor(
       async () => {
         const [pg, ifx] = await Promise.all([
-          db.sql`SELECT data FROM telemetry WHERE device_id = ${device.id} ORDER BY time`,
-          influx.rowsOf(device.id),
+          fixture.db.sql`SELECT data FROM telemetry WHERE device_id = ${device.id} ORDER BY time`,
+          fixture.influx.rowsOf(device.id),
         ])
         return pg.length === 2 && ifx.length === 2
       },

@@ -1,7 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { waitFor } from '@iotflow/testkit'
 import { expect, it } from 'vitest'
-import { usePipelineFixture } from './support/pipeline-fixture.js'
+import { usePipelineFixture } from './support/fixture.js'
 
 const fixture = usePipelineFixture()
 

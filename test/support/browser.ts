@@ -1,6 +1,7 @@
 import { mkdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { type Browser, chromium } from 'playwright-core'
+import { afterAll, beforeAll } from 'vitest'
 
 /** Where browser tests leave their screenshots (gitignored). */
 export const ARTIFACTS_DIR = join(import.meta.dirname, '..', '..', 'test-artifacts')
@@ -27,3 +28,15 @@ export async function launchBrowser(): Promise<Browser> {
 }
 
 export const artifactPath = (name: string) => join(ARTIFACTS_DIR, name)
+
+/** For a browser test file: one Chromium for its tests, closed after them. */
+export function useBrowser(): { browser: Browser } {
+  const holder = {} as { browser: Browser }
+  beforeAll(async () => {
+    holder.browser = await launchBrowser()
+  })
+  afterAll(async () => {
+    await holder.browser?.close()
+  })
+  return holder
+}
