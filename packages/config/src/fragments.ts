@@ -83,3 +83,13 @@ export const telemetryEnv = {
   }),
   TELEMETRY_MAX_FUTURE_SECONDS: Type.Integer({ minimum: 0, maximum: 10 * 365 * 86400, default: 86400 }),
 }
+
+/** Largest telemetry body (HTTP) or message payload (MQTT); larger ones are refused with 413. */
+export const bodyLimitEnv = {
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 512 * 1024 * 1024, default: 10 * 1024 * 1024 }),
+}
+
+/** How long a device identity is trusted without asking Postgres again (gateway and bridge). */
+export const deviceAuthEnv = {
+  API_KEY_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
+}

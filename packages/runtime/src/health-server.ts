@@ -17,6 +17,8 @@ export async function startHealthServer(
   host: string,
   port: number,
   ready: ReadinessCheck,
+  /** Optional GET /metrics, in the Prometheus text format. */
+  metrics?: () => string,
 ): Promise<HealthServer> {
   const server: Server = createServer(async (req, res) => {
     const path = (req.url ?? '/').split('?')[0]
@@ -25,6 +27,10 @@ export async function startHealthServer(
       const dependencies = await ready()
       const up = Object.values(dependencies).every((d) => d.status === 'up')
       return send(res, up ? 200 : 503, { status: up ? 'ready' : 'degraded', dependencies })
+    }
+    if (path === '/metrics' && metrics) {
+      res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' })
+      return res.end(metrics())
     }
     send(res, 404, { statusCode: 404, error: 'Not Found', message: `no route ${path}` })
   })

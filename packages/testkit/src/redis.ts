@@ -1,8 +1,13 @@
 import { Redis } from 'ioredis'
 import { startPrivateServer } from './private-server.js'
 
-/** A private redis-server (no persistence) that a test may stop and start. */
-export async function startPrivateRedis() {
+export interface PrivateRedisOptions {
+  /** Keep every write in an fsync'd append-only file, so a stop and start loses nothing (as in production). */
+  durable?: boolean
+}
+
+/** A private redis-server (no persistence unless `durable`) that a test may stop and start. */
+export async function startPrivateRedis(options: PrivateRedisOptions = {}) {
   const server = await startPrivateServer({
     name: 'redis',
     command: 'redis-server',
@@ -15,8 +20,7 @@ export async function startPrivateRedis() {
       dir,
       '--save',
       '',
-      '--appendonly',
-      'no',
+      ...(options.durable ? ['--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no']),
     ],
     answers: async (port) => {
       const client = new Redis({

@@ -1,15 +1,14 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { type DeviceIdentity, hashApiKey, sameKeyHash } from '@iotflow/db'
+import { createDeviceAuthenticator, type DeviceIdentity, type DeviceIdentityCache } from '@iotflow/db'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiKeyCache } from '../../lib/api-key-cache.js'
 import { httpError } from '../../lib/http-error.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
     requireAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     requireDevice: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-    apiKeyCache: ApiKeyCache
+    apiKeyCache: DeviceIdentityCache
   }
   interface FastifyRequest {
     device: DeviceIdentity | null
@@ -21,7 +20,6 @@ export interface AuthenticationOptions {
   apiKeyCacheTtlMs: number
 }
 
-const NEGATIVE_CACHE_MS = 5_000
 // Admin: `Bearer <token>`, or the predecessor's `admin <token>`.
 const ADMIN_SCHEME = /^(?:bearer|admin)\s+(.+)$/i
 
@@ -30,8 +28,11 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
 export default fp(
   async (fastify: FastifyInstance, options: AuthenticationOptions) => {
     const adminTokenHash = digest(options.adminToken)
-    const cache = new ApiKeyCache(options.apiKeyCacheTtlMs, NEGATIVE_CACHE_MS)
-    fastify.decorate('apiKeyCache', cache)
+    const authenticator = createDeviceAuthenticator({
+      devices: fastify.devicesRepository,
+      ttlMs: options.apiKeyCacheTtlMs,
+    })
+    fastify.decorate('apiKeyCache', authenticator.cache)
     fastify.decorateRequest('device', null)
 
     fastify.decorate('requireAdmin', async (request: FastifyRequest) => {
@@ -47,15 +48,9 @@ export default fp(
       if (typeof key !== 'string' || key.length === 0) {
         throw httpError(401, 'a device API key is required in the X-API-Key header')
       }
-      const hash = hashApiKey(key)
-      let identity = cache.get(hash)
-      if (identity === undefined) {
-        identity = (await fastify.devicesRepository.findIdentityByKeyHash(hash)) ?? null
-        cache.set(hash, identity)
-      }
-      if (!identity || !sameKeyHash(identity.api_key_hash, hash)) throw httpError(401, 'unknown API key')
-      if (identity.status !== 'active') throw httpError(403, 'this device is inactive')
-      request.device = identity
+      const authentication = await authenticator.byApiKey(key)
+      if (!authentication.ok) throw httpError(authentication.status, authentication.message)
+      request.device = authentication.device
     })
   },
   { name: 'authentication', dependencies: ['repositories'] },

@@ -1,4 +1,4 @@
-import type { DeviceIdentity } from '@iotflow/db'
+import type { DeviceIdentity } from './devices-repository.js'
 
 interface Entry {
   identity: DeviceIdentity | null
@@ -6,11 +6,11 @@ interface Entry {
 }
 
 /**
- * In-process cache of API key hash → device, so ingest does not query Postgres per request.
- * Unknown keys are cached too (briefly), so a flood of bad keys cannot flood the database.
- * Keyed by the SHA-256 of the key, never by the key itself.
+ * In-process cache of device identities, so ingest does not query Postgres per request or message.
+ * Misses are cached too (briefly), so a flood of bad keys cannot flood the database. Keys are
+ * chosen by the caller (the authenticator uses the SHA-256 of an API key, never the key itself).
  */
-export class ApiKeyCache {
+export class DeviceIdentityCache {
   private readonly entries = new Map<string, Entry>()
 
   constructor(
@@ -19,8 +19,7 @@ export class ApiKeyCache {
     private readonly maxEntries = 100_000,
   ) {}
 
-  get(hash: Buffer, now = Date.now()): DeviceIdentity | null | undefined {
-    const key = hash.toString('base64')
+  get(key: string, now = Date.now()): DeviceIdentity | null | undefined {
     const entry = this.entries.get(key)
     if (!entry) return undefined
     if (entry.expiresAt <= now) {
@@ -30,8 +29,7 @@ export class ApiKeyCache {
     return entry.identity
   }
 
-  set(hash: Buffer, identity: DeviceIdentity | null, now = Date.now()): void {
-    const key = hash.toString('base64')
+  set(key: string, identity: DeviceIdentity | null, now = Date.now()): void {
     this.entries.delete(key)
     if (this.entries.size >= this.maxEntries) {
       // Maps iterate in insertion order: the first key is the oldest.
