@@ -1,7 +1,7 @@
 import { spawn } from 'node:child_process'
 import { loadMqttBridgeConfig } from '@iotflow/config'
 import { createLogger } from '@iotflow/runtime'
-import { serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
+import { freePort, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
 import mqtt, { type MqttClient } from 'mqtt'
 import { startMqttBridge } from '../../apps/mqtt-bridge/src/bridge.js'
 
@@ -121,4 +121,29 @@ export async function publishMany(
     await client.endAsync()
   }
   return { acked, failed }
+}
+
+/** The bridge as its own process (`node --import tsx apps/mqtt-bridge/src/main.ts`), ready once /health/ready is 200. */
+export async function spawnBridge(env: Record<string, string>) {
+  const healthPort = await freePort()
+  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/mqtt-bridge/src/main.ts'], {
+    cwd: new URL('../..', import.meta.url).pathname,
+    env: { ...process.env, ...env, HEALTH_PORT: String(healthPort), LOG_LEVEL: env.LOG_LEVEL ?? 'error' },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  await waitFor(
+    async () => {
+      if (child.exitCode !== null) throw new Error(`the bridge exited with ${child.exitCode}`)
+      return (await fetch(`http://127.0.0.1:${healthPort}/health/ready`)).status === 200
+    },
+    { timeoutMs: 30_000, what: 'the bridge process to be ready' },
+  )
+  return {
+    child,
+    async kill(signal: NodeJS.Signals = 'SIGKILL') {
+      if (child.exitCode === null && child.signalCode === null) child.kill(signal)
+      await exited
+    },
+  }
 }

@@ -62,6 +62,8 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
   const subscribedOnce = new Promise<void>((resolve) => {
     client.on('connect', (connack) => {
       lastError = undefined
+      // Each PUBACK is a tiny packet the broker waits for: Nagle's algorithm would hold it back.
+      ;(client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true)
       logger.debug({ clientId, sessionPresent: connack.sessionPresent }, 'connected to the broker')
       if (subscribed) return resolve() // mqtt.js resubscribes by itself when the session was lost
       client.subscribe(options.topics, { qos: 1 }, (error, grants) => {

@@ -39,11 +39,11 @@ describe('group commit enqueuer (real Redis)', () => {
     await redis.quit()
   })
 
-  it('queues 300 batches of several devices in a few MULTIs, each resolving with its own id', async () => {
+  it('queues 300 batches of 300 devices in a few MULTIs, each resolving with its own id', async () => {
     const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, prefix))
     const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 2, maxInFlight: 2 })
     const results = await Promise.all(
-      Array.from({ length: 300 }, (_, i) => enqueuer.enqueue(batch(i % 7, 2))),
+      Array.from({ length: 300 }, (_, i) => enqueuer.enqueue(batch(i + 1, 2))),
     )
     expect(new Set(results.map((r) => r.batchId)).size).toBe(300)
     expect(calls.reduce((a, b) => a + b, 0)).toBe(300)
@@ -58,6 +58,29 @@ describe('group commit enqueuer (real Redis)', () => {
     const job = await redis.hget(`{${prefix}}:store-postgres:${await firstJobId(redis, prefix)}`, 'data')
     expect(results.map((r) => r.batchId)).toContain(JSON.parse(job as string).batch_id)
     await enqueuer.close()
+  })
+
+  it('merges the batches of one device that arrive together into one batch with all their points', async () => {
+    const mergePrefix = uniqueName('gc')
+    const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, mergePrefix))
+    const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 5, maxInFlight: 1 })
+    const results = await Promise.all(Array.from({ length: 30 }, (_, i) => enqueuer.enqueue(batch(i % 3, 1))))
+    expect(calls).toEqual([3])
+    expect(new Set(results.map((r) => r.batchId)).size).toBe(3)
+    const ids = await redis.lrange(`{${mergePrefix}}:store-postgres:wait`, 0, -1)
+    const payloads = await Promise.all(
+      ids.map(async (id) =>
+        JSON.parse((await redis.hget(`{${mergePrefix}}:store-postgres:${id}`, 'data')) as string),
+      ),
+    )
+    expect(payloads.map((p) => [p.device_id, p.points.length]).sort()).toEqual([
+      [0, 10],
+      [1, 10],
+      [2, 10],
+    ])
+    await enqueuer.close()
+    const keys = await redis.keys(`{${mergePrefix}}:*`)
+    if (keys.length) await redis.del(...keys)
   })
 
   it('rejects every waiting batch when Redis is unreachable, and queues again once it is back', async () => {
