@@ -11,8 +11,7 @@
  * broker), stored in each store (until drained), and the peak RSS of each process. Talks only
  * to 127.0.0.1.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { createDevicesRepository } from '@iotflow/db'
 import { queryV1 } from '@iotflow/influx'
@@ -25,6 +24,7 @@ import {
   waitFor,
 } from '@iotflow/testkit'
 import mqtt from 'mqtt'
+import { peakRssMb, stop } from './processes.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -140,19 +140,4 @@ try {
   await broker.dispose()
   await influx.drop()
   await db.drop()
-}
-
-/** VmHWM: the highest resident set size the process has had. */
-async function peakRssMb(child: ChildProcess): Promise<number> {
-  const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
-  return Math.round(kb / 1024)
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill('SIGTERM')
-  })
 }

@@ -383,6 +383,10 @@ persistence true
 persistence_location $DATA/mosquitto/
 log_dest file $3
 pid_file $RUN_DIR/mosquitto.pid
+# No limit on QoS 1 messages queued for a persistent session (the bridge's) while it is away:
+# the default of 1,000 would drop messages the broker already acknowledged to a device.
+max_queued_messages 0
+max_queued_bytes 1073741824
 EOF
 }
 
@@ -395,13 +399,17 @@ ensure_services() {
   ensure_mosquitto
 }
 
-# Programs the test suite runs itself, beside the shared services: private influxd and
-# redis-server instances to play outages, and VictoriaMetrics to test the InfluxDB v2 write path.
+# Programs the test suite runs itself, beside the shared services: private influxd, redis-server
+# and mosquitto instances to play outages and broker configurations, VictoriaMetrics to test the
+# InfluxDB v2 write path, and the real MQTT clients (mosquitto_pub; mosquitto_passwd comes with
+# mosquitto).
 ensure_test_tools() {
   local missing=()
   command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
+  command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
+  command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-  log "test tools: influxd, redis-server, victoria-metrics present"
+  log "test tools: influxd, redis-server, victoria-metrics, mosquitto, mosquitto_pub present"
 }
