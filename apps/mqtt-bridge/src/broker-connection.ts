@@ -41,6 +41,7 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
     properties: { sessionExpiryInterval: options.sessionExpirySeconds },
     reconnectPeriod: 1_000,
     connectTimeout: 10_000,
+    resubscribe: false, // done on every connect, below
     ...(options.username !== undefined && { username: options.username, password: options.password }),
     customHandleAcks: (topic, payload, packet, done) => {
       options.onMessage(topic, payload, packet).then(
@@ -65,7 +66,9 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
       // Each PUBACK is a tiny packet the broker waits for: Nagle's algorithm would hold it back.
       ;(client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true)
       logger.debug({ clientId, sessionPresent: connack.sessionPresent }, 'connected to the broker')
-      if (subscribed) return resolve() // mqtt.js resubscribes by itself when the session was lost
+      // Subscribe on every connection, even when the session is present: Mosquitto 2.0 restores a
+      // persistent session after its own restart, but not its shared subscriptions. Subscribing
+      // again to a subscription the session has changes nothing.
       client.subscribe(options.topics, { qos: 1 }, (error, grants) => {
         const refused = grants?.filter((grant) => grant.qos >= 0x80) ?? []
         if (error || refused.length > 0) {
@@ -77,6 +80,9 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
         resolve()
       })
     })
+  })
+  client.on('close', () => {
+    subscribed = false
   })
   client.on('error', (error) => {
     lastError = error.message
@@ -124,8 +130,15 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
           })
           clearTimeout(timer)
         }
-        const force = holding || answersInFlight > 0
-        await new Promise<void>((resolve) => client.end(force, {}, () => resolve()))
+        await new Promise<void>((resolve) => {
+          // A message held after this started stalls the socket's reading side, so a clean
+          // close would never finish: past the deadline, the socket is destroyed.
+          const timer = setTimeout(() => client.stream.destroy(), END_DEADLINE_MS)
+          client.end(holding || answersInFlight > 0, {}, () => {
+            clearTimeout(timer)
+            resolve()
+          })
+        })
       })()
       return ending
     },
