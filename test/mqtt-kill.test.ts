@@ -100,4 +100,10 @@ it('stores every message the broker accepted exactly once across a SIGKILL of th
     { timeoutMs: 60_000, intervalMs: 500, what: 'every point in InfluxDB' },
   )
   expect(influxCount).toBe(MESSAGES)
+
+  // The restarted process counts what it handled itself, at GET /metrics.
+  const metrics = await (await fetch(`http://127.0.0.1:${bridge.healthPort}/metrics`)).text()
+  const handledAfterRestart = Number(/^iotflow_mqtt_messages_accepted_total (\d+)$/m.exec(metrics)?.[1])
+  expect(handledAfterRestart).toBeGreaterThan(0)
+  expect(handledAfterRestart).toBeLessThanOrEqual(MESSAGES)
 })

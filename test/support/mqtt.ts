@@ -141,6 +141,7 @@ export async function spawnBridge(env: Record<string, string>) {
   )
   return {
     child,
+    healthPort,
     async kill(signal: NodeJS.Signals = 'SIGKILL') {
       if (child.exitCode === null && child.signalCode === null) child.kill(signal)
       await exited
