@@ -83,12 +83,17 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
       try {
         return await handle(topic, payload, receivedAt)
       } catch (error) {
-        if (!(error instanceof IngestUnavailableError)) throw error
-        if (metrics.unavailableRetries++ % 50 === 0) {
-          logger.warn(
-            { dependency: error.dependency, err: (error.cause as Error)?.message },
-            'ingest unavailable; holding the message unacknowledged and retrying',
-          )
+        if (error instanceof IngestUnavailableError) {
+          if (metrics.unavailableRetries++ % 50 === 0) {
+            logger.warn(
+              { dependency: error.dependency, err: (error.cause as Error)?.message },
+              'ingest unavailable; holding the message unacknowledged and retrying',
+            )
+          }
+        } else {
+          // A bug, not bad input: keep the message (never drop what was not stored), say so loudly.
+          metrics.handlerFailures++
+          logger.error({ err: error, topic }, 'unexpected error handling a message; retrying it')
         }
         await sleep(delay, undefined, { signal: stopping.signal }).catch(() => {})
       }
@@ -130,13 +135,10 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
       topics,
       logger,
       onMessage(topic, payload, packet) {
-        const run = onMessage(connection, topic, payload, packet).catch((error: Error) => {
-          // A bug, not bad input: keep the message for redelivery rather than drop it.
-          logger.error({ err: error, topic }, 'unexpected error handling a message')
-          return 'hold' as const
-        })
+        const run = onMessage(connection, topic, payload, packet)
         inFlight.add(run)
-        void run.finally(() => inFlight.delete(run))
+        const settled = () => inFlight.delete(run)
+        run.then(settled, settled) // a rejection is logged by the connection
         return run
       },
     })

@@ -63,6 +63,7 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
   const subscribedOnce = new Promise<void>((resolve) => {
     client.on('connect', (connack) => {
       lastError = undefined
+      holding = false // a message held on the previous connection comes back as a redelivery
       // Each PUBACK is a tiny packet the broker waits for: Nagle's algorithm would hold it back.
       ;(client.stream as { setNoDelay?: (noDelay: boolean) => void }).setNoDelay?.(true)
       logger.debug({ clientId, sessionPresent: connack.sessionPresent }, 'connected to the broker')

@@ -11,6 +11,8 @@ export class BridgeMetrics {
   /** Attempts that found Redis or Postgres unreachable (the message stayed unacknowledged). */
   unavailableRetries = 0
   errorsPublished = 0
+  /** Attempts that failed on an unexpected error (a bug); the message is retried, never dropped. */
+  handlerFailures = 0
 
   refused(statusCode: number): void {
     this.messagesRefused.set(statusCode, (this.messagesRefused.get(statusCode) ?? 0) + 1)
