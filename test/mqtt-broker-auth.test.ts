@@ -17,6 +17,7 @@ import { bridgeEnv, brokerArgs, mosquittoPub, openErrorInbox, startBridge } from
 const fixture = usePipelineFixture()
 const ROOT_DIR = join(import.meta.dirname, '..')
 const BRIDGE_PASSWORD = 'bridge-secret-0123456789'
+const GHOST = { id: 999_999, apiKey: 'iot_ghost-key' }
 let broker: Awaited<ReturnType<typeof startPrivateMosquitto>>
 let bridge: MqttBridge
 let passwordDir: string
@@ -38,6 +39,7 @@ beforeAll(async () => {
   await addDevice('iotflow-bridge', BRIDGE_PASSWORD)
   await addDevice(String(alice.id), alice.apiKey)
   await addDevice(String(bob.id), bob.apiKey)
+  await addDevice(String(GHOST.id), GHOST.apiKey) // a broker login of a device the registry does not know
 
   broker = await startPrivateMosquitto({
     config: () => [
@@ -124,6 +126,26 @@ it("answers a refused message on the device's errors topic, which only that devi
     await waitFor(() => bridge.metrics.messagesRefused.get(400) === 2, { what: "bob's refusal" })
     await new Promise((resolve) => setTimeout(resolve, 300))
     expect(inbox.answers.map((a) => a.topic)).toEqual([`iotflow/devices/${alice.id}/errors`])
+  } finally {
+    await inbox.close()
+  }
+})
+
+it('refuses a device the broker let in but the registry does not know (401), storing nothing', async () => {
+  const inbox = await openErrorInbox(broker.url, 'iotflow', {
+    username: String(GHOST.id),
+    password: GHOST.apiKey,
+  })
+  try {
+    expect((await pub(GHOST, `iotflow/devices/${GHOST.id}/telemetry`, '{"data": {"v": 1}}')).code).toBe(0)
+    const answer = await inbox.next(`iotflow/devices/${GHOST.id}/errors`)
+    expect(answer.body).toEqual({
+      statusCode: 401,
+      error: 'Unauthorized',
+      message: `unknown device ${GHOST.id}`,
+    })
+    await fixture.pipeline.drained()
+    expect(await rowsOf(GHOST.id)).toEqual([])
   } finally {
     await inbox.close()
   }
