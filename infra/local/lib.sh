@@ -408,7 +408,7 @@ ensure_test_tools() {
   command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
-  command -v mosquitto >/dev/null 2>&1 || missing+=(mosquitto)
+  command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
   command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
   log "test tools: influxd, redis-server, victoria-metrics, mosquitto, mosquitto_pub present"

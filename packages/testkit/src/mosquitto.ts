@@ -33,6 +33,8 @@ export async function startPrivateMosquitto(options: PrivateMosquittoOptions = {
       writeFileSync(file, `${lines.join('\n')}\n`)
       return ['-c', file]
     },
+    // Debian installs the broker in /usr/sbin, which a non-root PATH often lacks.
+    env: () => ({ PATH: `${process.env.PATH ?? ''}:/usr/local/sbin:/usr/sbin` }),
     answers: (port) =>
       new Promise<boolean>((resolve) => {
         const socket = connect(port, '127.0.0.1')
