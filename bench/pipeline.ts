@@ -8,11 +8,11 @@
  * Prints points/s accepted, points/s stored in each store (until drained), request latency
  * p50/p99 and the peak RSS of each process. Talks only to 127.0.0.1.
  */
-import { type ChildProcess, spawn } from 'node:child_process'
-import { readFile } from 'node:fs/promises'
+import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { queryV1 } from '@iotflow/influx'
 import { createTestDatabase, createTestInfluxDatabase, freePort, uniqueName, waitFor } from '@iotflow/testkit'
+import { peakRssMb, stop } from './processes.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -131,19 +131,4 @@ async function register(name: string): Promise<string> {
     body: JSON.stringify({ name }),
   })
   return ((await response.json()) as { api_key: string }).api_key
-}
-
-/** VmHWM: the highest resident set size the process has had. */
-async function peakRssMb(child: ChildProcess): Promise<number> {
-  const status = await readFile(`/proc/${child.pid}/status`, 'utf8')
-  const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1] ?? 0)
-  return Math.round(kb / 1024)
-}
-
-function stop(child: ChildProcess): Promise<void> {
-  if (child.exitCode !== null) return Promise.resolve()
-  return new Promise((resolve) => {
-    child.once('exit', () => resolve())
-    child.kill('SIGTERM')
-  })
 }

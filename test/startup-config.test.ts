@@ -17,6 +17,7 @@ describe('an app started with bad configuration', () => {
     ['gateway', { ADMIN_TOKEN: 'long-enough-admin-token', PORT: 'http' }, 'PORT'],
     ['writer-postgres', { DATABASE_URL: 'mysql://localhost/x' }, 'DATABASE_URL'],
     ['writer-influx', { INFLUX_API: 'v2' }, 'INFLUX_TOKEN'],
+    ['mqtt-bridge', { MQTT_AUTH_MODE: 'trust-me' }, 'MQTT_AUTH_MODE'],
   ])('%s stops at once, naming the variable (%j)', (app, env, variable) => {
     const { status, stderr } = start(app, env)
     expect(status).toBe(1)

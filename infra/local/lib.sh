@@ -383,6 +383,10 @@ persistence true
 persistence_location $DATA/mosquitto/
 log_dest file $3
 pid_file $RUN_DIR/mosquitto.pid
+# No limit on QoS 1 messages queued for a persistent session (the bridge's) while it is away:
+# the default of 1,000 would drop messages the broker already acknowledged to a device.
+max_queued_messages 0
+max_queued_bytes 1073741824
 EOF
 }
 
@@ -396,16 +400,19 @@ ensure_services() {
 }
 
 # Programs the test suite runs itself, beside the shared services: private influxd, redis-server
-# and PostgreSQL (initdb) instances to play outages, and VictoriaMetrics to test the InfluxDB v2
-# write path.
+# PostgreSQL (initdb) and mosquitto instances to play outages and broker configurations,
+# VictoriaMetrics to test the InfluxDB v2 write path, and the real MQTT clients (mosquitto_pub;
+# mosquitto_passwd comes with mosquitto).
 ensure_test_tools() {
   local missing=()
   command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
   command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
   [[ -n $(pg_bindir) ]] || missing+=(postgresql)
+  command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
+  command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-  log "test tools: influxd, redis-server, victoria-metrics, postgresql server binaries present"
+  log "test tools: influxd, redis-server, victoria-metrics, postgresql, mosquitto, mosquitto_pub present"
 }
 
 # Programs the operator-surface tests run: Prometheus (and promtool) to scrape the apps and check

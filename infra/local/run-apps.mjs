@@ -1,5 +1,5 @@
 // Local supervisor for `npm start` (no dependencies).
-// Runs the gateway and both writers with prefixed, coloured output, prints a
+// Runs the gateway, both writers and the MQTT bridge with prefixed, coloured output, prints a
 // banner once the gateway is healthy, and shuts everything down together:
 // on SIGINT/SIGTERM, or as soon as one app exits on its own.
 import { spawn } from 'node:child_process'
@@ -17,6 +17,7 @@ const APPS = [
   { name: 'gateway', entry: 'apps/gateway/src/main.ts', color: 36 },
   { name: 'writer-postgres', entry: 'apps/writer-postgres/src/main.ts', color: 35 },
   { name: 'writer-influx', entry: 'apps/writer-influx/src/main.ts', color: 33 },
+  { name: 'mqtt-bridge', entry: 'apps/mqtt-bridge/src/main.ts', color: 32 },
 ]
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR
@@ -167,6 +168,10 @@ function printBanner(base) {
     `    curl -s -X POST ${base}/api/v1/telemetry \\`,
     `      -H 'X-API-Key: <apiKey from the response above>' \\`,
     `      -H 'Content-Type: application/json' -d '{"data":{"temperature":21.5}}'`,
+    '',
+    '  Or over MQTT (QoS 1; the bridge acknowledges once the message is queued):',
+    `    mosquitto_pub -L ${process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883'}/iotflow/devices/<id>/telemetry -q 1 \\`,
+    `      -m '{"api_key":"<apiKey>","data":{"temperature":21.5}}'`,
     '',
     '  Ctrl+C stops the apps; `npm stop` also stops the services started for them.',
     '',

@@ -1,5 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
 import {
+  bodyLimitEnv,
+  deviceAuthEnv,
   healthEnv,
   httpEnv,
   loggingEnv,
@@ -18,9 +20,9 @@ export const GatewayEnv = Type.Object({
   ...postgresEnv,
   ...telemetryEnv,
   ...retentionEnv,
+  ...bodyLimitEnv,
+  ...deviceAuthEnv,
   ADMIN_TOKEN: Type.String({ minLength: 16, description: 'at least 16 characters' }),
-  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 512 * 1024 * 1024, default: 10 * 1024 * 1024 }),
-  API_KEY_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
   DEVICE_ONLINE_SECONDS: Type.Integer({
     minimum: 1,
     maximum: 86_400,
@@ -67,9 +69,64 @@ export const WriterInfluxEnv = Type.Object({
 })
 export type WriterInfluxConfig = Static<typeof WriterInfluxEnv>
 
+const Name = (defaultValue: string, maxLength: number) =>
+  Type.String({
+    pattern: `^[A-Za-z0-9_.-]{1,${maxLength}}$`,
+    default: defaultValue,
+    description: `letters, digits, _ . - (at most ${maxLength})`,
+  })
+
+export const MqttBridgeEnv = Type.Object({
+  ...loggingEnv,
+  ...redisEnv,
+  ...postgresEnv,
+  ...telemetryEnv,
+  ...bodyLimitEnv,
+  ...deviceAuthEnv,
+  ...retentionEnv,
+  ...healthEnv(9103),
+  MIGRATE_ON_START: Type.Boolean({ default: true }),
+  MQTT_URL: Type.String({
+    pattern: '^(mqtts?|tcp|ssl|wss?)://',
+    default: 'mqtt://127.0.0.1:1883',
+    description: 'an mqtt://, mqtts://, ws:// or wss:// URL',
+  }),
+  MQTT_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  MQTT_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  MQTT_CLIENT_ID: Name('iotflow-bridge', 48),
+  MQTT_SHARE_GROUP: Name('iotflow-bridges', 64),
+  MQTT_TOPIC_ROOT: Name('iotflow', 64),
+  MQTT_AUTH_MODE: Type.Union([Type.Literal('payload'), Type.Literal('broker')], {
+    default: 'payload',
+    description: 'payload: api_key in every message; broker: trust the device the broker authenticated',
+  }),
+  MQTT_CONNECTIONS: Type.Integer({
+    minimum: 1,
+    maximum: 256,
+    default: 16,
+    description: 'broker connections of this bridge; each holds one unacknowledged message at a time',
+  }),
+  MQTT_SESSION_EXPIRY_SECONDS: Type.Integer({ minimum: 60, maximum: 4_294_967_295, default: 7 * 86400 }),
+  MQTT_GROUP_COMMIT_MAX_POINTS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 10_000 }),
+  MQTT_GROUP_COMMIT_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 1 }),
+  MQTT_GROUP_COMMIT_MAX_INFLIGHT: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
+})
+export type MqttBridgeConfig = Static<typeof MqttBridgeEnv>
+
 export const loadGatewayConfig = (env: NodeJS.ProcessEnv = process.env) => parseEnv(GatewayEnv, env)
 export const loadWriterPostgresConfig = (env: NodeJS.ProcessEnv = process.env) =>
   parseEnv(WriterPostgresEnv, env)
+
+export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): MqttBridgeConfig {
+  const config = parseEnv(MqttBridgeEnv, env)
+  if ((config.MQTT_USERNAME === undefined) !== (config.MQTT_PASSWORD === undefined)) {
+    const missing = config.MQTT_USERNAME === undefined ? 'MQTT_USERNAME' : 'MQTT_PASSWORD'
+    throw new ConfigError([
+      { variable: missing, message: 'MQTT_USERNAME and MQTT_PASSWORD go together, got unset' },
+    ])
+  }
+  return config
+}
 
 export function loadWriterInfluxConfig(env: NodeJS.ProcessEnv = process.env): WriterInfluxConfig {
   const config = parseEnv(WriterInfluxEnv, env)

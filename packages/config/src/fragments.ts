@@ -99,3 +99,13 @@ export const retentionEnv = {
     description: 'days; 0 keeps forever',
   }),
 }
+
+/** Largest telemetry body (HTTP) or message payload (MQTT); larger ones are refused with 413. */
+export const bodyLimitEnv = {
+  BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 512 * 1024 * 1024, default: 10 * 1024 * 1024 }),
+}
+
+/** How long a device identity is trusted without asking Postgres again (gateway and bridge). */
+export const deviceAuthEnv = {
+  API_KEY_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
+}

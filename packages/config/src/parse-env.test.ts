@@ -1,5 +1,10 @@
 import { describe, expect, it } from 'vitest'
-import { loadGatewayConfig, loadWriterInfluxConfig, loadWriterPostgresConfig } from './apps.js'
+import {
+  loadGatewayConfig,
+  loadMqttBridgeConfig,
+  loadWriterInfluxConfig,
+  loadWriterPostgresConfig,
+} from './apps.js'
 import { ConfigError } from './parse-env.js'
 
 const problemsOf = (load: () => unknown) => {
@@ -43,5 +48,18 @@ describe('app configuration', () => {
     expect(problemsOf(() => loadWriterInfluxConfig({ INFLUX_API: 'v3' }))).toEqual(['INFLUX_API'])
     expect(problemsOf(() => loadWriterInfluxConfig({ INFLUX_API: 'v2' }))).toEqual(['INFLUX_TOKEN'])
     expect(loadWriterInfluxConfig({ INFLUX_API: 'v1' }).INFLUX_DATABASE).toBe('iotflow')
+  })
+
+  it('configures the MQTT bridge: defaults, auth modes, and credentials that go together', () => {
+    const config = loadMqttBridgeConfig({})
+    expect(config.MQTT_URL).toBe('mqtt://127.0.0.1:1883')
+    expect(config.MQTT_AUTH_MODE).toBe('payload')
+    expect(config.MQTT_SHARE_GROUP).toBe('iotflow-bridges')
+    expect(config.HEALTH_PORT).toBe(9103)
+    expect(loadMqttBridgeConfig({ MQTT_AUTH_MODE: 'broker' }).MQTT_AUTH_MODE).toBe('broker')
+    expect(problemsOf(() => loadMqttBridgeConfig({ MQTT_AUTH_MODE: 'none' }))).toEqual(['MQTT_AUTH_MODE'])
+    expect(problemsOf(() => loadMqttBridgeConfig({ MQTT_URL: 'http://x' }))).toEqual(['MQTT_URL'])
+    expect(problemsOf(() => loadMqttBridgeConfig({ MQTT_SHARE_GROUP: 'a/b' }))).toEqual(['MQTT_SHARE_GROUP'])
+    expect(problemsOf(() => loadMqttBridgeConfig({ MQTT_USERNAME: 'bridge' }))).toEqual(['MQTT_PASSWORD'])
   })
 })

@@ -88,6 +88,12 @@ export function createDevicesRepository(sql: Sql) {
       return row
     },
 
+    async findIdentityById(id: number): Promise<DeviceIdentity | undefined> {
+      const [row] = await sql<DeviceIdentity[]>`
+        SELECT id, device_type, status, api_key_hash FROM devices WHERE id = ${id}`
+      return row
+    },
+
     async findById(id: number): Promise<Device | undefined> {
       const [row] = await sql<DeviceRow[]>`SELECT ${sql(DEVICE_COLUMNS)} FROM devices WHERE id = ${id}`
       return row ? toDevice(row) : undefined

@@ -1,5 +1,7 @@
 export * from './api-keys.js'
 export * from './client.js'
+export * from './device-authenticator.js'
+export * from './device-identity-cache.js'
 export * from './devices-repository.js'
 export * from './edge-gateways-repository.js'
 export * from './field-types-repository.js'

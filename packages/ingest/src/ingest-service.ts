@@ -17,16 +17,19 @@ export type IngestOutcome =
   | { status: 202; batchId: string; accepted: number }
   | { status: 400 | 413; message: string; errors: ErrorDetail[] }
 
+const unavailable = {
+  queue: 'the queue is unavailable',
+  'field-types': 'the field type registry is unavailable',
+  devices: 'the device registry is unavailable',
+}
+
 /** A dependency the ingest path needs is down: nothing was queued, the sender should retry later. */
 export class IngestUnavailableError extends Error {
   constructor(
-    readonly dependency: 'queue' | 'field-types',
+    readonly dependency: 'queue' | 'field-types' | 'devices',
     options: { cause: unknown },
   ) {
-    super(
-      dependency === 'queue' ? 'the queue is unavailable' : 'the field type registry is unavailable',
-      options,
-    )
+    super(unavailable[dependency], options)
     this.name = 'IngestUnavailableError'
   }
 }

@@ -1,4 +1,5 @@
 export * from './influx.js'
+export * from './mosquitto.js'
 export * from './names.js'
 export * from './postgres.js'
 export * from './private-postgres.js'

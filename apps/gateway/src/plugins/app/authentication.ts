@@ -1,9 +1,12 @@
 import { createHash, timingSafeEqual } from 'node:crypto'
-import { type DeviceIdentity, hashApiKey, sameKeyHash } from '@iotflow/db'
-import { withDeadline } from '@iotflow/runtime'
+import {
+  createDeviceAuthenticator,
+  type DeviceIdentity,
+  type DeviceIdentityCache,
+  DeviceRegistryUnavailableError,
+} from '@iotflow/db'
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ApiKeyCache } from '../../lib/api-key-cache.js'
 import { httpError } from '../../lib/http-error.js'
 
 declare module 'fastify' {
@@ -14,7 +17,7 @@ declare module 'fastify' {
     requireDevice: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     /** Admin token (Authorization) or device key (X-API-Key); sets `request.isAdmin` or `request.device`. */
     requireDeviceOrAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
-    apiKeyCache: ApiKeyCache
+    apiKeyCache: DeviceIdentityCache
   }
   interface FastifyRequest {
     device: DeviceIdentity | null
@@ -27,8 +30,6 @@ export interface AuthenticationOptions {
   apiKeyCacheTtlMs: number
 }
 
-const NEGATIVE_CACHE_MS = 5_000
-const KEY_LOOKUP_DEADLINE_MS = 2_000
 // Admin: `Bearer <token>`, or the predecessor's `admin <token>`.
 export const ADMIN_SCHEME = /^(?:bearer|admin)\s+(.+)$/i
 
@@ -37,8 +38,11 @@ const digest = (value: string) => createHash('sha256').update(value, 'utf8').dig
 export default fp(
   async (fastify: FastifyInstance, options: AuthenticationOptions) => {
     const adminTokenHash = digest(options.adminToken)
-    const cache = new ApiKeyCache(options.apiKeyCacheTtlMs, NEGATIVE_CACHE_MS)
-    fastify.decorate('apiKeyCache', cache)
+    const authenticator = createDeviceAuthenticator({
+      devices: fastify.devicesRepository,
+      ttlMs: options.apiKeyCacheTtlMs,
+    })
+    fastify.decorate('apiKeyCache', authenticator.cache)
     fastify.decorateRequest('device', null)
     fastify.decorateRequest('isAdmin', false)
 
@@ -59,37 +63,19 @@ export default fp(
       if (typeof key !== 'string' || key.length === 0) {
         throw httpError(401, 'a device API key is required in the X-API-Key header')
       }
-      const hash = hashApiKey(key)
-      let identity = cache.get(hash)
-      if (identity === undefined) {
-        const lookup = fastify.devicesRepository.findIdentityByKeyHash(hash).then((found) => {
-          cache.set(hash, found ?? null)
-          return found ?? null
+      const authentication = await authenticator.byApiKey(key).catch((error: unknown) => {
+        if (!(error instanceof DeviceRegistryUnavailableError)) throw error
+        request.log.warn({ err: (error.cause as Error)?.message }, 'key lookup failed')
+        throw httpError(503, 'the device registry is unavailable; retry later', undefined, {
+          'retry-after': '5',
         })
-        try {
-          // The client waits for a connection that Postgres may take long to give back: bounded.
-          identity = await withDeadline(lookup, KEY_LOOKUP_DEADLINE_MS, 'API key lookup')
-        } catch (error) {
-          // Postgres unreachable: a device seen recently keeps sending (ingest needs only Redis);
-          // an unknown one is told to come back, never answered with a 500.
-          identity = cache.getStale(hash)
-          request.log.warn(
-            { err: (error as Error).message, stale: identity !== undefined },
-            'key lookup failed',
-          )
-          if (!identity) {
-            throw httpError(503, 'the device registry is unavailable; retry later', undefined, {
-              'retry-after': '5',
-            })
-          }
-        }
-      }
-      if (!identity || !sameKeyHash(identity.api_key_hash, hash)) throw httpError(401, 'unknown API key')
-      if (identity.status !== 'active') throw httpError(403, 'this device is inactive')
-      request.device = identity
-      fastify.lastSeen.touch(identity.id)
+      })
+      if (!authentication.ok) throw httpError(authentication.status, authentication.message)
+      const device = authentication.device
+      request.device = device
+      fastify.lastSeen.touch(device.id)
       // Every later log line of this request, "request completed" included, names the device.
-      request.log = request.log.child({ device_id: identity.id })
+      request.log = request.log.child({ device_id: device.id })
       reply.log = request.log
     }
 

@@ -1,4 +1,4 @@
-import type { DeviceIdentity } from '@iotflow/db'
+import type { DeviceIdentity } from './devices-repository.js'
 
 interface Entry {
   identity: DeviceIdentity | null
@@ -6,11 +6,11 @@ interface Entry {
 }
 
 /**
- * In-process cache of API key hash → device, so ingest does not query Postgres per request.
- * Unknown keys are cached too (briefly), so a flood of bad keys cannot flood the database.
- * Keyed by the SHA-256 of the key, never by the key itself.
+ * In-process cache of device identities, so ingest does not query Postgres per request or message.
+ * Misses are cached too (briefly), so a flood of bad keys cannot flood the database. Keys are
+ * chosen by the caller (the authenticator uses the SHA-256 of an API key, never the key itself).
  */
-export class ApiKeyCache {
+export class DeviceIdentityCache {
   private readonly entries = new Map<string, Entry>()
 
   constructor(
@@ -21,8 +21,8 @@ export class ApiKeyCache {
   ) {}
 
   /** The cached answer while it is fresh; undefined once it has expired (ask Postgres again). */
-  get(hash: Buffer, now = Date.now()): DeviceIdentity | null | undefined {
-    const entry = this.entries.get(hash.toString('base64'))
+  get(key: string, now = Date.now()): DeviceIdentity | null | undefined {
+    const entry = this.entries.get(key)
     if (!entry || entry.expiresAt <= now) return undefined
     return entry.identity
   }
@@ -31,8 +31,7 @@ export class ApiKeyCache {
    * A known device's identity even if expired, up to `staleIfErrorMs` past expiry: used only while
    * Postgres cannot be asked, so that its outage does not stop ingest from known devices.
    */
-  getStale(hash: Buffer, now = Date.now()): DeviceIdentity | undefined {
-    const key = hash.toString('base64')
+  getStale(key: string, now = Date.now()): DeviceIdentity | undefined {
     const entry = this.entries.get(key)
     if (!entry?.identity) return undefined
     if (entry.expiresAt + this.staleIfErrorMs <= now) {
@@ -42,8 +41,7 @@ export class ApiKeyCache {
     return entry.identity
   }
 
-  set(hash: Buffer, identity: DeviceIdentity | null, now = Date.now()): void {
-    const key = hash.toString('base64')
+  set(key: string, identity: DeviceIdentity | null, now = Date.now()): void {
     this.entries.delete(key)
     if (this.entries.size >= this.maxEntries) {
       // Maps iterate in insertion order: the first key is the oldest.

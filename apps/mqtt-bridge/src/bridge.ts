@@ -1,0 +1,207 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { MqttBridgeConfig } from '@iotflow/config'
+import {
+  closeSql,
+  createDeviceAuthenticator,
+  createDevicesRepository,
+  createFieldTypesRepository,
+  createSql,
+  migrateWhenReachable,
+} from '@iotflow/db'
+import {
+  createIngestService,
+  FieldTypeRegistry,
+  IngestUnavailableError,
+  telemetryLimitsFrom,
+} from '@iotflow/ingest'
+import {
+  createBatchEnqueuer,
+  createGroupCommitEnqueuer,
+  createRedisConnection,
+  subscribeDeviceChanges,
+  warnIfEvictionPossible,
+} from '@iotflow/queue'
+import { type DependencyState, type Logger, probe } from '@iotflow/runtime'
+import type { IPublishPacket } from 'mqtt'
+import { type BrokerConnection, type Disposition, openBrokerConnection } from './broker-connection.js'
+import { createMessageHandler, type MessageVerdict } from './message-handler.js'
+import { BridgeMetrics } from './metrics.js'
+import { subscriptionTopics } from './topics.js'
+
+export interface MqttBridge {
+  metrics: BridgeMetrics
+  renderMetrics(): string
+  ready(): Promise<Record<string, DependencyState>>
+  close(): Promise<void>
+}
+
+const RETRY_FIRST_MS = 100
+const RETRY_MAX_MS = 2_000
+const SUBSCRIBE_TIMEOUT_MS = 30_000
+
+/**
+ * The MQTT bridge: device messages in, queued batches out, through the gateway's ingest path.
+ * Resolves once every broker connection is subscribed.
+ */
+export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger): Promise<MqttBridge> {
+  if (config.MIGRATE_ON_START) await migrateWhenReachable(config.DATABASE_URL, logger)
+  const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE })
+  const redis = createRedisConnection(config.REDIS_URL, 'producer')
+  redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
+  redis.once('ready', () => void warnIfEvictionPossible(redis, logger))
+
+  const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, config.QUEUE_PREFIX), {
+    maxPoints: config.MQTT_GROUP_COMMIT_MAX_POINTS,
+    lingerMs: config.MQTT_GROUP_COMMIT_LINGER_MS,
+    maxInFlight: config.MQTT_GROUP_COMMIT_MAX_INFLIGHT,
+  })
+  const authenticator = createDeviceAuthenticator({
+    devices: createDevicesRepository(sql),
+    ttlMs: config.API_KEY_CACHE_TTL_MS,
+  })
+  // A key revoked or a device deactivated on any gateway stops working here within a second too.
+  const deviceChanges = await subscribeDeviceChanges(
+    config.REDIS_URL,
+    config.QUEUE_PREFIX,
+    (deviceId) => authenticator.cache.forgetDevice(deviceId),
+    (error) => logger.warn({ err: error.message }, 'device change subscription error'),
+  )
+  const handle = createMessageHandler({
+    authenticator,
+    ingest: createIngestService({
+      fieldTypes: new FieldTypeRegistry(createFieldTypesRepository(sql)),
+      enqueuer,
+      limits: telemetryLimitsFrom(config),
+    }),
+    authMode: config.MQTT_AUTH_MODE,
+    topicRoot: config.MQTT_TOPIC_ROOT,
+    maxPayloadBytes: config.BODY_LIMIT_BYTES,
+  })
+  const metrics = new BridgeMetrics()
+  const stopping = new AbortController()
+  const inFlight = new Set<Promise<Disposition>>()
+
+  /** Handles a message until it is queued or refused; while a dependency is down, retries with backoff. */
+  async function decide(topic: string, payload: Buffer): Promise<MessageVerdict | null> {
+    const receivedAt = Date.now()
+    for (let delay = RETRY_FIRST_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
+      if (stopping.signal.aborted) return null
+      try {
+        return await handle(topic, payload, receivedAt)
+      } catch (error) {
+        if (error instanceof IngestUnavailableError) {
+          if (metrics.unavailableRetries++ % 50 === 0) {
+            logger.warn(
+              { dependency: error.dependency, err: (error.cause as Error)?.message },
+              'ingest unavailable; holding the message unacknowledged and retrying',
+            )
+          }
+        } else {
+          // A bug, not bad input: keep the message (never drop what was not stored), say so loudly.
+          metrics.handlerFailures++
+          logger.error({ err: error, topic }, 'unexpected error handling a message; retrying it')
+        }
+        await sleep(delay, undefined, { signal: stopping.signal }).catch(() => {})
+      }
+    }
+  }
+
+  async function onMessage(
+    connection: BrokerConnection,
+    topic: string,
+    payload: Buffer,
+    packet: IPublishPacket,
+  ): Promise<Disposition> {
+    if (stopping.signal.aborted) return 'hold'
+    metrics.messagesReceived++
+    const verdict = await decide(topic, payload)
+    if (verdict === null) return 'hold'
+    if (verdict.kind === 'accepted') {
+      metrics.messagesAccepted++
+      metrics.pointsAccepted += verdict.accepted
+      return 'ack'
+    }
+    // Refused for good: answer, count, and acknowledge, so the broker does not redeliver it forever.
+    metrics.refused(verdict.response.statusCode)
+    metrics.errorsPublished++
+    connection.publish(verdict.errorTopic, verdict.response, packet.properties?.correlationData)
+    logger.debug({ topic, statusCode: verdict.response.statusCode }, 'message refused')
+    return 'ack'
+  }
+
+  const topics = subscriptionTopics(config.MQTT_TOPIC_ROOT, config.MQTT_SHARE_GROUP)
+  const connections: BrokerConnection[] = []
+  for (let index = 0; index < config.MQTT_CONNECTIONS; index++) {
+    const connection: BrokerConnection = openBrokerConnection({
+      url: config.MQTT_URL,
+      clientId: `${config.MQTT_CLIENT_ID}-${index}`,
+      username: config.MQTT_USERNAME,
+      password: config.MQTT_PASSWORD,
+      sessionExpirySeconds: config.MQTT_SESSION_EXPIRY_SECONDS,
+      topics,
+      logger,
+      onMessage(topic, payload, packet) {
+        const run = onMessage(connection, topic, payload, packet)
+        inFlight.add(run)
+        const settled = () => inFlight.delete(run)
+        run.then(settled, settled) // a rejection is logged by the connection
+        return run
+      },
+    })
+    connections.push(connection)
+  }
+
+  let closing: Promise<void> | undefined
+  const bridge: MqttBridge = {
+    metrics,
+    renderMetrics: () =>
+      metrics.render({ connected: connections.filter((c) => c.connected).length, total: connections.length }),
+    async ready() {
+      const down = connections.filter((c) => !c.connected)
+      const [redisState, postgres] = await Promise.all([
+        probe(() => redis.ping()),
+        probe(() => sql`SELECT 1`),
+      ])
+      const broker: DependencyState =
+        down.length === 0
+          ? { status: 'up' }
+          : {
+              status: 'down',
+              error: `${down.length} of ${connections.length} connections down${down[0]?.lastError ? `: ${down[0].lastError}` : ''}`,
+            }
+      return { broker, redis: redisState, postgres }
+    },
+    close() {
+      closing ??= (async () => {
+        // Messages being handled finish (and are acknowledged); retries stop and leave theirs unacknowledged.
+        stopping.abort()
+        await Promise.allSettled([...inFlight])
+        await Promise.all(connections.map((c) => c.end()))
+        await enqueuer.close()
+        await deviceChanges.close()
+        await redis.quit().catch(() => redis.disconnect())
+        await closeSql(sql)
+      })()
+      return closing
+    },
+  }
+
+  let timer: NodeJS.Timeout | undefined
+  const subscribed = Promise.all(connections.map((c) => c.subscribedOnce))
+  const timedOut = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(new Error(`not subscribed at ${config.MQTT_URL} after ${SUBSCRIBE_TIMEOUT_MS} ms`)),
+      SUBSCRIBE_TIMEOUT_MS,
+    )
+  })
+  try {
+    await Promise.race([subscribed, timedOut])
+  } catch (error) {
+    await bridge.close()
+    throw error
+  } finally {
+    clearTimeout(timer)
+  }
+  logger.info({ broker: config.MQTT_URL, connections: connections.length, topics }, 'mqtt bridge subscribed')
+  return bridge
+}

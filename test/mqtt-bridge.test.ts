@@ -1,0 +1,187 @@
+import { waitFor } from '@iotflow/testkit'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import type { MqttBridge } from '../apps/mqtt-bridge/src/bridge.js'
+import { usePipelineFixture } from './support/fixture.js'
+import {
+  type Answer,
+  bridgeEnv,
+  brokerArgs,
+  mosquittoPub,
+  openErrorInbox,
+  sharedBrokerUrl,
+  startBridge,
+} from './support/mqtt.js'
+
+/** The bridge against the shared Mosquitto, driven by the real mosquitto_pub client. */
+const fixture = usePipelineFixture()
+let env: Record<string, string>
+let bridge: MqttBridge
+let inbox: Awaited<ReturnType<typeof openErrorInbox>>
+let root: string
+
+beforeAll(async () => {
+  env = bridgeEnv({ databaseUrl: fixture.db.url, queuePrefix: fixture.pipeline.queuePrefix })
+  root = env.MQTT_TOPIC_ROOT as string
+  bridge = await startBridge(env)
+  inbox = await openErrorInbox(sharedBrokerUrl, root)
+})
+
+afterAll(async () => {
+  await inbox?.close()
+  await bridge?.close()
+})
+
+const T0 = Date.UTC(2026, 10, 28, 9)
+const iso = (ms: number) => new Date(ms).toISOString()
+
+const pub = (topic: string, message: string) =>
+  mosquittoPub([...brokerArgs(sharedBrokerUrl), '-q', '1', '-t', topic, '-m', message])
+
+const rowsIn = async (deviceId: number) =>
+  fixture.db.sql<{ time: Date; type: string | null; data: Record<string, unknown> }[]>`
+    SELECT time, type, data FROM telemetry WHERE device_id = ${deviceId} ORDER BY time`
+
+async function storedIn(deviceId: number, count: number) {
+  return waitFor(
+    async () => {
+      const [pg, influx] = await Promise.all([rowsIn(deviceId), fixture.influx.rowsOf(deviceId)])
+      return pg.length >= count && influx.length >= count && { pg, influx }
+    },
+    { timeoutMs: 15_000, what: `${count} points of device ${deviceId} in both stores` },
+  )
+}
+
+/** Nothing of the device in either store once the queues are drained. */
+async function expectNothingStored(deviceId: number) {
+  await fixture.pipeline.drained()
+  expect(await rowsIn(deviceId)).toEqual([])
+  expect(await fixture.influx.rowsOf(deviceId)).toEqual([])
+}
+
+describe('mosquitto_pub -q 1 through the bridge', () => {
+  it('stores a single point in both stores', async () => {
+    const device = await fixture.pipeline.registerDevice()
+    const message = { api_key: device.apiKey, timestamp: iso(T0), data: { temperature: 21.5, door: true } }
+    expect((await pub(`${root}/devices/${device.id}/telemetry`, JSON.stringify(message))).code).toBe(0)
+    const { pg, influx } = await storedIn(device.id, 1)
+    expect(pg.map((r) => [r.time.getTime(), r.type, r.data])).toEqual([
+      [T0, null, { temperature: 21.5, door: true }],
+    ])
+    expect(influx.map((r) => [r.time, r.temperature, r.door])).toEqual([[T0, 21.5, true]])
+  })
+
+  it('stores a batch, every point', async () => {
+    const device = await fixture.pipeline.registerDevice()
+    const points = Array.from({ length: 50 }, (_, i) => ({ timestamp: T0 + i * 1000, data: { level: i } }))
+    const message = { api_key: device.apiKey, points }
+    expect((await pub(`${root}/devices/${device.id}/telemetry`, JSON.stringify(message))).code).toBe(0)
+    const { pg, influx } = await storedIn(device.id, 50)
+    expect(pg.map((r) => r.data.level)).toEqual(points.map((p) => p.data.level))
+    expect(influx.map((r) => r.level)).toEqual(points.map((p) => p.data.level))
+  })
+
+  it('keeps a /sensors sub-topic as the type of the points', async () => {
+    const device = await fixture.pipeline.registerDevice()
+    const message = {
+      api_key: device.apiKey,
+      points: [
+        { timestamp: T0, data: { lux: 300 } },
+        { timestamp: T0 + 1, data: { lux: 310 }, type: 'own' },
+      ],
+    }
+    expect((await pub(`${root}/devices/${device.id}/telemetry/sensors`, JSON.stringify(message))).code).toBe(
+      0,
+    )
+    const { pg, influx } = await storedIn(device.id, 2)
+    expect(pg.map((r) => r.type)).toEqual(['sensors', 'own'])
+    expect(influx.map((r) => r.type)).toEqual(['sensors', 'own'])
+  })
+})
+
+describe('refused messages: nothing stored, the reason on the errors topic', () => {
+  const refusedCase = async (publishAs: (device: { id: number; apiKey: string }) => [string, string]) => {
+    const device = await fixture.pipeline.registerDevice()
+    const [topic, message] = publishAs(device)
+    expect((await pub(topic, message)).code).toBe(0) // the broker accepted it
+    const answer = await inbox.next(topic.replace(/\/telemetry(\/[^/]+)?$/, '/errors'))
+    return { device, answer }
+  }
+
+  it('a wrong key: 401', async () => {
+    const { device, answer } = await refusedCase((d) => [
+      `${root}/devices/${d.id}/telemetry`,
+      JSON.stringify({ api_key: 'iot_wrong', data: { v: 1 } }),
+    ])
+    expect(answer.body).toEqual({ statusCode: 401, error: 'Unauthorized', message: 'unknown API key' })
+    await expectNothingStored(device.id)
+  })
+
+  it('no key at all: 401 naming api_key', async () => {
+    const { device, answer } = await refusedCase((d) => [
+      `${root}/devices/${d.id}/telemetry`,
+      '{"data":{"v":1}}',
+    ])
+    expect(answer.body).toMatchObject({
+      statusCode: 401,
+      errors: [{ path: 'api_key', message: 'is missing' }],
+    })
+    await expectNothingStored(device.id)
+  })
+
+  it("another device's topic: 403, and neither device gets the point", async () => {
+    const victim = await fixture.pipeline.registerDevice()
+    const { device: attacker, answer } = await refusedCase((d) => [
+      `${root}/devices/${victim.id}/telemetry`,
+      JSON.stringify({ api_key: d.apiKey, data: { v: 1 } }),
+    ])
+    expect(answer.topic).toBe(`${root}/devices/${victim.id}/errors`)
+    expect(answer.body).toMatchObject({ statusCode: 403, error: 'Forbidden' })
+    expect(answer.body.message).toContain(`device ${victim.id}`)
+    await expectNothingStored(victim.id)
+    await expectNothingStored(attacker.id)
+  })
+
+  it('malformed JSON: 400 at (body)', async () => {
+    const { device, answer } = await refusedCase((d) => [
+      `${root}/devices/${d.id}/telemetry`,
+      `{"api_key": "${d.apiKey}", "data": {"v": `,
+    ])
+    expect(answer.body).toMatchObject({ statusCode: 400, error: 'Bad Request', errors: [{ path: '(body)' }] })
+    expect(answer.body.message).toMatch(/not valid JSON/)
+    await expectNothingStored(device.id)
+  })
+
+  it('an invalid point: 400 with its path, like HTTP', async () => {
+    const { device, answer } = await refusedCase((d) => [
+      `${root}/devices/${d.id}/telemetry`,
+      JSON.stringify({
+        api_key: d.apiKey,
+        points: [{ data: { v: 1 } }, { timestamp: 'soon', data: { v: 2 } }],
+      }),
+    ])
+    expect(answer.body.errors?.map((e) => e.path)).toEqual(['points[1].timestamp'])
+    await expectNothingStored(device.id)
+  })
+
+  it('a topic level that is not a device id: 400 on that level’s errors topic', async () => {
+    const topic = `${root}/devices/not-a-number/telemetry`
+    expect((await pub(topic, '{"data":{"v":1}}')).code).toBe(0)
+    const answer: Answer = await inbox.next(`${root}/devices/not-a-number/errors`)
+    expect(answer.body).toMatchObject({ statusCode: 400, errors: [{ path: '(topic)' }] })
+  })
+
+  it('counts what it refused and accepted, and reports itself ready', async () => {
+    const metrics = bridge.renderMetrics()
+    expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="401"\} 2\n/)
+    expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="403"\} 1\n/)
+    expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="400"\} 3\n/)
+    expect(metrics).toMatch(/iotflow_mqtt_messages_accepted_total 3\n/)
+    expect(metrics).toMatch(/iotflow_mqtt_points_accepted_total 53\n/)
+    expect(metrics).toMatch(/iotflow_mqtt_connections\{state="connected"\} 4\n/)
+    expect(await bridge.ready()).toEqual({
+      broker: { status: 'up' },
+      redis: { status: 'up' },
+      postgres: { status: 'up' },
+    })
+  })
+})
