@@ -171,7 +171,11 @@ describe('refused messages: nothing stored, the reason on the errors topic', () 
   })
 
   it('counts what it refused and accepted, and reports itself ready', async () => {
-    const metrics = bridge.renderMetrics()
+    const metrics = await bridge.renderMetrics()
+    // The shared series, as the gateway exposes them, with transport="mqtt".
+    expect(metrics).toMatch(/iotflow_points_accepted_total\{transport="mqtt"\} 53\n/)
+    expect(metrics).toMatch(/iotflow_ingest_messages_total\{transport="mqtt",outcome="unauthenticated"\} 2\n/)
+    expect(metrics).toMatch(/iotflow_dependency_up\{dependency="redis"\} 1\n/)
     expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="401"\} 2\n/)
     expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="403"\} 1\n/)
     expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="400"\} 3\n/)

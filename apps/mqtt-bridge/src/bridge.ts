@@ -14,6 +14,7 @@ import {
   IngestUnavailableError,
   telemetryLimitsFrom,
 } from '@iotflow/ingest'
+import { createMetrics, exposition, recordIngest, refusalReasonOf } from '@iotflow/metrics'
 import {
   createBatchEnqueuer,
   createGroupCommitEnqueuer,
@@ -30,7 +31,8 @@ import { subscriptionTopics } from './topics.js'
 
 export interface MqttBridge {
   metrics: BridgeMetrics
-  renderMetrics(): string
+  /** The shared metrics (transport="mqtt", dependencies, process) and the bridge's own MQTT counters. */
+  renderMetrics(): Promise<string>
   ready(): Promise<Record<string, DependencyState>>
   close(): Promise<void>
 }
@@ -78,6 +80,8 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     maxPayloadBytes: config.BODY_LIMIT_BYTES,
   })
   const metrics = new BridgeMetrics()
+  // The same series as the gateway and writers, so dashboards read one set of names.
+  const shared = createMetrics()
   const stopping = new AbortController()
   const inFlight = new Set<Promise<Disposition>>()
 
@@ -119,10 +123,12 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     if (verdict.kind === 'accepted') {
       metrics.messagesAccepted++
       metrics.pointsAccepted += verdict.accepted
+      recordIngest(shared, 'mqtt', 'accepted', verdict.accepted)
       return 'ack'
     }
     // Refused for good: answer, count, and acknowledge, so the broker does not redeliver it forever.
     metrics.refused(verdict.response.statusCode)
+    recordIngest(shared, 'mqtt', refusalReasonOf(verdict.response.statusCode), 1)
     metrics.errorsPublished++
     connection.publish(verdict.errorTopic, verdict.response, packet.properties?.correlationData)
     logger.debug({ topic, statusCode: verdict.response.statusCode }, 'message refused')
@@ -154,8 +160,13 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   let closing: Promise<void> | undefined
   const bridge: MqttBridge = {
     metrics,
-    renderMetrics: () =>
-      metrics.render({ connected: connections.filter((c) => c.connected).length, total: connections.length }),
+    async renderMetrics() {
+      const own = metrics.render({
+        connected: connections.filter((c) => c.connected).length,
+        total: connections.length,
+      })
+      return (await exposition(shared.registry)).body + own
+    },
     async ready() {
       const down = connections.filter((c) => !c.connected)
       const [redisState, postgres] = await Promise.all([
@@ -185,6 +196,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
       return closing
     },
   }
+  shared.readOnScrape({ dependencies: () => bridge.ready() })
 
   let timer: NodeJS.Timeout | undefined
   const subscribed = Promise.all(connections.map((c) => c.subscribedOnce))

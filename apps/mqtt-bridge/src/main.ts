@@ -9,7 +9,7 @@ const logger = createLogger('mqtt-bridge', config.LOG_LEVEL)
 const bridge = await startMqttBridge(config, logger)
 const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, bridge.ready, async () => ({
   contentType: 'text/plain; version=0.0.4; charset=utf-8',
-  body: bridge.renderMetrics(),
+  body: await bridge.renderMetrics(),
 }))
 logger.info({ health: `http://${config.HEALTH_HOST}:${health.port}/health` }, 'mqtt-bridge started')
 
