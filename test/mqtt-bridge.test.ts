@@ -11,6 +11,7 @@ import {
   sharedBrokerUrl,
   startBridge,
 } from './support/mqtt.js'
+import { ADMIN_TOKEN } from './support/pipeline.js'
 
 /** The bridge against the shared Mosquitto, driven by the real mosquitto_pub client. */
 const fixture = usePipelineFixture()
@@ -170,17 +171,37 @@ describe('refused messages: nothing stored, the reason on the errors topic', () 
     expect(answer.body).toMatchObject({ statusCode: 400, errors: [{ path: '(topic)' }] })
   })
 
+  it('stops an old key within a second of its rotation on a gateway (device-change pub/sub)', async () => {
+    const device = await fixture.pipeline.registerDevice()
+    const topic = `${root}/devices/${device.id}/telemetry`
+    expect(
+      (await pub(topic, JSON.stringify({ api_key: device.apiKey, timestamp: T0, data: { v: 1 } }))).code,
+    ).toBe(0)
+    await storedIn(device.id, 1) // the bridge now holds the key in its cache (30 s TTL)
+
+    const rotated = await fetch(`${fixture.pipeline.baseUrl}/api/v1/devices/${device.id}/rotate-key`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}` },
+    })
+    expect(rotated.status).toBe(200)
+    const started = Date.now()
+    await pub(topic, JSON.stringify({ api_key: device.apiKey, timestamp: T0 + 1, data: { v: 2 } }))
+    const answer = await inbox.next(topic.replace(/\/telemetry$/, '/errors'))
+    expect(answer.body).toMatchObject({ statusCode: 401, message: 'unknown API key' })
+    expect(Date.now() - started).toBeLessThan(1000)
+  })
+
   it('counts what it refused and accepted, and reports itself ready', async () => {
     const metrics = await bridge.renderMetrics()
     // The shared series, as the gateway exposes them, with transport="mqtt".
-    expect(metrics).toMatch(/iotflow_points_accepted_total\{transport="mqtt"\} 53\n/)
-    expect(metrics).toMatch(/iotflow_ingest_messages_total\{transport="mqtt",outcome="unauthenticated"\} 2\n/)
+    expect(metrics).toMatch(/iotflow_points_accepted_total\{transport="mqtt"\} 54\n/)
+    expect(metrics).toMatch(/iotflow_ingest_messages_total\{transport="mqtt",outcome="unauthenticated"\} 3\n/)
     expect(metrics).toMatch(/iotflow_dependency_up\{dependency="redis"\} 1\n/)
-    expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="401"\} 2\n/)
+    expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="401"\} 3\n/)
     expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="403"\} 1\n/)
     expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="400"\} 3\n/)
-    expect(metrics).toMatch(/iotflow_mqtt_messages_accepted_total 3\n/)
-    expect(metrics).toMatch(/iotflow_mqtt_points_accepted_total 53\n/)
+    expect(metrics).toMatch(/iotflow_mqtt_messages_accepted_total 4\n/)
+    expect(metrics).toMatch(/iotflow_mqtt_points_accepted_total 54\n/)
     expect(metrics).toMatch(/iotflow_mqtt_connections\{state="connected"\} 4\n/)
     expect(await bridge.ready()).toEqual({
       broker: { status: 'up' },
