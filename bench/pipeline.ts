@@ -11,7 +11,14 @@
 import { spawn } from 'node:child_process'
 import { parseArgs } from 'node:util'
 import { queryV1 } from '@iotflow/influx'
-import { createTestDatabase, createTestInfluxDatabase, freePort, uniqueName, waitFor } from '@iotflow/testkit'
+import {
+  createTestDatabase,
+  createTestInfluxDatabase,
+  freePort,
+  registerDeviceOverHttp,
+  uniqueName,
+  waitFor,
+} from '@iotflow/testkit'
 import { peakRssMb, stop } from './processes.js'
 
 const { values: args } = parseArgs({
@@ -125,10 +132,5 @@ try {
 }
 
 async function register(name: string): Promise<string> {
-  const response = await fetch(`${base}/api/v1/devices`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name }),
-  })
-  return ((await response.json()) as { api_key: string }).api_key
+  return (await registerDeviceOverHttp(base, ADMIN_TOKEN, name)).apiKey
 }

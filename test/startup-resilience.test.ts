@@ -1,4 +1,11 @@
-import { freePort, startPrivatePostgres, startPrivateRedis, uniqueName, waitFor } from '@iotflow/testkit'
+import {
+  freePort,
+  registerDeviceOverHttp,
+  startPrivatePostgres,
+  startPrivateRedis,
+  uniqueName,
+  waitFor,
+} from '@iotflow/testkit'
 import postgres from 'postgres'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { type AppProcess, spawnApp } from './support/app-process.js'
@@ -54,15 +61,10 @@ it('gateway and writer started while Redis and PostgreSQL are down wait for them
     what: 'the writer to be ready',
   })
 
-  const registered = await fetch(`${base}/api/v1/devices`, {
-    method: 'POST',
-    headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-    body: JSON.stringify({ name: 'late-starter' }),
-  })
-  const { device, api_key } = (await registered.json()) as { device: { id: number }; api_key: string }
+  const { id: deviceId, apiKey } = await registerDeviceOverHttp(base, ADMIN_TOKEN, 'late-starter')
   const sent = await fetch(`${base}/api/v1/telemetry`, {
     method: 'POST',
-    headers: { 'x-api-key': api_key, 'content-type': 'application/json' },
+    headers: { 'x-api-key': apiKey, 'content-type': 'application/json' },
     body: JSON.stringify({ points: [{ timestamp: Date.UTC(2026, 10, 1), data: { level: 7 } }] }),
   })
   expect(sent.status).toBe(202)
@@ -71,7 +73,7 @@ it('gateway and writer started while Redis and PostgreSQL are down wait for them
     const stored = await waitFor(
       async () => {
         const rows = await sql<{ data: { level: number } }[]>`
-          SELECT data FROM telemetry WHERE device_id = ${device.id}`
+          SELECT data FROM telemetry WHERE device_id = ${deviceId}`
         return rows.length === 1 && rows
       },
       { timeoutMs: 10_000, what: 'the point in PostgreSQL' },

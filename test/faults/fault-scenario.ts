@@ -5,6 +5,7 @@ import {
   createTestDatabase,
   createTestInfluxDatabase,
   freePort,
+  registerDeviceOverHttp,
   serviceUrls,
   uniqueName,
   waitFor,
@@ -179,16 +180,8 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     const gatewayUrls = gateways.map((g) => g.healthUrl.replace(/\/health$/, ''))
     const load = new LoadGenerator(() => gatewayUrls)
 
-    const registerDevice = async (name: string): Promise<LoadDevice> => {
-      const response = await fetch(`${gatewayUrls[0]}/api/v1/devices`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name }),
-      })
-      if (response.status !== 201) throw new Error(`register: ${response.status} ${await response.text()}`)
-      const body = (await response.json()) as { device: { id: number }; api_key: string }
-      return { id: body.device.id, apiKey: body.api_key }
-    }
+    const registerDevice = (name: string): Promise<LoadDevice> =>
+      registerDeviceOverHttp(gatewayUrls[0] as string, ADMIN_TOKEN, name)
     const devices: LoadDevice[] = []
     for (let i = 0; i < DEVICES; i++) devices.push(await registerDevice(`load-${i}`))
 

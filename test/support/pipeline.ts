@@ -1,7 +1,7 @@
 import { loadGatewayConfig, loadWriterInfluxConfig, loadWriterPostgresConfig } from '@iotflow/config'
 import { createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
-import { serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
+import { registerDeviceOverHttp, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
 import { buildApp } from '../../apps/gateway/src/app.js'
 import { startInfluxWriter } from '../../apps/writer-influx/src/writer.js'
 import { startPostgresWriter } from '../../apps/writer-postgres/src/writer.js'
@@ -85,16 +85,8 @@ export async function startPipeline(options: PipelineOptions) {
       return writer
     },
 
-    async registerDevice(name: string = uniqueName('device')) {
-      const response = await fetch(`${baseUrl}/api/v1/devices`, {
-        method: 'POST',
-        headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
-        body: JSON.stringify({ name }),
-      })
-      if (response.status !== 201) throw new Error(`register: ${response.status} ${await response.text()}`)
-      const body = (await response.json()) as { device: { id: number }; api_key: string }
-      return { id: body.device.id, apiKey: body.api_key }
-    },
+    registerDevice: (name: string = uniqueName('device')) =>
+      registerDeviceOverHttp(baseUrl, ADMIN_TOKEN, name),
 
     /** POSTs telemetry; `body` is sent as-is when it is a string. */
     send(apiKey: string | undefined, body: unknown, path = '/api/v1/telemetry') {
