@@ -3,7 +3,8 @@ import { waitFor } from '@iotflow/testkit'
 import { expect, it } from 'vitest'
 import { usePipelineFixture } from './support/fixture.js'
 
-const fixture = usePipelineFixture()
+// Requests within 50 ms of each other share one queued batch (group commit), as under load.
+const fixture = usePipelineFixture({ writers: true, env: { GROUP_COMMIT_LINGER_MS: '50' } })
 
 /** Runs `pnpm dlq:replay` (its script) on this pipeline's queues. */
 function dlqReplay(...args: string[]) {
@@ -80,3 +81,38 @@ it('a batch InfluxDB refuses lands in the dead-letter set at once with its error
   expect(again.status).toBe(1)
   expect(again.stderr).toContain('job no-such-job: not in a failed set')
 }, 180_000)
+
+it("when a refused batch shares its job with other devices' requests, only the refused device batch is dead and the rest is stored", async () => {
+  const { influx, pipeline } = fixture
+  const [poisoned, healthy] = [await pipeline.registerDevice(), await pipeline.registerDevice()]
+  const poisonTime = Date.UTC(2020, 1, 12)
+  await influx.writeLines([`telemetry,device_id=0 level="text" ${poisonTime}`])
+  const failedBefore = (await pipeline.queueCounts())['store-influx']?.failed ?? 0
+
+  const [refused, accepted] = await Promise.all([
+    pipeline.send(poisoned.apiKey, { points: pointsAt(poisonTime, 3) }),
+    pipeline.send(healthy.apiKey, { points: pointsAt(Date.UTC(2026, 10, 3), 50) }),
+  ])
+  const [poisonBatch, healthyBatch] = (await Promise.all([refused.json(), accepted.json()])) as {
+    batch_id: string
+  }[]
+  expect(poisonBatch?.batch_id).toBe(healthyBatch?.batch_id)
+
+  await waitFor(async () => (await influx.rowsOf(healthy.id)).length >= 50, {
+    timeoutMs: 15_000,
+    what: 'the healthy device batch in InfluxDB',
+  })
+  await waitFor(async () => (await pipeline.queueCounts())['store-influx']?.failed === failedBefore + 1, {
+    timeoutMs: 15_000,
+    what: 'the shared job in the failed set',
+  })
+  const listed = dlqReplay()
+  expect(listed.stdout).toContain(`batch ${poisonBatch?.batch_id}  device ${poisoned.id}  3 point(s)`)
+
+  expect(await influx.dropShardHolding(poisonTime)).toBe(1)
+  expect(dlqReplay('--queue', 'store-influx', '--all').status).toBe(0)
+  await waitFor(async () => (await influx.rowsOf(poisoned.id)).length === 3, {
+    timeoutMs: 15_000,
+    what: 'the replayed device batch in InfluxDB',
+  })
+}, 120_000)

@@ -3,7 +3,9 @@ import { expect, it } from 'vitest'
 import { usePipelineFixture } from './support/fixture.js'
 import { ADMIN_TOKEN } from './support/pipeline.js'
 
-const fixture = usePipelineFixture({ writers: false })
+// Requests within 50 ms of each other are queued as one batch (group commit), so that two devices'
+// requests can be seen sharing one.
+const fixture = usePipelineFixture({ writers: false, env: { GROUP_COMMIT_LINGER_MS: '50' } })
 
 const statusOf = async (batchId: string, headers: Record<string, string>) => {
   const response = await fetch(`${fixture.pipeline.baseUrl}/api/v1/ingest/${batchId}`, { headers })
@@ -27,8 +29,8 @@ it('follows a batch from queued to stored in both stores, and one a store refuse
     code: 200,
     body: {
       batch_id: batchId,
-      device_id: device.id,
       points: 2,
+      devices: [{ device_id: device.id, points: 2 }],
       received_at: expect.any(Number),
       status: 'queued',
       stores: { postgres: { status: 'queued', attempts: 0 }, influxdb: { status: 'queued', attempts: 0 } },
@@ -73,4 +75,40 @@ it('follows a batch from queued to stored in both stores, and one a store refuse
   expect((await statusOf('3f1b0a5e-0000-4000-8000-000000000000', admin)).code).toBe(404)
   expect((await statusOf('not-a-batch', admin)).code).toBe(400)
   expect((await statusOf(batchId, {})).code).toBe(401)
+})
+
+it("shows a device only its own share of a batch that carried several devices' requests", async () => {
+  const [first, second] = await Promise.all([
+    fixture.pipeline.registerDevice(),
+    fixture.pipeline.registerDevice(),
+  ])
+  if (!first || !second) throw new Error('two devices expected')
+  const sendPoints = async (apiKey: string, count: number) => {
+    const points = Array.from({ length: count }, (_, i) => ({ data: { v: i }, timestamp: Date.now() - i }))
+    const response = await fixture.pipeline.send(apiKey, { points })
+    expect(response.status).toBe(202)
+    return ((await response.json()) as { batch_id: string }).batch_id
+  }
+  const [firstBatch, secondBatch] = await Promise.all([
+    sendPoints(first.apiKey, 3),
+    sendPoints(second.apiKey, 5),
+  ])
+  expect(secondBatch).toBe(firstBatch)
+
+  const admin = await statusOf(firstBatch, { authorization: `Bearer ${ADMIN_TOKEN}` })
+  expect(admin.body).toMatchObject({ points: 8 })
+  expect(admin.body.devices).toEqual(
+    expect.arrayContaining([
+      { device_id: first.id, points: 3 },
+      { device_id: second.id, points: 5 },
+    ]),
+  )
+  expect((await statusOf(firstBatch, { 'x-api-key': first.apiKey })).body).toMatchObject({
+    points: 3,
+    devices: [{ device_id: first.id, points: 3 }],
+  })
+  expect((await statusOf(firstBatch, { 'x-api-key': second.apiKey })).body).toMatchObject({
+    points: 5,
+    devices: [{ device_id: second.id, points: 5 }],
+  })
 })

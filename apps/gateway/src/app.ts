@@ -45,7 +45,15 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     poolSize: config.DATABASE_POOL_SIZE,
     migrateOnStart: config.MIGRATE_ON_START,
   })
-  await app.register(queue, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
+  await app.register(queue, {
+    redisUrl: config.REDIS_URL,
+    queuePrefix: config.QUEUE_PREFIX,
+    groupCommit: {
+      maxPoints: config.GROUP_COMMIT_MAX_POINTS,
+      lingerMs: config.GROUP_COMMIT_LINGER_MS,
+      maxInFlight: config.GROUP_COMMIT_MAX_INFLIGHT,
+    },
+  })
   await app.register(readiness)
   await app.register(metrics)
   await app.register(repositories)

@@ -1,4 +1,4 @@
-import type { StoreBatchPayload } from '@iotflow/contracts'
+import type { DeviceBatch } from '@iotflow/contracts'
 import { createTelemetryRepository } from '@iotflow/db'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { admin, build, registerDevice, type TestGateway } from './helper.js'
@@ -23,7 +23,7 @@ beforeAll(async () => {
     t,
     data: { t: i, ...(i % 2 === 0 ? { mode: `m${i}` } : {}), ...(i < 10 ? { door: i % 3 === 0 } : {}) },
   }))
-  const batch: StoreBatchPayload = { batch_id: 'seed', device_id: device.id, received_at: END, points }
+  const batch: DeviceBatch = { device_id: device.id, received_at: END, points }
   await createTelemetryRepository(gateway.db.sql).writeBatches([batch])
 })
 afterAll(async () => {

@@ -2,6 +2,7 @@ import { type Static, Type } from '@sinclair/typebox'
 import {
   bodyLimitEnv,
   deviceAuthEnv,
+  groupCommitEnv,
   healthEnv,
   httpEnv,
   loggingEnv,
@@ -22,6 +23,7 @@ export const GatewayEnv = Type.Object({
   ...retentionEnv,
   ...bodyLimitEnv,
   ...deviceAuthEnv,
+  ...groupCommitEnv,
   ADMIN_TOKEN: Type.String({ minLength: 16, description: 'at least 16 characters' }),
   DEVICE_ONLINE_SECONDS: Type.Integer({
     minimum: 1,

@@ -46,6 +46,29 @@ export const healthEnv = (defaultPort: number) => ({
   HEALTH_PORT: Port(defaultPort),
 })
 
+/** Group commit of a producer: many small requests queued as one batch (one MULTI, one job per store). */
+export const groupCommitEnv = {
+  GROUP_COMMIT_MAX_POINTS: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 10_000,
+    description: 'points gathered into one queued batch at most',
+  }),
+  GROUP_COMMIT_LINGER_MS: Type.Integer({
+    minimum: 0,
+    maximum: 1000,
+    default: 1,
+    description:
+      'how long the first request of a group waits for others (while an enqueue runs, they gather anyway)',
+  }),
+  GROUP_COMMIT_MAX_INFLIGHT: Type.Integer({
+    minimum: 1,
+    maximum: 64,
+    default: 2,
+    description: 'enqueues (MULTIs) running at once',
+  }),
+}
+
 export const writerEnv = (defaults: { maxBatchPoints: number }) => ({
   WRITER_CONCURRENCY: Type.Integer({
     minimum: 1,

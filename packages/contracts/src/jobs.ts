@@ -1,21 +1,39 @@
 import { type Static, Type } from '@sinclair/typebox'
 import { StoredPoint } from './telemetry.js'
 
-/** What each writer receives: one device's batch, already validated and normalised. */
-export const StoreBatchPayload = Type.Object({
-  batch_id: Type.String(),
+/** One device's points, already validated and normalised, as one request or message brought them. */
+export const DeviceBatch = Type.Object({
   device_id: Type.Integer(),
   device_type: Type.Optional(Type.String()),
-  received_at: Type.Integer({ description: 'epoch ms at the gateway' }),
+  received_at: Type.Integer({ description: 'epoch ms at the gateway or bridge' }),
   points: Type.Array(StoredPoint, { minItems: 1 }),
 })
+export type DeviceBatch = Static<typeof DeviceBatch>
+
+/**
+ * What each writer's job carries: the device batches queued together under one batch id. One
+ * request of 1,000 points is one device batch; a group commit of 500 single-point requests from
+ * 500 devices is one job with 500 device batches, so the queue costs the same per job either way.
+ */
+export const StoreBatchPayload = Type.Object({
+  batch_id: Type.String(),
+  batches: Type.Array(DeviceBatch, { minItems: 1 }),
+})
 export type StoreBatchPayload = Static<typeof StoreBatchPayload>
+
+/** The points a store job carries. */
+export function pointsInPayload(payload: StoreBatchPayload): number {
+  let points = 0
+  for (const batch of payload.batches) points += batch.points.length
+  return points
+}
 
 /** The parent job of a fan-out: completes once every store has the batch. */
 export const BatchSummaryPayload = Type.Object({
   batch_id: Type.String(),
-  device_id: Type.Integer(),
   points: Type.Integer(),
   received_at: Type.Integer(),
+  /** Points per device, so a device asking for the batch sees only its own share. */
+  devices: Type.Array(Type.Object({ device_id: Type.Integer(), points: Type.Integer() })),
 })
 export type BatchSummaryPayload = Static<typeof BatchSummaryPayload>

@@ -1,4 +1,4 @@
-import type { StoreBatchPayload } from '@iotflow/contracts'
+import type { DeviceBatch } from '@iotflow/contracts'
 import { createTestDatabase, type TestDatabase } from '@iotflow/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTelemetryRepository } from './telemetry-repository.js'
@@ -14,8 +14,7 @@ afterAll(async () => {
 const DAY = 86_400_000
 const T0 = Date.UTC(2026, 0, 10, 23, 59, 59, 500)
 
-const batch = (device_id: number, points: StoreBatchPayload['points']): StoreBatchPayload => ({
-  batch_id: `b${device_id}`,
+const batch = (device_id: number, points: DeviceBatch['points']): DeviceBatch => ({
   device_id,
   received_at: T0,
   points,

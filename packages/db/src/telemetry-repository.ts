@@ -1,4 +1,4 @@
-import type { StoreBatchPayload } from '@iotflow/contracts'
+import type { DeviceBatch } from '@iotflow/contracts'
 import type postgres from 'postgres'
 import type { Sql } from './client.js'
 
@@ -16,7 +16,7 @@ interface TelemetryRow {
  * value winning (as InfluxDB treats a duplicate point), sorted so concurrent upserts lock rows in
  * the same order and cannot deadlock.
  */
-export function toTelemetryRows(batches: StoreBatchPayload[]): TelemetryRow[] {
+export function toTelemetryRows(batches: DeviceBatch[]): TelemetryRow[] {
   const rows = new Map<
     string,
     {
@@ -133,7 +133,7 @@ export function createTelemetryRepository(sql: Sql) {
 
   return {
     /** Stores the batches idempotently on (device, timestamp); resolves once committed. */
-    async writeBatches(batches: StoreBatchPayload[]): Promise<number> {
+    async writeBatches(batches: DeviceBatch[]): Promise<number> {
       const rows = toTelemetryRows(batches)
       if (rows.length === 0) return 0
       await ensurePartitions(rows)

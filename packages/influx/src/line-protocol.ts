@@ -1,5 +1,5 @@
 import { Point } from '@influxdata/influxdb-client'
-import type { StoreBatchPayload } from '@iotflow/contracts'
+import type { DeviceBatch } from '@iotflow/contracts'
 
 export const MEASUREMENT = 'telemetry'
 
@@ -10,7 +10,7 @@ const msTimestamps = { convertTime: (value: string | number | Date | undefined) 
  * One line per point: measurement `telemetry`, tags device_id, device_type and type (when sent).
  * Every number is written as a float, so 50 and 50.0 are one field type and never conflict.
  */
-export function batchToLines(batch: StoreBatchPayload): string[] {
+export function batchToLines(batch: DeviceBatch): string[] {
   const lines: string[] = []
   for (const point of batch.points) {
     const p = new Point(MEASUREMENT).tag('device_id', String(batch.device_id)).timestamp(point.t)

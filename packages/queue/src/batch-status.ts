@@ -14,9 +14,10 @@ export interface StoreStatus {
 
 export interface BatchStatus {
   batch_id: string
-  device_id: number
+  /** Every point of the batch (a group commit may carry several devices' points). */
   points: number
   received_at: number
+  devices: { device_id: number; points: number }[]
   /** `stored` once every store has it; `failed` once a store gave up (it is in the dead-letter set). */
   status: StoreState
   stores: Record<'postgres' | 'influxdb', StoreStatus>

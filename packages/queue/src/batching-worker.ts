@@ -1,8 +1,10 @@
+import { type DeviceBatch, pointsInPayload } from '@iotflow/contracts'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey } from './catalog.js'
-import { type GatheredItem, JobGatherer } from './job-gatherer.js'
+import { JobGatherer } from './job-gatherer.js'
+import { asError, RefusedBatchesError, writeIsolatingRefusals } from './refusal-isolation.js'
 
 /**
  * How a failed write should be treated:
@@ -29,8 +31,8 @@ export interface BatchingWorkerOptions<K extends StoreQueueKey> {
   lingerMs: number
   /** Batch writes running at once; jobs that arrive meanwhile gather into the next batch. */
   maxInFlightWrites: number
-  /** Writes the payloads of many jobs as one batch; resolves once the store has committed them. */
-  writeBatch: (payloads: QueuePayloads[K][]) => Promise<void>
+  /** Writes the device batches of many jobs at once; resolves once the store has committed them. */
+  writeBatch: (batches: DeviceBatch[]) => Promise<void>
   classify: (error: Error) => FailureKind
   logger: Logger
   /** On close, how long jobs already taken may still be written before the rest are handed back. */
@@ -73,10 +75,17 @@ export function createBatchingWorker<K extends StoreQueueKey>(
 
   const processor = async (job: Job<QueuePayloads[K]>) => {
     try {
-      await gatherer.add({ id: job.id as string, points: job.data.points.length, value: job.data })
-      return { stored: job.data.points.length }
+      const points = pointsInPayload(job.data)
+      await gatherer.add({ id: job.id as string, points, value: job.data })
+      return { stored: points }
     } catch (error) {
       if (error instanceof HandedBackError) throw Worker.RateLimitError()
+      if (error instanceof RefusedBatchesError) {
+        // The rest of the job is stored: only the refused device batches stay in the dead-letter set.
+        if (error.refused.length < job.data.batches.length)
+          await job.updateData({ ...job.data, batches: error.refused })
+        throw new UnrecoverableError(error.message)
+      }
       const failure = asError(error)
       const kind = options.classify(failure)
       if (kind === 'unavailable') {
@@ -131,33 +140,3 @@ export function createBatchingWorker<K extends StoreQueueKey>(
     },
   }
 }
-
-/**
- * Writes the batch; when the store refuses it for good, writes each job alone so that one poison
- * job fails by itself and the others are stored. Writes are idempotent, so repeating the ones that
- * a partial write already stored changes nothing.
- */
-async function writeIsolatingRefusals<T>(
-  items: GatheredItem<T>[],
-  writeBatch: (payloads: T[]) => Promise<void>,
-  classify: (error: Error) => FailureKind,
-): Promise<Map<string, Error> | undefined> {
-  try {
-    await writeBatch(items.map((item) => item.value))
-    return undefined
-  } catch (error) {
-    if (items.length === 1 || classify(asError(error)) !== 'permanent') throw error
-  }
-  const failures = new Map<string, Error>()
-  for (const item of items) {
-    try {
-      await writeBatch([item.value])
-    } catch (error) {
-      if (classify(asError(error)) !== 'permanent') throw error
-      failures.set(item.id, asError(error))
-    }
-  }
-  return failures
-}
-
-const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))

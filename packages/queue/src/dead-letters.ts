@@ -1,3 +1,4 @@
+import { pointsInPayload } from '@iotflow/contracts'
 import { type Job, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
@@ -7,7 +8,7 @@ export interface DeadLetter {
   queue: string
   jobId: string
   batchId: string
-  deviceId: number
+  deviceIds: number[]
   points: number
   failedReason: string
   attemptsMade: number
@@ -96,8 +97,8 @@ function toDeadLetter(queue: string, job: Job): DeadLetter {
     queue,
     jobId: job.id as string,
     batchId: job.data?.batch_id,
-    deviceId: job.data?.device_id,
-    points: job.data?.points?.length ?? 0,
+    deviceIds: (job.data?.batches ?? []).map((b: { device_id: number }) => b.device_id),
+    points: job.data?.batches ? pointsInPayload(job.data) : 0,
     failedReason: job.failedReason,
     attemptsMade: job.attemptsMade,
     failedAt: job.finishedOn,

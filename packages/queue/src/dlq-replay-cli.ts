@@ -54,7 +54,7 @@ try {
     for (const l of letters) {
       const when = l.failedAt ? new Date(l.failedAt).toISOString() : '?'
       console.log(
-        `${l.queue} job ${l.jobId}  batch ${l.batchId}  device ${l.deviceId}  ${l.points} point(s)  ` +
+        `${l.queue} job ${l.jobId}  batch ${l.batchId}  device ${l.deviceIds.join(',')}  ${l.points} point(s)  ` +
           `failed ${when} after ${l.attemptsMade} attempt(s): ${l.failedReason}`,
       )
     }

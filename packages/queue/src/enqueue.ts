@@ -1,18 +1,23 @@
 import { randomUUID } from 'node:crypto'
-import type { StoreBatchPayload } from '@iotflow/contracts'
+import {
+  type BatchSummaryPayload,
+  type DeviceBatch,
+  pointsInPayload,
+  type StoreBatchPayload,
+} from '@iotflow/contracts'
 import { type FlowJob, FlowProducer } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
 
-/** A batch to queue; its id is made up unless the caller already gave it one. */
-export type NewBatch = Omit<StoreBatchPayload, 'batch_id'> & { batch_id?: string }
+/** A device's batch to queue. */
+export type NewBatch = DeviceBatch
 
 export interface BatchEnqueuer {
   /** Resolves only once Redis has accepted the whole fan-out; rejects if it did not. */
   enqueue(batch: NewBatch): Promise<{ batchId: string }>
   /**
-   * Several batches (of any devices) in one MULTI: all of them are queued, or none. Resolves with
-   * their ids in the order given.
+   * Several device batches (of any devices) as one batch: all of them are queued, or none. Resolves
+   * with the id of the batch that carries them, once per batch given.
    */
   enqueueMany(batches: NewBatch[]): Promise<{ batchId: string }[]>
   close(): Promise<void>
@@ -24,38 +29,39 @@ export interface BatchEnqueuer {
  */
 export function createBatchEnqueuer(connection: Redis, queuePrefix: string): BatchEnqueuer {
   const flows = new FlowProducer({ connection, prefix: bullPrefix(queuePrefix) })
+  async function enqueueMany(batches: NewBatch[]) {
+    const flow = fanOut(batches)
+    await flows.add(flow.job)
+    return batches.map(() => ({ batchId: flow.batchId }))
+  }
   return {
     async enqueue(batch) {
-      const flow = fanOut(batch)
-      await flows.add(flow.job)
-      return { batchId: flow.batchId }
+      const [queued] = await enqueueMany([batch])
+      return queued as { batchId: string }
     },
-    async enqueueMany(batches) {
-      const fanned = batches.map(fanOut)
-      await flows.addBulk(fanned.map((flow) => flow.job))
-      return fanned.map((flow) => ({ batchId: flow.batchId }))
-    },
+    enqueueMany,
     close: () => flows.close(),
   }
 }
 
-/** One batch as a flow: the parent summary, with one child per store queue. */
-function fanOut(batch: NewBatch): { batchId: string; job: FlowJob } {
-  const { batches } = queueCatalog
-  const batchId = batch.batch_id ?? randomUUID()
-  const payload: StoreBatchPayload = { ...batch, batch_id: batchId }
+/** Device batches as one flow: the parent summary, with one child per store queue. */
+function fanOut(batches: NewBatch[]): { batchId: string; job: FlowJob } {
+  const { batches: parent } = queueCatalog
+  const batchId = randomUUID()
+  const payload: StoreBatchPayload = { batch_id: batchId, batches }
+  const summary: BatchSummaryPayload = {
+    batch_id: batchId,
+    points: pointsInPayload(payload),
+    received_at: batches.reduce((min, b) => Math.min(min, b.received_at), Number.POSITIVE_INFINITY),
+    devices: batches.map((b) => ({ device_id: b.device_id, points: b.points.length })),
+  }
   return {
     batchId,
     job: {
-      name: batches.jobName,
-      queueName: batches.name,
-      data: {
-        batch_id: batchId,
-        device_id: batch.device_id,
-        points: batch.points.length,
-        received_at: batch.received_at,
-      },
-      opts: { jobId: batchId, ...batches.options },
+      name: parent.jobName,
+      queueName: parent.name,
+      data: summary,
+      opts: { jobId: batchId, ...parent.options },
       children: storeQueues.map((key) => ({
         name: queueCatalog[key].jobName,
         queueName: queueCatalog[key].name,

@@ -1,3 +1,4 @@
+import type { StoreBatchPayload } from '@iotflow/contracts'
 import { serviceUrls, startPrivateRedis, uniqueName, waitFor } from '@iotflow/testkit'
 import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -39,41 +40,40 @@ describe('group commit enqueuer (real Redis)', () => {
     await redis.quit()
   })
 
-  it('queues 300 batches of 300 devices in a few MULTIs, each resolving with its own id', async () => {
+  it('queues 300 batches of 300 devices as a few batches (one job per store each), each caller told its own', async () => {
     const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, prefix))
     const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 2, maxInFlight: 2 })
     const results = await Promise.all(
       Array.from({ length: 300 }, (_, i) => enqueuer.enqueue(batch(i + 1, 2))),
     )
-    expect(new Set(results.map((r) => r.batchId)).size).toBe(300)
     expect(calls.reduce((a, b) => a + b, 0)).toBe(300)
     expect(calls.length).toBeLessThanOrEqual(10)
     expect(Math.max(...calls)).toBeLessThanOrEqual(500) // 1,000 points at 2 per batch
+    expect(new Set(results.map((r) => r.batchId)).size).toBe(calls.length)
 
     const depths = createQueueDepths(redis, prefix)
     const counts = await depths.read()
     await depths.close()
-    expect(counts['store-postgres']?.waiting).toBe(300)
-    expect(counts['store-influx']?.waiting).toBe(300)
-    const job = await redis.hget(`{${prefix}}:store-postgres:${await firstJobId(redis, prefix)}`, 'data')
-    expect(results.map((r) => r.batchId)).toContain(JSON.parse(job as string).batch_id)
+    expect(counts['store-postgres']?.waiting).toBe(calls.length)
+    expect(counts['store-influx']?.waiting).toBe(calls.length)
+    const payloads = await waitingPayloads(redis, prefix)
+    expect(new Set(payloads.map((p) => p.batch_id))).toEqual(new Set(results.map((r) => r.batchId)))
+    const devices = payloads.flatMap((p) => p.batches.map((b) => b.device_id)).sort((a, b) => a - b)
+    expect(devices).toEqual(Array.from({ length: 300 }, (_, i) => i + 1))
     await enqueuer.close()
   })
 
-  it('merges the batches of one device that arrive together into one batch with all their points', async () => {
+  it('merges the batches of one device that arrive together into one device batch with all their points', async () => {
     const mergePrefix = uniqueName('gc')
     const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, mergePrefix))
     const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 5, maxInFlight: 1 })
     const results = await Promise.all(Array.from({ length: 30 }, (_, i) => enqueuer.enqueue(batch(i % 3, 1))))
     expect(calls).toEqual([3])
-    expect(new Set(results.map((r) => r.batchId)).size).toBe(3)
-    const ids = await redis.lrange(`{${mergePrefix}}:store-postgres:wait`, 0, -1)
-    const payloads = await Promise.all(
-      ids.map(async (id) =>
-        JSON.parse((await redis.hget(`{${mergePrefix}}:store-postgres:${id}`, 'data')) as string),
-      ),
-    )
-    expect(payloads.map((p) => [p.device_id, p.points.length]).sort()).toEqual([
+    expect(new Set(results.map((r) => r.batchId)).size).toBe(1)
+    const [payload, ...others] = await waitingPayloads(redis, mergePrefix)
+    expect(others).toEqual([])
+    expect(payload?.batch_id).toBe(results[0]?.batchId)
+    expect(payload?.batches.map((b) => [b.device_id, b.points.length]).sort()).toEqual([
       [0, 10],
       [1, 10],
       [2, 10],
@@ -112,7 +112,12 @@ describe('group commit enqueuer (real Redis)', () => {
   })
 })
 
-async function firstJobId(redis: Redis, prefix: string) {
-  const [id] = await redis.lrange(`{${prefix}}:store-postgres:wait`, 0, 0)
-  return id
+/** The payloads of the jobs waiting in the store-postgres queue. */
+async function waitingPayloads(redis: Redis, prefix: string): Promise<StoreBatchPayload[]> {
+  const ids = await redis.lrange(`{${prefix}}:store-postgres:wait`, 0, -1)
+  return Promise.all(
+    ids.map(async (id) =>
+      JSON.parse((await redis.hget(`{${prefix}}:store-postgres:${id}`, 'data')) as string),
+    ),
+  )
 }

@@ -3,8 +3,10 @@ import {
   type BatchStatusReader,
   createBatchEnqueuer,
   createBatchStatusReader,
+  createGroupCommitEnqueuer,
   createQueueDepths,
   createRedisConnection,
+  type GathererLimits,
   type QueueDepths,
   waitUntilRedisReady,
   warnIfEvictionPossible,
@@ -25,10 +27,13 @@ declare module 'fastify' {
 export interface QueuePluginOptions {
   redisUrl: string
   queuePrefix: string
+  /** Requests that arrive together are queued as one batch (see createGroupCommitEnqueuer). */
+  groupCommit: GathererLimits
 }
 
 /**
- * The producer side of the queue. Its Redis connection fails fast (no offline queue), so while
+ * The producer side of the queue: requests that arrive together are queued as one batch (group
+ * commit; each still answered only once its own enqueue succeeded). Its Redis connection fails fast (no offline queue), so while
  * Redis is unreachable an enqueue rejects at once and the device is told 503, never left waiting.
  */
 export default fp(
@@ -38,7 +43,10 @@ export default fp(
     // Redis down at start: wait for it (logging) rather than crash-loop.
     await waitUntilRedisReady(redis, fastify.log)
     await warnIfEvictionPossible(redis, fastify.log)
-    const batchEnqueuer = createBatchEnqueuer(redis, options.queuePrefix)
+    const batchEnqueuer = createGroupCommitEnqueuer(
+      createBatchEnqueuer(redis, options.queuePrefix),
+      options.groupCommit,
+    )
     fastify.decorate('redis', redis)
     const queueDepths = createQueueDepths(redis, options.queuePrefix)
     const batchStatus = createBatchStatusReader(redis, options.queuePrefix)
