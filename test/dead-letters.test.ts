@@ -3,8 +3,12 @@ import { waitFor } from '@iotflow/testkit'
 import { expect, it } from 'vitest'
 import { usePipelineFixture } from './support/fixture.js'
 
-// Requests within 50 ms of each other share one queued batch (group commit), as under load.
-const fixture = usePipelineFixture({ writers: true, env: { GROUP_COMMIT_LINGER_MS: '50' } })
+// Group commit queues requests together until 53 points wait (or 1 s passed): the second test's
+// requests of 3 and 50 points share one queued batch, as requests do under load.
+const fixture = usePipelineFixture({
+  writers: true,
+  env: { GROUP_COMMIT_MAX_POINTS: '53', GROUP_COMMIT_LINGER_MS: '1000' },
+})
 
 /** Runs `pnpm dlq:replay` (its script) on this pipeline's queues. */
 function dlqReplay(...args: string[]) {

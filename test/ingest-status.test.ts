@@ -3,9 +3,12 @@ import { expect, it } from 'vitest'
 import { usePipelineFixture } from './support/fixture.js'
 import { ADMIN_TOKEN } from './support/pipeline.js'
 
-// Requests within 50 ms of each other are queued as one batch (group commit), so that two devices'
-// requests can be seen sharing one.
-const fixture = usePipelineFixture({ writers: false, env: { GROUP_COMMIT_LINGER_MS: '50' } })
+// Group commit queues requests together until 8 points wait (or 1 s passed), so that two devices'
+// requests of 3 and 5 points are seen sharing one batch.
+const fixture = usePipelineFixture({
+  writers: false,
+  env: { GROUP_COMMIT_MAX_POINTS: '8', GROUP_COMMIT_LINGER_MS: '1000' },
+})
 
 const statusOf = async (batchId: string, headers: Record<string, string>) => {
   const response = await fetch(`${fixture.pipeline.baseUrl}/api/v1/ingest/${batchId}`, { headers })

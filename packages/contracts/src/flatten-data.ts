@@ -32,28 +32,31 @@ export function flattenData(
     for (const key of keys) {
       const value = object[key]
       const name = prefix + key
-      const valuePath = keyPath(at, key)
       if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
         if (depth + 1 > limits.maxNesting) {
-          errors.push({ path: valuePath, message: `nests objects deeper than ${limits.maxNesting} levels` })
+          errors.push({
+            path: keyPath(at, key),
+            message: `nests objects deeper than ${limits.maxNesting} levels`,
+          })
         } else {
           stack.push({
             object: value as Record<string, unknown>,
             prefix: `${name}.`,
-            path: valuePath,
+            path: keyPath(at, key),
             depth: depth + 1,
           })
         }
         continue
       }
-      const problem = fieldNameProblem(name, limits.maxFieldNameLength) ?? valueProblem(value, limits)
+      // Paths are only built for a problem: this loop runs for every field of every point.
+      const problem = knownNameProblem(name, limits.maxFieldNameLength) ?? valueProblem(value, limits)
       if (problem) {
-        errors.push({ path: valuePath, message: problem })
+        errors.push({ path: keyPath(at, key), message: problem })
         continue
       }
       if (name in fields) {
         errors.push({
-          path: valuePath,
+          path: keyPath(at, key),
           message: `names the field "${name}" twice (once nested, once dotted)`,
         })
         continue
@@ -65,6 +68,25 @@ export function flattenData(
   if (count > limits.maxFields)
     errors.push({ path, message: `has ${count} fields, more than ${limits.maxFields}` })
   return errors.length === before ? { ...fields } : undefined
+}
+
+// Fleets send the same few field names in every point: each is checked once, then remembered.
+const goodNames = new Map<number, Set<string>>()
+const MAX_REMEMBERED_NAMES = 10_000
+
+function knownNameProblem(name: string, maxLength: number): string | undefined {
+  let good = goodNames.get(maxLength)
+  if (!good) {
+    good = new Set()
+    goodNames.set(maxLength, good)
+  }
+  if (good.has(name)) return undefined
+  const problem = fieldNameProblem(name, maxLength)
+  if (!problem) {
+    if (good.size >= MAX_REMEMBERED_NAMES) good.clear()
+    good.add(name)
+  }
+  return problem
 }
 
 function valueProblem(value: unknown, limits: TelemetryLimits): string | undefined {

@@ -4,86 +4,91 @@ import type { Sql } from './client.js'
 
 interface TelemetryRow {
   device_id: number
-  time: string
+  /** epoch ms; PostgreSQL turns it into a timestamptz (cheaper than an ISO string each way) */
+  ms: number
   type: string | null
   data: Record<string, unknown>
   metadata: Record<string, unknown> | null
-  received_at: string
+  received_ms: number
 }
+
+const byDeviceAndTime = (a: TelemetryRow, b: TelemetryRow) => a.device_id - b.device_id || a.ms - b.ms
 
 /**
  * Collapses a set of batches into one row per (device, timestamp), fields merged with the later
  * value winning (as InfluxDB treats a duplicate point), sorted so concurrent upserts lock rows in
- * the same order and cannot deadlock.
+ * the same order and cannot deadlock. The sort is stable, so "later" is the order given; points
+ * usually arrive in time order, which the sort passes through in one scan.
  */
 export function toTelemetryRows(batches: DeviceBatch[]): TelemetryRow[] {
-  const rows = new Map<
-    string,
-    {
-      device_id: number
-      t: number
-      type: string | null
-      data: Record<string, unknown>
-      metadata: Record<string, unknown> | null
-      received_at: number
-    }
-  >()
+  const rows: TelemetryRow[] = []
   for (const batch of batches) {
     for (const point of batch.points) {
-      const key = `${batch.device_id}:${point.t}`
-      const existing = rows.get(key)
-      if (existing) {
-        Object.assign(existing.data, point.data)
-        if (point.type !== undefined) existing.type = point.type
-        if (point.metadata !== undefined) existing.metadata = point.metadata
-        existing.received_at = batch.received_at
-      } else {
-        rows.set(key, {
-          device_id: batch.device_id,
-          t: point.t,
-          type: point.type ?? null,
-          data: { ...point.data },
-          metadata: point.metadata ?? null,
-          received_at: batch.received_at,
-        })
-      }
+      rows.push({
+        device_id: batch.device_id,
+        ms: point.t,
+        type: point.type ?? null,
+        data: point.data,
+        metadata: point.metadata ?? null,
+        received_ms: batch.received_at,
+      })
     }
   }
-  return [...rows.values()]
-    .sort((a, b) => a.device_id - b.device_id || a.t - b.t)
-    .map((r) => ({
-      device_id: r.device_id,
-      time: new Date(r.t).toISOString(),
-      type: r.type,
-      data: r.data,
-      metadata: r.metadata,
-      received_at: new Date(r.received_at).toISOString(),
-    }))
+  rows.sort(byDeviceAndTime)
+  let kept = 0
+  for (const row of rows) {
+    const previous = kept > 0 ? rows[kept - 1] : undefined
+    if (previous && previous.device_id === row.device_id && previous.ms === row.ms) {
+      previous.data = { ...previous.data, ...row.data } // a new object: payloads stay as they came
+      if (row.type !== null) previous.type = row.type
+      if (row.metadata !== null) previous.metadata = row.metadata
+      previous.received_ms = row.received_ms
+    } else {
+      rows[kept++] = row
+    }
+  }
+  rows.length = kept
+  return rows
 }
 
 interface LatestRow {
   device_id: number
   field: string
-  time: string
+  ms: number
   value: unknown
 }
 
-/** The newest value of each (device, field) among the rows (which are sorted by device, time). */
+/**
+ * The newest value of each (device, field) among the rows (sorted by device, then time), sorted by
+ * device and field so that concurrent upserts lock in the same order.
+ */
 export function latestOf(rows: TelemetryRow[]): LatestRow[] {
-  const latest = new Map<string, LatestRow>()
-  for (const row of rows) {
-    for (const [field, value] of Object.entries(row.data)) {
-      latest.set(`${row.device_id}\u0000${field}`, { device_id: row.device_id, field, time: row.time, value })
+  const latest: LatestRow[] = []
+  let newest = new Map<string, TelemetryRow>()
+  const collect = () => {
+    for (const field of [...newest.keys()].sort()) {
+      const row = newest.get(field) as TelemetryRow
+      latest.push({ device_id: row.device_id, field, ms: row.ms, value: row.data[field] })
     }
   }
-  return [...latest.values()].sort((a, b) => a.device_id - b.device_id || (a.field < b.field ? -1 : 1))
+  let device: number | undefined
+  for (const row of rows) {
+    if (row.device_id !== device) {
+      collect()
+      newest = new Map()
+      device = row.device_id
+    }
+    for (const field in row.data) newest.set(field, row)
+  }
+  collect()
+  return latest
 }
 
 /** UTC days (as YYYY-MM-DD) that the rows fall in. */
 function daysOf(rows: TelemetryRow[]): string[] {
-  const days = new Set<string>()
-  for (const row of rows) days.add(row.time.slice(0, 10))
-  return [...days]
+  const days = new Set<number>()
+  for (const row of rows) days.add(Math.floor(row.ms / 86_400_000))
+  return [...days].map((day) => new Date(day * 86_400_000).toISOString().slice(0, 10))
 }
 
 export function createTelemetryRepository(sql: Sql) {
@@ -107,9 +112,9 @@ export function createTelemetryRepository(sql: Sql) {
   async function upsertLatest(tx: postgres.TransactionSql, latest: LatestRow[]) {
     await tx`
       INSERT INTO telemetry_latest AS l (device_id, field, time, value)
-      SELECT device_id, field, time, value
+      SELECT device_id, field, timestamptz 'epoch' + ms * interval '1 millisecond', value
       FROM jsonb_to_recordset(${tx.json(latest as unknown as Parameters<typeof tx.json>[0])})
-        AS x(device_id integer, field text, time timestamptz, value jsonb)
+        AS x(device_id integer, field text, ms bigint, value jsonb)
       ON CONFLICT (device_id, field) DO UPDATE SET time = EXCLUDED.time, value = EXCLUDED.value
         WHERE EXCLUDED.time >= l.time`
   }
@@ -118,9 +123,10 @@ export function createTelemetryRepository(sql: Sql) {
     // One statement, one round trip: the whole batch travels as a single JSON parameter.
     await tx`
       INSERT INTO telemetry AS t (device_id, time, type, data, metadata, received_at)
-      SELECT device_id, time, type, data, metadata, received_at
+      SELECT device_id, timestamptz 'epoch' + ms * interval '1 millisecond', type, data, metadata,
+             timestamptz 'epoch' + received_ms * interval '1 millisecond'
       FROM jsonb_to_recordset(${tx.json(rows as unknown as Parameters<typeof tx.json>[0])})
-        AS x(device_id integer, time timestamptz, type text, data jsonb, metadata jsonb, received_at timestamptz)
+        AS x(device_id integer, ms bigint, type text, data jsonb, metadata jsonb, received_ms bigint)
       ON CONFLICT (device_id, time) DO UPDATE
         SET data = t.data || EXCLUDED.data,
             type = COALESCE(EXCLUDED.type, t.type),

@@ -1,5 +1,8 @@
+import { Point } from '@influxdata/influxdb-client'
+import { fieldNameProblem, tagValueProblem } from '@iotflow/contracts'
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { batchToLines } from './line-protocol.js'
+import { batchToLines, MEASUREMENT } from './line-protocol.js'
 
 const batch = (points: { t: number; type?: string; data: Record<string, number | boolean | string> }[]) => ({
   batch_id: 'b',
@@ -36,6 +39,38 @@ describe('batchToLines', () => {
     )
     expect(line).toBe(
       'telemetry,device_id=7,device_type=sensor,type=a\\ b\\,c\\=d field\\ name\\,x\\=y="say \\"hi\\" \\\\ ok" 1',
+    )
+  })
+
+  it('writes exactly what the InfluxDB client library would, for any names and values', () => {
+    // Any name the telemetry contract lets through (it refuses `_…`, controls, a trailing `\\` …).
+    const name = fc
+      .string({ minLength: 1, maxLength: 12, unit: 'binary' })
+      .filter((n) => !fieldNameProblem(n, 100))
+    const tag = fc
+      .string({ minLength: 1, maxLength: 12, unit: 'binary' })
+      .filter((n) => !tagValueProblem(n, 100))
+    const value = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.string())
+    fc.assert(
+      fc.property(
+        fc.dictionary(name, value, { minKeys: 1, maxKeys: 5 }),
+        fc.option(tag, { nil: undefined }),
+        (data, type) => {
+          const library = new Point(MEASUREMENT)
+            .tag('device_id', '7')
+            .tag('device_type', 'sensor')
+            .timestamp(42)
+          if (type) library.tag('type', type)
+          for (const [field, v] of Object.entries(data)) {
+            if (typeof v === 'number') library.floatField(field, v)
+            else if (typeof v === 'boolean') library.booleanField(field, v)
+            else library.stringField(field, v)
+          }
+          const expected = library.toLineProtocol({ convertTime: (t) => String(t) })
+          expect(batchToLines(batch([{ t: 42, ...(type && { type }), data }]))).toEqual([expected])
+        },
+      ),
+      { numRuns: 500 },
     )
   })
 })

@@ -31,14 +31,23 @@ export class FieldTypeRegistry {
    */
   async check(points: StoredPoint[], pointPath: (index: number) => string): Promise<ErrorDetail[]> {
     const sent = new Map<string, FieldType>()
+    // Usually every point agrees with the first and with the registry: then one pass is enough.
+    let disagreement = false
     for (const point of points) {
-      for (const [name, value] of Object.entries(point.data))
-        if (!sent.has(name)) sent.set(name, typeOf(value))
+      for (const name in point.data) {
+        const type = typeOf(point.data[name])
+        const first = sent.get(name)
+        if (first === undefined) sent.set(name, type)
+        else if (first !== type) disagreement = true
+      }
     }
     const known = await this.lookup([...sent.keys()])
     const expected = new Map([...sent].map(([name, type]) => [name, known.get(name) ?? type]))
-    const errors = this.conflicts(points, expected, known, pointPath)
-    if (errors.length > 0) return errors
+    for (const [name, type] of sent) if (expected.get(name) !== type) disagreement = true
+    if (disagreement) {
+      const errors = this.conflicts(points, expected, known, pointPath)
+      if (errors.length > 0) return errors
+    }
 
     const unknown = new Map([...sent].filter(([name]) => !known.has(name)))
     if (unknown.size === 0) return []
