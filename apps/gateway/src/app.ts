@@ -3,6 +3,7 @@ import { telemetryLimitsFrom } from '@iotflow/ingest'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import { LazyChildLogger } from './lib/lazy-child-logger.js'
 import { gatewayLoggerOptions } from './lib/logger-options.js'
+import { RequestLogController } from './lib/request-log-controller.js'
 import authentication from './plugins/app/authentication.js'
 import deviceCacheSync from './plugins/app/device-cache-sync.js'
 import errorHandler from './plugins/app/error-handler.js'
@@ -13,7 +14,6 @@ import metrics from './plugins/app/metrics.js'
 import queueDashboard from './plugins/app/queue-dashboard.js'
 import readiness from './plugins/app/readiness.js'
 import repositories from './plugins/app/repositories.js'
-import requestLogging from './plugins/app/request-logging.js'
 import postgres from './plugins/external/postgres.js'
 import queue from './plugins/external/queue.js'
 import swagger from './plugins/external/swagger.js'
@@ -35,9 +35,8 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Behind a load balancer the request id comes from it; otherwise Fastify makes one.
     requestIdHeader: 'x-request-id',
-    // One "request completed" line per request (plugins/app/request-logging.ts), and request
-    // loggers that cost nothing until they write.
-    disableRequestLogging: true,
+    // One "request completed" line per request, and request loggers that cost nothing until they write.
+    logController: new RequestLogController(),
     childLoggerFactory: (logger, bindings, childOptions) =>
       new LazyChildLogger(logger, bindings, childOptions),
     return503OnClosing: true,
@@ -69,7 +68,6 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     adminToken: config.ADMIN_TOKEN,
     apiKeyCacheTtlMs: config.API_KEY_CACHE_TTL_MS,
   })
-  await app.register(requestLogging)
   await app.register(deviceCacheSync, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
   await app.register(ingest, config)
   await app.register(queueDashboard, { queuePrefix: config.QUEUE_PREFIX })

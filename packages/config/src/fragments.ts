@@ -51,7 +51,7 @@ export const groupCommitEnv = {
   GROUP_COMMIT_MAX_POINTS: Type.Integer({
     minimum: 1,
     maximum: 1_000_000,
-    default: 10_000,
+    default: 5_000,
     description: 'points gathered into one queued batch at most',
   }),
   GROUP_COMMIT_LINGER_MS: Type.Integer({

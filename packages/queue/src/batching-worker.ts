@@ -73,9 +73,11 @@ export function createBatchingWorker<K extends StoreQueueKey>(
     { maxPoints: options.maxBatchPoints, lingerMs: options.lingerMs, maxInFlight: options.maxInFlightWrites },
   )
 
+  const heldPoints = createHeldPointsBound(options)
   const processor = async (job: Job<QueuePayloads[K]>) => {
     try {
       const points = pointsInPayload(job.data)
+      worker.concurrency = heldPoints.concurrencyAfter(points)
       await gatherer.add({ id: job.id as string, points, value: job.data })
       return { stored: points }
     } catch (error) {
@@ -137,6 +139,25 @@ export function createBatchingWorker<K extends StoreQueueKey>(
         await queue.close()
       })()
       return closing
+    },
+  }
+}
+
+/**
+ * How many jobs to hold at once so that about enough points for the writes in flight plus the one
+ * gathering are held (`maxBatchPoints` × (`maxInFlightWrites` + 1)), whatever the job size: many
+ * when jobs are small (group commits of a few single-point requests), few when they are large, so a
+ * writer's memory follows points, not jobs. Never more than `concurrency`.
+ */
+function createHeldPointsBound(
+  options: Pick<BatchingWorkerOptions<StoreQueueKey>, 'concurrency' | 'maxBatchPoints' | 'maxInFlightWrites'>,
+) {
+  const target = options.maxBatchPoints * (options.maxInFlightWrites + 1)
+  let averagePoints: number | undefined
+  return {
+    concurrencyAfter(jobPoints: number): number {
+      averagePoints = averagePoints === undefined ? jobPoints : averagePoints * 0.9 + jobPoints * 0.1
+      return Math.max(1, Math.min(options.concurrency, Math.ceil(target / averagePoints)))
     },
   }
 }

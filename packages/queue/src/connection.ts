@@ -4,13 +4,14 @@ import { Redis, type RedisOptions } from 'ioredis'
 export type RedisRole = 'producer' | 'worker'
 
 /**
- * Producers fail fast (no offline queue: a device is told 503 instead of waiting on a dead Redis);
- * workers block and retry forever, as BullMQ requires.
+ * Producers fail fast (no offline queue: a device is told 503 instead of waiting on a dead Redis,
+ * and a command with no answer in 5 s fails rather than holding its requests forever); workers
+ * block and retry forever, as BullMQ requires.
  */
 export function createRedisConnection(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
   const options: RedisOptions =
     role === 'producer'
-      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, ...extra }
+      ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 5_000, ...extra }
       : { maxRetriesPerRequest: null, ...extra }
   return new Redis(url, {
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
