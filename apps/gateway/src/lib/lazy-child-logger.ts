@@ -64,13 +64,26 @@ export class LazyChildLogger implements FastifyBaseLogger {
     return this.real
   }
 
-  trace: FastifyBaseLogger['trace'] = (...args: unknown[]) => this.call('trace', args)
-  debug: FastifyBaseLogger['debug'] = (...args: unknown[]) => this.call('debug', args)
-  info: FastifyBaseLogger['info'] = (...args: unknown[]) => this.call('info', args)
-  warn: FastifyBaseLogger['warn'] = (...args: unknown[]) => this.call('warn', args)
-  error: FastifyBaseLogger['error'] = (...args: unknown[]) => this.call('error', args)
-  fatal: FastifyBaseLogger['fatal'] = (...args: unknown[]) => this.call('fatal', args)
-  silent: FastifyBaseLogger['silent'] = () => undefined
+  // Methods on the prototype, not arrow-function fields: one of these is built per request.
+  trace(...args: unknown[]): void {
+    this.call('trace', args)
+  }
+  debug(...args: unknown[]): void {
+    this.call('debug', args)
+  }
+  info(...args: unknown[]): void {
+    this.call('info', args)
+  }
+  warn(...args: unknown[]): void {
+    this.call('warn', args)
+  }
+  error(...args: unknown[]): void {
+    this.call('error', args)
+  }
+  fatal(...args: unknown[]): void {
+    this.call('fatal', args)
+  }
+  silent(): void {}
 
   private call(method: Exclude<Method, 'silent'>, args: unknown[]): void {
     const writer = this.writer(method)
