@@ -15,21 +15,20 @@ export function flattenData(
   limits: TelemetryLimits,
   errors: ErrorDetail[],
 ): Record<string, FieldValue> | undefined {
-  const fields: Record<string, FieldValue> = Object.create(null)
+  // A plain object is safe here: every name is checked before it is set, and names starting with
+  // "_" (so `__proto__`) are refused.
+  const fields: Record<string, FieldValue> = {}
   const before = errors.length
   let count = 0
-  // Iterative walk: a hostile body may nest thousands of levels deep.
-  const stack: { object: Record<string, unknown>; prefix: string; path: string; depth: number }[] = [
-    { object: data, prefix: '', path, depth: 0 },
-  ]
-  while (stack.length > 0) {
-    const { object, prefix, path: at, depth } = stack.pop() as (typeof stack)[number]
-    const keys = Object.keys(object)
-    if (keys.length === 0) {
-      errors.push({ path: at, message: depth === 0 ? 'has no fields' : 'is an empty object' })
-      continue
-    }
-    for (const key of keys) {
+  // Iterative walk (a hostile body may nest thousands of levels deep); the stack is only built
+  // when a nested object is met, as this runs for every point.
+  let frame: Frame | undefined = { object: data, prefix: '', path, depth: 0 }
+  let stack: Frame[] | undefined
+  while (frame) {
+    const { object, prefix, path: at, depth } = frame
+    let empty = true
+    for (const key of Object.keys(object)) {
+      empty = false
       const value = object[key]
       const name = prefix + key
       if (value !== null && typeof value === 'object' && !Array.isArray(value)) {
@@ -39,6 +38,7 @@ export function flattenData(
             message: `nests objects deeper than ${limits.maxNesting} levels`,
           })
         } else {
+          stack ??= []
           stack.push({
             object: value as Record<string, unknown>,
             prefix: `${name}.`,
@@ -48,13 +48,13 @@ export function flattenData(
         }
         continue
       }
-      // Paths are only built for a problem: this loop runs for every field of every point.
+      // Paths are only built for a problem.
       const problem = knownNameProblem(name, limits.maxFieldNameLength) ?? valueProblem(value, limits)
       if (problem) {
         errors.push({ path: keyPath(at, key), message: problem })
         continue
       }
-      if (name in fields) {
+      if (depth > 0 && Object.hasOwn(fields, name)) {
         errors.push({
           path: keyPath(at, key),
           message: `names the field "${name}" twice (once nested, once dotted)`,
@@ -64,10 +64,19 @@ export function flattenData(
       fields[name] = value as FieldValue
       count++
     }
+    if (empty) errors.push({ path: at, message: depth === 0 ? 'has no fields' : 'is an empty object' })
+    frame = stack?.pop()
   }
   if (count > limits.maxFields)
     errors.push({ path, message: `has ${count} fields, more than ${limits.maxFields}` })
-  return errors.length === before ? { ...fields } : undefined
+  return errors.length === before ? fields : undefined
+}
+
+interface Frame {
+  object: Record<string, unknown>
+  prefix: string
+  path: string
+  depth: number
 }
 
 // Fleets send the same few field names in every point: each is checked once, then remembered.
