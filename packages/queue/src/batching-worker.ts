@@ -2,6 +2,7 @@ import { type DeviceBatch, pointsInPayload } from '@iotflow/contracts'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { releaseBacklogOnCompletion } from './backlog.js'
 import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey } from './catalog.js'
 import { JobGatherer } from './job-gatherer.js'
 import { asError, RefusedBatchesError, writeIsolatingRefusals } from './refusal-isolation.js'
@@ -110,6 +111,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
     maxStalledCount: MAX_STALLED_COUNT,
   })
   worker.on('error', (error) => options.logger.error({ queue: name, err: error.message }, 'worker error'))
+  const backlog = releaseBacklogOnCompletion(worker, options)
   worker.on('failed', (job, error) => {
     if (!job || error.name === 'RateLimitError') return
     const final = job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError
@@ -136,6 +138,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
           options.logger.warn({ queue: name, jobs: handedBack }, 'shutdown: handed unwritten jobs back')
         }
         await closed
+        await backlog.close()
         await queue.close()
       })()
       return closing

@@ -5,9 +5,10 @@ import {
   pointsInPayload,
   type StoreBatchPayload,
 } from '@iotflow/contracts'
-import { type FlowJob, FlowProducer } from 'bullmq'
+import type { FlowJob } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
+import { createBacklogCountingFlowProducer } from './backlog.js'
+import { queueCatalog, storeQueues } from './catalog.js'
 
 /** A device's batch to queue. */
 export type NewBatch = DeviceBatch
@@ -28,7 +29,8 @@ export interface BatchEnqueuer {
  * children in one MULTI, so a batch is in both writer queues or in neither.
  */
 export function createBatchEnqueuer(connection: Redis, queuePrefix: string): BatchEnqueuer {
-  const flows = new FlowProducer({ connection, prefix: bullPrefix(queuePrefix) })
+  // Counts each store job's points into the backlog, in the same MULTI (backlog.ts).
+  const flows = createBacklogCountingFlowProducer(connection, queuePrefix)
   async function enqueueMany(batches: NewBatch[]) {
     const flow = fanOut(batches)
     await flows.add(flow.job)

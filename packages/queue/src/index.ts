@@ -1,3 +1,5 @@
+export * from './backlog.js'
+export * from './backlog-monitor.js'
 export * from './batch-completion-worker.js'
 export * from './batch-status.js'
 export * from './batching-worker.js'

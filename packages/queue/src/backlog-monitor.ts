@@ -1,0 +1,115 @@
+import type { Redis } from 'ioredis'
+import { type BacklogPoints, readBacklog } from './backlog.js'
+
+/** How the backlog stands against its bound, as /health/ready shows it. */
+export interface BacklogReport {
+  state: 'ok' | 'over-limit'
+  /** BACKLOG_MAX_POINTS: at or over it, producers stop taking telemetry. */
+  limit: number
+  /** Points queued but not yet stored, per store queue. */
+  points: BacklogPoints
+}
+
+export function backlogReport(points: BacklogPoints, limit: number): BacklogReport {
+  const over = Object.values(points).some((value) => value >= limit)
+  return { state: over ? 'over-limit' : 'ok', limit, points }
+}
+
+export interface BacklogMonitor {
+  /** True while some store queue's backlog is at or over the limit (as of the last reading). */
+  readonly overLimit: boolean
+  /** The last reading; undefined until one succeeded. */
+  readonly last: BacklogReport | undefined
+  /**
+   * Resolves at once when under the limit, else once a reading is (or the monitor closes); rejects
+   * when `signal` aborts.
+   */
+  whenUnderLimit(signal?: AbortSignal): Promise<void>
+  close(): Promise<void>
+}
+
+export interface BacklogMonitorOptions {
+  redis: Redis
+  queuePrefix: string
+  limit: number
+  /** How often the counters are read (one HMGET). */
+  intervalMs?: number
+  logger: { warn(obj: object, msg?: string): void }
+}
+
+const DEFAULT_INTERVAL_MS = 250
+/** A failing read is logged once per this many attempts (every 10 s at the default interval). */
+const LOG_EVERY_FAILURES = 40
+
+/**
+ * Reads the backlog counters every `intervalMs` (one round trip), so that a producer decides per
+ * request or message from memory, without a Redis call of its own. A failed read keeps the last
+ * reading: while Redis is unreachable the enqueue fails anyway, and the producer says so.
+ */
+export async function startBacklogMonitor(options: BacklogMonitorOptions): Promise<BacklogMonitor> {
+  const { redis, queuePrefix, limit, logger } = options
+  let last: BacklogReport | undefined
+  let failures = 0
+  let waiters: (() => void)[] = []
+  let reading: Promise<void> | undefined
+
+  function read(): Promise<void> {
+    reading ??= readBacklog(redis, queuePrefix)
+      .then(
+        (points) => {
+          failures = 0
+          last = backlogReport(points, limit)
+          if (last.state === 'ok' && waiters.length > 0) {
+            const release = waiters
+            waiters = []
+            for (const resolve of release) resolve()
+          }
+        },
+        (error: Error) => {
+          if (failures++ % LOG_EVERY_FAILURES === 0) {
+            logger.warn({ err: error.message }, 'could not read the queue backlog; keeping the last reading')
+          }
+        },
+      )
+      .finally(() => {
+        reading = undefined
+      })
+    return reading
+  }
+
+  await read()
+  const timer = setInterval(read, options.intervalMs ?? DEFAULT_INTERVAL_MS)
+  const overLimit = () => last?.state === 'over-limit'
+
+  return {
+    get overLimit() {
+      return overLimit()
+    },
+    get last() {
+      return last
+    },
+    whenUnderLimit(signal) {
+      if (!overLimit()) return Promise.resolve()
+      return new Promise<void>((resolve, reject) => {
+        if (signal?.aborted) return reject(signal.reason)
+        const onAbort = () => {
+          waiters = waiters.filter((waiter) => waiter !== done)
+          reject(signal?.reason)
+        }
+        const done = () => {
+          signal?.removeEventListener('abort', onAbort)
+          resolve()
+        }
+        waiters.push(done)
+        signal?.addEventListener('abort', onAbort, { once: true })
+      })
+    },
+    async close() {
+      clearInterval(timer)
+      await reading
+      const abandoned = waiters
+      waiters = []
+      for (const resolve of abandoned) resolve()
+    },
+  }
+}
