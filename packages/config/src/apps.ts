@@ -1,5 +1,6 @@
 import { type Static, Type } from '@sinclair/typebox'
 import {
+  backlogEnv,
   bodyLimitEnv,
   deviceAuthEnv,
   groupCommitEnv,
@@ -18,6 +19,7 @@ export const GatewayEnv = Type.Object({
   ...loggingEnv,
   ...httpEnv(8080),
   ...redisEnv,
+  ...backlogEnv,
   ...postgresEnv,
   ...telemetryEnv,
   ...retentionEnv,
@@ -39,6 +41,7 @@ export type GatewayConfig = Static<typeof GatewayEnv>
 export const WriterPostgresEnv = Type.Object({
   ...loggingEnv,
   ...redisEnv,
+  ...backlogEnv,
   ...postgresEnv,
   ...writerEnv({ maxBatchPoints: 10_000 }),
   ...healthEnv(9101),
@@ -51,6 +54,7 @@ export type WriterPostgresConfig = Static<typeof WriterPostgresEnv>
 export const WriterInfluxEnv = Type.Object({
   ...loggingEnv,
   ...redisEnv,
+  ...backlogEnv,
   ...writerEnv({ maxBatchPoints: 5_000 }),
   ...healthEnv(9102),
   ...retentionEnv,
@@ -81,6 +85,7 @@ const Name = (defaultValue: string, maxLength: number) =>
 export const MqttBridgeEnv = Type.Object({
   ...loggingEnv,
   ...redisEnv,
+  ...backlogEnv,
   ...postgresEnv,
   ...telemetryEnv,
   ...bodyLimitEnv,

@@ -132,3 +132,17 @@ export const bodyLimitEnv = {
 export const deviceAuthEnv = {
   API_KEY_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),
 }
+
+/**
+ * Backpressure: the points queued but not yet stored, per store queue, past which the gateway
+ * answers 503 and the MQTT bridge stops acknowledging (docs/pipeline.md, "Backpressure"). The
+ * writers only report it in /health/ready.
+ */
+export const backlogEnv = {
+  BACKLOG_MAX_POINTS: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000_000,
+    default: 1_000_000,
+    description: 'points queued but not yet stored in one store, past which telemetry waits',
+  }),
+}

@@ -40,6 +40,24 @@ describe('app configuration', () => {
     expect(() => loadGatewayConfig(env)).toThrow(/PORT: .*"eighty"/)
   })
 
+  it('bounds the queue backlog: 1,000,000 points by default, for every app; a bad value is named', () => {
+    const env = { ADMIN_TOKEN: 'a-long-enough-token' }
+    expect(loadGatewayConfig(env).BACKLOG_MAX_POINTS).toBe(1_000_000)
+    expect(loadMqttBridgeConfig({}).BACKLOG_MAX_POINTS).toBe(1_000_000)
+    expect(loadWriterPostgresConfig({}).BACKLOG_MAX_POINTS).toBe(1_000_000)
+    expect(loadWriterInfluxConfig({ INFLUX_API: 'v1' }).BACKLOG_MAX_POINTS).toBe(1_000_000)
+    expect(loadGatewayConfig({ ...env, BACKLOG_MAX_POINTS: '5000' }).BACKLOG_MAX_POINTS).toBe(5000)
+    expect(loadMqttBridgeConfig({ BACKLOG_MAX_POINTS: '250' }).BACKLOG_MAX_POINTS).toBe(250)
+    for (const bad of ['0', '-1', 'lots', '2000000000']) {
+      expect(problemsOf(() => loadGatewayConfig({ ...env, BACKLOG_MAX_POINTS: bad }))).toEqual([
+        'BACKLOG_MAX_POINTS',
+      ])
+      expect(problemsOf(() => loadMqttBridgeConfig({ BACKLOG_MAX_POINTS: bad }))).toEqual([
+        'BACKLOG_MAX_POINTS',
+      ])
+    }
+  })
+
   it('treats an empty value as unset', () => {
     expect(loadWriterPostgresConfig({ WRITER_LINGER_MS: '' }).WRITER_LINGER_MS).toBe(20)
   })
