@@ -28,6 +28,7 @@ describe('ingest metrics', () => {
     recordIngest(metrics, 'mqtt', 'accepted', 5)
     recordIngest(metrics, 'mqtt', 'invalid', 3)
     recordIngest(metrics, 'mqtt', 'unauthenticated', 0)
+    recordIngest(metrics, 'http', 'backlog', 0)
     const value = async (name: string) => (await metrics.registry.getSingleMetric(name)?.get())?.values
     expect(await value('iotflow_points_accepted_total')).toEqual([
       { labels: { transport: 'mqtt' }, value: 5 },
@@ -35,7 +36,8 @@ describe('ingest metrics', () => {
     expect(await value('iotflow_points_refused_total')).toEqual([
       { labels: { transport: 'mqtt', reason: 'invalid' }, value: 3 },
       { labels: { transport: 'mqtt', reason: 'unauthenticated' }, value: 1 },
+      { labels: { transport: 'http', reason: 'backlog' }, value: 1 },
     ])
-    expect((await value('iotflow_ingest_messages_total'))?.length).toBe(3)
+    expect((await value('iotflow_ingest_messages_total'))?.length).toBe(4)
   })
 })

@@ -1,6 +1,9 @@
 import type { Metrics, Transport } from './registry.js'
 
-/** Why a message was refused; the HTTP gateway derives it from its status code. */
+/**
+ * Why a message was refused; the HTTP gateway derives it from its status code, except `backlog`
+ * (a 503 because the queue backlog is over its limit), which the refusing hook names itself.
+ */
 export type RefusalReason =
   | 'invalid'
   | 'unauthenticated'
@@ -9,6 +12,7 @@ export type RefusalReason =
   | 'unsupported_media_type'
   | 'rate_limited'
   | 'queue_unavailable'
+  | 'backlog'
   | 'error'
 
 const REASON_BY_STATUS: Record<number, RefusalReason> = {

@@ -14,6 +14,8 @@ export interface ScrapeSources {
   dependencies?: () => Promise<DependencyStates>
   /** Jobs per queue per state, read from Redis. */
   queues?: () => Promise<QueueCounts>
+  /** Points queued but not yet stored, per store queue (the backpressure counters). */
+  backlog?: () => Promise<Record<string, number>>
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]
@@ -78,6 +80,21 @@ export function createMetrics() {
           for (const [state, count] of Object.entries(states)) this.set({ queue, state }, count)
         }
       },
+    }),
+    backlogPoints: new Gauge({
+      name: 'iotflow_queue_backlog_points',
+      help: 'Points queued but not yet stored, per store queue (read at scrape time)',
+      labelNames: ['queue'] as const,
+      registers,
+      async collect() {
+        const points = await scrape.backlog?.().catch(() => undefined)
+        for (const [queue, value] of Object.entries(points ?? {})) this.set({ queue }, value)
+      },
+    }),
+    backlogLimit: new Gauge({
+      name: 'iotflow_queue_backlog_limit_points',
+      help: 'BACKLOG_MAX_POINTS: at or over it, the gateway answers 503 and the bridge stops acknowledging',
+      registers,
     }),
     dependencyUp: new Gauge({
       name: 'iotflow_dependency_up',
