@@ -1,10 +1,10 @@
 import { exposition, type Metrics } from '@iotflow/metrics'
-import { type DependencyState, startHealthServer } from '@iotflow/runtime'
+import { type ReadinessReport, startHealthServer } from '@iotflow/runtime'
 import type { ScrapeTarget } from '@iotflow/testkit'
 import type { Pipeline } from './pipeline.js'
 
 interface ServableWriter {
-  ready(): Promise<Record<string, DependencyState>>
+  ready(): Promise<ReadinessReport>
   metrics: Metrics
 }
 

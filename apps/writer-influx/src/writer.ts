@@ -1,18 +1,13 @@
 import type { WriterInfluxConfig } from '@iotflow/config'
 import { batchToLines, classifyInfluxError, createInfluxWriteClient } from '@iotflow/influx'
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
-import { type FailureKind, startStoreConsumer } from '@iotflow/queue'
-import {
-  type DependencyState,
-  type Logger,
-  type PeriodicJob,
-  probe,
-  startRetentionJob,
-} from '@iotflow/runtime'
+import { type FailureKind, startStoreConsumer, type WriterReadiness } from '@iotflow/queue'
+import { type Logger, type PeriodicJob, startRetentionJob } from '@iotflow/runtime'
 import { influxTargetFrom } from './influx-target.js'
 
 export interface InfluxWriter {
-  ready(): Promise<Record<string, DependencyState>>
+  /** Redis and InfluxDB, and the store-influx queue's depths and backlog. */
+  ready(): Promise<WriterReadiness>
   metrics: Metrics
   close(): Promise<void>
   /** Sets InfluxDB's retention to RETENTION_DAYS (at start and every RETENTION_CHECK_INTERVAL_MS). */
@@ -51,14 +46,8 @@ export async function startInfluxWriter(config: WriterInfluxConfig, logger: Logg
     logger,
   })
 
-  async function ready() {
-    const [redis, influxdb] = await Promise.all([
-      probe(() => consumer.connection.ping()),
-      probe(() => influx.prepare()),
-    ])
-    return { redis, influxdb }
-  }
-  metrics.readOnScrape({ dependencies: ready })
+  const ready = () => consumer.readiness({ influxdb: () => influx.prepare() })
+  metrics.readOnScrape({ dependencies: async () => (await ready()).dependencies })
 
   // Keeps InfluxDB's retention equal to PostgreSQL's; InfluxDB then expires whole shards itself.
   const retention = startRetentionJob(

@@ -7,18 +7,13 @@ import {
   migrateWhenReachable,
 } from '@iotflow/db'
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
-import { startStoreConsumer } from '@iotflow/queue'
-import {
-  type DependencyState,
-  type Logger,
-  type PeriodicJob,
-  probe,
-  startRetentionJob,
-} from '@iotflow/runtime'
+import { startStoreConsumer, type WriterReadiness } from '@iotflow/queue'
+import { type Logger, type PeriodicJob, startRetentionJob } from '@iotflow/runtime'
 import { classifyPostgresError } from './classify-postgres-error.js'
 
 export interface PostgresWriter {
-  ready(): Promise<Record<string, DependencyState>>
+  /** Redis and PostgreSQL, and the store-postgres queue's depths and backlog. */
+  ready(): Promise<WriterReadiness>
   metrics: Metrics
   /** Drops the day partitions past RETENTION_DAYS (runs at start and every RETENTION_CHECK_INTERVAL_MS). */
   retention: PeriodicJob | undefined
@@ -48,14 +43,8 @@ export async function startPostgresWriter(
     logger,
   })
 
-  async function ready() {
-    const [redis, postgres] = await Promise.all([
-      probe(() => consumer.connection.ping()),
-      probe(() => sql`SELECT 1`),
-    ])
-    return { redis, postgres }
-  }
-  metrics.readOnScrape({ dependencies: ready })
+  const ready = () => consumer.readiness({ postgres: () => sql`SELECT 1` })
+  metrics.readOnScrape({ dependencies: async () => (await ready()).dependencies })
 
   const retention = startRetentionJob(
     config,

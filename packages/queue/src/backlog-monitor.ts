@@ -16,10 +16,14 @@ export function backlogReport(points: BacklogPoints, limit: number): BacklogRepo
 }
 
 export interface BacklogMonitor {
+  /** BACKLOG_MAX_POINTS. */
+  readonly limit: number
   /** True while some store queue's backlog is at or over the limit (as of the last reading). */
   readonly overLimit: boolean
   /** The last reading; undefined until one succeeded. */
   readonly last: BacklogReport | undefined
+  /** Reads the counters now (for /health/ready and /metrics); rejects when Redis does not answer. */
+  readNow(): Promise<BacklogReport>
   /**
    * Resolves at once when under the limit, else once a reading is (or the monitor closes); rejects
    * when `signal` aborts.
@@ -38,7 +42,10 @@ export interface BacklogMonitorOptions {
 }
 
 const DEFAULT_INTERVAL_MS = 250
-/** A failing read is logged once per this many attempts (every 10 s at the default interval). */
+/**
+ * A failing read is logged after this many in a row, then again every as many (every 10 s at the
+ * default interval): a producer that starts while Redis is still connecting says nothing.
+ */
 const LOG_EVERY_FAILURES = 40
 
 /**
@@ -53,20 +60,25 @@ export async function startBacklogMonitor(options: BacklogMonitorOptions): Promi
   let waiters: (() => void)[] = []
   let reading: Promise<void> | undefined
 
+  function update(points: BacklogPoints): BacklogReport {
+    failures = 0
+    last = backlogReport(points, limit)
+    if (last.state === 'ok' && waiters.length > 0) {
+      const release = waiters
+      waiters = []
+      for (const resolve of release) resolve()
+    }
+    return last
+  }
+
   function read(): Promise<void> {
     reading ??= readBacklog(redis, queuePrefix)
       .then(
         (points) => {
-          failures = 0
-          last = backlogReport(points, limit)
-          if (last.state === 'ok' && waiters.length > 0) {
-            const release = waiters
-            waiters = []
-            for (const resolve of release) resolve()
-          }
+          update(points)
         },
         (error: Error) => {
-          if (failures++ % LOG_EVERY_FAILURES === 0) {
+          if (++failures % LOG_EVERY_FAILURES === 0) {
             logger.warn({ err: error.message }, 'could not read the queue backlog; keeping the last reading')
           }
         },
@@ -82,12 +94,14 @@ export async function startBacklogMonitor(options: BacklogMonitorOptions): Promi
   const overLimit = () => last?.state === 'over-limit'
 
   return {
+    limit,
     get overLimit() {
       return overLimit()
     },
     get last() {
       return last
     },
+    readNow: () => readBacklog(redis, queuePrefix).then(update),
     whenUnderLimit(signal) {
       if (!overLimit()) return Promise.resolve()
       return new Promise<void>((resolve, reject) => {

@@ -1,12 +1,16 @@
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
+import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
 
 export type JobCounts = Record<'waiting' | 'active' | 'delayed' | 'failed' | 'prioritized', number>
 
-/** Reads how many jobs each store queue holds per state (health, metrics, dashboards). */
-export function createQueueDepths(connection: Redis, queuePrefix: string) {
-  const queues = storeQueues.map(
+/** Reads how many jobs each store queue (or only `keys`) holds per state (health, metrics, dashboards). */
+export function createQueueDepths(
+  connection: Redis,
+  queuePrefix: string,
+  keys: readonly StoreQueueKey[] = storeQueues,
+) {
+  const queues = keys.map(
     (key) => new Queue(queueCatalog[key].name, { connection, prefix: bullPrefix(queuePrefix) }),
   )
   return {

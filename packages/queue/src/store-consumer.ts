@@ -1,8 +1,12 @@
+import { type DependencyState, probe, type ReadinessReport } from '@iotflow/runtime'
 import type { Redis } from 'ioredis'
+import { readBacklog } from './backlog.js'
+import { type BacklogReport, backlogReport } from './backlog-monitor.js'
 import { createBatchCompletionWorker } from './batch-completion-worker.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
-import type { StoreQueueKey } from './catalog.js'
+import { queueCatalog, type StoreQueueKey } from './catalog.js'
 import { createRedisConnection, waitUntilRedisReady, warnIfEvictionPossible } from './connection.js'
+import { createQueueDepths, type JobCounts } from './queue-depths.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
 export interface WriterQueueConfig {
@@ -13,10 +17,19 @@ export interface WriterQueueConfig {
   WRITER_LINGER_MS: number
   WRITER_SHUTDOWN_DRAIN_MS: number
   WRITER_MAX_INFLIGHT_WRITES: number
+  BACKLOG_MAX_POINTS: number
+}
+
+/** A writer's /health/ready: Redis and its store, and its queue's depths and backlog. */
+export type WriterReadiness = ReadinessReport & {
+  queues?: Record<string, JobCounts>
+  backlog?: BacklogReport
 }
 
 export interface StoreConsumer {
   connection: Redis
+  /** Probes Redis and `probes` (the store); when Redis is up, adds this queue's depths and backlog. */
+  readiness(probes: Record<string, () => Promise<unknown>>): Promise<WriterReadiness>
   close(): Promise<void>
 }
 
@@ -47,13 +60,41 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
     ...store,
   })
   const completion = createBatchCompletionWorker(connection, config.QUEUE_PREFIX, logger)
+  const depths = createQueueDepths(connection, config.QUEUE_PREFIX, [queue])
+  const { name } = queueCatalog[queue]
+
+  /** This queue's depths and backlog; undefined when Redis does not answer. */
+  async function queueState() {
+    try {
+      const [queues, points] = await Promise.all([
+        depths.read(),
+        readBacklog(connection, config.QUEUE_PREFIX),
+      ])
+      return { queues, backlog: backlogReport({ [name]: points[name] ?? 0 }, config.BACKLOG_MAX_POINTS) }
+    } catch {
+      return undefined
+    }
+  }
 
   let closing: Promise<void> | undefined
   return {
     connection,
+    async readiness(probes) {
+      const names = ['redis', ...Object.keys(probes)]
+      const states = await Promise.all([
+        probe(() => connection.ping()),
+        ...Object.values(probes).map((check) => probe(check)),
+      ])
+      const dependencies: Record<string, DependencyState> = Object.fromEntries(
+        names.map((dependency, i) => [dependency, states[i] as DependencyState]),
+      )
+      const state = dependencies.redis?.status === 'up' ? await queueState() : undefined
+      return { dependencies, ...state }
+    },
     close() {
       closing ??= (async () => {
         await Promise.all([batching.close(), completion.close()])
+        await depths.close()
         await connection.quit().catch(() => connection.disconnect())
       })()
       return closing

@@ -7,7 +7,16 @@ export interface HealthServer {
   close(): Promise<void>
 }
 
-export type ReadinessCheck = () => Promise<Record<string, DependencyState>>
+/**
+ * What /health/ready shows: each dependency, which decides readiness, and details that do not
+ * (queue depths, the backlog), shown as they are, as the gateway's /health/ready does.
+ */
+export type ReadinessReport = {
+  dependencies: Record<string, DependencyState>
+  [detail: string]: unknown
+}
+
+export type ReadinessCheck = () => Promise<ReadinessReport>
 
 /** Serves GET /metrics: the body in Prometheus text format and its content type. */
 export type MetricsExposition = () => Promise<{ contentType: string; body: string }>
@@ -26,9 +35,9 @@ export async function startHealthServer(
     const path = (req.url ?? '/').split('?')[0]
     if (path === '/health') return send(res, 200, { status: 'healthy' })
     if (path === '/health/ready') {
-      const dependencies = await ready()
+      const { dependencies, ...details } = await ready()
       const up = Object.values(dependencies).every((d) => d.status === 'up')
-      return send(res, up ? 200 : 503, { status: up ? 'ready' : 'degraded', dependencies })
+      return send(res, up ? 200 : 503, { status: up ? 'ready' : 'degraded', dependencies, ...details })
     }
     if (path === '/metrics' && metrics) {
       const { contentType, body } = await metrics()
