@@ -5,6 +5,7 @@ import { LazyChildLogger } from './lib/lazy-child-logger.js'
 import { gatewayLoggerOptions } from './lib/logger-options.js'
 import { RequestLogController } from './lib/request-log-controller.js'
 import authentication from './plugins/app/authentication.js'
+import backpressure from './plugins/app/backpressure.js'
 import deviceCacheSync from './plugins/app/device-cache-sync.js'
 import errorHandler from './plugins/app/error-handler.js'
 import ingest from './plugins/app/ingest.js'
@@ -60,6 +61,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
       maxInFlight: config.GROUP_COMMIT_MAX_INFLIGHT,
     },
   })
+  await app.register(backpressure, { queuePrefix: config.QUEUE_PREFIX, maxPoints: config.BACKLOG_MAX_POINTS })
   await app.register(readiness)
   await app.register(metrics)
   await app.register(repositories)

@@ -5,21 +5,35 @@ const Dependency = Type.Object({
   status: Type.Union([Type.Literal('up'), Type.Literal('down')]),
   error: Type.Optional(Type.String()),
 })
+const Backlog = Type.Object(
+  {
+    state: Type.Union([Type.Literal('ok'), Type.Literal('over-limit')], {
+      description: 'over-limit: telemetry is refused with 503 (HTTP) or held (MQTT); the gateway stays ready',
+    }),
+    limit: Type.Integer({ description: 'BACKLOG_MAX_POINTS' }),
+    points: Type.Record(Type.String(), Type.Integer(), {
+      description: 'points queued but not yet stored, per store queue',
+    }),
+  },
+  { title: 'Backlog' },
+)
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('degraded')]),
   dependencies: Type.Record(Type.String(), Dependency),
   queues: Type.Optional(Type.Record(Type.String(), Type.Record(Type.String(), Type.Integer()))),
+  backlog: Type.Optional(Backlog),
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   async function readiness() {
-    const { ready, dependencies, queues } = await fastify.readiness()
+    const { ready, dependencies, queues, backlog } = await fastify.readiness()
     return {
       ready,
       body: {
         status: ready ? ('ready' as const) : ('degraded' as const),
         dependencies,
         queues,
+        backlog,
       },
     }
   }
@@ -46,7 +60,8 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
     {
       schema: {
         tags: ['operations'],
-        summary: 'Each dependency and the queue depths; 503 when a dependency is down',
+        summary:
+          'Each dependency, the queue depths and the backlog; 503 when a dependency is down (not when the backlog is over its limit)',
         response: { 200: Readiness, 503: Readiness },
       },
     },

@@ -32,7 +32,9 @@ export default fp(
     metrics.readOnScrape({
       dependencies: async () => (await fastify.readiness()).dependencies,
       queues: () => fastify.queueDepths.read(),
+      backlog: async () => (await fastify.backlog.readNow()).points,
     })
+    metrics.backlogLimit.set(fastify.backlog.limit)
 
     fastify.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched'
@@ -42,7 +44,8 @@ export default fp(
       )
       const transport = request.routeOptions.config.ingestTransport
       if (!transport) return
-      const outcome = reply.statusCode === 202 ? 'accepted' : refusalReasonOf(reply.statusCode)
+      const outcome =
+        reply.statusCode === 202 ? 'accepted' : (request.ingestRefusal ?? refusalReasonOf(reply.statusCode))
       recordIngest(metrics, transport, outcome, pointsInBody(request.body))
     })
 
@@ -62,5 +65,5 @@ export default fp(
       },
     )
   },
-  { name: 'metrics', dependencies: ['readiness', 'queue'] },
+  { name: 'metrics', dependencies: ['readiness', 'queue', 'backpressure'] },
 )

@@ -1,4 +1,4 @@
-import type { JobCounts } from '@iotflow/queue'
+import type { BacklogReport, JobCounts } from '@iotflow/queue'
 import { type DependencyState, probe } from '@iotflow/runtime'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -7,11 +7,16 @@ export interface GatewayReadiness {
   ready: boolean
   dependencies: { redis: DependencyState; postgres: DependencyState }
   queues: Record<string, JobCounts> | undefined
+  /**
+   * The backlog against its limit. Over it, ingest answers 503, yet the gateway stays ready: it
+   * answers, queries work, and taking it out of a load balancer would only move the 503s elsewhere.
+   */
+  backlog: BacklogReport | undefined
 }
 
 declare module 'fastify' {
   interface FastifyInstance {
-    /** Probes what the gateway needs (Redis, Postgres) and reads the queue depths. */
+    /** Probes what the gateway needs (Redis, Postgres) and reads the queue depths and backlog. */
     readiness(): Promise<GatewayReadiness>
   }
 }
@@ -24,14 +29,20 @@ export default fp(
         probe(() => fastify.redis.ping()),
         probe(() => fastify.sql`SELECT 1`),
       ])
-      const queues =
-        redis.status === 'up' ? await fastify.queueDepths.read().catch(() => undefined) : undefined
+      const [queues, backlog] =
+        redis.status === 'up'
+          ? await Promise.all([
+              fastify.queueDepths.read().catch(() => undefined),
+              fastify.backlog.readNow().catch(() => undefined),
+            ])
+          : [undefined, undefined]
       return {
         ready: redis.status === 'up' && postgres.status === 'up',
         dependencies: { redis, postgres },
         queues,
+        backlog,
       }
     })
   },
-  { name: 'readiness', dependencies: ['postgres', 'queue'] },
+  { name: 'readiness', dependencies: ['postgres', 'queue', 'backpressure'] },
 )

@@ -1,0 +1,58 @@
+import { STATUS_CODES } from 'node:http'
+import type { ErrorResponse } from '@iotflow/contracts'
+import type { RefusalReason } from '@iotflow/metrics'
+import { type BacklogMonitor, startBacklogMonitor } from '@iotflow/queue'
+import type { FastifyInstance } from 'fastify'
+import fp from 'fastify-plugin'
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    /** The queue backlog against BACKLOG_MAX_POINTS, read every 250 ms. */
+    backlog: BacklogMonitor
+  }
+  interface FastifyRequest {
+    /** Set by a hook that refused the request for a reason its status code does not tell. */
+    ingestRefusal: RefusalReason | null
+  }
+}
+
+export interface BackpressureOptions {
+  queuePrefix: string
+  maxPoints: number
+}
+
+const REFUSAL: ErrorResponse = {
+  statusCode: 503,
+  error: STATUS_CODES[503] as string,
+  message: 'the queue backlog is over its limit; nothing was queued, retry later',
+}
+
+/**
+ * Backpressure: while a store queue holds BACKLOG_MAX_POINTS points or more not yet stored, every
+ * telemetry ingest route answers 503 with Retry-After. Decided in onRequest, before the body is
+ * read and before the key is looked up, from the monitor's last reading (no Redis call), so that
+ * under overload a refusal costs next to nothing and the gateway keeps answering.
+ */
+export default fp(
+  async (fastify: FastifyInstance, options: BackpressureOptions) => {
+    const monitor = await startBacklogMonitor({
+      redis: fastify.redis,
+      queuePrefix: options.queuePrefix,
+      limit: options.maxPoints,
+      logger: fastify.log,
+    })
+    fastify.decorate('backlog', monitor)
+    fastify.decorateRequest('ingestRefusal', null)
+
+    fastify.addHook('onRequest', async (request, reply) => {
+      if (!request.routeOptions.config.ingestTransport || !monitor.overLimit) return
+      request.ingestRefusal = 'backlog'
+      // 1 to 3 s: devices refused at the same moment come back spread out, not all at once.
+      const retryAfter = String(1 + Math.floor(Math.random() * 3))
+      // Answered here rather than thrown: the error handler would log every refusal as a failure.
+      return reply.code(503).header('retry-after', retryAfter).send(REFUSAL)
+    })
+    fastify.addHook('onClose', () => monitor.close())
+  },
+  { name: 'backpressure', dependencies: ['queue'] },
+)
