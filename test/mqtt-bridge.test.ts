@@ -204,9 +204,14 @@ describe('refused messages: nothing stored, the reason on the errors topic', () 
     expect(metrics).toMatch(/iotflow_mqtt_points_accepted_total 54\n/)
     expect(metrics).toMatch(/iotflow_mqtt_connections\{state="connected"\} 4\n/)
     expect(await bridge.ready()).toEqual({
-      broker: { status: 'up' },
-      redis: { status: 'up' },
-      postgres: { status: 'up' },
+      dependencies: { broker: { status: 'up' }, redis: { status: 'up' }, postgres: { status: 'up' } },
+      backlog: {
+        state: 'ok',
+        limit: 1_000_000,
+        points: { 'store-postgres': expect.any(Number), 'store-influx': expect.any(Number) },
+      },
     })
+    expect(metrics).toMatch(/iotflow_queue_backlog_limit_points 1000000\n/)
+    expect(metrics).toMatch(/iotflow_queue_backlog_points\{queue="store-influx"\} \d+\n/)
   })
 })

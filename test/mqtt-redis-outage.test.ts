@@ -81,7 +81,7 @@ it('loses nothing when Redis stops during a publish run and starts again', { tim
 
   expect(failed).toBe(0)
   expect(acked).toBe(MESSAGES)
-  expect(readinessDuringOutage?.redis?.status).toBe('down')
+  expect(readinessDuringOutage?.dependencies.redis.status).toBe('down')
   expect(bridge.metrics.unavailableRetries).toBeGreaterThan(0) // it really met the outage
 
   await waitFor(

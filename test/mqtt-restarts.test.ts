@@ -43,11 +43,11 @@ it('reconnects by itself when the broker restarts, and reports the broker down m
   await waitFor(async () => (await stored()) === 100, { what: 'the first 100 points' })
 
   await broker.stop()
-  await waitFor(async () => (await bridge?.ready())?.broker?.status === 'down', {
+  await waitFor(async () => (await bridge?.ready())?.dependencies.broker.status === 'down', {
     what: 'the broker to be seen down',
   })
   await broker.start()
-  await waitFor(async () => (await bridge?.ready())?.broker?.status === 'up', {
+  await waitFor(async () => (await bridge?.ready())?.dependencies.broker.status === 'up', {
     timeoutMs: 20_000,
     what: 'the bridge to reconnect',
   })

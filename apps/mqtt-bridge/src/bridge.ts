@@ -16,24 +16,37 @@ import {
 } from '@iotflow/ingest'
 import { createMetrics, exposition, recordIngest, refusalReasonOf } from '@iotflow/metrics'
 import {
+  type BacklogReport,
   createBatchEnqueuer,
   createGroupCommitEnqueuer,
   createRedisConnection,
+  startBacklogMonitor,
   subscribeDeviceChanges,
   warnIfEvictionPossible,
 } from '@iotflow/queue'
 import { type DependencyState, type Logger, probe } from '@iotflow/runtime'
 import type { IPublishPacket } from 'mqtt'
-import { type BrokerConnection, type Disposition, openBrokerConnection } from './broker-connection.js'
+import {
+  type BrokerConnection,
+  type Delivery,
+  type Disposition,
+  openBrokerConnection,
+} from './broker-connection.js'
 import { createMessageHandler, type MessageVerdict } from './message-handler.js'
 import { BridgeMetrics } from './metrics.js'
 import { subscriptionTopics } from './topics.js'
+
+export type BridgeReadiness = {
+  dependencies: { broker: DependencyState; redis: DependencyState; postgres: DependencyState }
+  /** The queue backlog against BACKLOG_MAX_POINTS (over it, messages wait unacknowledged). */
+  backlog?: BacklogReport
+}
 
 export interface MqttBridge {
   metrics: BridgeMetrics
   /** The shared metrics (transport="mqtt", dependencies, process) and the bridge's own MQTT counters. */
   renderMetrics(): Promise<string>
-  ready(): Promise<Record<string, DependencyState>>
+  ready(): Promise<BridgeReadiness>
   close(): Promise<void>
 }
 
@@ -51,6 +64,12 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   const redis = createRedisConnection(config.REDIS_URL, 'producer')
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
   redis.once('ready', () => void warnIfEvictionPossible(redis, logger))
+  const backlog = await startBacklogMonitor({
+    redis,
+    queuePrefix: config.QUEUE_PREFIX,
+    limit: config.BACKLOG_MAX_POINTS,
+    logger,
+  })
 
   const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, config.QUEUE_PREFIX), {
     maxPoints: config.MQTT_GROUP_COMMIT_MAX_POINTS,
@@ -82,6 +101,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   const metrics = new BridgeMetrics()
   // The same series as the gateway and writers, so dashboards read one set of names.
   const shared = createMetrics()
+  shared.backlogLimit.set(config.BACKLOG_MAX_POINTS)
   const stopping = new AbortController()
   const inFlight = new Set<Promise<Disposition>>()
 
@@ -115,9 +135,21 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     topic: string,
     payload: Buffer,
     packet: IPublishPacket,
+    delivery: Delivery,
   ): Promise<Disposition> {
     if (stopping.signal.aborted) return 'hold'
     metrics.messagesReceived++
+    if (backlog.overLimit) {
+      // Backpressure: the message waits unacknowledged, and so does its connection, so the broker
+      // keeps the rest queued. Then it is handled as usual, unless its connection closed meanwhile
+      // (a long wait outlasts the keepalive): the broker delivers it again on the next one.
+      metrics.backlogWaits++
+      const waited = await backlog.whenUnderLimit(stopping.signal).then(
+        () => true,
+        () => false,
+      )
+      if (!waited || !delivery.live) return 'hold'
+    }
     const verdict = await decide(topic, payload)
     if (verdict === null) return 'hold'
     if (verdict.kind === 'accepted') {
@@ -146,8 +178,8 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
       sessionExpirySeconds: config.MQTT_SESSION_EXPIRY_SECONDS,
       topics,
       logger,
-      onMessage(topic, payload, packet) {
-        const run = onMessage(connection, topic, payload, packet)
+      onMessage(topic, payload, packet, delivery) {
+        const run = onMessage(connection, topic, payload, packet, delivery)
         inFlight.add(run)
         const settled = () => inFlight.delete(run)
         run.then(settled, settled) // a rejection is logged by the connection
@@ -180,7 +212,9 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
               status: 'down',
               error: `${down.length} of ${connections.length} connections down${down[0]?.lastError ? `: ${down[0].lastError}` : ''}`,
             }
-      return { broker, redis: redisState, postgres }
+      const dependencies = { broker, redis: redisState, postgres }
+      const report = redisState.status === 'up' ? await backlog.readNow().catch(() => undefined) : undefined
+      return report ? { dependencies, backlog: report } : { dependencies }
     },
     close() {
       closing ??= (async () => {
@@ -189,6 +223,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
         await Promise.allSettled([...inFlight])
         await Promise.all(connections.map((c) => c.end()))
         await enqueuer.close()
+        await backlog.close()
         await deviceChanges.close()
         await redis.quit().catch(() => redis.disconnect())
         await closeSql(sql)
@@ -196,7 +231,10 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
       return closing
     },
   }
-  shared.readOnScrape({ dependencies: () => bridge.ready() })
+  shared.readOnScrape({
+    dependencies: async () => (await bridge.ready()).dependencies,
+    backlog: async () => (await backlog.readNow()).points,
+  })
 
   let timer: NodeJS.Timeout | undefined
   const subscribed = Promise.all(connections.map((c) => c.subscribedOnce))

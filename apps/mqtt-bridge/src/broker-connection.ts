@@ -4,6 +4,12 @@ import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 
 /** What to do with a QoS 1 message once it has been handled: PUBACK it, or leave it with the broker. */
 export type Disposition = 'ack' | 'hold'
 
+/** One delivery of a message: live until the connection that delivered it closes. */
+export interface Delivery {
+  /** False once that connection closed: the broker will deliver the message again on the next one. */
+  readonly live: boolean
+}
+
 export interface BrokerConnectionOptions {
   url: string
   clientId: string
@@ -13,10 +19,17 @@ export interface BrokerConnectionOptions {
   topics: string[]
   logger: Logger
   /** Resolves 'ack' once the message is durably queued or refused for good; 'hold' leaves it unacknowledged. */
-  onMessage(topic: string, payload: Buffer, packet: IPublishPacket): Promise<Disposition>
+  onMessage(topic: string, payload: Buffer, packet: IPublishPacket, delivery: Delivery): Promise<Disposition>
 }
 
 const END_DEADLINE_MS = 3_000
+/**
+ * MQTT 5 receive maximum: QoS 1 messages the broker may send this connection before it has their
+ * PUBACKs. Once that many are unacknowledged (held while Redis is down or the backlog is over its
+ * limit) the broker sends no more and keeps the rest queued in the session. 20 is what Mosquitto
+ * uses when a client names none (its max_inflight_messages); naming it holds with any broker.
+ */
+const RECEIVE_MAXIMUM = 20
 
 /**
  * One MQTT 5 connection with a persistent session (fixed client id, clean start off, a session
@@ -33,27 +46,36 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
   let answersInFlight = 0
   let answersSettled: (() => void) | undefined
   let lastError: string | undefined
+  // Counts closed connections: a delivery is live while this has not moved since it arrived.
+  let closes = 0
 
   const clientOptions: IClientOptions = {
     clientId,
     clean: false,
     protocolVersion: 5,
-    properties: { sessionExpiryInterval: options.sessionExpirySeconds },
+    properties: { sessionExpiryInterval: options.sessionExpirySeconds, receiveMaximum: RECEIVE_MAXIMUM },
     reconnectPeriod: 1_000,
     connectTimeout: 10_000,
     resubscribe: false, // done on every connect, below
     ...(options.username !== undefined && { username: options.username, password: options.password }),
     customHandleAcks: (topic, payload, packet, done) => {
-      options.onMessage(topic, payload, packet).then(
+      const deliveredDuring = closes
+      const delivery: Delivery = {
+        get live() {
+          return closes === deliveredDuring
+        },
+      }
+      options.onMessage(topic, payload, packet, delivery).then(
         (disposition) => {
           if (disposition === 'ack') done(0)
           // Not calling done keeps the message unacknowledged (and this connection paused) until
-          // the connection closes; the broker redelivers it when the session resumes.
-          else holding = true
+          // the connection closes; the broker redelivers it when the session resumes. A delivery
+          // whose connection already closed holds nothing on the current one.
+          else if (delivery.live) holding = true
         },
         (error: Error) => {
           logger.error({ err: error, clientId }, 'message handler failed; message left unacknowledged')
-          holding = true
+          if (delivery.live) holding = true
         },
       )
     },
@@ -84,6 +106,7 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
   })
   client.on('close', () => {
     subscribed = false
+    closes++
   })
   client.on('error', (error) => {
     lastError = error.message

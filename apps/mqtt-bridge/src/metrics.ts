@@ -13,6 +13,8 @@ export class BridgeMetrics {
   errorsPublished = 0
   /** Attempts that failed on an unexpected error (a bug); the message is retried, never dropped. */
   handlerFailures = 0
+  /** Messages that waited, unacknowledged, for the queue backlog to fall under its limit. */
+  backlogWaits = 0
 
   refused(statusCode: number): void {
     this.messagesRefused.set(statusCode, (this.messagesRefused.get(statusCode) ?? 0) + 1)
@@ -40,6 +42,11 @@ export class BridgeMetrics {
         'iotflow_mqtt_unavailable_retries_total',
         'attempts that found Redis or Postgres unreachable (message kept unacknowledged)',
         this.unavailableRetries,
+      ),
+      counter(
+        'iotflow_mqtt_backlog_waits_total',
+        'messages held unacknowledged until the queue backlog fell under BACKLOG_MAX_POINTS',
+        this.backlogWaits,
       ),
       counter(
         'iotflow_mqtt_errors_published_total',
