@@ -7,6 +7,7 @@ import { startBacklogMonitor } from './backlog-monitor.js'
 import { createBatchingWorker } from './batching-worker.js'
 import { bullPrefix } from './catalog.js'
 import { createRedisConnection, waitForReady } from './connection.js'
+import { createDeadLetters } from './dead-letters.js'
 import { createBatchEnqueuer, type NewBatch } from './enqueue.js'
 import { createGroupCommitEnqueuer } from './group-commit-enqueuer.js'
 
@@ -101,6 +102,37 @@ describe('the backlog counters (real Redis)', () => {
     // The other store's queue, which no writer took, still counts all of it.
     expect((await readBacklog(producer, prefix))['store-influx']).toBe(22)
     await batching.close()
+    await enqueuer.close()
+  })
+
+  it('counts a dead letter again once it is replayed', async () => {
+    const prefix = newPrefix()
+    const enqueuer = createBatchEnqueuer(producer, prefix)
+    await enqueuer.enqueue(batch(666, 7))
+    const refusing = createBatchingWorker({
+      queue: 'storeInflux',
+      connection: worker,
+      queuePrefix: prefix,
+      concurrency: 1,
+      maxBatchPoints: 1000,
+      lingerMs: 1,
+      maxInFlightWrites: 1,
+      shutdownDrainMs: 1000,
+      writeBatch: () => Promise.reject(new Error('refused')),
+      classify: () => 'permanent',
+      logger: silent,
+    })
+    const deadLetters = createDeadLetters(producer, prefix)
+    await waitFor(async () => (await deadLetters.list(['storeInflux'])).length === 1, {
+      what: 'a dead letter',
+    })
+    await refusing.close()
+    await waitFor(async () => (await readBacklog(producer, prefix))['store-influx'] === 0, {
+      what: 'the dead letter’s points to be given back',
+    })
+    expect((await deadLetters.replay({ queues: ['storeInflux'] })).replayed).toHaveLength(1)
+    expect((await readBacklog(producer, prefix))['store-influx']).toBe(7)
+    await deadLetters.close()
     await enqueuer.close()
   })
 

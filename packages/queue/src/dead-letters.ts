@@ -1,6 +1,7 @@
 import { pointsInPayload } from '@iotflow/contracts'
 import { type Job, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { backlogKey } from './backlog.js'
 import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
 
 /** A store job that failed for good: it stays in its queue's failed set until replayed. */
@@ -77,6 +78,9 @@ export function createDeadLetters(connection: Redis, queuePrefix: string) {
           for await (const job of failedJobs(queue)) jobs.push(job)
         }
         for (const job of jobs) {
+          // Back in its queue, it counts in the backlog again: counted first, so that a writer
+          // taking it at once cannot give its points back before they were added.
+          await connection.hincrby(backlogKey(queuePrefix), queue.name, pointsInPayload(job.data))
           await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
           report.replayed.push({ queue: queue.name, jobId: job.id as string })
         }
