@@ -4,8 +4,8 @@ import type { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backlogKey, readBacklog, releaseBacklog } from './backlog.js'
 import { startBacklogMonitor } from './backlog-monitor.js'
-import { createBatchingWorker } from './batching-worker.js'
-import { bullPrefix } from './catalog.js'
+import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
+import { bullPrefix, type StoreQueueKey } from './catalog.js'
 import { createRedisConnection, waitForReady } from './connection.js'
 import { createDeadLetters } from './dead-letters.js'
 import { createBatchEnqueuer, type NewBatch } from './enqueue.js'
@@ -28,6 +28,32 @@ describe('the backlog counters (real Redis)', () => {
     prefixes.push(prefix)
     return prefix
   }
+
+  /** A writer on `queue` whose store is `writeBatch`, refusing for good whatever it throws. */
+  const startWriter = (
+    prefix: string,
+    queue: StoreQueueKey,
+    writeBatch: BatchingWorkerOptions<StoreQueueKey>['writeBatch'],
+  ) =>
+    createBatchingWorker({
+      queue,
+      connection: worker,
+      queuePrefix: prefix,
+      concurrency: 10,
+      maxBatchPoints: 1000,
+      lingerMs: 5,
+      maxInFlightWrites: 2,
+      shutdownDrainMs: 1000,
+      writeBatch,
+      classify: () => 'permanent',
+      logger: silent,
+    })
+
+  /** Waits until `queue`'s counter reads `points`. */
+  const backlogReaches = (prefix: string, queue: string, points: number, what: string) =>
+    waitFor(async () => (await readBacklog(producer, prefix))[queue] === points, {
+      what: `the ${queue} backlog to reach ${points}: ${what}`,
+    })
 
   beforeAll(async () => {
     producer = createRedisConnection(serviceUrls.redis, 'producer')
@@ -65,40 +91,26 @@ describe('the backlog counters (real Redis)', () => {
     const slowWrite = new Promise<void>((resolve) => {
       releaseSlowWrite = resolve
     })
-    const batching = createBatchingWorker({
-      queue: 'storePostgres',
-      connection: worker,
-      queuePrefix: prefix,
-      concurrency: 10,
-      maxBatchPoints: 1000,
-      lingerMs: 5,
-      maxInFlightWrites: 2,
-      shutdownDrainMs: 1000,
-      // Device 777's write hangs until the test lets it go; device 666's batch is refused for good
-      // (a poison job); the rest is taken.
-      async writeBatch(payloads) {
-        if (payloads.some((p) => p.device_id === 777)) {
-          slowWriteStarted = true
-          await slowWrite
-        }
-        if (payloads.some((p) => p.device_id === 666)) throw new Error('refused')
-        written.push(...payloads.map((p) => p.device_id))
-      },
-      classify: () => 'permanent',
-      logger: silent,
+    // Device 777's write hangs until the test lets it go; device 666's batch is refused for good
+    // (a poison batch); the rest is taken.
+    const batching = startWriter(prefix, 'storePostgres', async (batches) => {
+      if (batches.some((b) => b.device_id === 777)) {
+        slowWriteStarted = true
+        await slowWrite
+      }
+      if (batches.some((b) => b.device_id === 666)) throw new Error('refused')
+      written.push(...batches.map((b) => b.device_id))
     })
     await enqueuer.enqueue(batch(777, 5))
     await waitFor(() => slowWriteStarted, { what: 'the write of job 777 to start' })
+    // One job of three devices' batches, one of which the store refuses: the job fails holding only
+    // that batch, yet gives back all it counted.
     await enqueuer.enqueueMany([batch(1, 4), batch(2, 6), batch(666, 7)])
     // Only the job still being written counts (its queue is not empty, so this is no reconciliation).
-    await waitFor(async () => (await readBacklog(producer, prefix))['store-postgres'] === 5, {
-      what: 'the store-postgres backlog to drop to the 5 points of the job still active',
-    })
+    await backlogReaches(prefix, 'store-postgres', 5, 'only job 777, still being written')
     expect(written.sort()).toEqual([1, 2])
     releaseSlowWrite()
-    await waitFor(async () => (await readBacklog(producer, prefix))['store-postgres'] === 0, {
-      what: 'the store-postgres backlog to drop to 0',
-    })
+    await backlogReaches(prefix, 'store-postgres', 0, 'every job done with')
     // The other store's queue, which no writer took, still counts all of it.
     expect((await readBacklog(producer, prefix))['store-influx']).toBe(22)
     await batching.close()
@@ -109,27 +121,13 @@ describe('the backlog counters (real Redis)', () => {
     const prefix = newPrefix()
     const enqueuer = createBatchEnqueuer(producer, prefix)
     await enqueuer.enqueue(batch(666, 7))
-    const refusing = createBatchingWorker({
-      queue: 'storeInflux',
-      connection: worker,
-      queuePrefix: prefix,
-      concurrency: 1,
-      maxBatchPoints: 1000,
-      lingerMs: 1,
-      maxInFlightWrites: 1,
-      shutdownDrainMs: 1000,
-      writeBatch: () => Promise.reject(new Error('refused')),
-      classify: () => 'permanent',
-      logger: silent,
-    })
+    const refusing = startWriter(prefix, 'storeInflux', () => Promise.reject(new Error('refused')))
     const deadLetters = createDeadLetters(producer, prefix)
     await waitFor(async () => (await deadLetters.list(['storeInflux'])).length === 1, {
       what: 'a dead letter',
     })
     await refusing.close()
-    await waitFor(async () => (await readBacklog(producer, prefix))['store-influx'] === 0, {
-      what: 'the dead letter’s points to be given back',
-    })
+    await backlogReaches(prefix, 'store-influx', 0, 'the dead letter given back')
     expect((await deadLetters.replay({ queues: ['storeInflux'] })).replayed).toHaveLength(1)
     expect((await readBacklog(producer, prefix))['store-influx']).toBe(7)
     await deadLetters.close()

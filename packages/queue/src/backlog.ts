@@ -144,8 +144,15 @@ export function releaseBacklogOnCompletion(
   let lastRun = 0
   let running: Promise<void> | undefined
 
+  // What each job counted when it was queued, read as the worker takes it: a job partly refused
+  // is cut down to its refused batches before it fails (batching-worker.ts), yet gives all back.
+  const counted = new WeakMap<Job<StoreBatchPayload>, number>()
+  const pointsOf = (job: Job<StoreBatchPayload>) => counted.get(job) ?? pointsInPayload(job.data)
+  worker.on('active', (job: Job<StoreBatchPayload>) => {
+    counted.set(job, pointsInPayload(job.data))
+  })
   worker.on('completed', (job: Job<StoreBatchPayload>) => {
-    pending += pointsInPayload(job.data)
+    pending += pointsOf(job)
   })
   worker.on('failed', (job: Job<StoreBatchPayload> | undefined, error: Error) => {
     if (!job || error.name === 'RateLimitError') return
@@ -153,7 +160,7 @@ export function releaseBacklogOnCompletion(
       job.attemptsMade >= (job.opts.attempts ?? 1) ||
       error instanceof UnrecoverableError ||
       error.name === 'UnrecoverableError'
-    if (final) pending += pointsInPayload(job.data)
+    if (final) pending += pointsOf(job)
   })
 
   function flush(): Promise<void> {
