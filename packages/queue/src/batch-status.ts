@@ -29,7 +29,7 @@ const storeNames: Record<StoreQueueKey, 'postgres' | 'influxdb'> = {
 }
 
 /**
- * Reads where a batch is from its fan-out: the parent job (kept a day after completion) and the
+ * Reads where a batch is from its fan-out: the parent job (kept a day after completion, the newest 100,000 at most) and the
  * state of each child. Undefined when the batch is unknown or expired.
  */
 export function createBatchStatusReader(connection: Redis, queuePrefix: string) {

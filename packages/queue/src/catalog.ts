@@ -20,8 +20,9 @@ export const queueCatalog = {
     name: 'ingest-batches',
     jobName: 'batch',
     options: {
-      // Kept a day so GET /api/v1/ingest/{id} can answer "stored"; failures kept a week.
-      removeOnComplete: { age: 24 * 3600 },
+      // Kept so GET /api/v1/ingest/{id} can answer "stored": a day, but at most the newest 100,000,
+      // so that Redis memory stays bounded under any load. Failures kept a week.
+      removeOnComplete: { age: 24 * 3600, count: 100_000 },
       removeOnFail: { age: 7 * 24 * 3600 },
     },
   },
