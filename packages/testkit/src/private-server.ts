@@ -5,14 +5,25 @@ import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { waitFor } from './wait-for.js'
 
+/**
+ * A free port below the kernel's ephemeral range (32768+), picked at random. Ports from that range
+ * are also the local ports of outgoing connections: a private server stopped for a test could find
+ * its port taken by some client's connection when it starts again, and its clients would then reach
+ * whatever else listens there. Below the range, only another listener can take it.
+ */
 export async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
+  for (let attempt = 0; ; attempt++) {
+    const port = 20_000 + Math.floor(Math.random() * 12_000)
+    if (await canListen(port)) return port
+    if (attempt > 100) throw new Error('no free port between 20000 and 32000')
+  }
+}
+
+function canListen(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
     const server = createServer()
-    server.once('error', reject)
-    server.listen(0, '127.0.0.1', () => {
-      const { port } = server.address() as { port: number }
-      server.close(() => resolve(port))
-    })
+    server.once('error', () => resolve(false))
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)))
   })
 }
 
