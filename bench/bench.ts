@@ -19,7 +19,7 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createRedisConnection } from '@iotflow/queue'
+import { createRedisConnection, waitForReady } from '@iotflow/queue'
 import { startPrivateRedis } from '@iotflow/testkit'
 import type { BenchContext, ScenarioResult } from './harness/context.js'
 import { printGoals } from './harness/goals.js'
@@ -92,9 +92,15 @@ await withTeardown(async (teardown) => {
     await startPrivateRedis({ appendfsync: 'everysec' }),
     (server) => server.dispose(),
   )
-  const redis = teardown.add('the Redis connection', createRedisConnection(redisServer.url, 'worker'), (r) =>
-    r.quit(),
+  // Fails fast rather than waits: on Ctrl-C the terminal stops this Redis too, and the teardown
+  // must not wait on it.
+  const redis = teardown.add(
+    'the Redis connection',
+    createRedisConnection(redisServer.url, 'producer'),
+    (r) => r.quit().catch(() => r.disconnect()),
   )
+  redis.on('error', () => {})
+  await waitForReady(redis)
   const context: BenchContext = {
     teardown,
     redis,
@@ -106,12 +112,14 @@ await withTeardown(async (teardown) => {
   }
   const results: ScenarioResult[] = []
   const run = async (id: string, scenario: () => Promise<ScenarioResult>) => {
+    if (teardown.stopping) return
     console.log(`\n… scenario ${id}: ${seconds} s of load, then until both stores hold every point`)
     try {
       const result = await scenario()
       results.push(result)
       printScenario(result)
     } catch (error) {
+      if (teardown.stopping) return // the signal stopped its processes: not a failure to report
       failures.push(id)
       console.error(`scenario ${id} failed: ${(error as Error).stack ?? error}`)
     }
@@ -132,9 +140,9 @@ await withTeardown(async (teardown) => {
       const theirs = results.find((r) => r.id === `5.${id}`)
       return ours && theirs ? [[ours, theirs] as [ScenarioResult, ScenarioResult]] : []
     })
-    if (pairs.length) printYardstickComparison(pairs)
+    if (pairs.length && !teardown.stopping) printYardstickComparison(pairs)
   }
-  printGoals(results)
+  if (!teardown.stopping) printGoals(results)
 })
 if (failures.length) {
   console.error(`\nscenario(s) ${failures.join(', ')} failed (see above)`)

@@ -89,7 +89,7 @@ export async function runHttpOnIotflow(
     })
     return { id: scenario.id, title: scenario.title, system: 'IoTFlow', unit: 'request', measurement }
   } catch (error) {
-    if (iotflow) console.error(`the apps' last output:\n${iotflow.output()}`)
+    if (iotflow && !context.teardown.stopping) console.error(`the apps' last output:\n${iotflow.output()}`)
     throw error
   } finally {
     await scope.run()

@@ -96,7 +96,7 @@ export async function runMqttOnIotflow(
       measurement,
     }
   } catch (error) {
-    if (iotflow) console.error(`the apps' last output:\n${iotflow.output()}`)
+    if (iotflow && !context.teardown.stopping) console.error(`the apps' last output:\n${iotflow.output()}`)
     throw error
   } finally {
     await scope.run()

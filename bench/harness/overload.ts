@@ -12,8 +12,10 @@ export interface OverloadFigures {
   /** Redis used_memory once the bound was reached, until the end of the load (MB). */
   redisMinMb?: number
   redisMaxMb?: number
-  /** No growth: the highest sample of the second half at most 10% above that of the first half. */
+  /** No growth: the highest sample of the second half at most 10% (+1 MB) above that of the first half. */
   redisFlat?: boolean
+  /** Every sample once the bound was reached (MB), one a second. */
+  redisSeriesMb: number[]
   /** Points per second written to each store while the gateway was refusing, the slower store. */
   storedDuringOverload?: number
 }
@@ -26,6 +28,7 @@ export function overloadFiguresOf(result: ScenarioResult): OverloadFigures {
   const offeredPointsPerSecond = (m.load.sent * m.load.pointsPerMessage) / m.load.seconds
   const { storedBoth } = figuresOf(result)
   const figures: OverloadFigures = {
+    redisSeriesMb: [],
     refusals,
     offeredPointsPerSecond,
     offeredOverStored: storedBoth ? offeredPointsPerSecond / storedBoth : undefined,
@@ -35,12 +38,13 @@ export function overloadFiguresOf(result: ScenarioResult): OverloadFigures {
   const boundAt = m.load.firstRefusalEpochMs - performance.timeOrigin
   figures.boundReachedAfter = (boundAt - m.startedAt) / 1000
   const memory = samplesBetween(m.series.get('redis used_memory'), boundAt, m.loadEndedAt).map((s) => s.value)
+  figures.redisSeriesMb = memory.map((bytes) => bytes / MB)
   if (memory.length > 0) {
     figures.redisMinMb = Math.min(...memory) / MB
     figures.redisMaxMb = Math.max(...memory) / MB
     const half = Math.floor(memory.length / 2)
     if (half > 0) {
-      figures.redisFlat = Math.max(...memory.slice(half)) <= 1.1 * Math.max(...memory.slice(0, half))
+      figures.redisFlat = Math.max(...memory.slice(half)) <= 1.1 * Math.max(...memory.slice(0, half)) + MB
     }
   }
   const rates = ['stored postgres', 'stored influx'].map((probe) =>

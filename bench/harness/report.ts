@@ -54,6 +54,12 @@ export function printScenario(result: ScenarioResult): void {
   )
   console.log(`\n### ${result.id}. ${result.title} (${result.system})\n`)
   console.log(markdownTable(['figure', 'value'], rows))
+  if (result.id === '4') {
+    const series = overloadFiguresOf(result)
+      .redisSeriesMb.map((mb) => decimal(mb))
+      .join(' ')
+    console.log(`\nRedis used_memory each second once the bound is reached (MB): ${series || '–'}`)
+  }
   console.log()
   console.log(processTable(result))
 }

@@ -4,6 +4,8 @@
  * SIGTERM. Each step has a deadline, so a stuck step cannot keep the others from running.
  */
 export class Teardown {
+  /** Set once a signal asked to stop: start nothing more. */
+  stopping = false
   private readonly steps: { what: string; undo: () => Promise<unknown> }[] = []
 
   /** Registers `undo` and returns `value`, so a start and its undo read as one line. */
@@ -38,13 +40,21 @@ export class Teardown {
 
 /**
  * Runs `body`, then the teardown, whatever happens: an error, Ctrl-C (SIGINT) or SIGTERM. A signal
- * runs the teardown and exits with 130 (or 143); a second signal exits at once.
+ * runs the teardown and exits with 130 (or 143); another signal a second later exits at once.
  */
 export async function withTeardown<T>(body: (teardown: Teardown) => Promise<T>): Promise<T> {
   const teardown = new Teardown()
   let interrupted: Promise<never> | undefined
+  let firstSignalAt = 0
   const onSignal = (signal: NodeJS.Signals) => {
-    if (interrupted) process.exit(1)
+    if (interrupted) {
+      // Ctrl-C reaches us twice at once (from the terminal and forwarded by pnpm): only a signal
+      // given later means "exit now".
+      if (Date.now() - firstSignalAt > 1000) process.exit(1)
+      return
+    }
+    firstSignalAt = Date.now()
+    teardown.stopping = true
     console.error(`\n${signal}: stopping and cleaning up (again to exit at once) …`)
     interrupted = teardown.run().then(() => process.exit(signal === 'SIGINT' ? 130 : 143))
   }
