@@ -3,7 +3,7 @@
  * real PostgreSQL and InfluxDB, a private Redis, and for MQTT a private Mosquitto.
  *
  *   pnpm bench [--scenarios 1,2,3,4,5] [--seconds 60] [--overload-clients 100]
- *              [--overload-bound 200000] [--mqtt-rate 10000]
+ *              [--overload-bound 200000] [--mqtt-rate 10000] [--cpu-prof DIR]
  *
  *   1. HTTP batches of 1,000 points from 50 concurrent clients
  *   2. HTTP single-point requests from 200 concurrent clients
@@ -12,12 +12,13 @@
  *   5. The yardstick: scenarios 1 and 2 against a gateway that writes both stores in each request
  *
  * Each scenario prints a table (docs/benchmarks.md says how to read it), then a summary of the goals.
+ * --cpu-prof DIR: each app writes a CPU profile (.cpuprofile, for Chrome DevTools) under DIR.
  * Everything it starts (processes, databases, Redis keys, files) is removed at the end, on failure
  * and on Ctrl-C. Talks only to 127.0.0.1.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
-import { join } from 'node:path'
+import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createRedisConnection, waitForReady } from '@iotflow/queue'
 import { startPrivateRedis } from '@iotflow/testkit'
@@ -36,6 +37,7 @@ const { values: args } = parseArgs({
     'overload-clients': { type: 'string', default: '100' },
     'overload-bound': { type: 'string', default: '200000' },
     'mqtt-rate': { type: 'string', default: '10000' },
+    'cpu-prof': { type: 'string' },
   },
 })
 const selected = new Set(args.scenarios.split(',').map((s) => s.trim()))
@@ -109,6 +111,7 @@ await withTeardown(async (teardown) => {
     seconds,
     workDir,
     firstTimestampMs: Math.floor((Date.now() - 3_600_000) / 1000) * 1000,
+    cpuProfileDir: args['cpu-prof'] ? resolve(args['cpu-prof']) : undefined,
   }
   const results: ScenarioResult[] = []
   const run = async (id: string, scenario: () => Promise<ScenarioResult>) => {

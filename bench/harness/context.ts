@@ -13,6 +13,14 @@ export interface BenchContext {
   workDir: string
   /** Every device's first timestamp; each request or message takes the next ones. */
   firstTimestampMs: number
+  /** When set, every app (and the yardstick) writes a CPU profile under it: <dir>/<scenario>/<app>/. */
+  cpuProfileDir?: string
+}
+
+/** NODE_OPTIONS that make a process write a CPU profile into `dir` when it exits. */
+export function cpuProfileEnv(context: BenchContext, scenario: string, app: string): Record<string, string> {
+  if (!context.cpuProfileDir) return {}
+  return { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${context.cpuProfileDir}/scenario-${scenario}/${app}` }
 }
 
 export type SystemUnderTest = 'IoTFlow' | 'yardstick'

@@ -3,7 +3,8 @@ import { figuresOf } from './figures.js'
 import { decimal, integer, markdownTable } from './markdown-table.js'
 import { overloadFiguresOf } from './overload.js'
 
-type Verdict = 'pass' | 'MISS' | 'not run'
+/** 'no data': the scenario ran but did not produce the figure (e.g. no 503, so no overload). */
+type Verdict = 'pass' | 'MISS' | 'not run' | 'no data'
 
 interface Goal {
   goal: string
@@ -112,6 +113,9 @@ export function goalsOf(results: ScenarioResult[]): Goal[] {
     `${integer(overload?.storedDuringOverload)} points/s = ${decimal(fullSpeed, 2)}×`,
     fullSpeed === undefined ? undefined : fullSpeed >= 0.9,
   )
+  // Run, but without the figure (no 503: never overloaded; scenario 1 not run): say so.
+  const last = goals[goals.length - 1]
+  if (last && last.verdict === 'not run' && s4 && s1) last.verdict = 'no data'
   const ours = results.filter((r) => r.system === 'IoTFlow')
   const peak = (name: string) =>
     ours.length ? Math.max(...ours.map((r) => r.measurement.peakRssMb.get(name) ?? 0)) : undefined

@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { createDevicesRepository } from '@iotflow/db'
 import { registerDeviceOverHttp } from '@iotflow/testkit'
 import { mapLimit, type SimulatedDevice, writeDevicesFile } from '../simulator/fleet.js'
-import { type BenchContext, redisUsedMemory, type ScenarioResult } from './context.js'
+import { type BenchContext, cpuProfileEnv, redisUsedMemory, type ScenarioResult } from './context.js'
 import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
 import { type LoadOutcome, measure } from './measure.js'
 import type { Probe, WatchedProcess, WatchedServer } from './sampler.js'
@@ -46,7 +46,7 @@ export function iotflowProbes(context: BenchContext, iotflow: IotflowApps): Prob
 
 export function redisProcess(context: BenchContext): WatchedProcess[] {
   const pid = context.redisPid()
-  return pid === undefined ? [] : [{ name: 'redis-server (private)', pid }]
+  return pid === undefined ? [] : [{ name: 'redis-server (private)', pid, resetPeak: true }]
 }
 
 /** A scenario against IoTFlow: the apps as processes, devices registered through the admin API. */
@@ -63,6 +63,7 @@ export async function runHttpOnIotflow(
       redisUrl: context.redisUrl,
       stores,
       env: scenario.env,
+      appEnv: (app) => cpuProfileEnv(context, scenario.id, app),
     })
     const gatewayUrl = iotflow.gatewayUrl
     const devices = await mapLimit(range(scenario.clients), 16, async (i) => {
@@ -77,14 +78,7 @@ export async function runHttpOnIotflow(
       servers: SHARED_SERVERS,
       probes: iotflowProbes(context, apps),
       load: (started) => wrkLoad(context, scope, scenario, gatewayUrl, devicesFile, started),
-      progress: async () => {
-        const [acknowledged, stored, pending] = await Promise.all([
-          apps.acceptedPoints('http'),
-          apps.storedPoints(),
-          apps.pendingJobs(),
-        ])
-        return { acknowledged, ...stored, pending }
-      },
+      progress: () => apps.drainProgress('http'),
       drainTimeoutMs: drainTimeoutMs(context.seconds),
     })
     return { id: scenario.id, title: scenario.title, system: 'IoTFlow', unit: 'request', measurement }
@@ -116,7 +110,12 @@ export async function runHttpOnYardstick(
       'yardstick',
       devices,
     )
-    const yardstick = await startYardstick(scope, stores, devicesFile)
+    const yardstick = await startYardstick(
+      scope,
+      stores,
+      devicesFile,
+      cpuProfileEnv(context, `5.${scenario.id}`, 'yardstick'),
+    )
     const measurement = await measure({
       stores,
       processes: [{ name: 'yardstick', pid: yardstick.process.pid }],

@@ -1,6 +1,7 @@
 import { createQueueDepths, type createRedisConnection } from '@iotflow/queue'
 import { deleteKeys, freePort, uniqueName, waitFor } from '@iotflow/testkit'
 import { type AppName, spawnApp } from '../../test/support/app-process.js'
+import type { DrainProgress } from './measure.js'
 import { readMetric } from './metric-reader.js'
 import { stopProcess } from './stop-process.js'
 import type { BenchStores } from './stores.js'
@@ -16,6 +17,8 @@ export interface IotflowOptions {
   mqttUrl?: string
   /** More environment for every app (e.g. BACKLOG_MAX_POINTS). */
   env?: Record<string, string>
+  /** More environment for one app (e.g. NODE_OPTIONS for a CPU profile). */
+  appEnv?: (name: AppName) => Record<string, string>
 }
 
 /**
@@ -58,6 +61,7 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
         ...env,
         ...(name === 'gateway' ? { PORT: String(ports.gateway) } : { HEALTH_PORT: String(ports[name]) }),
         ...(name === 'mqtt-bridge' ? { MQTT_URL: options.mqttUrl as string } : {}),
+        ...options.appEnv?.(name),
       }),
       stopProcess,
     ),
@@ -75,28 +79,37 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
     })
   }
 
+  /** Points each writer has committed so far, by its own count. */
+  const storedPoints = async () => {
+    const [postgres, influx] = await Promise.all([
+      readMetric(url('writer-postgres', '/metrics'), 'iotflow_store_points_written_total'),
+      readMetric(url('writer-influx', '/metrics'), 'iotflow_store_points_written_total'),
+    ])
+    return { postgres, influx }
+  }
   return {
     gatewayUrl: url('gateway', ''),
     apps,
-    /** Points the gateway (HTTP) or the bridge (MQTT) acknowledged, by its own count. */
-    acceptedPoints: (transport: 'http' | 'mqtt') =>
-      readMetric(
-        url(transport === 'http' ? 'gateway' : 'mqtt-bridge', '/metrics'),
-        'iotflow_points_accepted_total',
-        `transport="${transport}"`,
-      ),
-    /** Points each writer has committed so far, by its own count. */
-    storedPoints: async () => {
-      const [postgres, influx] = await Promise.all([
-        readMetric(url('writer-postgres', '/metrics'), 'iotflow_store_points_written_total'),
-        readMetric(url('writer-influx', '/metrics'), 'iotflow_store_points_written_total'),
+    storedPoints,
+    /**
+     * Points the gateway (HTTP) or the bridge (MQTT) acknowledged by its own count, points each
+     * writer committed, and store jobs not yet done (waiting, active, delayed, prioritized).
+     */
+    drainProgress: async (transport: 'http' | 'mqtt'): Promise<DrainProgress> => {
+      const [acknowledged, stored, counts] = await Promise.all([
+        readMetric(
+          url(transport === 'http' ? 'gateway' : 'mqtt-bridge', '/metrics'),
+          'iotflow_points_accepted_total',
+          `transport="${transport}"`,
+        ),
+        storedPoints(),
+        depths.read(),
       ])
-      return { postgres, influx }
-    },
-    /** Store jobs not yet done (waiting, active, delayed, prioritized), both queues together. */
-    pendingJobs: async () => {
-      const counts = Object.values(await depths.read())
-      return counts.reduce((sum, c) => sum + c.waiting + c.active + c.delayed + c.prioritized, 0)
+      const pending = Object.values(counts).reduce(
+        (n, c) => n + c.waiting + c.active + c.delayed + c.prioritized,
+        0,
+      )
+      return { acknowledged, ...stored, pending }
     },
     /** The last lines each app printed: for a failure's message. */
     output: () => apps.map((app) => `--- ${app.name}\n${app.output()}`).join('\n'),

@@ -79,7 +79,7 @@ export interface Measurement {
  */
 export async function measure(plan: MeasurePlan): Promise<Measurement> {
   const sampler = new Sampler(plan.processes, plan.servers, plan.probes)
-  sampler.start()
+  await sampler.start()
   let startedAt = 0
   let windowStarted: Promise<void> = Promise.resolve()
   try {

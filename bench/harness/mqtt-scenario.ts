@@ -2,7 +2,7 @@ import { join } from 'node:path'
 import { registerDeviceOverHttp, startPrivateMosquitto } from '@iotflow/testkit'
 import { spawnNode } from '../../test/support/app-process.js'
 import { mapLimit, writeDevicesFile } from '../simulator/fleet.js'
-import type { BenchContext, ScenarioResult } from './context.js'
+import { type BenchContext, cpuProfileEnv, type ScenarioResult } from './context.js'
 import { drainTimeoutMs, iotflowProbes, redisProcess, SHARED_SERVERS } from './http-scenarios.js'
 import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
 import { type LoadOutcome, measure } from './measure.js'
@@ -47,6 +47,7 @@ export async function runMqttOnIotflow(
       redisUrl: context.redisUrl,
       stores,
       mqttUrl: broker.url,
+      appEnv: (app) => cpuProfileEnv(context, '3', app),
     })
     const apps = iotflow
     const devices = await mapLimit(Array.from({ length: scenario.devices }), 16, async (_, i) => {
@@ -78,14 +79,7 @@ export async function runMqttOnIotflow(
           `--seconds=${context.seconds}`,
           '--json',
         ]),
-      progress: async () => {
-        const [acknowledged, stored, pending] = await Promise.all([
-          apps.acceptedPoints('mqtt'),
-          apps.storedPoints(),
-          apps.pendingJobs(),
-        ])
-        return { acknowledged, ...stored, pending }
-      },
+      progress: () => apps.drainProgress('mqtt'),
       drainTimeoutMs: drainTimeoutMs(context.seconds),
     })
     return {

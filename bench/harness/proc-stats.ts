@@ -1,4 +1,4 @@
-import { readdir, readFile } from 'node:fs/promises'
+import { readdir, readFile, writeFile } from 'node:fs/promises'
 
 /**
  * Readings from /proc (Linux): a process's peak memory and CPU time, and the whole machine's CPU
@@ -27,6 +27,14 @@ export async function readProcess(pid: number): Promise<ProcessReading | undefin
   } catch {
     return undefined
   }
+}
+
+/**
+ * Resets VmHWM to the current RSS (`5` into /proc/<pid>/clear_refs), for a process that outlives a
+ * scenario (the bench's Redis): its peak is then the scenario's own. Best effort.
+ */
+export async function resetPeakRss(pid: number): Promise<void> {
+  await writeFile(`/proc/${pid}/clear_refs`, '5').catch(() => {})
 }
 
 /** utime, stime, cutime, cstime: fields 14–17, counted after the command name, which may hold spaces. */

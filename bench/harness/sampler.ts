@@ -1,9 +1,11 @@
-import { cpuSecondsOfAll, machineBusySeconds, readProcess } from './proc-stats.js'
+import { cpuSecondsOfAll, machineBusySeconds, readProcess, resetPeakRss } from './proc-stats.js'
 
 /** A process of ours, watched for its peak memory and its CPU time. */
 export interface WatchedProcess {
   name: string
   pid: number
+  /** It ran before the scenario (the bench's Redis): its peak RSS is reset at the start. */
+  resetPeak?: boolean
 }
 
 /** A shared server of many processes (PostgreSQL, InfluxDB): CPU of all its processes by name. */
@@ -53,7 +55,8 @@ export class Sampler {
     for (const probe of probes) this.series.set(probe.name, [])
   }
 
-  start(): void {
+  async start(): Promise<void> {
+    await Promise.all(this.processes.filter((p) => p.resetPeak).map((p) => resetPeakRss(p.pid)))
     const tick = () => {
       this.sampling = this.sample().catch(() => {})
       this.timer = setTimeout(() => void this.sampling.then(tick), 1000)

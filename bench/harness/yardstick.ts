@@ -13,7 +13,12 @@ export interface YardstickStats {
 }
 
 /** The yardstick gateway (bench/yardstick/main.ts) in a process of its own, on the scenario's stores. */
-export async function startYardstick(teardown: Teardown, stores: BenchStores, devicesFile: string) {
+export async function startYardstick(
+  teardown: Teardown,
+  stores: BenchStores,
+  devicesFile: string,
+  env: Record<string, string> = {},
+) {
   const port = await freePort()
   const yardstick = teardown.add(
     'the yardstick',
@@ -23,6 +28,7 @@ export async function startYardstick(teardown: Teardown, stores: BenchStores, de
       INFLUX_URL: stores.influx.url,
       INFLUX_DATABASE: stores.influx.database,
       DEVICES_FILE: devicesFile,
+      ...env,
     }),
     stopProcess,
   )
