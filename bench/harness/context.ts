@@ -17,10 +17,10 @@ export interface BenchContext {
   cpuProfileDir?: string
 }
 
-/** NODE_OPTIONS that make a process write a CPU profile into `dir` when it exits. */
-export function cpuProfileEnv(context: BenchContext, scenario: string, app: string): Record<string, string> {
-  if (!context.cpuProfileDir) return {}
-  return { NODE_OPTIONS: `--cpu-prof --cpu-prof-dir=${context.cpuProfileDir}/scenario-${scenario}/${app}` }
+/** Node arguments that make a process write a CPU profile when it exits, if the run asked for them. */
+export function cpuProfileArgs(context: BenchContext, scenario: string, app: string): string[] {
+  if (!context.cpuProfileDir) return []
+  return ['--cpu-prof', `--cpu-prof-dir=${context.cpuProfileDir}/scenario-${scenario}/${app}`]
 }
 
 export type SystemUnderTest = 'IoTFlow' | 'yardstick'

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { createDevicesRepository } from '@iotflow/db'
 import { registerDeviceOverHttp } from '@iotflow/testkit'
-import { mapLimit, type SimulatedDevice, writeDevicesFile } from '../simulator/fleet.js'
-import { type BenchContext, cpuProfileEnv, redisUsedMemory, type ScenarioResult } from './context.js'
+import { deviceName, mapLimit, type SimulatedDevice, writeDevicesFile } from '../simulator/fleet.js'
+import { type BenchContext, cpuProfileArgs, redisUsedMemory, type ScenarioResult } from './context.js'
 import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
 import { type LoadOutcome, measure } from './measure.js'
 import type { Probe, WatchedProcess, WatchedServer } from './sampler.js'
@@ -63,11 +63,11 @@ export async function runHttpOnIotflow(
       redisUrl: context.redisUrl,
       stores,
       env: scenario.env,
-      appEnv: (app) => cpuProfileEnv(context, scenario.id, app),
+      nodeArgs: (app) => cpuProfileArgs(context, scenario.id, app),
     })
     const gatewayUrl = iotflow.gatewayUrl
     const devices = await mapLimit(range(scenario.clients), 16, async (i) => {
-      const name = `bench-${scenario.id}-${i}`
+      const name = deviceName(`bench-${scenario.id}`, i)
       return { name, ...(await registerDeviceOverHttp(gatewayUrl, ADMIN_TOKEN, name)) }
     })
     const devicesFile = await devicesFileOf(context, scenario, gatewayUrl, devices)
@@ -100,7 +100,7 @@ export async function runHttpOnYardstick(
     const stores = await createBenchStores(scope)
     const repository = createDevicesRepository(stores.postgres.sql)
     const devices = await mapLimit(range(scenario.clients), 16, async (i) => {
-      const name = `bench-${scenario.id}-${i}`
+      const name = deviceName(`bench-${scenario.id}`, i)
       const { device, apiKey } = await repository.create({ name })
       return { id: device.id, apiKey, name }
     })
@@ -114,7 +114,7 @@ export async function runHttpOnYardstick(
       scope,
       stores,
       devicesFile,
-      cpuProfileEnv(context, `5.${scenario.id}`, 'yardstick'),
+      cpuProfileArgs(context, `5.${scenario.id}`, 'yardstick'),
     )
     const measurement = await measure({
       stores,

@@ -17,8 +17,8 @@ export interface IotflowOptions {
   mqttUrl?: string
   /** More environment for every app (e.g. BACKLOG_MAX_POINTS). */
   env?: Record<string, string>
-  /** More environment for one app (e.g. NODE_OPTIONS for a CPU profile). */
-  appEnv?: (name: AppName) => Record<string, string>
+  /** Arguments for node itself, per app (e.g. --cpu-prof). */
+  nodeArgs?: (name: AppName) => string[]
 }
 
 /**
@@ -57,12 +57,15 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
   const apps = names.map((name) =>
     teardown.add(
       name,
-      spawnApp(name, {
-        ...env,
-        ...(name === 'gateway' ? { PORT: String(ports.gateway) } : { HEALTH_PORT: String(ports[name]) }),
-        ...(name === 'mqtt-bridge' ? { MQTT_URL: options.mqttUrl as string } : {}),
-        ...options.appEnv?.(name),
-      }),
+      spawnApp(
+        name,
+        {
+          ...env,
+          ...(name === 'gateway' ? { PORT: String(ports.gateway) } : { HEALTH_PORT: String(ports[name]) }),
+          ...(name === 'mqtt-bridge' ? { MQTT_URL: options.mqttUrl as string } : {}),
+        },
+        options.nodeArgs?.(name),
+      ),
       stopProcess,
     ),
   )

@@ -1,8 +1,8 @@
 import { join } from 'node:path'
 import { registerDeviceOverHttp, startPrivateMosquitto } from '@iotflow/testkit'
 import { spawnNode } from '../../test/support/app-process.js'
-import { mapLimit, writeDevicesFile } from '../simulator/fleet.js'
-import { type BenchContext, cpuProfileEnv, type ScenarioResult } from './context.js'
+import { deviceName, mapLimit, writeDevicesFile } from '../simulator/fleet.js'
+import { type BenchContext, cpuProfileArgs, type ScenarioResult } from './context.js'
 import { drainTimeoutMs, iotflowProbes, redisProcess, SHARED_SERVERS } from './http-scenarios.js'
 import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
 import { type LoadOutcome, measure } from './measure.js'
@@ -47,11 +47,11 @@ export async function runMqttOnIotflow(
       redisUrl: context.redisUrl,
       stores,
       mqttUrl: broker.url,
-      appEnv: (app) => cpuProfileEnv(context, '3', app),
+      nodeArgs: (app) => cpuProfileArgs(context, '3', app),
     })
     const apps = iotflow
     const devices = await mapLimit(Array.from({ length: scenario.devices }), 16, async (_, i) => {
-      const name = `bench-3-${i}`
+      const name = deviceName('bench-3', i) // the simulator's names: it reuses these devices
       return { name, ...(await registerDeviceOverHttp(apps.gatewayUrl, ADMIN_TOKEN, name)) }
     })
     const devicesFile = join(context.workDir, 'scenario-3-devices.txt')

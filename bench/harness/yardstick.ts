@@ -17,19 +17,23 @@ export async function startYardstick(
   teardown: Teardown,
   stores: BenchStores,
   devicesFile: string,
-  env: Record<string, string> = {},
+  nodeArgs: string[] = [],
 ) {
   const port = await freePort()
   const yardstick = teardown.add(
     'the yardstick',
-    spawnNode('yardstick', 'bench/yardstick/main.ts', {
-      PORT: String(port),
-      DATABASE_URL: stores.postgres.url,
-      INFLUX_URL: stores.influx.url,
-      INFLUX_DATABASE: stores.influx.database,
-      DEVICES_FILE: devicesFile,
-      ...env,
-    }),
+    spawnNode(
+      'yardstick',
+      'bench/yardstick/main.ts',
+      {
+        PORT: String(port),
+        DATABASE_URL: stores.postgres.url,
+        INFLUX_URL: stores.influx.url,
+        INFLUX_DATABASE: stores.influx.database,
+        DEVICES_FILE: devicesFile,
+      },
+      { nodeArgs },
+    ),
     stopProcess,
   )
   const url = `http://127.0.0.1:${port}`

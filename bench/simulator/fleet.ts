@@ -47,11 +47,14 @@ export async function mapLimit<T, R>(
   return results
 }
 
+/** The name of the i-th device (from 0) of a fleet: `<prefix>-00001` … */
+export const deviceName = (prefix: string, index: number) => `${prefix}-${String(index + 1).padStart(5, '0')}`
+
 export interface FleetOptions {
   gatewayUrl: string
   adminToken: string
   count: number
-  /** Devices are named `<prefix>-00001` … */
+  /** Devices are named by deviceName(namePrefix, i). */
   namePrefix: string
   devicesFile: string
 }

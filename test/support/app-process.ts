@@ -24,21 +24,22 @@ const KEPT_LINES = 200
  * Runs an app as production does, in a process of its own (`node --import tsx apps/<app>/src/main.ts`),
  * so a test can SIGKILL it mid-batch. The environment given is added to this process's.
  */
-export function spawnApp(name: AppName, env: Record<string, string>): AppProcess {
-  return spawnNode(name, `apps/${name}/src/main.ts`, env)
+export function spawnApp(name: AppName, env: Record<string, string>, nodeArgs: string[] = []): AppProcess {
+  return spawnNode(name, `apps/${name}/src/main.ts`, env, { nodeArgs })
 }
 
 /**
  * Runs a TypeScript entry point (relative to the repository) in a node process of its own, with
- * `args`; `onLine` hears each line it prints.
+ * `args` (and `nodeArgs` for node itself); `onLine` hears each line it prints.
  */
 export function spawnNode<Name extends string>(
   name: Name,
   entry: string,
   env: Record<string, string>,
-  options: { args?: string[]; onLine?: (line: string) => void } = {},
+  options: { args?: string[]; nodeArgs?: string[]; onLine?: (line: string) => void } = {},
 ): NodeProcess<Name> {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', entry, ...(options.args ?? [])], {
+  const argv = [...(options.nodeArgs ?? []), '--import', 'tsx', entry, ...(options.args ?? [])]
+  const child: ChildProcess = spawn(process.execPath, argv, {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
