@@ -10,6 +10,7 @@
  *   3. MQTT single-point QoS 1 messages from 200 device connections
  *   4. Overload: clients sending 1,000-point batches without pause, the gateway's backlog bound low
  *   5. The yardstick: scenarios 1 and 2 against a gateway that writes both stores in each request
+ *      (each run right after the scenario it is compared with: order 1, 5.1, 2, 5.2, 3, 4)
  *
  * Each scenario prints a table (docs/benchmarks.md says how to read it), then a summary of the goals.
  * --cpu-prof DIR: each app writes a CPU profile (.cpuprofile, for Chrome DevTools) under DIR.
@@ -131,20 +132,21 @@ await withTeardown(async (teardown) => {
   console.log(
     `pnpm bench: scenarios ${[...selected].sort().join(', ')}, ${seconds} s each (figures: docs/benchmarks.md)`,
   )
+  // The yardstick runs right after the scenario it is compared with: the same machine at nearly
+  // the same moment (what else runs on it changes the figures).
+  const yardstick = selected.has('5')
   if (selected.has('1')) await run('1', () => runHttpOnIotflow(context, httpScenarios['1']))
+  if (yardstick) await run('5.1', () => runHttpOnYardstick(context, httpScenarios['1']))
   if (selected.has('2')) await run('2', () => runHttpOnIotflow(context, httpScenarios['2']))
+  if (yardstick) await run('5.2', () => runHttpOnYardstick(context, httpScenarios['2']))
   if (selected.has('3')) await run('3', () => runMqttOnIotflow(context, { devices: 200, rate: mqttRate }))
   if (selected.has('4')) await run('4', () => runHttpOnIotflow(context, httpScenarios['4']))
-  if (selected.has('5')) {
-    await run('5.1', () => runHttpOnYardstick(context, httpScenarios['1']))
-    await run('5.2', () => runHttpOnYardstick(context, httpScenarios['2']))
-    const pairs = (['1', '2'] as const).flatMap((id) => {
-      const ours = results.find((r) => r.id === id)
-      const theirs = results.find((r) => r.id === `5.${id}`)
-      return ours && theirs ? [[ours, theirs] as [ScenarioResult, ScenarioResult]] : []
-    })
-    if (pairs.length && !teardown.stopping) printYardstickComparison(pairs)
-  }
+  const pairs = (['1', '2'] as const).flatMap((id) => {
+    const ours = results.find((r) => r.id === id)
+    const theirs = results.find((r) => r.id === `5.${id}`)
+    return ours && theirs ? [[ours, theirs] as [ScenarioResult, ScenarioResult]] : []
+  })
+  if (pairs.length && !teardown.stopping) printYardstickComparison(pairs)
   if (!teardown.stopping) printGoals(results)
 })
 if (failures.length) {

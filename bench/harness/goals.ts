@@ -87,6 +87,8 @@ export function goalsOf(results: ScenarioResult[]): Goal[] {
       : `${decimal(overload.redisMinMb)}–${decimal(overload.redisMaxMb)} MB`,
     overload && overload.redisFlat === true,
   )
+  const flat = goals[goals.length - 1]
+  if (flat && overload && overload.redisFlat === undefined) flat.verdict = 'no data'
   add(
     '4. every acknowledged point stored',
     'both stores',

@@ -1,5 +1,5 @@
 import type { ScenarioResult } from './context.js'
-import { type Figures, figuresOf } from './figures.js'
+import { figuresOf } from './figures.js'
 import { decimal, integer, markdownTable } from './markdown-table.js'
 import type { Latency } from './measure.js'
 import { overloadFiguresOf } from './overload.js'
@@ -143,5 +143,3 @@ export function printYardstickComparison(pairs: [ScenarioResult, ScenarioResult]
 }
 
 const sum = (values: Map<string, number>) => [...values.values()].reduce((a, b) => a + b, 0)
-
-export type { Figures }

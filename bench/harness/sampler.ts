@@ -43,6 +43,7 @@ export class Sampler {
   readonly peakRssMb = new Map<string, number>()
   readonly series = new Map<string, Sample[]>()
   private timer: NodeJS.Timeout | undefined
+  private running = false
   private sampling: Promise<void> = Promise.resolve()
   private windowStart: CpuSnapshot | undefined
   private windowEnd: CpuSnapshot | undefined
@@ -57,7 +58,9 @@ export class Sampler {
 
   async start(): Promise<void> {
     await Promise.all(this.processes.filter((p) => p.resetPeak).map((p) => resetPeakRss(p.pid)))
+    this.running = true
     const tick = () => {
+      if (!this.running) return
       this.sampling = this.sample().catch(() => {})
       this.timer = setTimeout(() => void this.sampling.then(tick), 1000)
     }
@@ -65,8 +68,8 @@ export class Sampler {
   }
 
   async stop(): Promise<void> {
+    this.running = false
     clearTimeout(this.timer)
-    this.timer = undefined
     await this.sampling
     await this.sample()
   }
