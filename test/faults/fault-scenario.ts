@@ -4,6 +4,7 @@ import { createQueueDepths, createRedisConnection, type JobCounts } from '@iotfl
 import {
   createTestDatabase,
   createTestInfluxDatabase,
+  deleteKeys,
   freePort,
   registerDeviceOverHttp,
   serviceUrls,
@@ -12,7 +13,7 @@ import {
 } from '@iotflow/testkit'
 import { compareStores, influxPoints, postgresPoints } from '@iotflow/verify'
 import { type AppName, type AppProcess, spawnApp } from '../support/app-process.js'
-import { ADMIN_TOKEN, deleteKeys } from '../support/pipeline.js'
+import { ADMIN_TOKEN } from '../support/pipeline.js'
 import { type LoadDevice, LoadGenerator } from './load-generator.js'
 
 /** A running app of the scenario that the fault may kill and restart (same env, same ports). */

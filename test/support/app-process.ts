@@ -1,10 +1,12 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
 
-export type AppName = 'gateway' | 'writer-postgres' | 'writer-influx'
+export type AppName = 'gateway' | 'writer-postgres' | 'writer-influx' | 'mqtt-bridge'
 
-export interface AppProcess {
-  name: AppName
+export interface NodeProcess<Name extends string = string> {
+  name: Name
+  /** The node process itself (for /proc readings: memory, CPU time). */
+  pid: number
   /** Resolves when the process has exited, with how. */
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>
   running(): boolean
@@ -14,14 +16,30 @@ export interface AppProcess {
   output(): string
 }
 
+export type AppProcess = NodeProcess<AppName>
+
 const KEPT_LINES = 200
 
 /**
  * Runs an app as production does, in a process of its own (`node --import tsx apps/<app>/src/main.ts`),
  * so a test can SIGKILL it mid-batch. The environment given is added to this process's.
  */
-export function spawnApp(name: AppName, env: Record<string, string>): AppProcess {
-  const child: ChildProcess = spawn(process.execPath, ['--import', 'tsx', `apps/${name}/src/main.ts`], {
+export function spawnApp(name: AppName, env: Record<string, string>, nodeArgs: string[] = []): AppProcess {
+  return spawnNode(name, `apps/${name}/src/main.ts`, env, { nodeArgs })
+}
+
+/**
+ * Runs a TypeScript entry point (relative to the repository) in a node process of its own, with
+ * `args` (and `nodeArgs` for node itself); `onLine` hears each line it prints.
+ */
+export function spawnNode<Name extends string>(
+  name: Name,
+  entry: string,
+  env: Record<string, string>,
+  options: { args?: string[]; nodeArgs?: string[]; onLine?: (line: string) => void } = {},
+): NodeProcess<Name> {
+  const argv = [...(options.nodeArgs ?? []), '--import', 'tsx', entry, ...(options.args ?? [])]
+  const child: ChildProcess = spawn(process.execPath, argv, {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],
   })
@@ -30,14 +48,17 @@ export function spawnApp(name: AppName, env: Record<string, string>): AppProcess
     if (!stream) continue
     createInterface({ input: stream, crlfDelay: Number.POSITIVE_INFINITY }).on('line', (line) => {
       lines.push(line)
+      options.onLine?.(line)
       if (lines.length > KEPT_LINES) lines.shift()
     })
   }
   const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => {
     child.once('exit', (code, signal) => resolve({ code, signal }))
   })
+  if (child.pid === undefined) throw new Error(`${name}: could not start node`)
   return {
     name,
+    pid: child.pid,
     exited,
     running: () => child.exitCode === null && child.signalCode === null,
     async stop(signal = 'SIGTERM') {

@@ -1,7 +1,7 @@
 import { loadGatewayConfig, loadWriterInfluxConfig, loadWriterPostgresConfig } from '@iotflow/config'
 import { createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
-import { registerDeviceOverHttp, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
+import { deleteKeys, registerDeviceOverHttp, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
 import { buildApp } from '../../apps/gateway/src/app.js'
 import { startInfluxWriter } from '../../apps/writer-influx/src/writer.js'
 import { startPostgresWriter } from '../../apps/writer-postgres/src/writer.js'
@@ -124,13 +124,3 @@ export async function startPipeline(options: PipelineOptions) {
 }
 
 export type Pipeline = Awaited<ReturnType<typeof startPipeline>>
-
-/** Deletes every key matching `pattern` (a test's queue prefix). */
-export async function deleteKeys(redis: ReturnType<typeof createRedisConnection>, pattern: string) {
-  let cursor = '0'
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-    if (keys.length) await redis.del(...keys)
-    cursor = next
-  } while (cursor !== '0')
-}

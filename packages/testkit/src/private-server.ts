@@ -45,6 +45,8 @@ export interface PrivateServerSpec {
 
 export interface PrivateServer {
   port: number
+  /** The running server's process id (for /proc readings), undefined while stopped. */
+  pid(): number | undefined
   start(): Promise<void>
   /** Stops the process cleanly, or with the signal given (SIGKILL: a crash), keeping its data. */
   stop(signal?: NodeJS.Signals): Promise<void>
@@ -65,6 +67,7 @@ export async function startPrivateServer(spec: PrivateServerSpec): Promise<Priva
 
   const server: PrivateServer = {
     port,
+    pid: () => (child && child.exitCode === null && child.signalCode === null ? child.pid : undefined),
     async start() {
       // Already running: starting again would spawn a second server that fails on the port and
       // leave this one orphaned, never stopped.

@@ -2,8 +2,11 @@ import { Redis } from 'ioredis'
 import { startPrivateServer } from './private-server.js'
 
 export interface PrivateRedisOptions {
-  /** `always`: an append-only file fsynced on every write, so a crash loses nothing it acknowledged. */
-  appendfsync?: 'always'
+  /**
+   * An append-only file: `always` fsyncs every write, so a crash loses nothing it acknowledged;
+   * `everysec` is what production runs (infra/local, docker-compose.yml).
+   */
+  appendfsync?: 'always' | 'everysec'
 }
 
 /** A private redis-server (no persistence unless asked) that a test may stop, kill and start. */
@@ -45,4 +48,14 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}) {
     },
   })
   return { ...server, url: `redis://127.0.0.1:${server.port}` }
+}
+
+/** Deletes every key matching `pattern` (e.g. a queue prefix, `{prefix}:*`), without blocking Redis. */
+export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+  let cursor = '0'
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    if (keys.length) await redis.unlink(...keys)
+    cursor = next
+  } while (cursor !== '0')
 }

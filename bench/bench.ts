@@ -1,0 +1,160 @@
+/**
+ * The benchmark of issue 8: IoTFlow's apps as separate processes (as in production) against the
+ * real PostgreSQL and InfluxDB, a private Redis, and for MQTT a private Mosquitto.
+ *
+ *   pnpm bench [--scenarios 1,2,3,4,5] [--seconds 60] [--overload-clients 100]
+ *              [--overload-bound 200000] [--mqtt-rate 10000] [--cpu-prof DIR]
+ *
+ *   1. HTTP batches of 1,000 points from 50 concurrent clients
+ *   2. HTTP single-point requests from 200 concurrent clients
+ *   3. MQTT single-point QoS 1 messages from 200 device connections
+ *   4. Overload: clients sending 1,000-point batches without pause, the gateway's backlog bound low
+ *   5. The yardstick: scenarios 1 and 2 against a gateway that writes both stores in each request
+ *      (each run right after the scenario it is compared with: order 1, 5.1, 2, 5.2, 3, 4)
+ *
+ * Each scenario prints a table (docs/benchmarks.md says how to read it), then a summary of the goals.
+ * --cpu-prof DIR: each app writes a CPU profile (.cpuprofile, for Chrome DevTools) under DIR.
+ * Everything it starts (processes, databases, Redis keys, files) is removed at the end, on failure
+ * and on Ctrl-C. Talks only to 127.0.0.1.
+ */
+import { mkdtemp, rm } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join, resolve } from 'node:path'
+import { parseArgs } from 'node:util'
+import { createRedisConnection, waitForReady } from '@iotflow/queue'
+import { startPrivateRedis } from '@iotflow/testkit'
+import type { BenchContext, ScenarioResult } from './harness/context.js'
+import { printGoals } from './harness/goals.js'
+import { type HttpScenario, runHttpOnIotflow, runHttpOnYardstick } from './harness/http-scenarios.js'
+import { runMqttOnIotflow } from './harness/mqtt-scenario.js'
+import { printScenario, printYardstickComparison } from './harness/report.js'
+import { withTeardown } from './harness/teardown.js'
+import { ensureWrk } from './harness/wrk.js'
+
+const { values: args } = parseArgs({
+  options: {
+    scenarios: { type: 'string', default: '1,2,3,4,5' },
+    seconds: { type: 'string', default: '60' },
+    'overload-clients': { type: 'string', default: '100' },
+    'overload-bound': { type: 'string', default: '200000' },
+    'mqtt-rate': { type: 'string', default: '10000' },
+    'cpu-prof': { type: 'string' },
+  },
+})
+const selected = new Set(args.scenarios.split(',').map((s) => s.trim()))
+const seconds = Number(args.seconds)
+const overloadClients = Number(args['overload-clients'])
+const overloadBound = Number(args['overload-bound'])
+const mqttRate = Number(args['mqtt-rate'])
+for (const id of selected)
+  if (!['1', '2', '3', '4', '5'].includes(id)) fail(`unknown scenario ${id} (1 to 5)`)
+if (!(seconds >= 1)) fail('--seconds must be at least 1')
+if (!(overloadClients >= 1) || !(overloadBound >= 1) || !(mqttRate >= 0))
+  fail('the options take positive numbers')
+
+const httpScenarios: Record<'1' | '2' | '4', HttpScenario> = {
+  '1': {
+    id: '1',
+    title: 'HTTP batches of 1,000 points from 50 concurrent clients',
+    clients: 50,
+    pointsPerRequest: 1000,
+    exact: false,
+  },
+  '2': {
+    id: '2',
+    title: 'HTTP single-point requests from 200 concurrent clients',
+    clients: 200,
+    pointsPerRequest: 1,
+    exact: false,
+  },
+  '4': {
+    id: '4',
+    title: `Overload: ${overloadClients} clients sending 1,000-point batches without pause, BACKLOG_MAX_POINTS=${overloadBound}`,
+    clients: overloadClients,
+    pointsPerRequest: 1000,
+    exact: true,
+    env: { BACKLOG_MAX_POINTS: String(overloadBound) },
+  },
+}
+
+try {
+  await ensureWrk()
+} catch (error) {
+  fail((error as Error).message)
+}
+
+const failures: string[] = []
+await withTeardown(async (teardown) => {
+  const workDir = teardown.add('the work directory', await mkdtemp(join(tmpdir(), 'iotflow-bench-')), (dir) =>
+    rm(dir, { recursive: true, force: true }),
+  )
+  // A Redis of the bench's own, configured as production (AOF every second, noeviction): its memory
+  // is the pipeline's alone, whatever else runs on the shared one.
+  const redisServer = teardown.add(
+    'the private Redis',
+    await startPrivateRedis({ appendfsync: 'everysec' }),
+    (server) => server.dispose(),
+  )
+  // Fails fast rather than waits: on Ctrl-C the terminal stops this Redis too, and the teardown
+  // must not wait on it.
+  const redis = teardown.add(
+    'the Redis connection',
+    createRedisConnection(redisServer.url, 'producer'),
+    (r) => r.quit().catch(() => r.disconnect()),
+  )
+  redis.on('error', () => {})
+  await waitForReady(redis)
+  const context: BenchContext = {
+    teardown,
+    redis,
+    redisUrl: redisServer.url,
+    redisPid: () => redisServer.pid(),
+    seconds,
+    workDir,
+    firstTimestampMs: Math.floor((Date.now() - 3_600_000) / 1000) * 1000,
+    cpuProfileDir: args['cpu-prof'] ? resolve(args['cpu-prof']) : undefined,
+  }
+  const results: ScenarioResult[] = []
+  const run = async (id: string, scenario: () => Promise<ScenarioResult>) => {
+    if (teardown.stopping) return
+    console.log(`\n… scenario ${id}: ${seconds} s of load, then until both stores hold every point`)
+    try {
+      const result = await scenario()
+      results.push(result)
+      printScenario(result)
+    } catch (error) {
+      if (teardown.stopping) return // the signal stopped its processes: not a failure to report
+      failures.push(id)
+      console.error(`scenario ${id} failed: ${(error as Error).stack ?? error}`)
+    }
+  }
+
+  console.log(
+    `pnpm bench: scenarios ${[...selected].sort().join(', ')}, ${seconds} s each (figures: docs/benchmarks.md)`,
+  )
+  // The yardstick runs right after the scenario it is compared with: the same machine at nearly
+  // the same moment (what else runs on it changes the figures).
+  const yardstick = selected.has('5')
+  if (selected.has('1')) await run('1', () => runHttpOnIotflow(context, httpScenarios['1']))
+  if (yardstick) await run('5.1', () => runHttpOnYardstick(context, httpScenarios['1']))
+  if (selected.has('2')) await run('2', () => runHttpOnIotflow(context, httpScenarios['2']))
+  if (yardstick) await run('5.2', () => runHttpOnYardstick(context, httpScenarios['2']))
+  if (selected.has('3')) await run('3', () => runMqttOnIotflow(context, { devices: 200, rate: mqttRate }))
+  if (selected.has('4')) await run('4', () => runHttpOnIotflow(context, httpScenarios['4']))
+  const pairs = (['1', '2'] as const).flatMap((id) => {
+    const ours = results.find((r) => r.id === id)
+    const theirs = results.find((r) => r.id === `5.${id}`)
+    return ours && theirs ? [[ours, theirs] as [ScenarioResult, ScenarioResult]] : []
+  })
+  if (pairs.length && !teardown.stopping) printYardstickComparison(pairs)
+  if (!teardown.stopping) printGoals(results)
+})
+if (failures.length) {
+  console.error(`\nscenario(s) ${failures.join(', ')} failed (see above)`)
+  process.exit(1)
+}
+
+function fail(message: string): never {
+  console.error(message)
+  process.exit(2)
+}

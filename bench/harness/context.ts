@@ -1,0 +1,41 @@
+import type { createRedisConnection } from '@iotflow/queue'
+import type { Measurement } from './measure.js'
+import type { Teardown } from './teardown.js'
+
+/** What every scenario shares: the bench's teardown, its private Redis, the run's settings. */
+export interface BenchContext {
+  teardown: Teardown
+  redis: ReturnType<typeof createRedisConnection>
+  redisUrl: string
+  redisPid: () => number | undefined
+  seconds: number
+  /** A directory of the run's own (devices files), removed at the end. */
+  workDir: string
+  /** Every device's first timestamp; each request or message takes the next ones. */
+  firstTimestampMs: number
+  /** When set, every app (and the yardstick) writes a CPU profile under it: <dir>/<scenario>/<app>/. */
+  cpuProfileDir?: string
+}
+
+/** Node arguments that make a process write a CPU profile when it exits, if the run asked for them. */
+export function cpuProfileArgs(context: BenchContext, scenario: string, app: string): string[] {
+  if (!context.cpuProfileDir) return []
+  return ['--cpu-prof', `--cpu-prof-dir=${context.cpuProfileDir}/scenario-${scenario}/${app}`]
+}
+
+export type SystemUnderTest = 'IoTFlow' | 'yardstick'
+
+export interface ScenarioResult {
+  /** '1' … '4'; the yardstick's runs of scenarios 1 and 2 are '5.1' and '5.2'. */
+  id: string
+  title: string
+  system: SystemUnderTest
+  /** What one request or message is: an HTTP request or an MQTT message. */
+  unit: 'request' | 'message'
+  measurement: Measurement
+}
+
+/** Redis's used_memory, in bytes. */
+export async function redisUsedMemory(redis: BenchContext['redis']): Promise<number> {
+  return Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1])
+}
