@@ -1,5 +1,6 @@
 import type { DeviceBatch } from '@iotflow/contracts'
 import { createTestDatabase, type TestDatabase } from '@iotflow/testkit'
+import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTelemetryRepository } from './telemetry-repository.js'
 
@@ -74,5 +75,26 @@ describe('telemetry repository', () => {
     await db.sql`DROP TABLE telemetry_p20260301`
     await repo.writeBatches([batch(4, [{ t: day + 1, data: { v: 2 } }])])
     expect(await rowsOf(4)).toEqual([{ t: day + 1, type: null, data: { v: 2 } }])
+  })
+
+  it("creates a new day's partition from many sessions at once without an error", async () => {
+    const sessions = postgres(db.url, { max: 20, onnotice: () => {} })
+    try {
+      for (const day of ['2026-04-01', '2026-04-02', '2026-04-03']) {
+        const calls = await Promise.allSettled(
+          Array.from({ length: 20 }, () => sessions`SELECT telemetry_ensure_partition(${day}::date)`),
+        )
+        expect(calls.filter((c) => c.status === 'rejected')).toEqual([])
+      }
+    } finally {
+      await sessions.end()
+    }
+    const rows = await db.sql<{ name: string }[]>`
+      SELECT relname AS name FROM pg_class WHERE relkind = 'r' AND relname LIKE 'telemetry_p2026040%' ORDER BY 1`
+    expect(rows.map((r) => r.name)).toEqual([
+      'telemetry_p20260401',
+      'telemetry_p20260402',
+      'telemetry_p20260403',
+    ])
   })
 })

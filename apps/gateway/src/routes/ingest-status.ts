@@ -32,7 +32,8 @@ const ingestStatus: FastifyPluginAsyncTypebox = async (fastify) => {
       schema: {
         tags: ['telemetry'],
         summary: 'Where a batch is: queued, stored (in both stores) or failed, per store',
-        description: 'A stored batch is kept a day (at most the newest 100,000 stored batches); a failed one until it is replayed.',
+        description:
+          'A stored batch is kept a day (at most the newest 100,000 stored batches); a failed one until it is replayed.',
         security: [{ deviceApiKey: [] }, { adminBearer: [] }] as Record<string, string[]>[],
         params: Type.Object({ batch_id: Type.String({ format: 'uuid' }) }),
         response: { 200: BatchStatus, 400: ErrorRef, 401: ErrorRef, 403: ErrorRef, 404: ErrorRef },
@@ -41,7 +42,10 @@ const ingestStatus: FastifyPluginAsyncTypebox = async (fastify) => {
     async (request) => {
       const status = await fastify.batchStatus.read(request.params.batch_id)
       if (!status)
-        throw httpError(404, `no batch ${request.params.batch_id} (unknown, or stored long ago: the newest 100,000 stored batches are kept, a day at most)`)
+        throw httpError(
+          404,
+          `no batch ${request.params.batch_id} (unknown, or stored long ago: the newest 100,000 stored batches are kept, a day at most)`,
+        )
       if (request.isAdmin) return status
       const own = status.devices.filter((d) => d.device_id === request.device?.id)
       if (own.length === 0) throw httpError(403, 'a device may only access its own data')
