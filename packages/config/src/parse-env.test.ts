@@ -40,6 +40,13 @@ describe('app configuration', () => {
     expect(() => loadGatewayConfig(env)).toThrow(/PORT: .*"eighty"/)
   })
 
+  it('refuses a fraction for an integer instead of truncating it', () => {
+    expect(problemsOf(() => loadWriterPostgresConfig({ WRITER_LINGER_MS: '1.5' }))).toEqual([
+      'WRITER_LINGER_MS',
+    ])
+    expect(loadWriterPostgresConfig({ WRITER_LINGER_MS: ' 15 ' }).WRITER_LINGER_MS).toBe(15)
+  })
+
   it('treats an empty value as unset', () => {
     expect(loadWriterPostgresConfig({ WRITER_LINGER_MS: '' }).WRITER_LINGER_MS).toBe(20)
   })
