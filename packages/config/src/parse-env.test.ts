@@ -69,4 +69,17 @@ describe('app configuration', () => {
     expect(problemsOf(() => loadMqttBridgeConfig({ MQTT_SHARE_GROUP: 'a/b' }))).toEqual(['MQTT_SHARE_GROUP'])
     expect(problemsOf(() => loadMqttBridgeConfig({ MQTT_USERNAME: 'bridge' }))).toEqual(['MQTT_PASSWORD'])
   })
+
+  it('leaves the store job retry numbers to the queue catalog unless set, and validates them when set', () => {
+    const unset = loadGatewayConfig({ ADMIN_TOKEN: 'a-long-enough-token' })
+    expect([unset.STORE_JOB_ATTEMPTS, unset.STORE_JOB_BACKOFF_MS]).toEqual([undefined, undefined])
+    const set = loadMqttBridgeConfig({ STORE_JOB_ATTEMPTS: '3', STORE_JOB_BACKOFF_MS: '100' })
+    expect([set.STORE_JOB_ATTEMPTS, set.STORE_JOB_BACKOFF_MS]).toEqual([3, 100])
+    const bad = { ADMIN_TOKEN: 'a-long-enough-token', STORE_JOB_ATTEMPTS: '0', STORE_JOB_BACKOFF_MS: '1.5' }
+    expect(problemsOf(() => loadGatewayConfig(bad)).sort()).toEqual([
+      'STORE_JOB_ATTEMPTS',
+      'STORE_JOB_BACKOFF_MS',
+    ])
+    expect(() => loadMqttBridgeConfig({ STORE_JOB_ATTEMPTS: 'many' })).toThrow(/STORE_JOB_ATTEMPTS: .*"many"/)
+  })
 })
