@@ -7,11 +7,18 @@ import { ADMIN_TOKEN } from './support/pipeline.js'
 
 // The gateway queues store jobs with 3 attempts and a 400 ms first backoff (the catalog's policy
 // otherwise: exponential, jitter ±50 %), so a job failing transiently is dead after about a second.
+// Group commit queues requests together until 53 points wait (or 1 s passed): the second test's
+// requests of 3 and 50 points share one job.
 const ATTEMPTS = 3
 const BACKOFF_MS = 400
 const fixture = usePipelineFixture({
   writers: true,
-  env: { STORE_JOB_ATTEMPTS: String(ATTEMPTS), STORE_JOB_BACKOFF_MS: String(BACKOFF_MS) },
+  env: {
+    STORE_JOB_ATTEMPTS: String(ATTEMPTS),
+    STORE_JOB_BACKOFF_MS: String(BACKOFF_MS),
+    GROUP_COMMIT_MAX_POINTS: '53',
+    GROUP_COMMIT_LINGER_MS: '1000',
+  },
 })
 
 const redis = createRedisConnection(serviceUrls.redis, 'worker')
@@ -44,6 +51,22 @@ async function statusOf(batchId: string) {
     status: string
     stores: Record<string, { status: string; attempts: number; error?: string }>
   }
+}
+
+/**
+ * Makes PostgreSQL raise serialization_failure (SQLSTATE 40001) on every row of the device, which
+ * the writer classifies as transient: retried, never refused for good, never "store down". Undone by
+ * dropping the trigger.
+ */
+async function failTransiently(deviceId: number) {
+  await fixture.db.sql.unsafe(`
+    CREATE OR REPLACE FUNCTION fail_transiently() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+      RAISE EXCEPTION 'simulated serialization failure for device %', NEW.device_id USING ERRCODE = '40001';
+    END $$`)
+  await fixture.db.sql.unsafe(`
+    CREATE TRIGGER fail_transiently BEFORE INSERT ON telemetry FOR EACH ROW
+    WHEN (NEW.device_id = ${deviceId}) EXECUTE FUNCTION fail_transiently()`)
 }
 
 const rowsOf = (deviceId: number) =>
@@ -83,16 +106,7 @@ async function eventsOf(jobId: string) {
 it('retries a batch PostgreSQL fails transiently with exponential backoff, keeps it failed after exactly the configured attempts with its error while other devices flow, and stores it once replayed', async () => {
   const { db, influx, pipeline } = fixture
   const [failing, healthy] = [await pipeline.registerDevice(), await pipeline.registerDevice()]
-  // Every row of `failing` makes PostgreSQL raise serialization_failure (SQLSTATE 40001), which the
-  // writer classifies as transient: retried, never refused for good, never "store down".
-  await db.sql.unsafe(`
-    CREATE FUNCTION fail_transiently() RETURNS trigger LANGUAGE plpgsql AS $$
-    BEGIN
-      RAISE EXCEPTION 'simulated serialization failure for device %', NEW.device_id USING ERRCODE = '40001';
-    END $$`)
-  await db.sql.unsafe(`
-    CREATE TRIGGER fail_transiently BEFORE INSERT ON telemetry FOR EACH ROW
-    WHEN (NEW.device_id = ${failing.id}) EXECUTE FUNCTION fail_transiently()`)
+  await failTransiently(failing.id)
 
   const failingTime = Date.UTC(2026, 10, 4)
   const failingBatch = await batchIdOf(
@@ -197,4 +211,42 @@ it('retries a batch PostgreSQL fails transiently with exponential backoff, keeps
     pointsAt(failingTime, 3).map((p) => ({ t: p.timestamp, level: p.data.level })),
   )
   expect(await pipeline.queueCounts()).toMatchObject({ 'store-postgres': { failed: 0 } })
+}, 120_000)
+
+it("when a batch failing transiently shares its job with other devices' requests, the rest is stored at once and only its device batch is retried and dead-lettered", async () => {
+  const { db, pipeline } = fixture
+  const [failing, healthy] = [await pipeline.registerDevice(), await pipeline.registerDevice()]
+  await failTransiently(failing.id)
+  const failingTime = Date.UTC(2026, 10, 6)
+  const [failingBatch, healthyBatch] = await Promise.all([
+    pipeline.send(failing.apiKey, { points: pointsAt(failingTime, 3) }).then(batchIdOf),
+    pipeline.send(healthy.apiKey, { points: pointsAt(Date.UTC(2026, 10, 7), 50) }).then(batchIdOf),
+  ])
+  expect(failingBatch).toBe(healthyBatch)
+
+  // The healthy device's points are in PostgreSQL while the job still retries the failing ones.
+  await waitFor(async () => (await rowsOf(healthy.id)).length === 50, {
+    timeoutMs: 15_000,
+    what: "the healthy device's points stored",
+  })
+  const dead = await waitFor(() => deadLetterOf(failingBatch), {
+    timeoutMs: 15_000,
+    what: 'the job in the failed set',
+  })
+  expect(dead).toMatchObject({
+    attemptsMade: ATTEMPTS,
+    deviceIds: [failing.id],
+    points: 3,
+    failedReason: `simulated serialization failure for device ${failing.id}`,
+  })
+  expect(await rowsOf(failing.id)).toEqual([])
+
+  await db.sql`DROP TRIGGER fail_transiently ON telemetry`
+  expect(dlqReplay('--queue', 'store-postgres', '--all').status).toBe(0)
+  await waitFor(async () => (await statusOf(failingBatch)).status === 'stored', {
+    timeoutMs: 15_000,
+    what: 'the replayed batch stored',
+  })
+  expect((await rowsOf(failing.id)).length).toBe(3)
+  expect((await rowsOf(healthy.id)).length).toBe(50)
 }, 120_000)
