@@ -1,7 +1,7 @@
-import { spawnSync } from 'node:child_process'
 import { bullPrefix, createDeadLetters, createRedisConnection, queueCatalog } from '@iotflow/queue'
 import { serviceUrls, waitFor } from '@iotflow/testkit'
 import { afterAll, expect, it } from 'vitest'
+import { dlqReplay as runDlqReplay } from './support/dlq-replay.js'
 import { usePipelineFixture } from './support/fixture.js'
 import { ADMIN_TOKEN } from './support/pipeline.js'
 
@@ -24,15 +24,8 @@ const fixture = usePipelineFixture({
 const redis = createRedisConnection(serviceUrls.redis, 'worker')
 afterAll(() => redis.quit())
 
-/** Runs `pnpm dlq:replay` (its script) on this pipeline's queues. */
-function dlqReplay(...args: string[]) {
-  const result = spawnSync('node', ['--import', 'tsx', 'packages/queue/src/dlq-replay-cli.ts', ...args], {
-    env: { ...process.env, QUEUE_PREFIX: fixture.pipeline.queuePrefix },
-    encoding: 'utf8',
-    timeout: 60_000,
-  })
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
-}
+/** `pnpm dlq:replay` on this pipeline's queues. */
+const dlqReplay = (...args: string[]) => runDlqReplay(fixture.pipeline.queuePrefix, ...args)
 
 const pointsAt = (start: number, count: number) =>
   Array.from({ length: count }, (_, i) => ({ timestamp: start + i, data: { level: i + 0.5 } }))
