@@ -4,7 +4,7 @@ import type { JobsOptions } from 'bullmq'
 /**
  * Store jobs retry with exponential backoff and jitter: 1 s, 2 s, 4 s … up to 1,024 s before the
  * twelfth attempt (17 to 34 min in all, with the jitter). An app's config may change the two numbers
- * (`retryPolicy`); the shape of the policy is this one.
+ * (`storeJobOptionsWith`); the shape of the policy is this one.
  */
 const storeJobOptions = {
   attempts: 12,
