@@ -1,6 +1,6 @@
-import { spawnSync } from 'node:child_process'
 import { waitFor } from '@iotflow/testkit'
 import { expect, it } from 'vitest'
+import { dlqReplay as runDlqReplay } from './support/dlq-replay.js'
 import { usePipelineFixture } from './support/fixture.js'
 
 // Group commit queues requests together until 53 points wait (or 1 s passed): the second test's
@@ -10,15 +10,8 @@ const fixture = usePipelineFixture({
   env: { GROUP_COMMIT_MAX_POINTS: '53', GROUP_COMMIT_LINGER_MS: '1000' },
 })
 
-/** Runs `pnpm dlq:replay` (its script) on this pipeline's queues. */
-function dlqReplay(...args: string[]) {
-  const result = spawnSync('node', ['--import', 'tsx', 'packages/queue/src/dlq-replay-cli.ts', ...args], {
-    env: { ...process.env, QUEUE_PREFIX: fixture.pipeline.queuePrefix },
-    encoding: 'utf8',
-    timeout: 60_000,
-  })
-  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
-}
+/** `pnpm dlq:replay` on this pipeline's queues. */
+const dlqReplay = (...args: string[]) => runDlqReplay(fixture.pipeline.queuePrefix, ...args)
 
 const pointsAt = (start: number, count: number) =>
   Array.from({ length: count }, (_, i) => ({ timestamp: start + i, data: { level: i + 0.5 } }))

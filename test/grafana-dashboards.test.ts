@@ -232,9 +232,10 @@ describe('the Grafana dashboards', () => {
       gateway: [`gateway:${compose.services.gateway?.environment?.PORT}`],
       'writer-postgres': [`writer-postgres:${compose.services['writer-postgres']?.environment?.HEALTH_PORT}`],
       'writer-influx': [`writer-influx:${compose.services['writer-influx']?.environment?.HEALTH_PORT}`],
+      'mqtt-bridge': [`mqtt-bridge:${compose.services['mqtt-bridge']?.environment?.HEALTH_PORT}`],
     })
-    for (const writer of ['writer-postgres', 'writer-influx']) {
-      expect(compose.services[writer]?.environment?.HEALTH_HOST).toBe('0.0.0.0')
+    for (const app of ['writer-postgres', 'writer-influx', 'mqtt-bridge']) {
+      expect(compose.services[app]?.environment?.HEALTH_HOST).toBe('0.0.0.0')
     }
     expect(compose.services.prometheus?.volumes).toContain(
       './infra/prometheus/prometheus.yml:/etc/prometheus/prometheus.yml:ro',

@@ -1,5 +1,6 @@
 import { spawnSync } from 'node:child_process'
 import { waitFor } from '@iotflow/testkit'
+import { compareStores } from '@iotflow/verify'
 import { expect, it } from 'vitest'
 import { usePipelineFixture } from './support/fixture.js'
 
@@ -68,6 +69,8 @@ it('says the stores agree after the pipeline wrote both, and names every point t
   expect(differing.stdout).toContain(`only in influxdb (1): ${new Date(base + 60_000).toISOString()}`)
   expect(differing.stdout).toContain(`different values (1): ${new Date(base + 3).toISOString()}`)
   expect(differing.stdout).toContain('THE STORES DIFFER')
+  // Read two rows at a time, the same report, to the character.
+  expect(verify('--since', since, '--chunk-points', '2')).toEqual(differing)
 
   // A range that leaves the differences out agrees again.
   const before = verify(
@@ -82,4 +85,75 @@ it('says the stores agree after the pipeline wrote both, and names every point t
   expect(before.stdout).toContain('postgres 3 points, influxdb 3 points')
 
   expect(verify().status).toBe(2)
+  expect(verify('--since', since, '--chunk-points', '0').status).toBe(2)
+}, 180_000)
+
+it('reads a device in windows of at most --chunk-points rows per store, with exactly the result of one read', async () => {
+  const { db, influx, pipeline } = fixture
+  const base = Date.UTC(2026, 10, 8)
+  const device = await pipeline.registerDevice()
+  const points = Array.from({ length: 3000 }, (_, i) => ({
+    timestamp: base + i * 10,
+    data: { v: i, even: i % 2 === 0 },
+  }))
+  expect((await pipeline.send(device.apiKey, { points })).status).toBe(202)
+  await waitFor(async () => (await influx.rowsOf(device.id)).length === 3000, {
+    timeoutMs: 30_000,
+    what: 'the points in InfluxDB',
+  })
+  await waitFor(
+    async () => {
+      const [row] = await db.sql<{ n: number }[]>`
+        SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${device.id}`
+      return row?.n === 3000
+    },
+    { timeoutMs: 30_000, what: 'the points in Postgres' },
+  )
+  // Differences all along the range: points lost by Postgres, values changed and points added in
+  // InfluxDB, and keys InfluxDB holds twice (the same point in another series), some in a row.
+  for (let i = 5; i < 3000; i += 97) {
+    await db.sql`DELETE FROM telemetry WHERE device_id = ${device.id} AND time = ${new Date(base + i * 10)}`
+  }
+  const line = (tags: string, fields: string, t: number) =>
+    `telemetry,device_id=${device.id},${tags} ${fields} ${t}`
+  await influx.writeLines([
+    ...Array.from({ length: 20 }, (_, k) => line('device_type=sensor', 'v=-1', base + k * 1500)),
+    ...Array.from({ length: 20 }, (_, k) => line('device_type=sensor', 'v=1', base + k * 1500 + 3)),
+    ...[7, 8, 9, 700, 2999].map((i) =>
+      line('device_type=other', `v=${i},even=${i % 2 === 0}`, base + i * 10),
+    ),
+  ])
+
+  const sources = [db.sql, { url: influx.url, database: influx.database }] as const
+  const range = { since: base, until: base + 3000 * 10 }
+  const whole = await compareStores(...sources, range, [device.id], { chunkPoints: 100_000 })
+  const chunked = await compareStores(...sources, range, [device.id], { chunkPoints: 7 })
+  const [one, many] = [whole.devices[0], chunked.devices[0]]
+  expect(one?.windows).toBe(1)
+  // 3,000 points, 7 rows at a time: a window per 7 points at most.
+  expect(many?.windows).toBeGreaterThanOrEqual(3000 / 7)
+  expect({ ...chunked, devices: [{ ...many, windows: 1 }] }).toEqual(whole)
+  expect(one).toMatchObject({
+    postgres: { count: 3000 - 31, duplicates: 0 },
+    influx: { count: 3000 + 20, duplicates: 5 },
+    agree: false,
+  })
+  expect(one?.onlyInPostgres).toEqual([])
+  expect(one?.onlyInInflux).toHaveLength(31 + 20)
+  expect(one?.differing).toEqual(Array.from({ length: 20 }, (_, k) => base + k * 1500))
+
+  // Two rows at a time, where a key held twice (or three times in a row) fills a whole read.
+  const start = { since: base, until: base + 100 }
+  const [startWhole, startChunked] = await Promise.all([
+    compareStores(...sources, start, [device.id]),
+    compareStores(...sources, start, [device.id], { chunkPoints: 2 }),
+  ])
+  expect(startWhole.devices[0]).toMatchObject({ influx: { count: 11, duplicates: 3 }, windows: 1 })
+  expect({ ...startChunked, devices: [{ ...startChunked.devices[0], windows: 1 }] }).toEqual(startWhole)
+
+  // The command line prints the same report whatever the chunk size.
+  const args = ['--since', String(range.since), '--until', String(range.until), '--device', String(device.id)]
+  const report = verify(...args, '--verbose')
+  expect(report.status).toBe(1)
+  expect(verify(...args, '--verbose', '--chunk-points', '7')).toEqual(report)
 }, 180_000)

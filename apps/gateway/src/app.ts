@@ -60,6 +60,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
       lingerMs: config.GROUP_COMMIT_LINGER_MS,
       maxInFlight: config.GROUP_COMMIT_MAX_INFLIGHT,
     },
+    storeJobRetry: { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS },
   })
   await app.register(backpressure, { queuePrefix: config.QUEUE_PREFIX, maxPoints: config.BACKLOG_MAX_POINTS })
   await app.register(readiness)

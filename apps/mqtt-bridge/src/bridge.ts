@@ -71,7 +71,8 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     logger,
   })
 
-  const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, config.QUEUE_PREFIX), {
+  const retry = { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS }
+  const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry), {
     maxPoints: config.MQTT_GROUP_COMMIT_MAX_POINTS,
     lingerMs: config.MQTT_GROUP_COMMIT_LINGER_MS,
     maxInFlight: config.MQTT_GROUP_COMMIT_MAX_INFLIGHT,

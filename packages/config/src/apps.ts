@@ -10,6 +10,7 @@ import {
   postgresEnv,
   redisEnv,
   retentionEnv,
+  storeJobRetryEnv,
   telemetryEnv,
   writerEnv,
 } from './fragments.js'
@@ -26,6 +27,7 @@ export const GatewayEnv = Type.Object({
   ...bodyLimitEnv,
   ...deviceAuthEnv,
   ...groupCommitEnv,
+  ...storeJobRetryEnv,
   ADMIN_TOKEN: Type.String({ minLength: 16, description: 'at least 16 characters' }),
   DEVICE_ONLINE_SECONDS: Type.Integer({
     minimum: 1,
@@ -91,6 +93,7 @@ export const MqttBridgeEnv = Type.Object({
   ...bodyLimitEnv,
   ...deviceAuthEnv,
   ...retentionEnv,
+  ...storeJobRetryEnv,
   ...healthEnv(9103),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   MQTT_URL: Type.String({

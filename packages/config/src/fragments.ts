@@ -69,6 +69,28 @@ export const groupCommitEnv = {
   }),
 }
 
+/**
+ * The retry policy of store jobs is set by the producer at enqueue (gateway and bridge). Unset, the
+ * queue catalog's numbers apply (12 attempts, 1,000 ms): the catalog stays the one place that
+ * defines the policy, these only override its numbers.
+ */
+export const storeJobRetryEnv = {
+  STORE_JOB_ATTEMPTS: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 100,
+      description: 'attempts of a store job that fails transiently before it stays in the dead-letter set',
+    }),
+  ),
+  STORE_JOB_BACKOFF_MS: Type.Optional(
+    Type.Integer({
+      minimum: 1,
+      maximum: 3_600_000,
+      description: 'delay before the first retry of a store job, doubled for each further one, jittered',
+    }),
+  ),
+}
+
 export const writerEnv = (defaults: { maxBatchPoints: number }) => ({
   WRITER_CONCURRENCY: Type.Integer({
     minimum: 1,

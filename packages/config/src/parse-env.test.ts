@@ -58,6 +58,13 @@ describe('app configuration', () => {
     }
   })
 
+  it('refuses a fraction for an integer instead of truncating it', () => {
+    expect(problemsOf(() => loadWriterPostgresConfig({ WRITER_LINGER_MS: '1.5' }))).toEqual([
+      'WRITER_LINGER_MS',
+    ])
+    expect(loadWriterPostgresConfig({ WRITER_LINGER_MS: ' 15 ' }).WRITER_LINGER_MS).toBe(15)
+  })
+
   it('treats an empty value as unset', () => {
     expect(loadWriterPostgresConfig({ WRITER_LINGER_MS: '' }).WRITER_LINGER_MS).toBe(20)
   })
@@ -79,5 +86,18 @@ describe('app configuration', () => {
     expect(problemsOf(() => loadMqttBridgeConfig({ MQTT_URL: 'http://x' }))).toEqual(['MQTT_URL'])
     expect(problemsOf(() => loadMqttBridgeConfig({ MQTT_SHARE_GROUP: 'a/b' }))).toEqual(['MQTT_SHARE_GROUP'])
     expect(problemsOf(() => loadMqttBridgeConfig({ MQTT_USERNAME: 'bridge' }))).toEqual(['MQTT_PASSWORD'])
+  })
+
+  it('leaves the store job retry numbers to the queue catalog unless set, and validates them when set', () => {
+    const unset = loadGatewayConfig({ ADMIN_TOKEN: 'a-long-enough-token' })
+    expect([unset.STORE_JOB_ATTEMPTS, unset.STORE_JOB_BACKOFF_MS]).toEqual([undefined, undefined])
+    const set = loadMqttBridgeConfig({ STORE_JOB_ATTEMPTS: '3', STORE_JOB_BACKOFF_MS: '100' })
+    expect([set.STORE_JOB_ATTEMPTS, set.STORE_JOB_BACKOFF_MS]).toEqual([3, 100])
+    const bad = { ADMIN_TOKEN: 'a-long-enough-token', STORE_JOB_ATTEMPTS: '0', STORE_JOB_BACKOFF_MS: '1.5' }
+    expect(problemsOf(() => loadGatewayConfig(bad)).sort()).toEqual([
+      'STORE_JOB_ATTEMPTS',
+      'STORE_JOB_BACKOFF_MS',
+    ])
+    expect(() => loadMqttBridgeConfig({ STORE_JOB_ATTEMPTS: 'many' })).toThrow(/STORE_JOB_ATTEMPTS: .*"many"/)
   })
 })

@@ -1,4 +1,4 @@
-import type { Static, TObject } from '@sinclair/typebox'
+import type { Static, TObject, TSchema } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 
 /** Raised when the environment does not satisfy an app's schema; the message names every bad variable. */
@@ -14,20 +14,34 @@ export class ConfigError extends Error {
  * declared types and validates. Empty strings count as unset, so `FOO=` falls back to the default.
  */
 export function parseEnv<T extends TObject>(schema: T, env: NodeJS.ProcessEnv = process.env): Static<T> {
-  const raw: Record<string, unknown> = {}
+  const raw: Record<string, string> = {}
   for (const key of Object.keys(schema.properties)) {
     const value = env[key]
     if (value !== undefined && value !== '') raw[key] = value
   }
-  const withDefaults = Value.Default(schema, raw)
-  const converted = Value.Convert(schema, withDefaults)
-  const problems = [...Value.Errors(schema, converted)].map((error) => {
-    const variable = error.path.replace(/^\//, '').split('/')[0] || '(environment)'
+  const describe = (variable: string, message: string, description: unknown) => {
     const given = env[variable]
     const shown = given === undefined || given === '' ? 'unset' : JSON.stringify(given)
-    const hint = error.schema.description ? ` (${error.schema.description})` : ''
-    return { variable, message: `${error.message}, got ${shown}${hint}` }
-  })
+    const hint = description ? ` (${description})` : ''
+    return { variable, message: `${message}, got ${shown}${hint}` }
+  }
+  // Convert would truncate "1.5" to 1 for an integer: refuse it instead of guessing.
+  const notIntegers = Object.entries(raw)
+    .map(([key, value]) => [key, value, (schema.properties as Record<string, TSchema>)[key]] as const)
+    .filter(([, value, property]) => property?.type === 'integer' && !/^[+-]?\d+$/.test(value.trim()))
+    .map(([key, , property]) => describe(key, 'Expected integer', property?.description))
+  // Value.Default and Value.Convert fill and convert in place: give them a copy.
+  const converted = Value.Convert(schema, Value.Default(schema, { ...raw }))
+  const problems = [
+    ...notIntegers,
+    ...[...Value.Errors(schema, converted)].map((error) =>
+      describe(
+        error.path.replace(/^\//, '').split('/')[0] || '(environment)',
+        error.message,
+        error.schema.description,
+      ),
+    ),
+  ]
   if (problems.length > 0) throw new ConfigError(dedupeByVariable(problems))
   return converted as Static<T>
 }

@@ -4,8 +4,13 @@ import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { releaseBacklogOnCompletion } from './backlog.js'
 import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey } from './catalog.js'
+import {
+  asError,
+  RefusedBatchesError,
+  UnstoredBatchesError,
+  writeIsolatingFailures,
+} from './failure-isolation.js'
 import { JobGatherer } from './job-gatherer.js'
-import { asError, RefusedBatchesError, writeIsolatingRefusals } from './refusal-isolation.js'
 
 /**
  * How a failed write should be treated:
@@ -67,7 +72,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
 
   const gatherer = new JobGatherer<QueuePayloads[K]>(
     async (items) => {
-      const failures = await writeIsolatingRefusals(items, options.writeBatch, options.classify)
+      const failures = await writeIsolatingFailures(items, options.writeBatch, options.classify)
       unavailablePauseMs = UNAVAILABLE_PAUSE_MIN_MS
       return failures
     },
@@ -88,6 +93,12 @@ export function createBatchingWorker<K extends StoreQueueKey>(
         if (error.refused.length < job.data.batches.length)
           await job.updateData({ ...job.data, batches: error.refused })
         throw new UnrecoverableError(error.message)
+      }
+      if (error instanceof UnstoredBatchesError) {
+        // A transient failure: retried (with backoff) with the device batches that were not stored.
+        if (error.unstored.length < job.data.batches.length)
+          await job.updateData({ ...job.data, batches: error.unstored })
+        throw error.cause
       }
       const failure = asError(error)
       const kind = options.classify(failure)

@@ -1,7 +1,11 @@
 import type { BatchSummaryPayload, StoreBatchPayload } from '@iotflow/contracts'
 import type { JobsOptions } from 'bullmq'
 
-/** Store jobs retry with exponential backoff and jitter: 1 s, 2 s, 4 s … (about 68 min in all). */
+/**
+ * Store jobs retry with exponential backoff and jitter: 1 s, 2 s, 4 s … up to 1,024 s before the
+ * twelfth attempt (17 to 34 min in all, with the jitter). An app's config may change the two numbers
+ * (`storeJobOptionsWith`); the shape of the policy is this one.
+ */
 const storeJobOptions = {
   attempts: 12,
   backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
@@ -9,6 +13,14 @@ const storeJobOptions = {
   // A job that exhausts its attempts stays in the failed set: the dead-letter queue.
   removeOnFail: false,
 } as const satisfies JobsOptions
+
+/** The numbers of the store jobs' retry policy a producer's config may override (unset: the catalog's). */
+export interface StoreRetryOverrides {
+  /** Attempts before a transiently failing job stays in the dead-letter set. */
+  attempts?: number | undefined
+  /** Delay before the first retry; doubled for each further one (then jittered). */
+  backoffMs?: number | undefined
+}
 
 /**
  * Every queue of the pipeline, its payload and its retry policy, in one place. Producers and
@@ -38,6 +50,16 @@ export interface QueuePayloads {
 
 export type QueueKey = keyof typeof queueCatalog
 export type StoreQueueKey = 'storePostgres' | 'storeInflux'
+
+/** The options of a store job: the catalog's policy, with the numbers an app's config overrides. */
+export function storeJobOptionsWith(key: StoreQueueKey, overrides: StoreRetryOverrides = {}): JobsOptions {
+  const { options } = queueCatalog[key]
+  return {
+    ...options,
+    attempts: overrides.attempts ?? options.attempts,
+    backoff: { ...options.backoff, delay: overrides.backoffMs ?? options.backoff.delay },
+  }
+}
 
 /** The store queues a batch fans out to, in a fixed order. */
 export const storeQueues: readonly StoreQueueKey[] = ['storePostgres', 'storeInflux']

@@ -5,10 +5,16 @@ import {
   pointsInPayload,
   type StoreBatchPayload,
 } from '@iotflow/contracts'
-import type { FlowJob } from 'bullmq'
+import type { FlowJob, JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { createBacklogCountingFlowProducer } from './backlog.js'
-import { queueCatalog, storeQueues } from './catalog.js'
+import {
+  queueCatalog,
+  type StoreQueueKey,
+  type StoreRetryOverrides,
+  storeJobOptionsWith,
+  storeQueues,
+} from './catalog.js'
 
 /** A device's batch to queue. */
 export type NewBatch = DeviceBatch
@@ -26,13 +32,21 @@ export interface BatchEnqueuer {
 
 /**
  * Fans a batch out to every store queue atomically: FlowProducer writes the parent and all its
- * children in one MULTI, so a batch is in both writer queues or in neither.
+ * children in one MULTI, so a batch is in both writer queues or in neither. `retry` overrides the
+ * numbers of the store jobs' retry policy (STORE_JOB_ATTEMPTS, STORE_JOB_BACKOFF_MS).
  */
-export function createBatchEnqueuer(connection: Redis, queuePrefix: string): BatchEnqueuer {
+export function createBatchEnqueuer(
+  connection: Redis,
+  queuePrefix: string,
+  retry: StoreRetryOverrides = {},
+): BatchEnqueuer {
   // Counts each store job's points into the backlog, in the same MULTI (backlog.ts).
   const flows = createBacklogCountingFlowProducer(connection, queuePrefix)
+  const storeOptions = Object.fromEntries(
+    storeQueues.map((key) => [key, storeJobOptionsWith(key, retry)]),
+  ) as Record<StoreQueueKey, JobsOptions>
   async function enqueueMany(batches: NewBatch[]) {
-    const flow = fanOut(batches)
+    const flow = fanOut(batches, storeOptions)
     await flows.add(flow.job)
     return batches.map(() => ({ batchId: flow.batchId }))
   }
@@ -47,7 +61,10 @@ export function createBatchEnqueuer(connection: Redis, queuePrefix: string): Bat
 }
 
 /** Device batches as one flow: the parent summary, with one child per store queue. */
-function fanOut(batches: NewBatch[]): { batchId: string; job: FlowJob } {
+function fanOut(
+  batches: NewBatch[],
+  storeOptions: Record<StoreQueueKey, JobsOptions>,
+): { batchId: string; job: FlowJob } {
   const { batches: parent } = queueCatalog
   const batchId = randomUUID()
   const payload: StoreBatchPayload = { batch_id: batchId, batches }
@@ -68,7 +85,7 @@ function fanOut(batches: NewBatch[]): { batchId: string; job: FlowJob } {
         name: queueCatalog[key].jobName,
         queueName: queueCatalog[key].name,
         data: payload,
-        opts: { ...queueCatalog[key].options },
+        opts: { ...storeOptions[key] },
       })),
     },
   }

@@ -29,26 +29,41 @@ export async function devicesInRange(sql: Sql, influx: InfluxV1Source, range: Ti
   return [...ids].sort((a, b) => a - b)
 }
 
-/** The device's rows in PostgreSQL; `duplicates` counts (device, time) keys seen more than once. */
-export async function postgresPoints(sql: Sql, deviceId: number, range: TimeRange) {
+/** Rows as a store returns them, in time order: epoch ms and the point's fields. */
+export type StoredRow = [number, Record<string, unknown>]
+
+/** The device's rows in PostgreSQL in time order; the first `limit` of them when given. */
+export async function postgresRows(
+  sql: Sql,
+  deviceId: number,
+  range: TimeRange,
+  limit?: number,
+): Promise<StoredRow[]> {
   const rows = await sql<{ t: number; data: Record<string, unknown> }[]>`
     SELECT (extract(epoch FROM time) * 1000)::float8 AS t, data FROM telemetry
-    WHERE device_id = ${deviceId} AND time >= ${new Date(range.since)} AND time < ${new Date(range.until)}`
-  return collect(rows.map((r) => [r.t, r.data]))
+    WHERE device_id = ${deviceId} AND time >= ${new Date(range.since)} AND time < ${new Date(range.until)}
+    ORDER BY time ${limit === undefined ? sql`` : sql`LIMIT ${limit}`}`
+  return rows.map((r) => [r.t, r.data])
 }
 
 /**
- * The device's points in InfluxDB (fields only, `*::field`). A key held twice (the same time in two
- * series, e.g. with different tags) counts as a duplicate.
+ * The device's points in InfluxDB (fields only, `*::field`) in time order; the first `limit` when
+ * given. The same time in two series (e.g. with different tags) is two rows.
  */
-export async function influxPoints(influx: InfluxV1Source, deviceId: number, range: TimeRange) {
+export async function influxRows(
+  influx: InfluxV1Source,
+  deviceId: number,
+  range: TimeRange,
+  limit?: number,
+): Promise<StoredRow[]> {
   const series = await queryV1(
     influx.url,
     influx.database,
     `SELECT *::field FROM ${MEASUREMENT} WHERE device_id = '${deviceId}' ` +
-      `AND time >= ${range.since}ms AND time < ${range.until}ms`,
+      `AND time >= ${range.since}ms AND time < ${range.until}ms ORDER BY time ASC` +
+      (limit === undefined ? '' : ` LIMIT ${limit}`),
   )
-  const rows: [number, Record<string, unknown>][] = []
+  const rows: StoredRow[] = []
   for (const s of series) {
     for (const values of s.values) {
       const fields: Record<string, unknown> = {}
@@ -58,10 +73,21 @@ export async function influxPoints(influx: InfluxV1Source, deviceId: number, ran
       rows.push([values[0] as number, fields])
     }
   }
-  return collect(rows)
+  return rows
 }
 
-function collect(rows: [number, Record<string, unknown>][]): { points: StoredPoints; duplicates: number } {
+/** The device's points in PostgreSQL; `duplicates` counts (device, time) keys seen more than once. */
+export async function postgresPoints(sql: Sql, deviceId: number, range: TimeRange) {
+  return collect(await postgresRows(sql, deviceId, range))
+}
+
+/** The device's points in InfluxDB; a key held twice counts as a duplicate. */
+export async function influxPoints(influx: InfluxV1Source, deviceId: number, range: TimeRange) {
+  return collect(await influxRows(influx, deviceId, range))
+}
+
+/** Rows as points by time; a time seen again counts as a duplicate (the last row's fields are kept). */
+export function collect(rows: StoredRow[]): { points: StoredPoints; duplicates: number } {
   const points: StoredPoints = new Map()
   let duplicates = 0
   for (const [t, fields] of rows) {

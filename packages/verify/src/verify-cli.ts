@@ -5,17 +5,21 @@
  *   pnpm verify --since -1h
  *   pnpm verify --since 2026-11-28T00:00:00Z --until 2026-11-28T12:00:00Z --device 7 --verbose
  *
+ * A device is read in windows of at most --chunk-points rows per store (10,000 unless given), so memory follows
+ * that, not the device's points in the range.
+ *
  * Reads DATABASE_URL, INFLUX_URL and INFLUX_DATABASE like the apps (InfluxDB 1.x, InfluxQL).
  */
 import { parseArgs } from 'node:util'
 import { loadConfigOrExit, parseEnv, postgresEnv } from '@iotflow/config'
 import { closeSql, createSql } from '@iotflow/db'
 import { Type } from '@sinclair/typebox'
-import { compareStores } from './compare-stores.js'
+import { compareStores, DEFAULT_CHUNK_POINTS } from './compare-stores.js'
 import { parseTimeArgument } from './time-argument.js'
 
 const USAGE =
   'usage: pnpm verify --since <time> [--until <time>] [--device <id> ...] [--verbose] [--max-differences 20]\n' +
+  `                   [--chunk-points ${DEFAULT_CHUNK_POINTS}]\n` +
   '  <time>: ISO-8601, epoch ms, or relative: -30s, -15m, -1h, -2d'
 // InfluxDB stores nanoseconds in an int64: the largest time it can hold, in ms, rounded down.
 const END_OF_TIME_MS = 9_000_000_000_000
@@ -40,6 +44,7 @@ const { values } = (() => {
         device: { type: 'string', multiple: true },
         verbose: { type: 'boolean', default: false },
         'max-differences': { type: 'string', default: '20' },
+        'chunk-points': { type: 'string', default: String(DEFAULT_CHUNK_POINTS) },
       },
     })
   } catch (error) {
@@ -59,6 +64,8 @@ try {
 const devices = values.device?.map(Number)
 if (devices?.some((id) => !Number.isInteger(id))) usage('--device takes a device id (an integer)')
 const maxDifferences = Number(values['max-differences'])
+const chunkPoints = Number(values['chunk-points'])
+if (!Number.isInteger(chunkPoints) || chunkPoints < 1) usage('--chunk-points takes a positive integer')
 
 const config = loadConfigOrExit(() => parseEnv(VerifyEnv))
 const sql = createSql(config.DATABASE_URL, { max: 2 })
@@ -68,6 +75,7 @@ try {
     { url: config.INFLUX_URL, database: config.INFLUX_DATABASE },
     range,
     devices,
+    { chunkPoints },
   )
   const iso = (t: number) => new Date(t).toISOString()
   console.log(`comparing ${iso(range.since)} … ${iso(range.until)}: ${report.devices.length} device(s)`)

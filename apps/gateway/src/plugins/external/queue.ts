@@ -8,6 +8,7 @@ import {
   createRedisConnection,
   type GathererLimits,
   type QueueDepths,
+  type StoreRetryOverrides,
   waitUntilRedisReady,
   warnIfEvictionPossible,
 } from '@iotflow/queue'
@@ -29,6 +30,8 @@ export interface QueuePluginOptions {
   queuePrefix: string
   /** Requests that arrive together are queued as one batch (see createGroupCommitEnqueuer). */
   groupCommit: GathererLimits
+  /** Overrides of the store jobs' retry policy (STORE_JOB_ATTEMPTS, STORE_JOB_BACKOFF_MS). */
+  storeJobRetry: StoreRetryOverrides
 }
 
 /**
@@ -44,7 +47,7 @@ export default fp(
     await waitUntilRedisReady(redis, fastify.log)
     await warnIfEvictionPossible(redis, fastify.log)
     const batchEnqueuer = createGroupCommitEnqueuer(
-      createBatchEnqueuer(redis, options.queuePrefix),
+      createBatchEnqueuer(redis, options.queuePrefix, options.storeJobRetry),
       options.groupCommit,
     )
     fastify.decorate('redis', redis)
