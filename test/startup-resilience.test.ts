@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs'
 import {
   freePort,
   registerDeviceOverHttp,
@@ -23,6 +24,10 @@ afterAll(async () => {
   await Promise.all(apps.map((app) => app.stop('SIGKILL')))
   await Promise.all([pg?.dispose(), redis?.dispose()])
 })
+
+/** The nice value of a process (field 19 of /proc/<pid>/stat). */
+const niceOf = (pid: number | undefined) =>
+  Number(readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1]?.split(' ')[16])
 
 const answers = async (url: string) => (await fetch(url)).status === 200
 
@@ -60,6 +65,10 @@ it('gateway and writer started while Redis and PostgreSQL are down wait for them
     timeoutMs: 40_000,
     what: 'the writer to be ready',
   })
+
+  // The writer takes the CPU the gateway leaves: it runs at PROCESS_NICE 10 by default, the gateway at 0.
+  expect(niceOf(writer.pid)).toBe(10)
+  expect(niceOf(gateway.pid)).toBe(0)
 
   const { id: deviceId, apiKey } = await registerDeviceOverHttp(base, ADMIN_TOKEN, 'late-starter')
   const sent = await fetch(`${base}/api/v1/telemetry`, {

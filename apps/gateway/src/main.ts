@@ -1,10 +1,12 @@
 import { loadConfigOrExit, loadGatewayConfig } from '@iotflow/config'
+import { applyProcessNice } from '@iotflow/runtime'
 import closeWithGrace from 'close-with-grace'
 import { buildApp } from './app.js'
 
 const config = loadConfigOrExit(loadGatewayConfig)
 
 const app = await buildApp(config)
+applyProcessNice(config.PROCESS_NICE, app.log)
 
 closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   if (err) app.log.error({ err }, 'shutting down after an error')

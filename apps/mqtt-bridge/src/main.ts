@@ -1,11 +1,12 @@
 import { loadConfigOrExit, loadMqttBridgeConfig } from '@iotflow/config'
-import { createLogger, startHealthServer } from '@iotflow/runtime'
+import { applyProcessNice, createLogger, startHealthServer } from '@iotflow/runtime'
 import closeWithGrace from 'close-with-grace'
 import { startMqttBridge } from './bridge.js'
 
 const config = loadConfigOrExit(loadMqttBridgeConfig)
 
 const logger = createLogger('mqtt-bridge', config.LOG_LEVEL)
+applyProcessNice(config.PROCESS_NICE, logger)
 const bridge = await startMqttBridge(config, logger)
 const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, bridge.ready, async () => ({
   contentType: 'text/plain; version=0.0.4; charset=utf-8',

@@ -1,12 +1,13 @@
 import { loadConfigOrExit, loadWriterInfluxConfig } from '@iotflow/config'
 import { exposition } from '@iotflow/metrics'
-import { createLogger, startHealthServer } from '@iotflow/runtime'
+import { applyProcessNice, createLogger, startHealthServer } from '@iotflow/runtime'
 import closeWithGrace from 'close-with-grace'
 import { startInfluxWriter } from './writer.js'
 
 const config = loadConfigOrExit(loadWriterInfluxConfig)
 
 const logger = createLogger('writer-influx', config.LOG_LEVEL)
+applyProcessNice(config.PROCESS_NICE, logger)
 const writer = await startInfluxWriter(config, logger)
 const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, writer.ready, () =>
   exposition(writer.metrics.registry),

@@ -8,6 +8,7 @@ import {
   httpEnv,
   loggingEnv,
   postgresEnv,
+  processNiceEnv,
   redisEnv,
   retentionEnv,
   storeJobRetryEnv,
@@ -18,6 +19,7 @@ import { ConfigError, parseEnv } from './parse-env.js'
 
 export const GatewayEnv = Type.Object({
   ...loggingEnv,
+  ...processNiceEnv(0),
   ...httpEnv(8080),
   ...redisEnv,
   ...backlogEnv,
@@ -42,6 +44,7 @@ export type GatewayConfig = Static<typeof GatewayEnv>
 
 export const WriterPostgresEnv = Type.Object({
   ...loggingEnv,
+  ...processNiceEnv(10),
   ...redisEnv,
   ...backlogEnv,
   ...postgresEnv,
@@ -55,6 +58,7 @@ export type WriterPostgresConfig = Static<typeof WriterPostgresEnv>
 
 export const WriterInfluxEnv = Type.Object({
   ...loggingEnv,
+  ...processNiceEnv(10),
   ...redisEnv,
   ...backlogEnv,
   ...writerEnv({ maxBatchPoints: 5_000 }),
@@ -86,6 +90,7 @@ const Name = (defaultValue: string, maxLength: number) =>
 
 export const MqttBridgeEnv = Type.Object({
   ...loggingEnv,
+  ...processNiceEnv(0),
   ...redisEnv,
   ...backlogEnv,
   ...postgresEnv,
@@ -113,7 +118,7 @@ export const MqttBridgeEnv = Type.Object({
   MQTT_CONNECTIONS: Type.Integer({
     minimum: 1,
     maximum: 256,
-    default: 16,
+    default: 128,
     description: 'broker connections of this bridge; each holds one unacknowledged message at a time',
   }),
   MQTT_SESSION_EXPIRY_SECONDS: Type.Integer({ minimum: 60, maximum: 4_294_967_295, default: 7 * 86400 }),

@@ -11,6 +11,20 @@ export const loggingEnv = {
   LOG_LEVEL: LogLevel,
 }
 
+/**
+ * The process's scheduling priority (nice, -20 … 19; raising it above 0 needs no privilege, lowering
+ * it below 0 does). Writers default to 10: they work through a queue, so on a machine shared with a
+ * gateway they should take the CPU it leaves, not the CPU its requests wait for.
+ */
+export const processNiceEnv = (defaultNice: number) => ({
+  PROCESS_NICE: Type.Integer({
+    minimum: -20,
+    maximum: 19,
+    default: defaultNice,
+    description: 'scheduling priority (nice) of this process',
+  }),
+})
+
 export const redisEnv = {
   REDIS_URL: Type.String({
     pattern: '^rediss?://',
