@@ -71,7 +71,7 @@ export const groupCommitEnv = {
   GROUP_COMMIT_LINGER_MS: Type.Integer({
     minimum: 0,
     maximum: 1000,
-    default: 1,
+    default: 4,
     description:
       'how long the first request of a group waits for others (while an enqueue runs, they gather anyway)',
   }),
