@@ -122,7 +122,7 @@ export const MqttBridgeEnv = Type.Object({
     description: 'broker connections of this bridge; each holds one unacknowledged message at a time',
   }),
   MQTT_SESSION_EXPIRY_SECONDS: Type.Integer({ minimum: 60, maximum: 4_294_967_295, default: 7 * 86400 }),
-  MQTT_GROUP_COMMIT_MAX_POINTS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 5_000 }),
+  MQTT_GROUP_COMMIT_MAX_POINTS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: 1_000 }),
   MQTT_GROUP_COMMIT_LINGER_MS: Type.Integer({ minimum: 0, maximum: 1000, default: 4 }),
   MQTT_GROUP_COMMIT_MAX_INFLIGHT: Type.Integer({ minimum: 1, maximum: 64, default: 2 }),
 })

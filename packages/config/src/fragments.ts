@@ -65,8 +65,8 @@ export const groupCommitEnv = {
   GROUP_COMMIT_MAX_POINTS: Type.Integer({
     minimum: 1,
     maximum: 1_000_000,
-    default: 5_000,
-    description: 'points gathered into one queued batch at most',
+    default: 1_000,
+    description: 'points gathered into one queued batch at most (a request this large is queued at once)',
   }),
   GROUP_COMMIT_LINGER_MS: Type.Integer({
     minimum: 0,
