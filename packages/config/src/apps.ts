@@ -44,7 +44,7 @@ export type GatewayConfig = Static<typeof GatewayEnv>
 
 export const WriterPostgresEnv = Type.Object({
   ...loggingEnv,
-  ...processNiceEnv(10),
+  ...processNiceEnv(0),
   ...redisEnv,
   ...backlogEnv,
   ...postgresEnv,
@@ -58,7 +58,7 @@ export type WriterPostgresConfig = Static<typeof WriterPostgresEnv>
 
 export const WriterInfluxEnv = Type.Object({
   ...loggingEnv,
-  ...processNiceEnv(10),
+  ...processNiceEnv(0),
   ...redisEnv,
   ...backlogEnv,
   ...writerEnv({ maxBatchPoints: 5_000 }),

@@ -13,8 +13,8 @@ export const loggingEnv = {
 
 /**
  * The process's scheduling priority (nice, -20 … 19; raising it above 0 needs no privilege, lowering
- * it below 0 does). Writers default to 10: they work through a queue, so on a machine shared with a
- * gateway they should take the CPU it leaves, not the CPU its requests wait for.
+ * it below 0 does). On a machine shared by gateway and writers, writers at 10 leave the CPU to
+ * requests first (see docs/benchmarks.md for what that trades).
  */
 export const processNiceEnv = (defaultNice: number) => ({
   PROCESS_NICE: Type.Integer({

@@ -65,12 +65,12 @@ describe('app configuration', () => {
     expect(loadWriterPostgresConfig({ WRITER_LINGER_MS: ' 15 ' }).WRITER_LINGER_MS).toBe(15)
   })
 
-  it('runs writers at nice 10 and the gateway and bridge at 0 unless PROCESS_NICE says otherwise', () => {
-    expect(loadWriterPostgresConfig({}).PROCESS_NICE).toBe(10)
-    expect(loadWriterInfluxConfig({ INFLUX_API: 'v1' }).PROCESS_NICE).toBe(10)
+  it('runs every app at nice 0 unless PROCESS_NICE says otherwise', () => {
+    expect(loadWriterPostgresConfig({}).PROCESS_NICE).toBe(0)
+    expect(loadWriterInfluxConfig({ INFLUX_API: 'v1' }).PROCESS_NICE).toBe(0)
     expect(loadGatewayConfig({ ADMIN_TOKEN: 'a-long-enough-token' }).PROCESS_NICE).toBe(0)
     expect(loadMqttBridgeConfig({}).PROCESS_NICE).toBe(0)
-    expect(loadWriterPostgresConfig({ PROCESS_NICE: '0' }).PROCESS_NICE).toBe(0)
+    expect(loadWriterPostgresConfig({ PROCESS_NICE: '10' }).PROCESS_NICE).toBe(10)
     expect(problemsOf(() => loadWriterPostgresConfig({ PROCESS_NICE: '20' }))).toEqual(['PROCESS_NICE'])
   })
 
