@@ -202,6 +202,7 @@ describe('refused messages: nothing stored, the reason on the errors topic', () 
     expect(metrics).toMatch(/iotflow_mqtt_messages_refused_total\{status="400"\} 3\n/)
     expect(metrics).toMatch(/iotflow_mqtt_messages_accepted_total 4\n/)
     expect(metrics).toMatch(/iotflow_mqtt_points_accepted_total 54\n/)
+    expect(metrics).toMatch(/iotflow_mqtt_handler_failures_total 0\n/)
     expect(metrics).toMatch(/iotflow_mqtt_connections\{state="connected"\} 4\n/)
     expect(await bridge.ready()).toEqual({
       dependencies: { broker: { status: 'up' }, redis: { status: 'up' }, postgres: { status: 'up' } },

@@ -44,6 +44,11 @@ export class BridgeMetrics {
         this.unavailableRetries,
       ),
       counter(
+        'iotflow_mqtt_handler_failures_total',
+        'attempts that failed on an unexpected error (message retried, never dropped)',
+        this.handlerFailures,
+      ),
+      counter(
         'iotflow_mqtt_backlog_waits_total',
         'messages held unacknowledged until the queue backlog fell under BACKLOG_MAX_POINTS',
         this.backlogWaits,
