@@ -3,7 +3,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 export interface WaitOptions {
   timeoutMs?: number
   intervalMs?: number
-  what?: string
+  /** What is awaited, for the timeout message; a function is read when the wait times out. */
+  what?: string | (() => string)
 }
 
 type Falsy = false | null | undefined | 0 | ''
@@ -25,7 +26,9 @@ export async function waitFor<T>(
     }
     if (Date.now() > deadline) {
       const reason = lastError instanceof Error ? `: ${lastError.message}` : ''
-      throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${reason}`)
+      throw new Error(
+        `timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}${reason}`,
+      )
     }
     await sleep(intervalMs)
   }
