@@ -19,18 +19,24 @@ interface Pending {
  */
 export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: GathererLimits): BatchEnqueuer {
   const gatherer = new JobGatherer<Pending>(async (items) => {
-    const byDevice = new Map<string, NewBatch>()
+    const byDevice = new Map<string, NewBatch[]>()
     for (const { value } of items) {
-      const { batch } = value
-      const key = `${batch.device_id}\u0000${batch.device_type ?? ''}`
-      const merged = byDevice.get(key)
-      if (!merged) byDevice.set(key, { ...batch, points: [...batch.points] })
-      else {
-        merged.received_at = Math.min(merged.received_at, batch.received_at)
-        for (const point of batch.points) merged.points.push(point)
-      }
+      const key = `${value.batch.device_id}\u0000${value.batch.device_type ?? ''}`
+      const group = byDevice.get(key)
+      if (group) group.push(value.batch)
+      else byDevice.set(key, [value.batch])
     }
-    const [queued] = await inner.enqueueMany([...byDevice.values()])
+    // A device's lone batch goes as it came; only several of one device are merged (one copy).
+    const merged = [...byDevice.values()].map((group) => {
+      const [first] = group as [NewBatch, ...NewBatch[]]
+      if (group.length === 1) return first
+      return {
+        ...first,
+        received_at: Math.min(...group.map((b) => b.received_at)),
+        points: group.flatMap((b) => b.points),
+      }
+    })
+    const [queued] = await inner.enqueueMany(merged)
     for (const { value } of items) value.queuedAs = queued?.batchId
     return undefined
   }, limits)
