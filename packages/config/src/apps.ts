@@ -19,7 +19,7 @@ import { ConfigError, parseEnv } from './parse-env.js'
 
 export const GatewayEnv = Type.Object({
   ...loggingEnv,
-  ...processNiceEnv(0),
+  ...processNiceEnv,
   ...httpEnv(8080),
   ...redisEnv,
   ...backlogEnv,
@@ -44,7 +44,7 @@ export type GatewayConfig = Static<typeof GatewayEnv>
 
 export const WriterPostgresEnv = Type.Object({
   ...loggingEnv,
-  ...processNiceEnv(0),
+  ...processNiceEnv,
   ...redisEnv,
   ...backlogEnv,
   ...postgresEnv,
@@ -58,7 +58,7 @@ export type WriterPostgresConfig = Static<typeof WriterPostgresEnv>
 
 export const WriterInfluxEnv = Type.Object({
   ...loggingEnv,
-  ...processNiceEnv(0),
+  ...processNiceEnv,
   ...redisEnv,
   ...backlogEnv,
   ...writerEnv({ maxBatchPoints: 5_000 }),
@@ -90,7 +90,7 @@ const Name = (defaultValue: string, maxLength: number) =>
 
 export const MqttBridgeEnv = Type.Object({
   ...loggingEnv,
-  ...processNiceEnv(0),
+  ...processNiceEnv,
   ...redisEnv,
   ...backlogEnv,
   ...postgresEnv,

@@ -16,14 +16,14 @@ export const loggingEnv = {
  * it below 0 does). On a machine shared by gateway and writers, writers at 10 leave the CPU to
  * requests first (see docs/benchmarks.md for what that trades).
  */
-export const processNiceEnv = (defaultNice: number) => ({
+export const processNiceEnv = {
   PROCESS_NICE: Type.Integer({
     minimum: -20,
     maximum: 19,
-    default: defaultNice,
+    default: 0,
     description: 'scheduling priority (nice) of this process',
   }),
-})
+}
 
 export const redisEnv = {
   REDIS_URL: Type.String({
