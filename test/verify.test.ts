@@ -1,19 +1,25 @@
 import { spawnSync } from 'node:child_process'
-import { waitFor } from '@iotflow/testkit'
+import { createTestInfluxDatabase, startPrivateInfluxd, waitFor } from '@iotflow/testkit'
 import { compareStores } from '@iotflow/verify'
 import { expect, it } from 'vitest'
 import { usePipelineFixture } from './support/fixture.js'
 
 const fixture = usePipelineFixture()
 
-/** Runs `pnpm verify` (its script) against this test's two stores. */
+/** Runs `pnpm verify` (its script) against this test's two stores, or the InfluxDB `env` names. */
 function verify(...args: string[]) {
+  return verifyWith({}, ...args)
+}
+
+function verifyWith(env: Record<string, string>, ...args: string[]) {
   const result = spawnSync('node', ['--import', 'tsx', 'packages/verify/src/verify-cli.ts', ...args], {
     env: {
       ...process.env,
       DATABASE_URL: fixture.db.url,
+      INFLUX_API: 'v1',
       INFLUX_URL: fixture.influx.url,
       INFLUX_DATABASE: fixture.influx.database,
+      ...env,
     },
     encoding: 'utf8',
     timeout: 60_000,
@@ -157,3 +163,39 @@ it('reads a device in windows of at most --chunk-points rows per store, with exa
   expect(report.status).toBe(1)
   expect(verify(...args, '--verbose', '--chunk-points', '7')).toEqual(report)
 }, 180_000)
+
+it("reads an InfluxDB that requires credentials with the writer's INFLUX_USERNAME/PASSWORD, and says so when they are refused", async () => {
+  const influxd = await startPrivateInfluxd({ INFLUXDB_HTTP_AUTH_ENABLED: 'true' })
+  try {
+    // With no user yet, InfluxDB 1.x takes the first admin's creation without credentials.
+    const admin = { INFLUX_USERNAME: 'verifier', INFLUX_PASSWORD: 's3cret pass' }
+    const create = await fetch(`${influxd.url}/query`, {
+      method: 'POST',
+      body: new URLSearchParams({
+        q: `CREATE USER verifier WITH PASSWORD 's3cret pass' WITH ALL PRIVILEGES`,
+      }),
+    })
+    expect(create.status).toBe(200)
+    const authorization = `Basic ${Buffer.from('verifier:s3cret pass').toString('base64')}`
+    const database = await createTestInfluxDatabase(influxd.url, { authorization })
+    const base = Date.UTC(2026, 10, 9)
+    const deviceId = 2_000_000_000 + Math.floor(Math.random() * 100_000_000)
+    await database.writeLines([0, 1, 2].map((i) => `telemetry,device_id=${deviceId} v=${i} ${base + i}`))
+
+    const env = { INFLUX_URL: influxd.url, INFLUX_DATABASE: database.database }
+    const args = ['--since', String(base), '--until', String(base + 1000)]
+    const read = verifyWith({ ...env, ...admin }, ...args)
+    expect(read.status, read.stderr).toBe(1)
+    expect(read.stdout).toContain(`device ${deviceId}: DIFFER  postgres 0 points`)
+    expect(read.stdout).toContain('influxdb 3 points')
+    expect(read.stdout).toContain(`only in influxdb (3): ${new Date(base).toISOString()}`)
+
+    const refused = verifyWith({ ...env, ...admin, INFLUX_PASSWORD: 'wrong' }, ...args)
+    expect(refused.status).toBe(3)
+    expect(refused.stderr).toMatch(/could not read the stores: InfluxDB query failed: 401/)
+    expect(refused.stderr).not.toContain('wrong')
+    expect(verifyWith(env, ...args).status).toBe(3)
+  } finally {
+    await influxd.dispose()
+  }
+}, 120_000)

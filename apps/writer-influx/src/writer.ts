@@ -1,9 +1,8 @@
 import type { WriterInfluxConfig } from '@iotflow/config'
-import { batchToLines, classifyInfluxError, createInfluxWriteClient } from '@iotflow/influx'
+import { batchToLines, classifyInfluxError, createInfluxWriteClient, influxTargetFrom } from '@iotflow/influx'
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { type FailureKind, startStoreConsumer, type WriterReadiness } from '@iotflow/queue'
 import { type Logger, type PeriodicJob, startRetentionJob } from '@iotflow/runtime'
-import { influxTargetFrom } from './influx-target.js'
 
 export interface InfluxWriter {
   /** Redis and InfluxDB, and the store-influx queue's depths and backlog. */

@@ -6,6 +6,7 @@ import {
   groupCommitEnv,
   healthEnv,
   httpEnv,
+  influxEnv,
   loggingEnv,
   postgresEnv,
   processNiceEnv,
@@ -15,6 +16,7 @@ import {
   telemetryEnv,
   writerEnv,
 } from './fragments.js'
+import { checkInfluxCredentials } from './influx-credentials.js'
 import { ConfigError, parseEnv } from './parse-env.js'
 
 export const GatewayEnv = Type.Object({
@@ -65,19 +67,7 @@ export const WriterInfluxEnv = Type.Object({
   ...healthEnv(9102),
   ...retentionEnv,
   RETENTION_CHECK_INTERVAL_MS: Type.Integer({ minimum: 1000, maximum: 86_400_000, default: 3_600_000 }),
-  INFLUX_API: Type.Union([Type.Literal('v1'), Type.Literal('v2')], {
-    default: 'v2',
-    description: 'v2 for InfluxDB 2.x (/api/v2/write), v1 for InfluxDB 1.x (/write)',
-  }),
-  INFLUX_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8086' }),
-  INFLUX_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 10_000 }),
-  INFLUX_ORG: Type.String({ minLength: 1, default: 'iotflow' }),
-  INFLUX_BUCKET: Type.String({ minLength: 1, default: 'telemetry' }),
-  INFLUX_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
-  INFLUX_DATABASE: Type.String({ minLength: 1, default: 'iotflow' }),
-  INFLUX_RETENTION_POLICY: Type.Optional(Type.String({ minLength: 1 })),
-  INFLUX_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
-  INFLUX_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  ...influxEnv,
 })
 export type WriterInfluxConfig = Static<typeof WriterInfluxEnv>
 
@@ -144,9 +134,5 @@ export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): Mqtt
 }
 
 export function loadWriterInfluxConfig(env: NodeJS.ProcessEnv = process.env): WriterInfluxConfig {
-  const config = parseEnv(WriterInfluxEnv, env)
-  if (config.INFLUX_API === 'v2' && !config.INFLUX_TOKEN) {
-    throw new ConfigError([{ variable: 'INFLUX_TOKEN', message: 'required when INFLUX_API=v2, got unset' }])
-  }
-  return config
+  return checkInfluxCredentials(parseEnv(WriterInfluxEnv, env))
 }

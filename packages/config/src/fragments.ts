@@ -1,4 +1,4 @@
-import { Type } from '@sinclair/typebox'
+import { type Static, Type } from '@sinclair/typebox'
 
 /** Env fragments shared by several apps. Each app composes its own schema from these. */
 
@@ -182,3 +182,23 @@ export const backlogEnv = {
     description: 'points queued but not yet stored in one store, past which telemetry waits',
   }),
 }
+
+/** Where InfluxDB is and how to reach it: read by the InfluxDB writer and by `pnpm verify`. */
+export const influxEnv = {
+  INFLUX_API: Type.Union([Type.Literal('v1'), Type.Literal('v2')], {
+    default: 'v2',
+    description: 'v2 for InfluxDB 2.x (/api/v2/write), v1 for InfluxDB 1.x (/write)',
+  }),
+  INFLUX_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8086' }),
+  INFLUX_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 10_000 }),
+  INFLUX_ORG: Type.String({ minLength: 1, default: 'iotflow' }),
+  INFLUX_BUCKET: Type.String({ minLength: 1, default: 'telemetry' }),
+  INFLUX_TOKEN: Type.Optional(Type.String({ minLength: 1 })),
+  INFLUX_DATABASE: Type.String({ minLength: 1, default: 'iotflow' }),
+  INFLUX_RETENTION_POLICY: Type.Optional(Type.String({ minLength: 1 })),
+  INFLUX_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
+  INFLUX_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+}
+const InfluxEnv = Type.Object(influxEnv)
+/** The InfluxDB variables as parsed. */
+export type InfluxEnvConfig = Static<typeof InfluxEnv>

@@ -82,6 +82,9 @@ describe('app configuration', () => {
     expect(problemsOf(() => loadWriterInfluxConfig({ INFLUX_API: 'v3' }))).toEqual(['INFLUX_API'])
     expect(problemsOf(() => loadWriterInfluxConfig({ INFLUX_API: 'v2' }))).toEqual(['INFLUX_TOKEN'])
     expect(loadWriterInfluxConfig({ INFLUX_API: 'v1' }).INFLUX_DATABASE).toBe('iotflow')
+    expect(problemsOf(() => loadWriterInfluxConfig({ INFLUX_API: 'v1', INFLUX_USERNAME: 'u' }))).toEqual([
+      'INFLUX_PASSWORD',
+    ])
   })
 
   it('configures the MQTT bridge: defaults, auth modes, and credentials that go together', () => {

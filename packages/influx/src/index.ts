@@ -1,3 +1,4 @@
 export * from './line-protocol.js'
-export * from './query-v1.js'
+export * from './query-influxql.js'
+export * from './target-from-config.js'
 export * from './write-client.js'

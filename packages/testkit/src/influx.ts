@@ -1,30 +1,50 @@
 import { join } from 'node:path'
-import { queryV1, seriesRows } from '@iotflow/influx'
+import { type InfluxQueryEndpoint, queryInfluxQl, seriesRows } from '@iotflow/influx'
 import { uniqueName } from './names.js'
 import { startPrivateServer } from './private-server.js'
 import { serviceUrls } from './services.js'
 
-/** An InfluxDB 1.x database of its own for one test file. */
-export async function createTestInfluxDatabase(url = serviceUrls.influx) {
+/**
+ * An InfluxDB 1.x database of its own for one test file; `authorization` is the header to send where
+ * the server requires credentials.
+ */
+export async function createTestInfluxDatabase(
+  url = serviceUrls.influx,
+  access: { authorization?: string } = {},
+) {
   const database = uniqueName('iotflow_test')
-  await influxQl(url, `CREATE DATABASE "${database}"`)
+  const endpoint: InfluxQueryEndpoint = { url, database, ...access }
+  const headers = access.authorization ? { authorization: access.authorization } : undefined
+  const query = (q: string) => queryInfluxQl(endpoint, q)
+  /** A statement that changes something (POST). */
+  const command = async (q: string) => {
+    const response = await fetch(`${url}/query`, {
+      method: 'POST',
+      body: new URLSearchParams({ q }),
+      headers,
+    })
+    if (!response.ok) throw new Error(`InfluxDB refused ${q}: ${response.status} ${await response.text()}`)
+  }
+  await command(`CREATE DATABASE "${database}"`)
   return {
     url,
     database,
     /** Rows of `SELECT * FROM telemetry` for one device, oldest first, times in epoch ms. */
     async rowsOf(deviceId: number) {
-      return seriesRows(
-        await queryV1(url, database, `SELECT * FROM telemetry WHERE device_id = '${deviceId}'`),
-      )
+      return seriesRows(await query(`SELECT * FROM telemetry WHERE device_id = '${deviceId}'`))
     },
     async fieldTypes(): Promise<Record<string, string>> {
-      const rows = seriesRows(await queryV1(url, database, 'SHOW FIELD KEYS FROM telemetry'))
+      const rows = seriesRows(await query('SHOW FIELD KEYS FROM telemetry'))
       return Object.fromEntries(rows.map((r) => [r.fieldKey as string, r.fieldType as string]))
     },
     /** Writes line protocol (ms) straight into the database, bypassing the pipeline. */
     async writeLines(lines: string[]) {
       const params = new URLSearchParams({ db: database, precision: 'ms' })
-      const response = await fetch(`${url}/write?${params}`, { method: 'POST', body: lines.join('\n') })
+      const response = await fetch(`${url}/write?${params}`, {
+        method: 'POST',
+        body: lines.join('\n'),
+        headers,
+      })
       if (response.status !== 204) throw new Error(`InfluxDB refused the write: ${await response.text()}`)
     },
     /**
@@ -32,22 +52,17 @@ export async function createTestInfluxDatabase(url = serviceUrls.influx) {
      * type conflict that DROP SERIES leaves in place.
      */
     async dropShardHolding(timeMs: number) {
-      const shards = seriesRows(await queryV1(url, database, 'SHOW SHARDS')).filter(
+      const shards = seriesRows(await query('SHOW SHARDS')).filter(
         (shard) =>
           shard.database === database &&
           Date.parse(shard.start_time as string) <= timeMs &&
           timeMs < Date.parse(shard.end_time as string),
       )
-      for (const shard of shards) await influxQl(url, `DROP SHARD ${shard.id}`)
+      for (const shard of shards) await command(`DROP SHARD ${shard.id}`)
       return shards.length
     },
-    drop: () => influxQl(url, `DROP DATABASE "${database}"`),
+    drop: () => command(`DROP DATABASE "${database}"`),
   }
-}
-
-async function influxQl(url: string, q: string) {
-  const response = await fetch(`${url}/query`, { method: 'POST', body: new URLSearchParams({ q }) })
-  if (!response.ok) throw new Error(`InfluxDB refused ${q}: ${response.status} ${await response.text()}`)
 }
 
 /** A private influxd (1.x) that a test may stop and start; `extraEnv` adds INFLUXDB_* settings. */

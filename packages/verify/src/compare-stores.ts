@@ -1,9 +1,9 @@
 import { createHash, type Hash } from 'node:crypto'
 import type { Sql } from '@iotflow/db'
+import type { InfluxQueryEndpoint } from '@iotflow/influx'
 import {
   collect,
   devicesInRange,
-  type InfluxV1Source,
   influxRows,
   postgresRows,
   type StoredPoints,
@@ -92,7 +92,7 @@ class StoreTally {
  */
 export async function compareStores(
   sql: Sql,
-  influx: InfluxV1Source,
+  influx: InfluxQueryEndpoint,
   range: TimeRange,
   deviceIds?: number[],
   options: CompareOptions = {},
@@ -122,7 +122,7 @@ export async function compareStores(
  */
 async function compareDevice(
   sql: Sql,
-  influx: InfluxV1Source,
+  influx: InfluxQueryEndpoint,
   deviceId: number,
   range: TimeRange,
   chunkPoints: number,

@@ -1,5 +1,5 @@
 import type { Sql } from '@iotflow/db'
-import { MEASUREMENT, queryV1 } from '@iotflow/influx'
+import { type InfluxQueryEndpoint, MEASUREMENT, queryInfluxQl } from '@iotflow/influx'
 
 /** One device's points as a store holds them: epoch ms → its fields. */
 export type StoredPoints = Map<number, Record<string, unknown>>
@@ -11,18 +11,17 @@ export interface TimeRange {
   until: number
 }
 
-export interface InfluxV1Source {
-  url: string
-  database: string
-}
-
 /** Devices with at least one point in the range, in either store. */
-export async function devicesInRange(sql: Sql, influx: InfluxV1Source, range: TimeRange): Promise<number[]> {
+export async function devicesInRange(
+  sql: Sql,
+  influx: InfluxQueryEndpoint,
+  range: TimeRange,
+): Promise<number[]> {
   const [fromPostgres, fromInflux] = await Promise.all([
     sql<{ device_id: number }[]>`
       SELECT DISTINCT device_id FROM telemetry
       WHERE time >= ${new Date(range.since)} AND time < ${new Date(range.until)}`,
-    queryV1(influx.url, influx.database, `SHOW TAG VALUES FROM ${MEASUREMENT} WITH KEY = "device_id"`),
+    queryInfluxQl(influx, `SHOW TAG VALUES FROM ${MEASUREMENT} WITH KEY = "device_id"`),
   ])
   const ids = new Set(fromPostgres.map((r) => r.device_id))
   for (const series of fromInflux) for (const [, value] of series.values) ids.add(Number(value))
@@ -51,14 +50,13 @@ export async function postgresRows(
  * given. The same time in two series (e.g. with different tags) is two rows.
  */
 export async function influxRows(
-  influx: InfluxV1Source,
+  influx: InfluxQueryEndpoint,
   deviceId: number,
   range: TimeRange,
   limit?: number,
 ): Promise<StoredRow[]> {
-  const series = await queryV1(
-    influx.url,
-    influx.database,
+  const series = await queryInfluxQl(
+    influx,
     `SELECT *::field FROM ${MEASUREMENT} WHERE device_id = '${deviceId}' ` +
       `AND time >= ${range.since}ms AND time < ${range.until}ms ORDER BY time ASC` +
       (limit === undefined ? '' : ` LIMIT ${limit}`),
@@ -82,7 +80,7 @@ export async function postgresPoints(sql: Sql, deviceId: number, range: TimeRang
 }
 
 /** The device's points in InfluxDB; a key held twice counts as a duplicate. */
-export async function influxPoints(influx: InfluxV1Source, deviceId: number, range: TimeRange) {
+export async function influxPoints(influx: InfluxQueryEndpoint, deviceId: number, range: TimeRange) {
   return collect(await influxRows(influx, deviceId, range))
 }
 

@@ -1,6 +1,6 @@
 /**
  * `pnpm verify --since <time>`: compares PostgreSQL and InfluxDB point by point and prints every
- * difference. Exit code 0 when they agree, 1 when they do not, 2 on bad usage.
+ * difference.
  *
  *   pnpm verify --since -1h
  *   pnpm verify --since 2026-11-28T00:00:00Z --until 2026-11-28T12:00:00Z --device 7 --verbose
@@ -8,11 +8,16 @@
  * A device is read in windows of at most --chunk-points rows per store (10,000 unless given), so memory follows
  * that, not the device's points in the range.
  *
- * Reads DATABASE_URL, INFLUX_URL and INFLUX_DATABASE like the apps (InfluxDB 1.x, InfluxQL).
+ * Reads DATABASE_URL and the InfluxDB variables of the InfluxDB writer (INFLUX_API, INFLUX_URL, …), and
+ * reads InfluxDB with InfluxQL: 1.x's /query (INFLUX_DATABASE, INFLUX_USERNAME/PASSWORD), or 2.x's
+ * v1-compatible /query (the bucket's DBRP mapping, INFLUX_TOKEN).
+ *
+ * Exit code 0 when the stores agree, 1 when they differ, 2 on bad usage, 3 when a store cannot be read.
  */
 import { parseArgs } from 'node:util'
-import { loadConfigOrExit, parseEnv, postgresEnv } from '@iotflow/config'
+import { checkInfluxCredentials, influxEnv, loadConfigOrExit, parseEnv, postgresEnv } from '@iotflow/config'
 import { closeSql, createSql } from '@iotflow/db'
+import { influxQueryEndpointOf, influxTargetFrom } from '@iotflow/influx'
 import { Type } from '@sinclair/typebox'
 import { compareStores, DEFAULT_CHUNK_POINTS } from './compare-stores.js'
 import { parseTimeArgument } from './time-argument.js'
@@ -26,8 +31,7 @@ const END_OF_TIME_MS = 9_000_000_000_000
 
 const VerifyEnv = Type.Object({
   DATABASE_URL: postgresEnv.DATABASE_URL,
-  INFLUX_URL: Type.String({ pattern: '^https?://', default: 'http://127.0.0.1:8086' }),
-  INFLUX_DATABASE: Type.String({ minLength: 1, default: 'iotflow' }),
+  ...influxEnv,
 })
 
 function usage(problem: string): never {
@@ -67,16 +71,12 @@ const maxDifferences = Number(values['max-differences'])
 const chunkPoints = Number(values['chunk-points'])
 if (!Number.isInteger(chunkPoints) || chunkPoints < 1) usage('--chunk-points takes a positive integer')
 
-const config = loadConfigOrExit(() => parseEnv(VerifyEnv))
+const config = loadConfigOrExit(() => checkInfluxCredentials(parseEnv(VerifyEnv)))
 const sql = createSql(config.DATABASE_URL, { max: 2 })
 try {
-  const report = await compareStores(
-    sql,
-    { url: config.INFLUX_URL, database: config.INFLUX_DATABASE },
-    range,
-    devices,
-    { chunkPoints },
-  )
+  const report = await compareStores(sql, influxQueryEndpointOf(influxTargetFrom(config)), range, devices, {
+    chunkPoints,
+  })
   const iso = (t: number) => new Date(t).toISOString()
   console.log(`comparing ${iso(range.since)} … ${iso(range.until)}: ${report.devices.length} device(s)`)
   for (const device of report.devices) {
@@ -106,6 +106,10 @@ try {
       (report.agree ? 'the stores agree' : 'THE STORES DIFFER'),
   )
   process.exitCode = report.agree ? 0 : 1
+} catch (error) {
+  // Unreachable, refused credentials, unknown database: not a verdict on the data.
+  console.error(`could not read the stores: ${(error as Error).message}`)
+  process.exitCode = 3
 } finally {
   await closeSql(sql)
 }

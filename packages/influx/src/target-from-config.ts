@@ -1,8 +1,8 @@
-import type { WriterInfluxConfig } from '@iotflow/config'
-import type { InfluxTarget } from '@iotflow/influx'
+import type { InfluxEnvConfig } from '@iotflow/config'
+import type { InfluxTarget } from './write-client.js'
 
 /** Which InfluxDB API to speak, from config: v2 (2.x, production) or v1 /write (1.x). */
-export function influxTargetFrom(config: WriterInfluxConfig): InfluxTarget {
+export function influxTargetFrom(config: InfluxEnvConfig): InfluxTarget {
   const base = { url: config.INFLUX_URL, timeoutMs: config.INFLUX_TIMEOUT_MS }
   if (config.INFLUX_API === 'v2') {
     return {
