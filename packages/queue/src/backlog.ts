@@ -10,6 +10,7 @@ import {
 } from 'bullmq'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
+import { SharedPayloadJob } from './shared-payload-job.js'
 
 /**
  * The backlog: per store queue, the points queued but not yet stored. One Redis hash, a field per
@@ -36,6 +37,11 @@ class BacklogCountingFlowProducer extends FlowProducer {
     private readonly counterKey: string,
   ) {
     super(options)
+  }
+
+  /** The store jobs of a flow share one payload object: serialized once (shared-payload-job.ts). */
+  override get Job(): typeof Job {
+    return SharedPayloadJob as typeof Job
   }
 
   protected override async addNode(options: AddNodeOpts): Promise<JobNode> {

@@ -1,0 +1,49 @@
+import type { StoreBatchPayload } from '@iotflow/contracts'
+import { serviceUrls, uniqueName } from '@iotflow/testkit'
+import type { Redis } from 'ioredis'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { createRedisConnection, waitForReady } from './connection.js'
+import { createBatchEnqueuer, type NewBatch } from './enqueue.js'
+
+let redis: Redis
+const prefix = uniqueName('shared')
+
+beforeAll(async () => {
+  redis = createRedisConnection(serviceUrls.redis, 'producer')
+  await waitForReady(redis)
+})
+afterAll(async () => {
+  const keys = await redis.keys(`{${prefix}}:*`)
+  if (keys.length) await redis.del(...keys)
+  await redis.quit()
+})
+
+it('serializes a batch once for both store jobs, and each store job holds all of it', async () => {
+  let serializations = 0
+  const points = Array.from({ length: 500 }, (_, i) => ({ t: 1_800_000_000_000 + i, data: { v: i } }))
+  // JSON.stringify calls toJSON each time it serializes the batch.
+  const batch = {
+    device_id: 7,
+    received_at: 1_800_000_000_000,
+    points,
+    toJSON() {
+      serializations++
+      return { device_id: 7, received_at: 1_800_000_000_000, points }
+    },
+  } as NewBatch
+  const enqueuer = createBatchEnqueuer(redis, prefix)
+  const { batchId } = await enqueuer.enqueue(batch)
+  await enqueuer.close()
+  expect(serializations).toBe(1)
+
+  const stored: StoreBatchPayload[] = []
+  for (const queue of ['store-postgres', 'store-influx']) {
+    const [id] = await redis.lrange(`{${prefix}}:${queue}:wait`, 0, -1)
+    stored.push(JSON.parse((await redis.hget(`{${prefix}}:${queue}:${id}`, 'data')) as string))
+  }
+  expect(stored[0]).toEqual({
+    batch_id: batchId,
+    batches: [{ device_id: 7, received_at: 1_800_000_000_000, points }],
+  })
+  expect(stored[1]).toEqual(stored[0])
+})
