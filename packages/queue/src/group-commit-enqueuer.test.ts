@@ -1,11 +1,12 @@
 import type { StoreBatchPayload } from '@iotflow/contracts'
-import { serviceUrls, startPrivateRedis, uniqueName, waitFor } from '@iotflow/testkit'
+import { startPrivateRedis, waitFor } from '@iotflow/testkit'
 import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { describe, expect, it } from 'vitest'
 import { createRedisConnection, waitForReady } from './connection.js'
 import { type BatchEnqueuer, createBatchEnqueuer, type NewBatch } from './enqueue.js'
 import { createGroupCommitEnqueuer } from './group-commit-enqueuer.js'
 import { createQueueDepths } from './queue-depths.js'
+import { useTestRedis } from './use-test-redis.js'
 
 const batch = (deviceId: number, points = 1): NewBatch => ({
   device_id: deviceId,
@@ -27,20 +28,10 @@ function counting(inner: BatchEnqueuer) {
 }
 
 describe('group commit enqueuer (real Redis)', () => {
-  let redis: Redis
-  const prefix = uniqueName('gc')
-
-  beforeAll(async () => {
-    redis = createRedisConnection(serviceUrls.redis, 'producer')
-    await waitForReady(redis)
-  })
-  afterAll(async () => {
-    const keys = await redis.keys(`{${prefix}}:*`)
-    if (keys.length) await redis.del(...keys)
-    await redis.quit()
-  })
+  const { redis: connection, prefix, more } = useTestRedis('gc')
 
   it('queues 300 batches of 300 devices as a few batches (one job per store each), each caller told its own', async () => {
+    const redis = connection()
     const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, prefix))
     const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 2, maxInFlight: 2 })
     const results = await Promise.all(
@@ -64,7 +55,8 @@ describe('group commit enqueuer (real Redis)', () => {
   })
 
   it('merges the batches of one device that arrive together into one device batch with all their points', async () => {
-    const mergePrefix = uniqueName('gc')
+    const redis = connection()
+    const mergePrefix = more()
     const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, mergePrefix))
     const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 5, maxInFlight: 1 })
     const results = await Promise.all(Array.from({ length: 30 }, (_, i) => enqueuer.enqueue(batch(i % 3, 1))))
@@ -79,8 +71,6 @@ describe('group commit enqueuer (real Redis)', () => {
       [2, 10],
     ])
     await enqueuer.close()
-    const keys = await redis.keys(`{${mergePrefix}}:*`)
-    if (keys.length) await redis.del(...keys)
   })
 
   // Under a fully loaded CI machine this has failed about one run in three with ioredis's

@@ -1,24 +1,12 @@
 import type { StoreBatchPayload } from '@iotflow/contracts'
-import { serviceUrls, uniqueName } from '@iotflow/testkit'
-import type { Redis } from 'ioredis'
-import { afterAll, beforeAll, expect, it } from 'vitest'
-import { createRedisConnection, waitForReady } from './connection.js'
+import { expect, it } from 'vitest'
 import { createBatchEnqueuer, type NewBatch } from './enqueue.js'
+import { useTestRedis } from './use-test-redis.js'
 
-let redis: Redis
-const prefix = uniqueName('shared')
-
-beforeAll(async () => {
-  redis = createRedisConnection(serviceUrls.redis, 'producer')
-  await waitForReady(redis)
-})
-afterAll(async () => {
-  const keys = await redis.keys(`{${prefix}}:*`)
-  if (keys.length) await redis.del(...keys)
-  await redis.quit()
-})
+const { redis: connection, prefix } = useTestRedis('shared')
 
 it('serializes a batch once for both store jobs, and each store job holds all of it', async () => {
+  const redis = connection()
   let serializations = 0
   const points = Array.from({ length: 500 }, (_, i) => ({ t: 1_800_000_000_000 + i, data: { v: i } }))
   // JSON.stringify calls toJSON each time it serializes the batch.
