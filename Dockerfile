@@ -3,7 +3,8 @@
 # One image for every IoTFlow app. The app is picked by APP (build arg, also
 # kept as an env var so it can be overridden at run time):
 #   docker build --build-arg APP=writer-influx -t iotflow/writer-influx .
-# Apps run their TypeScript directly through tsx, so there is no compile step.
+# `pnpm build` bundles each app's TypeScript into dist/<app>/main.js (third-party packages stay
+# in node_modules); the container runs that with plain node, no TypeScript loader.
 
 # --- base: Node + pnpm -------------------------------------------------------
 FROM node:20-bookworm-slim AS base
@@ -27,8 +28,7 @@ FROM base AS deps
 # pnpm-workspace.yaml instead); COPY of a plain missing file would fail.
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmr[c] ./
 COPY --from=manifests /app/ ./
-# No --prod: apps are not compiled, and tsx (the runtime loader) is a root
-# dev dependency.
+# No --prod: the build (esbuild, run by tsx) needs the dev dependencies.
 # The cache mount keeps pnpm's content-addressed store between builds.
 RUN --mount=type=cache,id=iotflow-pnpm-store,target=/pnpm/store \
     pnpm install --frozen-lockfile --store-dir=/pnpm/store
@@ -44,10 +44,12 @@ ARG APP=gateway
 ENV APP=${APP}
 # Fail the build early on a typo'd APP rather than at container start.
 RUN test -f "apps/${APP}/src/main.ts" || { echo "no such app: apps/${APP}/src/main.ts" >&2; exit 1; }
+# Built in place: the bundles import third-party packages from this image's node_modules.
+RUN pnpm build
 
-# Files stay root-owned (read-only for the app); tsx caches in /tmp.
+# Files stay root-owned (read-only for the app).
 USER node
 
 # Health checks live in docker-compose.yml: each app listens on its own port.
 # Shell form so ${APP} expands; exec makes node receive SIGTERM directly.
-CMD exec node --import tsx "apps/${APP}/src/main.ts"
+CMD exec node --enable-source-maps "dist/${APP}/main.js"

@@ -8,6 +8,8 @@ export default defineConfig({
       'apps/*/test/**/*.test.ts',
       'test/**/*.test.ts',
     ],
+    // The apps that tests start as processes run from dist/, built here first (pnpm build).
+    globalSetup: ['test/support/build-apps.global-setup.ts'],
     testTimeout: 30_000,
     hookTimeout: 60_000,
     // Two cores: two test files at a time. Each file has its own database and queue prefix.

@@ -7,6 +7,7 @@ import { defineConfig } from 'vitest/config'
 export default defineConfig({
   test: {
     include: ['test/faults/**/*.faults.ts'],
+    globalSetup: ['test/support/build-apps.global-setup.ts'],
     testTimeout: 15 * 60_000,
     hookTimeout: 120_000,
     maxWorkers: 1,

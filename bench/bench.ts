@@ -23,6 +23,7 @@ import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createRedisConnection, waitForReady } from '@iotflow/queue'
 import { startPrivateRedis } from '@iotflow/testkit'
+import { buildApps } from '../infra/build/build-apps.js'
 import type { BenchContext, ScenarioResult } from './harness/context.js'
 import { printGoals } from './harness/goals.js'
 import { type HttpScenario, runHttpOnIotflow, runHttpOnYardstick } from './harness/http-scenarios.js'
@@ -132,6 +133,7 @@ await withTeardown(async (teardown) => {
   console.log(
     `pnpm bench: scenarios ${[...selected].sort().join(', ')}, ${seconds} s each (figures: docs/benchmarks.md)`,
   )
+  await buildApps() // the apps run as production runs them: their build
   // The yardstick runs right after the scenario it is compared with: the same machine at nearly
   // the same moment (what else runs on it changes the figures).
   const yardstick = selected.has('5')

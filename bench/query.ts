@@ -13,6 +13,7 @@ import { parseArgs } from 'node:util'
 import { createSql, migrate } from '@iotflow/db'
 import { freePort, serviceUrls, waitFor } from '@iotflow/testkit'
 import postgres from 'postgres'
+import { buildApps } from '../infra/build/build-apps.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -37,7 +38,8 @@ const databaseUrl = url.toString()
 await prepareData()
 
 const port = await freePort()
-const gateway = spawn('node', ['--import', 'tsx', 'apps/gateway/src/main.ts'], {
+await buildApps()
+const gateway = spawn('node', ['--enable-source-maps', 'dist/gateway/main.js'], {
   env: {
     ...process.env,
     LOG_LEVEL: 'warn',

@@ -1,9 +1,9 @@
 import { spawnSync } from 'node:child_process'
 import { describe, expect, it } from 'vitest'
 
-/** Runs an app's main.ts with only the given environment (plus PATH) and returns how it ended. */
+/** Runs an app's build with only the given environment (plus PATH) and returns how it ended. */
 function start(app: string, env: Record<string, string>) {
-  const result = spawnSync('node', ['--import', 'tsx', `apps/${app}/src/main.ts`], {
+  const result = spawnSync('node', [`dist/${app}/main.js`], {
     env: { PATH: process.env.PATH ?? '', ...env },
     encoding: 'utf8',
     timeout: 20_000,

@@ -23,7 +23,7 @@ export interface IotflowOptions {
 
 /**
  * IoTFlow as in production: the gateway, both writers and (for MQTT) the bridge, each a process of
- * its own (`node --import tsx apps/<name>/src/main.ts`), on a queue prefix of their own, with the
+ * its own (`node --enable-source-maps dist/<name>/main.js`, built by `pnpm build`), on a queue prefix of their own, with the
  * scenario's databases. Resolves once every app is ready; the teardown stops them and deletes the
  * queue's keys.
  */

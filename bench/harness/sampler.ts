@@ -37,7 +37,7 @@ interface CpuSnapshot {
 /**
  * Samples a scenario every second: the peak RSS (VmHWM) of each process, and each probe. CPU time is
  * read at the start and end of the measured window (first request until drained), so the startup of
- * the apps (tsx compiling) is not counted.
+ * the apps is not counted.
  */
 export class Sampler {
   readonly peakRssMb = new Map<string, number>()

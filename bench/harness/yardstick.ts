@@ -1,4 +1,5 @@
 import { freePort, waitFor } from '@iotflow/testkit'
+import { bundle } from '../../infra/build/build-apps.js'
 import { spawnNode } from '../../test/support/app-process.js'
 import { stopProcess } from './stop-process.js'
 import type { BenchStores } from './stores.js'
@@ -20,11 +21,13 @@ export async function startYardstick(
   nodeArgs: string[] = [],
 ) {
   const port = await freePort()
+  // Built like the apps, so that neither side carries a TypeScript loader.
+  await bundle('bench/yardstick/main.ts', 'dist/yardstick/main.js')
   const yardstick = teardown.add(
     'the yardstick',
     spawnNode(
       'yardstick',
-      'bench/yardstick/main.ts',
+      'dist/yardstick/main.js',
       {
         PORT: String(port),
         DATABASE_URL: stores.postgres.url,

@@ -4,7 +4,6 @@
 // on SIGINT/SIGTERM, or as soon as one app exits on its own.
 import { spawn } from 'node:child_process'
 import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs'
-import { createRequire } from 'node:module'
 import { dirname, join, resolve } from 'node:path'
 import { createInterface } from 'node:readline'
 import { fileURLToPath } from 'node:url'
@@ -14,10 +13,10 @@ const SHUTDOWN_DEADLINE_MS = 15_000
 const HEALTH_TIMEOUT_MS = 60_000
 
 const APPS = [
-  { name: 'gateway', entry: 'apps/gateway/src/main.ts', color: 36 },
-  { name: 'writer-postgres', entry: 'apps/writer-postgres/src/main.ts', color: 35 },
-  { name: 'writer-influx', entry: 'apps/writer-influx/src/main.ts', color: 33 },
-  { name: 'mqtt-bridge', entry: 'apps/mqtt-bridge/src/main.ts', color: 32 },
+  { name: 'gateway', entry: 'dist/gateway/main.js', color: 36 },
+  { name: 'writer-postgres', entry: 'dist/writer-postgres/main.js', color: 35 },
+  { name: 'writer-influx', entry: 'dist/writer-influx/main.js', color: 33 },
+  { name: 'mqtt-bridge', entry: 'dist/mqtt-bridge/main.js', color: 32 },
 ]
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR
@@ -36,13 +35,8 @@ process.on('SIGTERM', () => onSignal('SIGTERM'))
 announceWhenHealthy()
 
 function checkPrerequisites() {
-  try {
-    createRequire(join(ROOT, 'package.json')).resolve('tsx')
-  } catch {
-    fail('tsx is not installed; run `pnpm install` first')
-  }
   for (const app of APPS) {
-    if (!existsSync(join(ROOT, app.entry))) fail(`missing entry point ${app.entry}`)
+    if (!existsSync(join(ROOT, app.entry))) fail(`missing ${app.entry}; run \`pnpm build\` first`)
   }
 }
 
@@ -62,7 +56,7 @@ function writePidFile() {
 function start(app) {
   // detached: a terminal Ctrl+C reaches only this supervisor, so each app
   // gets exactly one SIGTERM and can drain gracefully.
-  const child = spawn(process.execPath, ['--import', 'tsx', app.entry], {
+  const child = spawn(process.execPath, ['--enable-source-maps', app.entry], {
     cwd: ROOT,
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],

@@ -13,5 +13,7 @@ ensure_services
 
 log "migrate: pnpm migrate"
 pnpm migrate
+log "build: pnpm build"
+pnpm build
 
 exec node infra/local/run-apps.mjs

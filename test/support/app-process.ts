@@ -21,16 +21,17 @@ export type AppProcess = NodeProcess<AppName>
 const KEPT_LINES = 200
 
 /**
- * Runs an app as production does, in a process of its own (`node --import tsx apps/<app>/src/main.ts`),
- * so a test can SIGKILL it mid-batch. The environment given is added to this process's.
+ * Runs an app as production does, in a process of its own (`node --enable-source-maps
+ * dist/<app>/main.js`, built by `pnpm build`; vitest's global setup and the bench build it first), so
+ * a test can SIGKILL it mid-batch. The environment given is added to this process's.
  */
 export function spawnApp(name: AppName, env: Record<string, string>, nodeArgs: string[] = []): AppProcess {
-  return spawnNode(name, `apps/${name}/src/main.ts`, env, { nodeArgs })
+  return spawnNode(name, `dist/${name}/main.js`, env, { nodeArgs: ['--enable-source-maps', ...nodeArgs] })
 }
 
 /**
- * Runs a TypeScript entry point (relative to the repository) in a node process of its own, with
- * `args` (and `nodeArgs` for node itself); `onLine` hears each line it prints.
+ * Runs an entry point (relative to the repository; TypeScript through tsx) in a node process of its
+ * own, with `args` (and `nodeArgs` for node itself); `onLine` hears each line it prints.
  */
 export function spawnNode<Name extends string>(
   name: Name,
@@ -38,7 +39,8 @@ export function spawnNode<Name extends string>(
   env: Record<string, string>,
   options: { args?: string[]; nodeArgs?: string[]; onLine?: (line: string) => void } = {},
 ): NodeProcess<Name> {
-  const argv = [...(options.nodeArgs ?? []), '--import', 'tsx', entry, ...(options.args ?? [])]
+  const loader = entry.endsWith('.ts') ? ['--import', 'tsx'] : []
+  const argv = [...(options.nodeArgs ?? []), ...loader, entry, ...(options.args ?? [])]
   const child: ChildProcess = spawn(process.execPath, argv, {
     env: { ...process.env, LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', 'pipe', 'pipe'],

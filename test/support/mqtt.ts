@@ -123,10 +123,10 @@ export async function publishMany(
   return { acked, failed }
 }
 
-/** The bridge as its own process (`node --import tsx apps/mqtt-bridge/src/main.ts`), ready once /health/ready is 200. */
+/** The bridge as its own process (`node dist/mqtt-bridge/main.js`), ready once /health/ready is 200. */
 export async function spawnBridge(env: Record<string, string>) {
   const healthPort = await freePort()
-  const child = spawn(process.execPath, ['--import', 'tsx', 'apps/mqtt-bridge/src/main.ts'], {
+  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/mqtt-bridge/main.js'], {
     cwd: new URL('../..', import.meta.url).pathname,
     env: { ...process.env, ...env, HEALTH_PORT: String(healthPort), LOG_LEVEL: env.LOG_LEVEL ?? 'error' },
     stdio: ['ignore', 'inherit', 'inherit'],

@@ -1,0 +1,72 @@
+// `pnpm build`: each app as one ES module, `dist/<app>/main.js` (with its source map), which is what
+// production runs: `node --enable-source-maps dist/<app>/main.js`. No TypeScript loader at run time
+// (tsx's loader thread alone is about 50 MB of every process's memory), and the app's own code and
+// the workspace packages it uses in one file.
+//
+// Third-party packages are not bundled: each import is resolved where the workspace package that
+// makes it would resolve it (pnpm keeps every package's dependencies apart) and kept as an import of
+// that file. The bundle therefore points into this checkout's node_modules: build where it runs
+// (`npm start`, the tests, the bench and the Docker image all do).
+//
+// The database migrations are copied to dist/migrations, where the bundled migrator looks for
+// them (`../migrations/` from the bundle, as from packages/db/src in the sources).
+import { cpSync, rmSync } from 'node:fs'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath, pathToFileURL } from 'node:url'
+import { build, type Plugin } from 'esbuild'
+
+const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
+export const APPS: readonly string[] = ['gateway', 'writer-postgres', 'writer-influx', 'mqtt-bridge']
+
+/** Bundles the workspace's own code; every other bare import stays an import, of the file it resolves to. */
+const thirdPartyExternal: Plugin = {
+  name: 'third-party-external',
+  setup(builder) {
+    builder.onResolve({ filter: /^[^./]/ }, async (args) => {
+      if (
+        args.pluginData === 'resolving' ||
+        args.path.startsWith('@iotflow/') ||
+        args.path.startsWith('node:')
+      ) {
+        return undefined
+      }
+      const resolved = await builder.resolve(args.path, {
+        kind: args.kind,
+        importer: args.importer,
+        resolveDir: args.resolveDir,
+        pluginData: 'resolving',
+      })
+      if (resolved.errors.length > 0) return { errors: resolved.errors }
+      return { path: resolved.path, external: true }
+    })
+  },
+}
+
+/** One entry point (relative to the repository) and what it imports of the workspace, as one file. */
+export async function bundle(entry: string, outfile: string): Promise<void> {
+  await build({
+    entryPoints: [join(ROOT, entry)],
+    outfile,
+    bundle: true,
+    platform: 'node',
+    format: 'esm',
+    target: 'node20',
+    sourcemap: true,
+    plugins: [thirdPartyExternal],
+    logLevel: 'warning',
+  })
+}
+
+/** Builds every app into `outDir` (default: dist/ of the repository). */
+export async function buildApps(outDir = join(ROOT, 'dist')): Promise<string> {
+  rmSync(outDir, { recursive: true, force: true })
+  await Promise.all(APPS.map((app) => bundle(`apps/${app}/src/main.ts`, join(outDir, app, 'main.js'))))
+  cpSync(join(ROOT, 'packages/db/migrations'), join(outDir, 'migrations'), { recursive: true })
+  return outDir
+}
+
+if (import.meta.url === pathToFileURL(process.argv[1] ?? '').href) {
+  const started = Date.now()
+  await buildApps()
+  console.log(`built ${APPS.map((app) => `dist/${app}/main.js`).join(', ')} in ${Date.now() - started} ms`)
+}
