@@ -10,6 +10,7 @@ import {
 } from 'bullmq'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
+import { onSharedConnection } from './connection.js'
 import { SharedPayloadJob } from './shared-payload-job.js'
 
 /**
@@ -59,7 +60,7 @@ class BacklogCountingFlowProducer extends FlowProducer {
 /** The FlowProducer of the fan-out, counting every store job's points into the backlog. */
 export function createBacklogCountingFlowProducer(connection: Redis, queuePrefix: string): FlowProducer {
   return new BacklogCountingFlowProducer(
-    { connection, prefix: bullPrefix(queuePrefix) },
+    { connection, prefix: bullPrefix(queuePrefix), ...onSharedConnection },
     backlogKey(queuePrefix),
   )
 }

@@ -1,6 +1,7 @@
 import { Job, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
+import { onSharedConnection } from './connection.js'
 
 export type StoreState = 'queued' | 'stored' | 'failed'
 
@@ -34,9 +35,10 @@ const storeNames: Record<StoreQueueKey, 'postgres' | 'influxdb'> = {
  */
 export function createBatchStatusReader(connection: Redis, queuePrefix: string) {
   const prefix = bullPrefix(queuePrefix)
-  const batches = new Queue<QueuePayloads['batches']>(queueCatalog.batches.name, { connection, prefix })
+  const options = { connection, prefix, ...onSharedConnection }
+  const batches = new Queue<QueuePayloads['batches']>(queueCatalog.batches.name, options)
   const stores = Object.fromEntries(
-    storeQueues.map((key) => [key, new Queue(queueCatalog[key].name, { connection, prefix })]),
+    storeQueues.map((key) => [key, new Queue(queueCatalog[key].name, options)]),
   ) as Record<StoreQueueKey, Queue>
 
   async function childStatus(key: StoreQueueKey, childKey: string): Promise<StoreStatus> {

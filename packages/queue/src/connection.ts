@@ -19,6 +19,20 @@ export function createRedisConnection(url: string, role: RedisRole, extra: Redis
   })
 }
 
+/**
+ * Options for every BullMQ Queue or FlowProducer made on a connection of ours that others share (a
+ * producer's above all). BullMQ sets each one's connection up once, with one command of its own,
+ * INFO (its Redis version check), and keeps that promise for the object's whole life: if the INFO
+ * fails, every later call of the object rejects with that same error, even once Redis is back. On a
+ * producer connection it fails whenever Redis goes away while it is in flight (maxRetriesPerRequest
+ * 1: once the outage outlasts the first reconnect attempt, ioredis rejects what was in flight with
+ * MaxRetriesPerRequestError) or takes over 5 s to answer: an enqueuer made just before an outage
+ * then never queued again. Without the check BullMQ sends nothing there, so nothing can fail; our
+ * own start-up checks Redis (waitUntilRedisReady, warnIfEvictionPossible), and the workers, on
+ * connections of their own, still run BullMQ's.
+ */
+export const onSharedConnection = { skipVersionCheck: true } as const
+
 /** Resolves once the connection is ready, or rejects after `timeoutMs`. */
 export function waitForReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve()

@@ -1,6 +1,7 @@
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
+import { onSharedConnection } from './connection.js'
 
 export type JobCounts = Record<'waiting' | 'active' | 'delayed' | 'failed' | 'prioritized', number>
 
@@ -11,7 +12,12 @@ export function createQueueDepths(
   keys: readonly StoreQueueKey[] = storeQueues,
 ) {
   const queues = keys.map(
-    (key) => new Queue(queueCatalog[key].name, { connection, prefix: bullPrefix(queuePrefix) }),
+    (key) =>
+      new Queue(queueCatalog[key].name, {
+        connection,
+        prefix: bullPrefix(queuePrefix),
+        ...onSharedConnection,
+      }),
   )
   return {
     async read(): Promise<Record<string, JobCounts>> {
