@@ -15,6 +15,7 @@ export function flattenData(
   limits: TelemetryLimits,
   errors: ErrorDetail[],
 ): Record<string, FieldValue> | undefined {
+  if (isFlatAndValid(data, limits)) return data as Record<string, FieldValue>
   // A plain object is safe here: every name is checked before it is set, and names starting with
   // "_" (so `__proto__`) are refused.
   const fields: Record<string, FieldValue> = {}
@@ -70,6 +71,22 @@ export function flattenData(
   if (count > limits.maxFields)
     errors.push({ path, message: `has ${count} fields, more than ${limits.maxFields}` })
   return errors.length === before ? fields : undefined
+}
+
+/**
+ * The common case, checked without copying: no nested object, every name and value acceptable, and
+ * not too many fields. Such data is already its fields (as parsed from JSON: own data properties).
+ */
+function isFlatAndValid(data: Record<string, unknown>, limits: TelemetryLimits): boolean {
+  let count = 0
+  for (const key in data) {
+    if (!Object.hasOwn(data, key)) return false
+    const value = data[key]
+    if (value !== null && typeof value === 'object') return false
+    if (knownNameProblem(key, limits.maxFieldNameLength) ?? valueProblem(value, limits)) return false
+    count++
+  }
+  return count > 0 && count <= limits.maxFields
 }
 
 interface Frame {
