@@ -18,7 +18,7 @@
  * and on Ctrl-C. Talks only to 127.0.0.1.
  */
 import { mkdtemp, rm } from 'node:fs/promises'
-import { tmpdir } from 'node:os'
+import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { createRedisConnection, waitForReady } from '@iotflow/queue'
@@ -29,6 +29,7 @@ import { printGoals } from './harness/goals.js'
 import { type HttpScenario, runHttpOnIotflow, runHttpOnYardstick } from './harness/http-scenarios.js'
 import { runMqttOnIotflow } from './harness/mqtt-scenario.js'
 import { printScenario, printYardstickComparison } from './harness/report.js'
+import { settleMachine } from './harness/settle.js'
 import { withTeardown } from './harness/teardown.js'
 import { ensureWrk } from './harness/wrk.js'
 
@@ -118,7 +119,11 @@ await withTeardown(async (teardown) => {
   const results: ScenarioResult[] = []
   const run = async (id: string, scenario: () => Promise<ScenarioResult>) => {
     if (teardown.stopping) return
-    console.log(`\n… scenario ${id}: ${seconds} s of load, then until both stores hold every point`)
+    const settled = await settleMachine(cpus().length)
+    console.log(
+      `\n… settled in ${(settled.waitedMs / 1000).toFixed(1)} s (machine ${Math.round(settled.busy * 100)}% busy)` +
+        `; scenario ${id}: ${seconds} s of load, then until both stores hold every point`,
+    )
     try {
       const result = await scenario()
       results.push(result)
