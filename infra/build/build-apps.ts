@@ -10,7 +10,7 @@
 //
 // The database migrations are copied to dist/migrations, where the bundled migrator looks for
 // them (`../migrations/` from the bundle, as from packages/db/src in the sources).
-import { cpSync, rmSync } from 'node:fs'
+import { cpSync, existsSync, renameSync, rmSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build, type Plugin } from 'esbuild'
@@ -57,11 +57,20 @@ export async function bundle(entry: string, outfile: string): Promise<void> {
   })
 }
 
-/** Builds every app into `outDir` (default: dist/ of the repository). */
+/**
+ * Builds every app into `outDir` (default: dist/ of the repository). The build is made beside it and
+ * swapped in whole, so an app started meanwhile (another test run's) finds the old build or the new
+ * one, never half of one.
+ */
 export async function buildApps(outDir = join(ROOT, 'dist')): Promise<string> {
-  rmSync(outDir, { recursive: true, force: true })
-  await Promise.all(APPS.map((app) => bundle(`apps/${app}/src/main.ts`, join(outDir, app, 'main.js'))))
-  cpSync(join(ROOT, 'packages/db/migrations'), join(outDir, 'migrations'), { recursive: true })
+  const fresh = `${outDir}.new-${process.pid}`
+  const old = `${outDir}.old-${process.pid}`
+  rmSync(fresh, { recursive: true, force: true })
+  await Promise.all(APPS.map((app) => bundle(`apps/${app}/src/main.ts`, join(fresh, app, 'main.js'))))
+  cpSync(join(ROOT, 'packages/db/migrations'), join(fresh, 'migrations'), { recursive: true })
+  if (existsSync(outDir)) renameSync(outDir, old)
+  renameSync(fresh, outDir)
+  rmSync(old, { recursive: true, force: true })
   return outDir
 }
 
