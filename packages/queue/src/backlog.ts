@@ -5,12 +5,12 @@ import {
   type Job,
   type JobNode,
   type QueueBaseOptions,
-  UnrecoverableError,
   type Worker,
 } from 'bullmq'
 import type { ChainableCommander, Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
 import { onSharedConnection } from './connection.js'
+import { failedForGood } from './failure-isolation.js'
 import { SharedPayloadJob } from './shared-payload-job.js'
 
 /**
@@ -163,11 +163,7 @@ export function releaseBacklogOnCompletion(
   })
   worker.on('failed', (job: Job<StoreBatchPayload> | undefined, error: Error) => {
     if (!job || error.name === 'RateLimitError') return
-    const final =
-      job.attemptsMade >= (job.opts.attempts ?? 1) ||
-      error instanceof UnrecoverableError ||
-      error.name === 'UnrecoverableError'
-    if (final) pending += pointsOf(job)
+    if (failedForGood(job, error)) pending += pointsOf(job)
   })
 
   function flush(): Promise<void> {

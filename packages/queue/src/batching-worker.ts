@@ -6,6 +6,7 @@ import { releaseBacklogOnCompletion } from './backlog.js'
 import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey } from './catalog.js'
 import {
   asError,
+  failedForGood,
   RefusedBatchesError,
   UnstoredBatchesError,
   writeIsolatingFailures,
@@ -125,7 +126,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
   const backlog = releaseBacklogOnCompletion(worker, options)
   worker.on('failed', (job, error) => {
     if (!job || error.name === 'RateLimitError') return
-    const final = job.attemptsMade >= (job.opts.attempts ?? 1) || error instanceof UnrecoverableError
+    const final = failedForGood(job, error)
     options.logger[final ? 'error' : 'warn'](
       { queue: name, job: job.id, batch: job.data.batch_id, attempt: job.attemptsMade, err: error.message },
       final ? 'job failed for good; kept in the dead-letter set' : 'job failed; will retry',

@@ -1,4 +1,5 @@
 import type { DeviceBatch, StoreBatchPayload } from '@iotflow/contracts'
+import { type Job, UnrecoverableError } from 'bullmq'
 import type { FailureKind } from './batching-worker.js'
 import type { GatheredItem } from './job-gatherer.js'
 
@@ -100,3 +101,15 @@ export async function writeIsolatingFailures(
 }
 
 export const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))
+
+/**
+ * Whether a job that just failed stays failed (in the dead-letter set): its last attempt was used, or
+ * the payload can never succeed. The writer's log and its backlog release decide by this one test.
+ */
+export function failedForGood(job: Pick<Job, 'attemptsMade' | 'opts'>, error: Error): boolean {
+  return (
+    job.attemptsMade >= (job.opts.attempts ?? 1) ||
+    error instanceof UnrecoverableError ||
+    error.name === 'UnrecoverableError'
+  )
+}

@@ -1,3 +1,5 @@
+import { asError } from './failure-isolation.js'
+
 /**
  * Group commit for a queue consumer: jobs handed in one by one are held until `maxPoints` points are
  * waiting or the oldest has waited `lingerMs`, then written with one call. At most `maxInFlight`
@@ -119,7 +121,7 @@ export class JobGatherer<T> {
         else waiter.resolve()
       }
     } catch (error) {
-      const reason = error instanceof Error ? error : new Error(String(error))
+      const reason = asError(error)
       for (const waiter of batch) waiter.reject(reason)
     }
   }
