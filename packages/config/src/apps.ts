@@ -17,7 +17,7 @@ import {
   writerEnv,
 } from './fragments.js'
 import { checkInfluxCredentials } from './influx-credentials.js'
-import { ConfigError, parseEnv } from './parse-env.js'
+import { parseEnv, requireTogether } from './parse-env.js'
 
 export const GatewayEnv = Type.Object({
   ...loggingEnv,
@@ -124,12 +124,7 @@ export const loadWriterPostgresConfig = (env: NodeJS.ProcessEnv = process.env) =
 
 export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): MqttBridgeConfig {
   const config = parseEnv(MqttBridgeEnv, env)
-  if ((config.MQTT_USERNAME === undefined) !== (config.MQTT_PASSWORD === undefined)) {
-    const missing = config.MQTT_USERNAME === undefined ? 'MQTT_USERNAME' : 'MQTT_PASSWORD'
-    throw new ConfigError([
-      { variable: missing, message: 'MQTT_USERNAME and MQTT_PASSWORD go together, got unset' },
-    ])
-  }
+  requireTogether(config, 'MQTT_USERNAME', 'MQTT_PASSWORD')
   return config
 }
 

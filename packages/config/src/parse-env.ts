@@ -61,3 +61,14 @@ export function loadConfigOrExit<T>(load: () => T): T {
     process.exit(1)
   }
 }
+
+/** Two optional variables that mean nothing apart (a username and its password): both or neither. */
+export function requireTogether<T extends Record<string, unknown>>(
+  config: T,
+  first: keyof T & string,
+  second: keyof T & string,
+): void {
+  if ((config[first] === undefined) === (config[second] === undefined)) return
+  const missing = config[first] === undefined ? first : second
+  throw new ConfigError([{ variable: missing, message: `${first} and ${second} go together, got unset` }])
+}
