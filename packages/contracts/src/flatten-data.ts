@@ -2,6 +2,7 @@ import type { ErrorDetail } from './errors.js'
 import type { TelemetryLimits } from './limits.js'
 import { fieldNameProblem, storableStringProblem } from './names.js'
 import { keyPath } from './paths.js'
+import { RememberedNames } from './remembered-names.js'
 import type { FieldValue } from './telemetry.js'
 
 /**
@@ -96,22 +97,18 @@ interface Frame {
   depth: number
 }
 
-// Fleets send the same few field names in every point: each is checked once, then remembered.
-const goodNames = new Map<number, Set<string>>()
-const MAX_REMEMBERED_NAMES = 10_000
+// Each name is checked once, then remembered as good (per name-length limit, as limits may differ).
+const goodNames = new Map<number, RememberedNames<true>>()
 
 function knownNameProblem(name: string, maxLength: number): string | undefined {
   let good = goodNames.get(maxLength)
   if (!good) {
-    good = new Set()
+    good = new RememberedNames<true>()
     goodNames.set(maxLength, good)
   }
-  if (good.has(name)) return undefined
+  if (good.get(name)) return undefined
   const problem = fieldNameProblem(name, maxLength)
-  if (!problem) {
-    if (good.size >= MAX_REMEMBERED_NAMES) good.clear()
-    good.add(name)
-  }
+  if (!problem) good.remember(name, true)
   return problem
 }
 

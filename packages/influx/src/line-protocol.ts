@@ -1,4 +1,4 @@
-import type { DeviceBatch } from '@iotflow/contracts'
+import { type DeviceBatch, RememberedNames } from '@iotflow/contracts'
 
 export const MEASUREMENT = 'telemetry'
 
@@ -19,17 +19,9 @@ const escapeKey = (key: string) => key.replace(KEY_SPECIAL, (c) => keyEscapes[c]
 const quote = (value: string) => `"${value.replace(/["\\]/g, '\\$&')}"`
 
 // Field names repeat in every point: each is escaped once.
-const escapedNames = new Map<string, string>()
-const MAX_REMEMBERED_NAMES = 10_000
-function fieldKey(name: string): string {
-  let escaped = escapedNames.get(name)
-  if (escaped === undefined) {
-    escaped = escapeKey(name)
-    if (escapedNames.size >= MAX_REMEMBERED_NAMES) escapedNames.clear()
-    escapedNames.set(name, escaped)
-  }
-  return escaped
-}
+const escapedNames = new RememberedNames<string>()
+const fieldKey = (name: string): string =>
+  escapedNames.get(name) ?? escapedNames.remember(name, escapeKey(name))
 
 function fieldValue(value: string | number | boolean): string {
   // Every number is a float (no `i` suffix), so 50 and 50.0 are one field type and never conflict.
