@@ -16,7 +16,8 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build, type Plugin } from 'esbuild'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-export const APPS: readonly string[] = ['gateway', 'writer-postgres', 'writer-influx', 'mqtt-bridge']
+export const APPS = ['gateway', 'writer-postgres', 'writer-influx', 'mqtt-bridge'] as const
+export type AppName = (typeof APPS)[number]
 
 /** Bundles the workspace's own code; every other bare import stays an import, of the file it resolves to. */
 const thirdPartyExternal: Plugin = {

@@ -1,7 +1,8 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
+import type { AppName } from '../../infra/build/build-apps.js'
 
-export type AppName = 'gateway' | 'writer-postgres' | 'writer-influx' | 'mqtt-bridge'
+export type { AppName }
 
 export interface NodeProcess<Name extends string = string> {
   name: Name
