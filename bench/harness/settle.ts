@@ -1,4 +1,4 @@
-import { serviceUrls } from '@iotflow/testkit'
+import { maintenanceUrl } from '@iotflow/testkit'
 import postgres from 'postgres'
 import { machineBusySeconds } from './proc-stats.js'
 
@@ -14,7 +14,8 @@ const MAX_WAIT_MS = 60_000
  */
 export async function settleMachine(cores: number): Promise<{ waitedMs: number; busy: number }> {
   const started = Date.now()
-  const sql = postgres(serviceUrls.postgres, { max: 1, onnotice: () => {} })
+  // CHECKPOINT is server-wide: the maintenance database is there even before `npm start` made ours.
+  const sql = postgres(maintenanceUrl(), { max: 1, onnotice: () => {} })
   try {
     await sql`CHECKPOINT`
   } finally {

@@ -9,6 +9,13 @@ export interface TestDatabase {
   drop(): Promise<void>
 }
 
+/** The server's maintenance database (`postgres`): there on every server, whatever else exists. */
+export function maintenanceUrl(serverUrl = serviceUrls.postgres): string {
+  const url = new URL(serverUrl)
+  url.pathname = '/postgres'
+  return url.toString()
+}
+
 /** A migrated database of its own for one test file, dropped afterwards (on the server of `serverUrl`). */
 export async function createTestDatabase(serverUrl = serviceUrls.postgres): Promise<TestDatabase> {
   const name = uniqueName('iotflow_test')
@@ -21,9 +28,7 @@ export async function createTestDatabase(serverUrl = serviceUrls.postgres): Prom
     sql,
     async drop() {
       await closeSql(sql)
-      const adminUrl = new URL(serverUrl)
-      adminUrl.pathname = '/postgres'
-      const admin = postgres(adminUrl.toString(), { max: 1, onnotice: () => {} })
+      const admin = postgres(maintenanceUrl(serverUrl), { max: 1, onnotice: () => {} })
       try {
         await admin.unsafe(`DROP DATABASE IF EXISTS "${name}" WITH (FORCE)`)
       } finally {
