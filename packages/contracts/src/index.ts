@@ -1,3 +1,4 @@
+export * from './device-columns.js'
 export * from './devices.js'
 export * from './errors.js'
 export * from './flatten-data.js'

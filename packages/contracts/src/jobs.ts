@@ -1,7 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox'
+import { DeviceColumns, pointCount, type QueuedDeviceBatch } from './device-columns.js'
 import { StoredPoint } from './telemetry.js'
 
-/** One device's points, already validated and normalised, as one request or message brought them. */
+/**
+ * One device's points, already validated and normalised, as one request or message brought them.
+ * Producers build this; the queue carries it as columns (`DeviceColumns`).
+ */
 export const DeviceBatch = Type.Object({
   device_id: Type.Integer(),
   device_type: Type.Optional(Type.String()),
@@ -17,14 +21,15 @@ export type DeviceBatch = Static<typeof DeviceBatch>
  */
 export const StoreBatchPayload = Type.Object({
   batch_id: Type.String(),
-  batches: Type.Array(DeviceBatch, { minItems: 1 }),
+  batches: Type.Array(Type.Union([DeviceColumns, DeviceBatch]), { minItems: 1 }),
 })
-export type StoreBatchPayload = Static<typeof StoreBatchPayload>
+/** A store job's data: device batches as columns (or as points, in jobs queued by earlier versions). */
+export type StoreBatchPayload = { batch_id: string; batches: QueuedDeviceBatch[] }
 
 /** The points a store job carries. */
 export function pointsInPayload(payload: StoreBatchPayload): number {
   let points = 0
-  for (const batch of payload.batches) points += batch.points.length
+  for (const batch of payload.batches) points += pointCount(batch)
   return points
 }
 

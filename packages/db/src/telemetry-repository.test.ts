@@ -1,4 +1,4 @@
-import type { DeviceBatch } from '@iotflow/contracts'
+import { type DeviceBatch, toColumns } from '@iotflow/contracts'
 import { createTestDatabase, type TestDatabase } from '@iotflow/testkit'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -66,6 +66,37 @@ describe('telemetry repository', () => {
       ]),
     ])
     expect(await rowsOf(3)).toEqual([{ t: T0, type: 'sensors', data: { a: 1, b: 'y', c: true } }])
+  })
+
+  it('stores a batch queued as columns as it stores the same points, and keeps the latest value of each field', async () => {
+    const repo = createTelemetryRepository(db.sql)
+    const points: DeviceBatch['points'] = [
+      { t: T0, data: { a: 1.5, s: 'say "hi"\u001e\n' } },
+      { t: T0 + 1, type: 'status', data: { b: false }, metadata: { fw: '1.2' } },
+      { t: T0 + 2, data: { a: -3, 'x.y': 'z' } },
+    ]
+    await repo.writeBatches([toColumns(batch(5, points))])
+    await repo.writeBatches([batch(6, points)])
+    const asStored = (rows: { t: number; type: string | null; data: Record<string, unknown> }[]) =>
+      rows.map(({ t, type, data }) => ({ t: t - T0, type, data }))
+    expect(asStored(await rowsOf(5))).toEqual([
+      { t: 0, type: null, data: { a: 1.5, s: 'say "hi"\u001e\n' } },
+      { t: 1, type: 'status', data: { b: false } },
+      { t: 2, type: null, data: { a: -3, 'x.y': 'z' } },
+    ])
+    expect(asStored(await rowsOf(6))).toEqual(asStored(await rowsOf(5)))
+    const [{ metadata }] = (await db.sql`
+      SELECT metadata FROM telemetry WHERE device_id = 5 AND metadata IS NOT NULL`) as [{ metadata: unknown }]
+    expect(metadata).toEqual({ fw: '1.2' })
+    const latest = await db.sql<{ field: string; t: number; value: unknown }[]>`
+      SELECT field, (extract(epoch FROM time) * 1000)::float8 - ${T0} AS t, value
+      FROM telemetry_latest WHERE device_id = 5 ORDER BY field`
+    expect(latest).toEqual([
+      { field: 'a', t: 2, value: -3 },
+      { field: 'b', t: 1, value: false },
+      { field: 's', t: 0, value: 'say "hi"\u001e\n' },
+      { field: 'x.y', t: 2, value: 'z' },
+    ])
   })
 
   it('recreates a partition that was dropped after it was first seen', async () => {

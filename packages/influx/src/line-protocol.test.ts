@@ -1,5 +1,5 @@
 import { Point } from '@influxdata/influxdb-client'
-import { fieldNameProblem, tagValueProblem } from '@iotflow/contracts'
+import { fieldNameProblem, tagValueProblem, toColumns } from '@iotflow/contracts'
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { batchToLines, MEASUREMENT } from './line-protocol.js'
@@ -51,25 +51,30 @@ describe('batchToLines', () => {
       .string({ minLength: 1, maxLength: 12, unit: 'binary' })
       .filter((n) => !tagValueProblem(n, 100))
     const value = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.string())
+    // Several points of one batch, each with its own fields: the queue carries them as columns.
+    const point = fc.record({
+      data: fc.dictionary(name, value, { minKeys: 1, maxKeys: 5 }),
+      type: fc.option(tag, { nil: undefined }),
+    })
     fc.assert(
-      fc.property(
-        fc.dictionary(name, value, { minKeys: 1, maxKeys: 5 }),
-        fc.option(tag, { nil: undefined }),
-        (data, type) => {
+      fc.property(fc.array(point, { minLength: 1, maxLength: 4 }), (points) => {
+        const expected = points.map(({ data, type }, i) => {
           const library = new Point(MEASUREMENT)
             .tag('device_id', '7')
             .tag('device_type', 'sensor')
-            .timestamp(42)
+            .timestamp(42 + i)
           if (type) library.tag('type', type)
           for (const [field, v] of Object.entries(data)) {
             if (typeof v === 'number') library.floatField(field, v)
             else if (typeof v === 'boolean') library.booleanField(field, v)
             else library.stringField(field, v)
           }
-          const expected = library.toLineProtocol({ convertTime: (t) => String(t) })
-          expect(batchToLines(batch([{ t: 42, ...(type && { type }), data }]))).toEqual([expected])
-        },
-      ),
+          return library.toLineProtocol({ convertTime: (t) => String(t) })
+        })
+        const queued = batch(points.map(({ data, type }, i) => ({ t: 42 + i, ...(type && { type }), data })))
+        expect(batchToLines(toColumns(queued))).toEqual(expected)
+        expect(batchToLines(queued)).toEqual(expected)
+      }),
       { numRuns: 500 },
     )
   })

@@ -1,9 +1,12 @@
 import type { Metrics, StoreName } from './registry.js'
 
-interface AcknowledgedBatch {
-  received_at: number
-  points: readonly unknown[]
-}
+/** A device batch a store job carries: as columns (`t`, a time per point), or as points (older jobs). */
+type AcknowledgedBatch = { received_at: number } & (
+  | { t: readonly unknown[] }
+  | { points: readonly unknown[] }
+)
+
+const pointsOf = (batch: AcknowledgedBatch) => ('points' in batch ? batch.points : batch.t).length
 
 /**
  * Wraps a writer's batch write with its metrics: points per batch, write duration and outcome,
@@ -16,7 +19,7 @@ export function instrumentStoreWrites<T extends AcknowledgedBatch>(
   classify: (error: Error) => string,
 ): (payloads: T[]) => Promise<void> {
   return async (payloads) => {
-    const points = payloads.reduce((sum, payload) => sum + payload.points.length, 0)
+    const points = payloads.reduce((sum, payload) => sum + pointsOf(payload), 0)
     metrics.storeBatchPoints.observe({ store }, points)
     const stopTimer = metrics.storeWriteDuration.startTimer({ store })
     try {

@@ -1,4 +1,4 @@
-import { type DeviceBatch, pointsInPayload } from '@iotflow/contracts'
+import { pointsInPayload, type QueuedDeviceBatch } from '@iotflow/contracts'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
@@ -39,7 +39,7 @@ export interface BatchingWorkerOptions<K extends StoreQueueKey> {
   /** Batch writes running at once; jobs that arrive meanwhile gather into the next batch. */
   maxInFlightWrites: number
   /** Writes the device batches of many jobs at once; resolves once the store has committed them. */
-  writeBatch: (batches: DeviceBatch[]) => Promise<void>
+  writeBatch: (batches: QueuedDeviceBatch[]) => Promise<void>
   classify: (error: Error) => FailureKind
   logger: Logger
   /** On close, how long jobs already taken may still be written before the rest are handed back. */

@@ -4,6 +4,7 @@ import {
   type DeviceBatch,
   pointsInPayload,
   type StoreBatchPayload,
+  toColumns,
 } from '@iotflow/contracts'
 import type { FlowJob, JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
@@ -67,7 +68,8 @@ function fanOut(
 ): { batchId: string; job: FlowJob } {
   const { batches: parent } = queueCatalog
   const batchId = randomUUID()
-  const payload: StoreBatchPayload = { batch_id: batchId, batches }
+  // Columns: a third of the bytes through Redis and a third of each writer's parse (device-columns.ts).
+  const payload: StoreBatchPayload = { batch_id: batchId, batches: batches.map(toColumns) }
   const summary: BatchSummaryPayload = {
     batch_id: batchId,
     points: pointsInPayload(payload),

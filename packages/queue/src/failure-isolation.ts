@@ -1,4 +1,4 @@
-import type { DeviceBatch, StoreBatchPayload } from '@iotflow/contracts'
+import type { QueuedDeviceBatch, StoreBatchPayload } from '@iotflow/contracts'
 import { type Job, UnrecoverableError } from 'bullmq'
 import type { FailureKind } from './batching-worker.js'
 import type { GatheredItem } from './job-gatherer.js'
@@ -7,7 +7,7 @@ import type { GatheredItem } from './job-gatherer.js'
 export class RefusedBatchesError extends Error {
   override name = 'RefusedBatchesError'
   constructor(
-    readonly refused: DeviceBatch[],
+    readonly refused: QueuedDeviceBatch[],
     cause: Error,
   ) {
     const devices = [...new Set(refused.map((b) => b.device_id))].join(', ')
@@ -22,7 +22,7 @@ export class RefusedBatchesError extends Error {
 export class UnstoredBatchesError extends Error {
   override name = 'UnstoredBatchesError'
   constructor(
-    readonly unstored: DeviceBatch[],
+    readonly unstored: QueuedDeviceBatch[],
     override readonly cause: Error,
   ) {
     super(cause.message, { cause })
@@ -42,15 +42,15 @@ export class UnstoredBatchesError extends Error {
  */
 export async function writeIsolatingFailures(
   items: GatheredItem<StoreBatchPayload>[],
-  writeBatch: (batches: DeviceBatch[]) => Promise<void>,
+  writeBatch: (batches: QueuedDeviceBatch[]) => Promise<void>,
   classify: (error: Error) => FailureKind,
 ): Promise<Map<string, RefusedBatchesError | UnstoredBatchesError> | undefined> {
   const all = items.flatMap((item) => item.value.batches)
-  const refused = new Map<DeviceBatch, Error>()
-  const retried = new Map<DeviceBatch, Error>()
+  const refused = new Map<QueuedDeviceBatch, Error>()
+  const retried = new Map<QueuedDeviceBatch, Error>()
 
   /** The error of writing `batches`, if it failed; an unavailable store is thrown. */
-  async function attempt(batches: DeviceBatch[]): Promise<Error | undefined> {
+  async function attempt(batches: QueuedDeviceBatch[]): Promise<Error | undefined> {
     try {
       await writeBatch(batches)
       return undefined
@@ -62,14 +62,17 @@ export async function writeIsolatingFailures(
   }
 
   /** `batches` failed with `error`: writes what of them can be, and records the rest. */
-  async function isolate(batches: DeviceBatch[], error: Error): Promise<void> {
+  async function isolate(batches: QueuedDeviceBatch[], error: Error): Promise<void> {
     if (batches.length === 1) {
-      ;(classify(error) === 'permanent' ? refused : retried).set(batches[0] as DeviceBatch, error)
+      ;(classify(error) === 'permanent' ? refused : retried).set(batches[0] as QueuedDeviceBatch, error)
       return
     }
     const mid = Math.ceil(batches.length / 2)
     const halves = [batches.slice(0, mid), batches.slice(mid)]
-    const errors = [await attempt(halves[0] as DeviceBatch[]), await attempt(halves[1] as DeviceBatch[])]
+    const errors = [
+      await attempt(halves[0] as QueuedDeviceBatch[]),
+      await attempt(halves[1] as QueuedDeviceBatch[]),
+    ]
     if (errors.every((e) => e && classify(e) === 'transient')) {
       halves.forEach((half, i) => {
         for (const batch of half) retried.set(batch, errors[i] as Error)

@@ -1,4 +1,4 @@
-import type { StoreBatchPayload } from '@iotflow/contracts'
+import { pointCount, type StoreBatchPayload } from '@iotflow/contracts'
 import { startPrivateRedis } from '@iotflow/testkit'
 import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
@@ -65,7 +65,7 @@ describe('group commit enqueuer (real Redis)', () => {
     const [payload, ...others] = await waitingPayloads(redis, mergePrefix)
     expect(others).toEqual([])
     expect(payload?.batch_id).toBe(results[0]?.batchId)
-    expect(payload?.batches.map((b) => [b.device_id, b.points.length]).sort()).toEqual([
+    expect(payload?.batches.map((b) => [b.device_id, pointCount(b)]).sort()).toEqual([
       [0, 10],
       [1, 10],
       [2, 10],

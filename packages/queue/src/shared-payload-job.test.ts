@@ -1,4 +1,4 @@
-import type { StoreBatchPayload } from '@iotflow/contracts'
+import { type StoreBatchPayload, toColumns } from '@iotflow/contracts'
 import { expect, it } from 'vitest'
 import { createBatchEnqueuer, type NewBatch } from './enqueue.js'
 import { useTestRedis } from './use-test-redis.js'
@@ -9,16 +9,19 @@ it('serializes a batch once for both store jobs, and each store job holds all of
   const redis = connection()
   let serializations = 0
   const points = Array.from({ length: 500 }, (_, i) => ({ t: 1_800_000_000_000 + i, data: { v: i } }))
-  // JSON.stringify calls toJSON each time it serializes the batch.
-  const batch = {
-    device_id: 7,
-    received_at: 1_800_000_000_000,
-    points,
+  // JSON.stringify calls toJSON each time it serializes the batch, and the queue carries this value
+  // as it is (in its column).
+  const counted = {
     toJSON() {
       serializations++
-      return { device_id: 7, received_at: 1_800_000_000_000, points }
+      return 0
     },
-  } as NewBatch
+  } as unknown as number
+  const batch: NewBatch = {
+    device_id: 7,
+    received_at: 1_800_000_000_000,
+    points: [{ t: 1_800_000_000_000, data: { v: counted } }, ...points.slice(1)],
+  }
   const enqueuer = createBatchEnqueuer(redis, prefix)
   const { batchId } = await enqueuer.enqueue(batch)
   await enqueuer.close()
@@ -31,7 +34,7 @@ it('serializes a batch once for both store jobs, and each store job holds all of
   }
   expect(stored[0]).toEqual({
     batch_id: batchId,
-    batches: [{ device_id: 7, received_at: 1_800_000_000_000, points }],
+    batches: [toColumns({ device_id: 7, received_at: 1_800_000_000_000, points })],
   })
   expect(stored[1]).toEqual(stored[0])
 })

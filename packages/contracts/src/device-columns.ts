@@ -1,0 +1,97 @@
+import { type Static, Type } from '@sinclair/typebox'
+import type { DeviceBatch } from './jobs.js'
+import { FieldValue, type StoredPoint } from './telemetry.js'
+
+/**
+ * One device's points as they travel through the queue: a column per field instead of an object per
+ * point. A 1,000-point batch of four fields is a third of the JSON of the same points as objects,
+ * and the writers parse it in a third of the time (arrays of numbers, not 1,000 objects to build and
+ * collect), so Redis and both writers carry less per point. `values[j][i]` is field `fields[j]` of
+ * point `i`; `null` where that point has no such field (a field's value is never null).
+ */
+export const DeviceColumns = Type.Object({
+  device_id: Type.Integer(),
+  device_type: Type.Optional(Type.String()),
+  received_at: Type.Integer({ description: 'epoch ms at the gateway or bridge' }),
+  /** Each point's time, epoch ms. */
+  t: Type.Array(Type.Integer(), { minItems: 1 }),
+  fields: Type.Array(Type.String()),
+  values: Type.Array(Type.Array(Type.Union([FieldValue, Type.Null()]))),
+  /** Each point's `type`; absent when no point has one. */
+  type: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Null()]))),
+  /** Each point's `metadata`; absent when no point has any. */
+  metadata: Type.Optional(Type.Array(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]))),
+})
+export type DeviceColumns = Static<typeof DeviceColumns>
+
+/** The points of a device batch as columns (what the producers queue). */
+export function toColumns(batch: DeviceBatch): DeviceColumns {
+  const { points } = batch
+  const count = points.length
+  const t = new Array<number>(count)
+  const fields: string[] = []
+  const values: (FieldValue | null)[][] = []
+  const columnOf = new Map<string, (FieldValue | null)[]>()
+  let types: (string | null)[] | undefined
+  let metadata: (Record<string, unknown> | null)[] | undefined
+  for (let i = 0; i < count; i++) {
+    const point = points[i] as StoredPoint
+    t[i] = point.t
+    for (const name in point.data) {
+      let column = columnOf.get(name)
+      if (column === undefined) {
+        column = new Array<FieldValue | null>(count).fill(null)
+        columnOf.set(name, column)
+        fields.push(name)
+        values.push(column)
+      }
+      column[i] = point.data[name] as FieldValue
+    }
+    if (point.type !== undefined) {
+      types ??= new Array<string | null>(count).fill(null)
+      types[i] = point.type
+    }
+    if (point.metadata !== undefined) {
+      metadata ??= new Array<Record<string, unknown> | null>(count).fill(null)
+      metadata[i] = point.metadata
+    }
+  }
+  const columns: DeviceColumns = {
+    device_id: batch.device_id,
+    received_at: batch.received_at,
+    t,
+    fields,
+    values,
+  }
+  if (batch.device_type !== undefined) columns.device_type = batch.device_type
+  if (types) columns.type = types
+  if (metadata) columns.metadata = metadata
+  return columns
+}
+
+/**
+ * A device batch of a store job as columns. Jobs queued before the columnar payload (and kept in the
+ * dead-letter set since) carry `points`: those are converted, so a writer upgraded with jobs still
+ * waiting stores every one of them.
+ */
+export function asColumns(batch: QueuedDeviceBatch): DeviceColumns {
+  return 'points' in batch ? toColumns(batch) : batch
+}
+
+/** What a store job holds for one device: columns, or points as jobs queued by earlier versions did. */
+export type QueuedDeviceBatch = DeviceColumns | DeviceBatch
+
+/** The number of points of a queued device batch, in either shape. */
+export function pointCount(batch: QueuedDeviceBatch): number {
+  return 'points' in batch ? batch.points.length : batch.t.length
+}
+
+/** Point `i`'s fields as an object (for the rare paths that merge points). */
+export function dataAt(columns: DeviceColumns, i: number): Record<string, FieldValue> {
+  const data: Record<string, FieldValue> = {}
+  for (let j = 0; j < columns.fields.length; j++) {
+    const value = columns.values[j]?.[i]
+    if (value !== null && value !== undefined) data[columns.fields[j] as string] = value
+  }
+  return data
+}
