@@ -52,4 +52,5 @@ USER node
 
 # Health checks live in docker-compose.yml: each app listens on its own port.
 # Shell form so ${APP} expands; exec makes node receive SIGTERM directly.
-CMD exec node --enable-source-maps "dist/${APP}/main.js"
+# The flags of APP_NODE_FLAGS (infra/build/build-apps.ts): the heap cap keeps V8's heap growth modest.
+CMD exec node --enable-source-maps --max-old-space-size=1536 "dist/${APP}/main.js"

@@ -13,7 +13,7 @@ import { parseArgs } from 'node:util'
 import { createSql, migrate } from '@iotflow/db'
 import { freePort, serviceUrls, waitFor } from '@iotflow/testkit'
 import postgres from 'postgres'
-import { buildApps } from '../infra/build/build-apps.js'
+import { APP_NODE_FLAGS, buildApps } from '../infra/build/build-apps.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -39,7 +39,7 @@ await prepareData()
 
 const port = await freePort()
 await buildApps()
-const gateway = spawn('node', ['--enable-source-maps', 'dist/gateway/main.js'], {
+const gateway = spawn('node', [...APP_NODE_FLAGS, 'dist/gateway/main.js'], {
   env: {
     ...process.env,
     LOG_LEVEL: 'warn',

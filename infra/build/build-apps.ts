@@ -1,5 +1,5 @@
 // `pnpm build`: each app as one ES module, `dist/<app>/main.js` (with its source map), which is what
-// production runs: `node --enable-source-maps dist/<app>/main.js`. No TypeScript loader at run time
+// production runs: `node --enable-source-maps --max-old-space-size=1536 dist/<app>/main.js` (APP_NODE_FLAGS). No TypeScript loader at run time
 // (tsx's loader thread alone is about 50 MB of every process's memory), and the app's own code and
 // the workspace packages it uses in one file.
 //
@@ -18,6 +18,17 @@ import { build, type Plugin } from 'esbuild'
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
 export const APPS = ['gateway', 'writer-postgres', 'writer-influx', 'mqtt-bridge'] as const
 export type AppName = (typeof APPS)[number]
+
+/**
+ * Node's flags for every app, as production runs it (`node <flags> dist/<app>/main.js`). The heap
+ * cap is what keeps memory flat: with V8's default cap (about 4 GB on a large machine) the old
+ * generation may grow to four times its live size between full collections, and a busy gateway
+ * reached 280 MB; under a cap below 2 GB, V8 grows it by at most twice, and the same gateway peaked
+ * at 186 MB for about 5% more of its CPU (docs/benchmarks.md). 1.5 GB is far above any app's live
+ * heap (tens of MB). The Dockerfile, infra/local/run-apps.mjs and each app's `start` script, which
+ * cannot import this file, carry the same flags.
+ */
+export const APP_NODE_FLAGS = ['--enable-source-maps', '--max-old-space-size=1536'] as const
 
 /** Bundles the workspace's own code; every other bare import stays an import, of the file it resolves to. */
 const thirdPartyExternal: Plugin = {

@@ -56,7 +56,8 @@ function writePidFile() {
 function start(app) {
   // detached: a terminal Ctrl+C reaches only this supervisor, so each app
   // gets exactly one SIGTERM and can drain gracefully.
-  const child = spawn(process.execPath, ['--enable-source-maps', app.entry], {
+  // The flags of APP_NODE_FLAGS (infra/build/build-apps.ts): this file runs without a TypeScript loader.
+  const child = spawn(process.execPath, ['--enable-source-maps', '--max-old-space-size=1536', app.entry], {
     cwd: ROOT,
     env: process.env,
     stdio: ['ignore', 'pipe', 'pipe'],

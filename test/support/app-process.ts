@@ -1,6 +1,6 @@
 import { type ChildProcess, spawn } from 'node:child_process'
 import { createInterface } from 'node:readline'
-import type { AppName } from '../../infra/build/build-apps.js'
+import { APP_NODE_FLAGS, type AppName } from '../../infra/build/build-apps.js'
 
 export type { AppName }
 
@@ -22,12 +22,12 @@ export type AppProcess = NodeProcess<AppName>
 const KEPT_LINES = 200
 
 /**
- * Runs an app as production does, in a process of its own (`node --enable-source-maps
+ * Runs an app as production does, in a process of its own (`node <APP_NODE_FLAGS>
  * dist/<app>/main.js`, built by `pnpm build`; vitest's global setup and the bench build it first), so
  * a test can SIGKILL it mid-batch. The environment given is added to this process's.
  */
 export function spawnApp(name: AppName, env: Record<string, string>, nodeArgs: string[] = []): AppProcess {
-  return spawnNode(name, `dist/${name}/main.js`, env, { nodeArgs: ['--enable-source-maps', ...nodeArgs] })
+  return spawnNode(name, `dist/${name}/main.js`, env, { nodeArgs: [...APP_NODE_FLAGS, ...nodeArgs] })
 }
 
 /**

@@ -4,6 +4,7 @@ import { createLogger } from '@iotflow/runtime'
 import { freePort, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
 import mqtt, { type MqttClient } from 'mqtt'
 import { startMqttBridge } from '../../apps/mqtt-bridge/src/bridge.js'
+import { APP_NODE_FLAGS } from '../../infra/build/build-apps.js'
 
 export const sharedBrokerUrl = process.env.MQTT_URL || 'mqtt://127.0.0.1:1883'
 
@@ -126,7 +127,7 @@ export async function publishMany(
 /** The bridge as its own process (`node dist/mqtt-bridge/main.js`), ready once /health/ready is 200. */
 export async function spawnBridge(env: Record<string, string>) {
   const healthPort = await freePort()
-  const child = spawn(process.execPath, ['--enable-source-maps', 'dist/mqtt-bridge/main.js'], {
+  const child = spawn(process.execPath, [...APP_NODE_FLAGS, 'dist/mqtt-bridge/main.js'], {
     cwd: new URL('../..', import.meta.url).pathname,
     env: { ...process.env, ...env, HEALTH_PORT: String(healthPort), LOG_LEVEL: env.LOG_LEVEL ?? 'error' },
     stdio: ['ignore', 'inherit', 'inherit'],
