@@ -41,6 +41,9 @@ export function iotflowProbes(context: BenchContext, iotflow: IotflowApps): Prob
     { name: 'redis used_memory', read: () => redisUsedMemory(context.redis) },
     { name: 'stored postgres', read: async () => (await iotflow.storedPoints()).postgres },
     { name: 'stored influx', read: async () => (await iotflow.storedPoints()).influx },
+    // 503s by cause: the backlog bound, or the gateway shedding load (INGEST_SHED_AFTER_MS).
+    { name: 'backlog refusals', read: () => iotflow.refusedRequests('backlog') },
+    { name: 'shed refusals', read: () => iotflow.refusedRequests('overloaded') },
   ]
 }
 

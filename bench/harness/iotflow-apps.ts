@@ -94,6 +94,9 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
     gatewayUrl: url('gateway', ''),
     apps,
     storedPoints,
+    /** Telemetry requests the gateway refused for this reason so far, by its own count. */
+    refusedRequests: (reason: 'backlog' | 'overloaded') =>
+      readMetric(url('gateway', '/metrics'), 'iotflow_ingest_messages_total', `outcome="${reason}"`),
     /**
      * Points the gateway (HTTP) or the bridge (MQTT) acknowledged by its own count, points each
      * writer committed, and store jobs not yet done (waiting, active, delayed, prioritized).

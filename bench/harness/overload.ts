@@ -3,9 +3,12 @@ import { figuresOf, ratePerSecond, samplesBetween } from './figures.js'
 
 /** What scenario 4 shows about backpressure, from its per-second samples. */
 export interface OverloadFigures {
-  /** Seconds from the first send until the first 503: when the bound was reached. */
+  /** Seconds from the first send until the first 503 of the backlog bound: when the bound was reached. */
   boundReachedAfter?: number
   refusals: number
+  /** The 503s by cause, by the gateway's count: the backlog bound, and load shedding. */
+  backlogRefusals?: number
+  shedRefusals?: number
   /** Points offered by the clients (sent, accepted or not) per second, and that over what was stored. */
   offeredPointsPerSecond: number
   offeredOverStored?: number
@@ -33,9 +36,20 @@ export function overloadFiguresOf(result: ScenarioResult): OverloadFigures {
     offeredPointsPerSecond,
     offeredOverStored: storedBoth ? offeredPointsPerSecond / storedBoth : undefined,
   }
-  if (m.load.firstRefusalEpochMs === undefined) return figures
+  const backlog = m.series.get('backlog refusals') ?? []
+  figures.backlogRefusals = backlog.at(-1)?.value
+  figures.shedRefusals = m.series.get('shed refusals')?.at(-1)?.value
+  // The bound is reached at the first 503 of the backlog (the sample that first counts one); a 503
+  // of load shedding says nothing about it. Without the gateway's count, the first 503 at all.
+  const firstBacklogRefusal = backlog.find((sample) => sample.value > 0)?.at
+  const boundAt =
+    backlog.length > 0
+      ? firstBacklogRefusal
+      : m.load.firstRefusalEpochMs === undefined
+        ? undefined
+        : m.load.firstRefusalEpochMs - performance.timeOrigin
+  if (boundAt === undefined) return figures
 
-  const boundAt = m.load.firstRefusalEpochMs - performance.timeOrigin
   figures.boundReachedAfter = (boundAt - m.startedAt) / 1000
   const memory = samplesBetween(m.series.get('redis used_memory'), boundAt, m.loadEndedAt).map((s) => s.value)
   figures.redisSeriesMb = memory.map((bytes) => bytes / MB)

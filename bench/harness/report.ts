@@ -72,8 +72,8 @@ function overloadRows(result: ScenarioResult): string[][] {
       `${integer(o.offeredPointsPerSecond)} / ${decimal(o.offeredOverStored)}×`,
     ],
     [
-      '503s (backlog bound reached after)',
-      `${integer(o.refusals)} (${o.boundReachedAfter === undefined ? 'never' : `${decimal(o.boundReachedAfter)} s`})`,
+      '503s (by cause); the backlog bound reached after',
+      `${integer(o.refusals)}${o.backlogRefusals === undefined ? '' : ` (backlog ${integer(o.backlogRefusals)}, shed ${integer(o.shedRefusals ?? 0)})`}; bound reached after ${o.boundReachedAfter === undefined ? 'never' : `${decimal(o.boundReachedAfter)} s`}`,
     ],
     [
       'Redis used_memory once the bound is reached, min / max MB',

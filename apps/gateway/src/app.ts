@@ -11,6 +11,7 @@ import errorHandler from './plugins/app/error-handler.js'
 import ingest from './plugins/app/ingest.js'
 import jsonBody from './plugins/app/json-body.js'
 import lastSeen from './plugins/app/last-seen.js'
+import loadShedding from './plugins/app/load-shedding.js'
 import metrics from './plugins/app/metrics.js'
 import queueDashboard from './plugins/app/queue-dashboard.js'
 import readiness from './plugins/app/readiness.js'
@@ -63,6 +64,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     storeJobRetry: { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS },
   })
   await app.register(backpressure, { queuePrefix: config.QUEUE_PREFIX, maxPoints: config.BACKLOG_MAX_POINTS })
+  await app.register(loadShedding, { shedAfterMs: config.INGEST_SHED_AFTER_MS })
   await app.register(readiness)
   await app.register(metrics)
   await app.register(repositories)

@@ -41,6 +41,13 @@ export const GatewayEnv = Type.Object({
   }),
   LAST_SEEN_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
+  INGEST_SHED_AFTER_MS: Type.Integer({
+    minimum: 0,
+    maximum: 600_000,
+    default: 200,
+    description:
+      "while the oldest telemetry request in the gateway's hands (body received) has taken longer than this, new ones get 503 with Retry-After; 0 never sheds",
+  }),
 })
 export type GatewayConfig = Static<typeof GatewayEnv>
 

@@ -43,6 +43,7 @@ describe('app configuration', () => {
   it('bounds the queue backlog: 1,000,000 points by default, for every app; a bad value is named', () => {
     const env = { ADMIN_TOKEN: 'a-long-enough-token' }
     expect(loadGatewayConfig(env).BACKLOG_MAX_POINTS).toBe(1_000_000)
+    expect(loadGatewayConfig(env).INGEST_SHED_AFTER_MS).toBe(200)
     expect(loadMqttBridgeConfig({}).BACKLOG_MAX_POINTS).toBe(1_000_000)
     expect(loadWriterPostgresConfig({}).BACKLOG_MAX_POINTS).toBe(1_000_000)
     expect(loadWriterInfluxConfig({ INFLUX_API: 'v1' }).BACKLOG_MAX_POINTS).toBe(1_000_000)

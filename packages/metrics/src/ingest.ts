@@ -2,7 +2,8 @@ import type { Metrics, Transport } from './registry.js'
 
 /**
  * Why a message was refused; the HTTP gateway derives it from its status code, except `backlog`
- * (a 503 because the queue backlog is over its limit), which the refusing hook names itself.
+ * (a 503 because the queue backlog is over its limit) and `overloaded` (a 503 because the gateway
+ * sheds load), which the refusing hook names itself.
  */
 export type RefusalReason =
   | 'invalid'
@@ -13,6 +14,7 @@ export type RefusalReason =
   | 'rate_limited'
   | 'queue_unavailable'
   | 'backlog'
+  | 'overloaded'
   | 'error'
 
 const REASON_BY_STATUS: Record<number, RefusalReason> = {

@@ -1,6 +1,9 @@
+import { STATUS_CODES } from 'node:http'
 import { Type } from '@fastify/type-provider-typebox'
+import type { ErrorResponse } from '@iotflow/contracts'
 import { IngestUnavailableError } from '@iotflow/ingest'
-import type { FastifyRequest } from 'fastify'
+import type { RefusalReason } from '@iotflow/metrics'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpError } from './http-error.js'
 
 const ErrorRef = Type.Ref('ErrorResponse')
@@ -27,4 +30,24 @@ export function asUnavailable(request: FastifyRequest, error: unknown): never {
   throw httpError(503, `${error.message}; nothing was queued, retry later`, undefined, {
     'retry-after': RETRY_AFTER_SECONDS,
   })
+}
+
+/**
+ * Refuses an ingest request from an onRequest hook, before its body is read: 503 with a Retry-After
+ * of 1 to `maxRetryAfterSeconds` s at random, so that devices refused at the same moment come back
+ * spread out. Answered rather than thrown: the error handler would log every refusal as a failure.
+ */
+export function refuseBeforeBody(
+  request: FastifyRequest,
+  reply: FastifyReply,
+  refusal: { reason: RefusalReason; message: string; maxRetryAfterSeconds: number },
+) {
+  request.ingestRefusal = refusal.reason
+  const body: ErrorResponse = {
+    statusCode: 503,
+    error: STATUS_CODES[503] as string,
+    message: refusal.message,
+  }
+  const retryAfter = String(1 + Math.floor(Math.random() * refusal.maxRetryAfterSeconds))
+  return reply.code(503).header('retry-after', retryAfter).send(body)
 }

@@ -1,9 +1,8 @@
-import { STATUS_CODES } from 'node:http'
-import type { ErrorResponse } from '@iotflow/contracts'
 import type { RefusalReason } from '@iotflow/metrics'
 import { type BacklogMonitor, startBacklogMonitor } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
+import { refuseBeforeBody } from '../../lib/ingest-answers.js'
 
 declare module 'fastify' {
   interface FastifyInstance {
@@ -21,11 +20,11 @@ export interface BackpressureOptions {
   maxPoints: number
 }
 
-const REFUSAL: ErrorResponse = {
-  statusCode: 503,
-  error: STATUS_CODES[503] as string,
+const REFUSAL = {
+  reason: 'backlog',
   message: 'the queue backlog is over its limit; nothing was queued, retry later',
-}
+  maxRetryAfterSeconds: 3,
+} as const
 
 /**
  * Backpressure: while a store queue holds BACKLOG_MAX_POINTS points or more not yet stored, every
@@ -46,11 +45,7 @@ export default fp(
 
     fastify.addHook('onRequest', async (request, reply) => {
       if (!request.routeOptions.config.ingestTransport || !monitor.overLimit) return
-      request.ingestRefusal = 'backlog'
-      // 1 to 3 s: devices refused at the same moment come back spread out, not all at once.
-      const retryAfter = String(1 + Math.floor(Math.random() * 3))
-      // Answered here rather than thrown: the error handler would log every refusal as a failure.
-      return reply.code(503).header('retry-after', retryAfter).send(REFUSAL)
+      return refuseBeforeBody(request, reply, REFUSAL)
     })
     fastify.addHook('onClose', () => monitor.close())
   },
