@@ -23,7 +23,11 @@ export async function createTestInfluxDatabase(
       body: new URLSearchParams({ q }),
       headers,
     })
-    if (!response.ok) throw new Error(`InfluxDB refused ${q}: ${response.status} ${await response.text()}`)
+    const text = await response.text()
+    // InfluxDB 1.x answers a statement that failed with 200 and the error in its results.
+    const failed =
+      response.ok && (JSON.parse(text) as { results?: { error?: string }[] }).results?.find((r) => r.error)
+    if (!response.ok || failed) throw new Error(`InfluxDB refused ${q}: ${response.status} ${text}`)
   }
   await command(`CREATE DATABASE "${database}"`)
   return {

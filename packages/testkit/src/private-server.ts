@@ -1,21 +1,53 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chown, mkdtemp, rm } from 'node:fs/promises'
+import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { waitFor } from './wait-for.js'
 
 /**
- * A free port below the kernel's ephemeral range (32768+), picked at random. Ports from that range
- * are also the local ports of outgoing connections: a private server stopped for a test could find
- * its port taken by some client's connection when it starts again, and its clients would then reach
- * whatever else listens there. Below the range, only another listener can take it.
+ * A port between 20000 and 32000 (below Linux's ephemeral range) that nothing listens on and that
+ * no other live test process has taken: each port handed out is reserved by a file naming this
+ * process (`<tmpdir>/iotflow-ports/<port>`), so that two test files running at once never pick the
+ * same port before either server has bound it. A reservation whose process is gone is taken over.
+ * Without it, a server that lost the race failed to bind while its test talked to the other one.
  */
 export async function freePort(): Promise<number> {
+  await mkdir(PORT_RESERVATIONS, { recursive: true })
   for (let attempt = 0; ; attempt++) {
     const port = 20_000 + Math.floor(Math.random() * 12_000)
-    if (await canListen(port)) return port
-    if (attempt > 100) throw new Error('no free port between 20000 and 32000')
+    if ((await reserve(port)) && (await canListen(port))) return port
+    if (attempt > 200) throw new Error('no free port between 20000 and 32000')
+  }
+}
+
+const PORT_RESERVATIONS = join(tmpdir(), 'iotflow-ports')
+
+/** Reserves `port` for this process; false when a live process holds it (this one included). */
+async function reserve(port: number): Promise<boolean> {
+  const file = join(PORT_RESERVATIONS, String(port))
+  try {
+    await writeFile(file, String(process.pid), { flag: 'wx' })
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+  }
+  const holder = Number(await readFile(file, 'utf8').catch(() => ''))
+  if (holder > 0 && isAlive(holder)) return false
+  // The process that reserved it is gone: take it over, unless another process just did.
+  await rm(file, { force: true })
+  return writeFile(file, String(process.pid), { flag: 'wx' }).then(
+    () => true,
+    () => false,
+  )
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM'
   }
 }
 
