@@ -1,4 +1,5 @@
 import type { WriterInfluxConfig } from '@iotflow/config'
+import { pointCount } from '@iotflow/contracts'
 import { batchToLines, classifyInfluxError, createInfluxWriteClient, influxTargetFrom } from '@iotflow/influx'
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { type FailureKind, startStoreConsumer, type WriterReadiness } from '@iotflow/queue'
@@ -40,6 +41,7 @@ export async function startInfluxWriter(config: WriterInfluxConfig, logger: Logg
         }
       },
       classify,
+      pointCount,
     ),
     classify,
     logger,

@@ -1,4 +1,5 @@
 import type { WriterPostgresConfig } from '@iotflow/config'
+import { pointCount } from '@iotflow/contracts'
 import {
   closeSql,
   createSql,
@@ -38,6 +39,7 @@ export async function startPostgresWriter(
         await telemetry.writeBatches(batches)
       },
       classifyPostgresError,
+      pointCount,
     ),
     classify: classifyPostgresError,
     logger,

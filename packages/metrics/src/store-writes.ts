@@ -1,22 +1,17 @@
 import type { Metrics, StoreName } from './registry.js'
 
-/** A device batch a store job carries: as columns (`t`, a time per point), or as points (older jobs). */
-type AcknowledgedBatch = { received_at: number } & (
-  | { t: readonly unknown[] }
-  | { points: readonly unknown[] }
-)
-
-const pointsOf = (batch: AcknowledgedBatch) => ('points' in batch ? batch.points : batch.t).length
-
 /**
  * Wraps a writer's batch write with its metrics: points per batch, write duration and outcome,
- * failures by kind, and, once committed, the latency from acknowledgement to stored.
+ * failures by kind, and, once committed, the latency from acknowledgement to stored. `pointsOf`
+ * counts a payload's points (the writers pass contracts' `pointCount`, which knows every shape a
+ * queued batch may have).
  */
-export function instrumentStoreWrites<T extends AcknowledgedBatch>(
+export function instrumentStoreWrites<T extends { received_at: number }>(
   metrics: Metrics,
   store: StoreName,
   writeBatch: (payloads: T[]) => Promise<void>,
   classify: (error: Error) => string,
+  pointsOf: (payload: T) => number,
 ): (payloads: T[]) => Promise<void> {
   return async (payloads) => {
     const points = payloads.reduce((sum, payload) => sum + pointsOf(payload), 0)
