@@ -86,12 +86,23 @@ export function pointCount(batch: QueuedDeviceBatch): number {
   return 'points' in batch ? batch.points.length : batch.t.length
 }
 
+/** Calls `visit` with each field point `i` has (its name and value), in column order. */
+export function forEachFieldAt(
+  columns: DeviceColumns,
+  i: number,
+  visit: (name: string, value: FieldValue) => void,
+): void {
+  for (let j = 0; j < columns.fields.length; j++) {
+    const value = columns.values[j]?.[i]
+    if (value !== null && value !== undefined) visit(columns.fields[j] as string, value)
+  }
+}
+
 /** Point `i`'s fields as an object (for the rare paths that merge points). */
 export function dataAt(columns: DeviceColumns, i: number): Record<string, FieldValue> {
   const data: Record<string, FieldValue> = {}
-  for (let j = 0; j < columns.fields.length; j++) {
-    const value = columns.values[j]?.[i]
-    if (value !== null && value !== undefined) data[columns.fields[j] as string] = value
-  }
+  forEachFieldAt(columns, i, (name, value) => {
+    data[name] = value
+  })
   return data
 }

@@ -3,6 +3,7 @@ import {
   type DeviceColumns,
   dataAt,
   type FieldValue,
+  forEachFieldAt,
   type QueuedDeviceBatch,
 } from '@iotflow/contracts'
 import type postgres from 'postgres'
@@ -35,15 +36,8 @@ const dataOf = (row: TelemetryRow) => row.merged ?? dataAt(row.source.columns, r
 
 /** Calls `visit` with each field of the row that has a value. */
 function forEachField(row: TelemetryRow, visit: (name: string, value: FieldValue) => void) {
-  if (row.merged) {
-    for (const name in row.merged) visit(name, row.merged[name] as FieldValue)
-    return
-  }
-  const { fields, values } = row.source.columns
-  for (let j = 0; j < fields.length; j++) {
-    const value = (values[j] as (FieldValue | null)[])[row.index]
-    if (value !== null && value !== undefined) visit(fields[j] as string, value)
-  }
+  if (!row.merged) return forEachFieldAt(row.source.columns, row.index, visit)
+  for (const name in row.merged) visit(name, row.merged[name] as FieldValue)
 }
 
 /** The row's fields as JSON text for the jsonb column, written from the columns without an object. */
