@@ -36,7 +36,7 @@ export default fp(
     const oldestStart = () => inProgress.values().next().value as number | undefined
 
     fastify.addHook('onRequest', async (request, reply) => {
-      if (!request.routeOptions.config.ingestTransport || reply.sent) return
+      if (!request.routeOptions.config.ingestTransport) return
       const oldest = oldestStart()
       if (oldest !== undefined && performance.now() - oldest > options.shedAfterMs) {
         return refuseBeforeBody(request, reply, REFUSAL)
