@@ -1,6 +1,7 @@
 import type { GatewayConfig } from '@iotflow/config'
 import { telemetryLimitsFrom } from '@iotflow/ingest'
 import Fastify, { type FastifyServerOptions } from 'fastify'
+import { httpsOptionsFrom } from './lib/https-options.js'
 import { LazyChildLogger } from './lib/lazy-child-logger.js'
 import { gatewayLoggerOptions } from './lib/logger-options.js'
 import { RequestLogController } from './lib/request-log-controller.js'
@@ -33,6 +34,7 @@ export interface BuildOptions {
 /** Builds the gateway: connections first, then domain plugins, then routes. Ready, not listening. */
 export async function buildApp(config: GatewayConfig, options: BuildOptions = {}) {
   const app = Fastify({
+    ...httpsOptionsFrom(config),
     logger: options.logger ?? gatewayLoggerOptions(config),
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Behind a load balancer the request id comes from it; otherwise Fastify makes one.

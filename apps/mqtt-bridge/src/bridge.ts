@@ -32,6 +32,7 @@ import {
   type Disposition,
   openBrokerConnection,
 } from './broker-connection.js'
+import { brokerTlsFrom } from './broker-tls.js'
 import { createMessageHandler, type MessageVerdict } from './message-handler.js'
 import { BridgeMetrics } from './metrics.js'
 import { subscriptionTopics } from './topics.js'
@@ -169,6 +170,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   }
 
   const topics = subscriptionTopics(config.MQTT_TOPIC_ROOT, config.MQTT_SHARE_GROUP)
+  const tls = brokerTlsFrom(config)
   const connections: BrokerConnection[] = []
   for (let index = 0; index < config.MQTT_CONNECTIONS; index++) {
     const connection: BrokerConnection = openBrokerConnection({
@@ -176,6 +178,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
       clientId: `${config.MQTT_CLIENT_ID}-${index}`,
       username: config.MQTT_USERNAME,
       password: config.MQTT_PASSWORD,
+      tls,
       sessionExpirySeconds: config.MQTT_SESSION_EXPIRY_SECONDS,
       topics,
       logger,

@@ -15,11 +15,19 @@ export interface BrokerConnectionOptions {
   clientId: string
   username?: string
   password?: string
+  /** For mqtts:// and wss://: the CA that signed the broker's certificate, and a client certificate. */
+  tls?: BrokerTls
   sessionExpirySeconds: number
   topics: string[]
   logger: Logger
   /** Resolves 'ack' once the message is durably queued or refused for good; 'hold' leaves it unacknowledged. */
   onMessage(topic: string, payload: Buffer, packet: IPublishPacket, delivery: Delivery): Promise<Disposition>
+}
+
+export interface BrokerTls {
+  ca?: Buffer
+  cert?: Buffer
+  key?: Buffer
 }
 
 const END_DEADLINE_MS = 3_000
@@ -58,6 +66,7 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
     connectTimeout: 10_000,
     resubscribe: false, // done on every connect, below
     ...(options.username !== undefined && { username: options.username, password: options.password }),
+    ...(options.tls && { ...options.tls, rejectUnauthorized: true }),
     customHandleAcks: (topic, payload, packet, done) => {
       const deliveredDuring = closes
       const delivery: Delivery = {

@@ -17,7 +17,8 @@ import {
   writerEnv,
 } from './fragments.js'
 import { checkInfluxCredentials } from './influx-credentials.js'
-import { parseEnv, requireTogether } from './parse-env.js'
+import { ConfigError, parseEnv, requireTogether } from './parse-env.js'
+import { requireReadableFiles } from './tls-files.js'
 
 export const GatewayEnv = Type.Object({
   ...loggingEnv,
@@ -41,6 +42,16 @@ export const GatewayEnv = Type.Object({
   }),
   LAST_SEEN_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
+  TLS_CERT_FILE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description:
+        'the server certificate (PEM, chain included); with TLS_KEY_FILE the gateway serves HTTPS only',
+    }),
+  ),
+  TLS_KEY_FILE: Type.Optional(
+    Type.String({ minLength: 1, description: 'the private key of TLS_CERT_FILE (PEM)' }),
+  ),
   INGEST_SHED_AFTER_MS: Type.Integer({
     minimum: 0,
     maximum: 600_000,
@@ -105,6 +116,21 @@ export const MqttBridgeEnv = Type.Object({
   }),
   MQTT_USERNAME: Type.Optional(Type.String({ minLength: 1 })),
   MQTT_PASSWORD: Type.Optional(Type.String({ minLength: 1 })),
+  MQTT_CA_FILE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: 'the CA (PEM) that signed the broker certificate, for mqtts:// or wss://',
+    }),
+  ),
+  MQTT_CERT_FILE: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "the bridge's client certificate (PEM), for a broker that requires one",
+    }),
+  ),
+  MQTT_KEY_FILE: Type.Optional(
+    Type.String({ minLength: 1, description: 'the private key of MQTT_CERT_FILE (PEM)' }),
+  ),
   MQTT_CLIENT_ID: Name('iotflow-bridge', 48),
   MQTT_SHARE_GROUP: Name('iotflow-bridges', 64),
   MQTT_TOPIC_ROOT: Name('iotflow', 64),
@@ -125,13 +151,31 @@ export const MqttBridgeEnv = Type.Object({
 })
 export type MqttBridgeConfig = Static<typeof MqttBridgeEnv>
 
-export const loadGatewayConfig = (env: NodeJS.ProcessEnv = process.env) => parseEnv(GatewayEnv, env)
+export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
+  const config = parseEnv(GatewayEnv, env)
+  requireTogether(config, 'TLS_CERT_FILE', 'TLS_KEY_FILE')
+  requireReadableFiles(config, ['TLS_CERT_FILE', 'TLS_KEY_FILE'])
+  return config
+}
 export const loadWriterPostgresConfig = (env: NodeJS.ProcessEnv = process.env) =>
   parseEnv(WriterPostgresEnv, env)
 
 export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): MqttBridgeConfig {
   const config = parseEnv(MqttBridgeEnv, env)
   requireTogether(config, 'MQTT_USERNAME', 'MQTT_PASSWORD')
+  requireTogether(config, 'MQTT_CERT_FILE', 'MQTT_KEY_FILE')
+  requireReadableFiles(config, ['MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE'])
+  const tlsFile = (['MQTT_CA_FILE', 'MQTT_CERT_FILE'] as const).find(
+    (variable) => config[variable] !== undefined,
+  )
+  if (tlsFile && !/^(mqtts|ssl|wss):\/\//.test(config.MQTT_URL)) {
+    throw new ConfigError([
+      {
+        variable: 'MQTT_URL',
+        message: `${tlsFile} is set, so an mqtts:// or wss:// URL is expected, got "${config.MQTT_URL}"`,
+      },
+    ])
+  }
   return config
 }
 

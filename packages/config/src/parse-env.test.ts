@@ -113,4 +113,30 @@ describe('app configuration', () => {
     ])
     expect(() => loadMqttBridgeConfig({ STORE_JOB_ATTEMPTS: 'many' })).toThrow(/STORE_JOB_ATTEMPTS: .*"many"/)
   })
+
+  it('takes TLS files that exist, in pairs, and a CA only with an mqtts:// or wss:// broker', () => {
+    const admin = { ADMIN_TOKEN: 'a-long-enough-token' }
+    const file = import.meta.filename // any readable file
+    const tls = loadGatewayConfig({ ...admin, TLS_CERT_FILE: file, TLS_KEY_FILE: file })
+    expect([tls.TLS_CERT_FILE, tls.TLS_KEY_FILE]).toEqual([file, file])
+    expect(problemsOf(() => loadGatewayConfig({ ...admin, TLS_CERT_FILE: file }))).toEqual(['TLS_KEY_FILE'])
+    expect(
+      problemsOf(() => loadGatewayConfig({ ...admin, TLS_CERT_FILE: file, TLS_KEY_FILE: '/nope.key' })),
+    ).toEqual(['TLS_KEY_FILE'])
+    expect(() => loadGatewayConfig({ ...admin, TLS_CERT_FILE: '/nope.pem', TLS_KEY_FILE: file })).toThrow(
+      /TLS_CERT_FILE: cannot read "\/nope.pem"/,
+    )
+
+    const mqtts = { MQTT_URL: 'mqtts://broker:8883', MQTT_CA_FILE: file }
+    expect(loadMqttBridgeConfig(mqtts).MQTT_CA_FILE).toBe(file)
+    expect(problemsOf(() => loadMqttBridgeConfig({ ...mqtts, MQTT_URL: 'mqtt://broker:1883' }))).toEqual([
+      'MQTT_URL',
+    ])
+    expect(problemsOf(() => loadMqttBridgeConfig({ ...mqtts, MQTT_CERT_FILE: file }))).toEqual([
+      'MQTT_KEY_FILE',
+    ])
+    expect(problemsOf(() => loadMqttBridgeConfig({ ...mqtts, MQTT_CA_FILE: '/nope.pem' }))).toEqual([
+      'MQTT_CA_FILE',
+    ])
+  })
 })
