@@ -5,7 +5,6 @@ import { loadGatewayConfig } from '@iotflow/config'
 import { serviceUrls, startPrivateMosquitto, uniqueName, waitFor } from '@iotflow/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { buildApp } from '../apps/gateway/src/app.js'
-import type { MqttBridge } from '../apps/mqtt-bridge/src/bridge.js'
 import { usePipelineFixture } from './support/fixture.js'
 import { bridgeEnv, mosquittoPub, startBridge } from './support/mqtt.js'
 import { ADMIN_TOKEN } from './support/pipeline.js'
@@ -43,6 +42,33 @@ afterAll(async () => {
   for (const cleanup of cleanups.reverse()) await cleanup()
   if (dir) await rm(dir, { recursive: true, force: true })
 })
+
+/** A private broker with a shipped config's TLS listener, and a bridge on it over mqtts://; the broker's port. */
+async function brokerAndBridge(shippedConfig: string, bridgeSettings: Record<string, string>) {
+  const broker = await startPrivateMosquitto({ config: () => shippedListenerSettings(shippedConfig, dir) })
+  cleanups.push(() => broker.dispose())
+  const bridge = await startBridge(
+    bridgeEnv(
+      { databaseUrl: fixture.db.url, queuePrefix: fixture.pipeline.queuePrefix },
+      {
+        MQTT_URL: `mqtts://127.0.0.1:${broker.port}`,
+        MQTT_CA_FILE: ca,
+        MQTT_TOPIC_ROOT: 'iotflow',
+        MQTT_CLIENT_ID: uniqueName('bridge'),
+        ...bridgeSettings,
+      },
+    ),
+  )
+  cleanups.push(() => bridge.close())
+  return broker.port
+}
+
+/** The real mosquitto_pub, QoS 1, to a device's telemetry topic on 127.0.0.1:`port`. */
+const publishTo = (port: number, tlsArgs: string[], topicDevice: number, message: object) =>
+  mosquittoPub([
+    ...['-h', '127.0.0.1', '-p', String(port), ...tlsArgs, '-q', '1'],
+    ...['-t', `iotflow/devices/${topicDevice}/telemetry`, '-m', JSON.stringify(message)],
+  ])
 
 const valuesOf = async (deviceId: number) =>
   (
@@ -121,42 +147,13 @@ describe('the gateway over HTTPS', () => {
 
 describe('the broker over TLS (infra/mosquitto/mosquitto-tls.conf), api_key in the payload', () => {
   let port: number
-  let bridge: MqttBridge
 
   beforeAll(async () => {
-    const broker = await startPrivateMosquitto({
-      config: () => shippedListenerSettings('mosquitto-tls.conf', dir),
-    })
-    cleanups.push(() => broker.dispose())
-    port = broker.port
-    bridge = await startBridge(
-      bridgeEnv(
-        { databaseUrl: fixture.db.url, queuePrefix: fixture.pipeline.queuePrefix },
-        {
-          MQTT_URL: `mqtts://127.0.0.1:${port}`,
-          MQTT_CA_FILE: ca,
-          MQTT_TOPIC_ROOT: 'iotflow',
-          MQTT_CLIENT_ID: uniqueName('bridge'),
-        },
-      ),
-    )
-    cleanups.push(() => bridge.close())
+    port = await brokerAndBridge('mosquitto-tls.conf', {})
   })
 
   const publish = (tlsArgs: string[], v: number, brokerPort = port) =>
-    mosquittoPub([
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(brokerPort),
-      ...tlsArgs,
-      '-q',
-      '1',
-      '-t',
-      `iotflow/devices/${bob.id}/telemetry`,
-      '-m',
-      JSON.stringify({ api_key: bob.apiKey, timestamp: 1_790_000_000 + v, data: { v } }),
-    ])
+    publishTo(brokerPort, tlsArgs, bob.id, { api_key: bob.apiKey, timestamp: 1_790_000_000 + v, data: { v } })
 
   it('stores what mosquitto_pub sends trusting the CA, through a bridge on mqtts:// with MQTT_CA_FILE', async () => {
     const sent = await publish(['--cafile', ca], 10)
@@ -192,47 +189,27 @@ describe('mutual TLS (infra/mosquitto/mosquitto-mtls.conf): the certificate CN i
   let port: number
 
   beforeAll(async () => {
-    const broker = await startPrivateMosquitto({
-      config: () => shippedListenerSettings('mosquitto-mtls.conf', dir),
+    port = await brokerAndBridge('mosquitto-mtls.conf', {
+      MQTT_CERT_FILE: join(dir, 'iotflow-bridge.pem'),
+      MQTT_KEY_FILE: join(dir, 'iotflow-bridge.key'),
+      MQTT_AUTH_MODE: 'broker',
     })
-    cleanups.push(() => broker.dispose())
-    port = broker.port
-    const bridge = await startBridge(
-      bridgeEnv(
-        { databaseUrl: fixture.db.url, queuePrefix: fixture.pipeline.queuePrefix },
-        {
-          MQTT_URL: `mqtts://127.0.0.1:${port}`,
-          MQTT_CA_FILE: ca,
-          MQTT_CERT_FILE: join(dir, 'iotflow-bridge.pem'),
-          MQTT_KEY_FILE: join(dir, 'iotflow-bridge.key'),
-          MQTT_AUTH_MODE: 'broker',
-          MQTT_TOPIC_ROOT: 'iotflow',
-          MQTT_CLIENT_ID: uniqueName('bridge'),
-        },
-      ),
-    )
-    cleanups.push(() => bridge.close())
   })
 
   const publishAs = (certificateDir: string, deviceId: number, topicDevice: number, v: number) =>
-    mosquittoPub([
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '--cafile',
-      ca,
-      '--cert',
-      join(certificateDir, `${deviceId}.pem`),
-      '--key',
-      join(certificateDir, `${deviceId}.key`),
-      '-q',
-      '1',
-      '-t',
-      `iotflow/devices/${topicDevice}/telemetry`,
-      '-m',
-      JSON.stringify({ timestamp: 1_790_001_000 + v, data: { v } }),
-    ])
+    publishTo(
+      port,
+      [
+        '--cafile',
+        ca,
+        '--cert',
+        join(certificateDir, `${deviceId}.pem`),
+        '--key',
+        join(certificateDir, `${deviceId}.key`),
+      ],
+      topicDevice,
+      { timestamp: 1_790_001_000 + v, data: { v } },
+    )
 
   it("stores what a device publishes under its own topic with its certificate, and nothing under another's", async () => {
     const own = await publishAs(dir, alice.id, alice.id, 20)
@@ -250,20 +227,7 @@ describe('mutual TLS (infra/mosquitto/mosquitto-mtls.conf): the certificate CN i
   })
 
   it('refuses a client without a certificate, with one of another CA, and with an expired one', async () => {
-    const anonymous = await mosquittoPub([
-      '-h',
-      '127.0.0.1',
-      '-p',
-      String(port),
-      '--cafile',
-      ca,
-      '-q',
-      '1',
-      '-t',
-      `iotflow/devices/${alice.id}/telemetry`,
-      '-m',
-      '{"data": {"v": 30}}',
-    ])
+    const anonymous = await publishTo(port, ['--cafile', ca], alice.id, { data: { v: 30 } })
     expect(anonymous.code).not.toBe(0)
     expect((await publishAs(join(dir, 'other'), alice.id, alice.id, 31)).code).not.toBe(0)
     expect((await publishAs(join(dir, 'expired'), alice.id, alice.id, 32)).code).not.toBe(0)
