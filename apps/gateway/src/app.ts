@@ -1,12 +1,13 @@
 import type { GatewayConfig } from '@iotflow/config'
 import { telemetryLimitsFrom } from '@iotflow/ingest'
 import Fastify, { type FastifyServerOptions } from 'fastify'
-import { httpsOptionsFrom } from './lib/https-options.js'
 import { LazyChildLogger } from './lib/lazy-child-logger.js'
 import { gatewayLoggerOptions } from './lib/logger-options.js'
 import { RequestLogController } from './lib/request-log-controller.js'
+import { serverOptionsFrom } from './lib/server-options.js'
 import authentication from './plugins/app/authentication.js'
 import backpressure from './plugins/app/backpressure.js'
+import connectionsPerIp from './plugins/app/connections-per-ip.js'
 import deviceCacheSync from './plugins/app/device-cache-sync.js'
 import errorHandler from './plugins/app/error-handler.js'
 import ingest from './plugins/app/ingest.js'
@@ -34,7 +35,7 @@ export interface BuildOptions {
 /** Builds the gateway: connections first, then domain plugins, then routes. Ready, not listening. */
 export async function buildApp(config: GatewayConfig, options: BuildOptions = {}) {
   const app = Fastify({
-    ...httpsOptionsFrom(config),
+    ...serverOptionsFrom(config),
     logger: options.logger ?? gatewayLoggerOptions(config),
     bodyLimit: config.BODY_LIMIT_BYTES,
     // Behind a load balancer the request id comes from it; otherwise Fastify makes one.
@@ -69,6 +70,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(loadShedding, { shedAfterMs: config.INGEST_SHED_AFTER_MS })
   await app.register(readiness)
   await app.register(metrics)
+  await app.register(connectionsPerIp, { maxPerIp: config.HTTP_MAX_CONNECTIONS_PER_IP })
   await app.register(repositories)
   await app.register(lastSeen, { flushIntervalMs: config.LAST_SEEN_FLUSH_MS })
   await app.register(authentication, {

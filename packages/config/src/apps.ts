@@ -155,6 +155,10 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   const config = parseEnv(GatewayEnv, env)
   requireTogether(config, 'TLS_CERT_FILE', 'TLS_KEY_FILE')
   requireReadableFiles(config, ['TLS_CERT_FILE', 'TLS_KEY_FILE'])
+  if (config.HTTP_REQUEST_TIMEOUT_MS < config.HTTP_HEADERS_TIMEOUT_MS) {
+    const message = `must be at least HTTP_HEADERS_TIMEOUT_MS (${config.HTTP_HEADERS_TIMEOUT_MS}), got ${config.HTTP_REQUEST_TIMEOUT_MS}`
+    throw new ConfigError([{ variable: 'HTTP_REQUEST_TIMEOUT_MS', message }])
+  }
   return config
 }
 export const loadWriterPostgresConfig = (env: NodeJS.ProcessEnv = process.env) =>

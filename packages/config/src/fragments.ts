@@ -52,6 +52,30 @@ const Port = (defaultPort: number) => Type.Integer({ minimum: 0, maximum: 65535,
 export const httpEnv = (defaultPort: number) => ({
   HOST: Type.String({ minLength: 1, default: '127.0.0.1' }),
   PORT: Port(defaultPort),
+  HTTP_HEADERS_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 600_000,
+    default: 10_000,
+    description: "a connection must send a request's headers within this, or it is answered 408 and closed",
+  }),
+  HTTP_REQUEST_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 3_600_000,
+    default: 120_000,
+    description: 'a whole request, body included, must arrive within this (at least HTTP_HEADERS_TIMEOUT_MS)',
+  }),
+  HTTP_KEEP_ALIVE_TIMEOUT_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 600_000,
+    default: 72_000,
+    description: 'an idle kept-alive connection is closed after this (above a load balancer idle timeout)',
+  }),
+  HTTP_MAX_CONNECTIONS_PER_IP: Type.Integer({
+    minimum: 0,
+    maximum: 1_000_000,
+    default: 1_000,
+    description: 'open connections one client address may hold; more are closed at once (0: no cap)',
+  }),
 })
 
 /** Writers serve /health on this port (0 = pick a free one, for tests). */

@@ -41,6 +41,12 @@ export function createMetrics() {
       Object.assign(scrape, sources)
     },
 
+    httpConnectionsRefused: new Counter({
+      name: 'iotflow_http_connections_refused_total',
+      help: 'Connections closed on arrival because their client address already held HTTP_MAX_CONNECTIONS_PER_IP',
+      registers,
+    }),
+
     ingestMessages: new Counter({
       name: 'iotflow_ingest_messages_total',
       help: 'Telemetry requests (HTTP) or messages (MQTT) by outcome: accepted, or the refusal reason',
