@@ -411,8 +411,12 @@ ensure_test_tools() {
   [[ -n $(pg_bindir) ]] || missing+=(postgresql)
   command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
   command -v mosquitto_pub >/dev/null 2>&1 || missing+=(mosquitto-clients)
+  # Real InfluxDB clients the line protocol tests write with: the influx 1.x CLI and python3-influxdb
+  # (for Debian's /usr/bin/python3, whatever python3 is first on the PATH).
+  command -v influx >/dev/null 2>&1 || missing+=(influxdb-client)
+  /usr/bin/python3 -c 'import influxdb' >/dev/null 2>&1 || missing+=(python3-influxdb)
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-  log "test tools: influxd, redis-server, victoria-metrics, postgresql, mosquitto, mosquitto_pub present"
+  log "test tools: influxd, influx, python3-influxdb, redis-server, victoria-metrics, postgresql, mosquitto, mosquitto_pub present"
 }
 
 # Programs the operator-surface tests run: Prometheus (and promtool) to scrape the apps and check

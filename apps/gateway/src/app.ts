@@ -25,6 +25,7 @@ import devices from './routes/devices.js'
 import edgeGateways from './routes/edge-gateways.js'
 import health from './routes/health.js'
 import ingestStatus from './routes/ingest-status.js'
+import lineProtocol from './routes/line-protocol.js'
 import telemetry from './routes/telemetry.js'
 import telemetryQuery from './routes/telemetry-query.js'
 
@@ -90,6 +91,10 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(telemetryQuery)
   await app.register(ingestStatus)
   await app.register(edgeGateways, { limits: telemetryLimitsFrom(config) })
+  await app.register(lineProtocol, {
+    limits: telemetryLimitsFrom(config),
+    deviceTag: config.LINE_PROTOCOL_DEVICE_TAG,
+  })
   await app.ready()
   return app
 }

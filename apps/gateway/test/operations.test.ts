@@ -52,12 +52,17 @@ describe('the OpenAPI document', () => {
         'post /api/v1/devices',
         'get /metrics',
         'get /health/ready',
+        'post /write',
+        'post /api/v2/write',
+        'get /ping',
       ]),
     )
     for (const { path, method, operation } of operations) {
       const codes = Object.keys(operation.responses)
       expect(codes.length, `${method} ${path}`).toBeGreaterThan(0)
       for (const code of codes) {
+        // A 204 has no body by definition (line protocol's answers): a description is all it has.
+        if (code === '204') continue
         const content = Object.values(operation.responses[code]?.content ?? {})
         expect(content.length, `${method} ${path} ${code}`).toBeGreaterThan(0)
         for (const media of content) expect(media.schema, `${method} ${path} ${code}`).toBeDefined()

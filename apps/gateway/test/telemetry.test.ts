@@ -78,7 +78,17 @@ describe('operations', () => {
 
   it('documents every route with its security scheme in the OpenAPI document', async () => {
     const doc = (await gateway.app.inject({ url: '/docs/json' })).json()
-    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual(['adminBearer', 'deviceApiKey'])
+    expect(Object.keys(doc.components.securitySchemes).sort()).toEqual([
+      'adminBearer',
+      'deviceApiKey',
+      'influxBasic',
+      'influxQueryPassword',
+      'influxToken',
+    ])
+    expect(doc.paths['/api/v2/write'].post.security).toEqual([{ influxToken: [] }])
+    expect(Object.keys(doc.paths['/write'].post.responses)).toEqual(
+      expect.arrayContaining(['204', '400', '401', '403', '413', '415', '422', '429', '503']),
+    )
     expect(doc.paths['/api/v1/telemetry'].post.security).toEqual([{ deviceApiKey: [] }])
     expect(Object.keys(doc.paths['/api/v1/telemetry'].post.responses)).toEqual(
       expect.arrayContaining(['202', '400', '401', '403', '413', '415', '503']),

@@ -59,6 +59,12 @@ export const GatewayEnv = Type.Object({
     description:
       "while the oldest telemetry request in the gateway's hands (body received) has taken longer than this, new ones get 503 with Retry-After; 0 never sheds",
   }),
+  LINE_PROTOCOL_DEVICE_TAG: Type.String({
+    minLength: 1,
+    maxLength: 128,
+    default: 'device_id',
+    description: 'the line protocol tag that names the device of a line sent with an edge gateway key',
+  }),
 })
 export type GatewayConfig = Static<typeof GatewayEnv>
 

@@ -44,6 +44,10 @@ describe('app configuration', () => {
     const env = { ADMIN_TOKEN: 'a-long-enough-token' }
     expect(loadGatewayConfig(env).BACKLOG_MAX_POINTS).toBe(1_000_000)
     expect(loadGatewayConfig(env).INGEST_SHED_AFTER_MS).toBe(200)
+    expect(loadGatewayConfig(env).LINE_PROTOCOL_DEVICE_TAG).toBe('device_id')
+    expect(loadGatewayConfig({ ...env, LINE_PROTOCOL_DEVICE_TAG: 'host' }).LINE_PROTOCOL_DEVICE_TAG).toBe(
+      'host',
+    )
     expect(loadMqttBridgeConfig({}).BACKLOG_MAX_POINTS).toBe(1_000_000)
     expect(loadWriterPostgresConfig({}).BACKLOG_MAX_POINTS).toBe(1_000_000)
     expect(loadWriterInfluxConfig({ INFLUX_API: 'v1' }).BACKLOG_MAX_POINTS).toBe(1_000_000)

@@ -116,22 +116,18 @@ function pointTime(timestamp: unknown, receivedAtMs: number, limits: TelemetryLi
   if (timestamp === undefined) return { ok: true as const, ms: receivedAtMs }
   const parsed = toEpochMillis(timestamp)
   if (!parsed.ok) return parsed
-  if (parsed.ms < limits.minTimeMs) {
-    return { ok: false as const, message: `is before ${new Date(limits.minTimeMs).toISOString()}` }
-  }
-  if (limits.maxAgeMs > 0 && parsed.ms < receivedAtMs - limits.maxAgeMs) {
-    return {
-      ok: false as const,
-      message: `is older than the retention period (${limits.maxAgeMs / 86_400_000} days)`,
-    }
-  }
-  if (parsed.ms > receivedAtMs + limits.maxFutureMs) {
-    return {
-      ok: false as const,
-      message: `is more than ${limits.maxFutureMs / 3_600_000} h ahead of the server clock`,
-    }
-  }
-  return parsed
+  const problem = timeProblem(parsed.ms, receivedAtMs, limits)
+  return problem ? { ok: false as const, message: problem } : parsed
+}
+
+/** Why a point's time (epoch ms) is refused: too early, past retention, or too far ahead. */
+export function timeProblem(ms: number, receivedAtMs: number, limits: TelemetryLimits): string | undefined {
+  if (ms < limits.minTimeMs) return `is before ${new Date(limits.minTimeMs).toISOString()}`
+  if (limits.maxAgeMs > 0 && ms < receivedAtMs - limits.maxAgeMs)
+    return `is older than the retention period (${limits.maxAgeMs / 86_400_000} days)`
+  if (ms > receivedAtMs + limits.maxFutureMs)
+    return `is more than ${limits.maxFutureMs / 3_600_000} h ahead of the server clock`
+  return undefined
 }
 
 /** Metadata is stored as JSON beside the point: bounded in depth (before serialising) and size. */

@@ -3,6 +3,7 @@ import {
   type ErrorDetail,
   indexPath,
   parseTelemetryBody,
+  type StoredPoint,
   type TelemetryLimits,
 } from '@iotflow/contracts'
 import type { BatchEnqueuer } from '@iotflow/queue'
@@ -33,6 +34,16 @@ export class IngestUnavailableError extends Error {
     this.name = 'IngestUnavailableError'
   }
 }
+
+/** Points of one device, already validated and normalised (e.g. from line protocol). */
+export interface DevicePoints {
+  device: IngestDevice
+  points: StoredPoint[]
+}
+
+export type PointsOutcome =
+  | { status: 202; accepted: number; batchIds: string[] }
+  | Extract<IngestOutcome, { status: 400 | 413 }>
 
 export interface IngestServiceOptions {
   fieldTypes: FieldTypeRegistry
@@ -71,6 +82,39 @@ export function createIngestService({
           points: parsed.points,
         })
         return { status: 202, batchId, accepted: parsed.points.length }
+      } catch (cause) {
+        throw new IngestUnavailableError('queue', { cause })
+      }
+    },
+
+    /**
+     * Points other parsers validated (line protocol), of one device or many: field types checked
+     * across all of them, then one batch per device queued in one MULTI (all or none). `pointPath`
+     * names the i-th point of the concatenation in errors.
+     */
+    async ingestPoints(
+      batches: DevicePoints[],
+      pointPath: (index: number) => string,
+      receivedAt = Date.now(),
+    ): Promise<PointsOutcome> {
+      const points = batches.flatMap((batch) => batch.points)
+      let typeErrors: ErrorDetail[]
+      try {
+        typeErrors = await fieldTypes.check(points, pointPath)
+      } catch (cause) {
+        throw new IngestUnavailableError('field-types', { cause })
+      }
+      if (typeErrors.length > 0) return refused(400, typeErrors) as PointsOutcome
+      try {
+        const queued = await enqueuer.enqueueMany(
+          batches.map(({ device, points }) => ({
+            device_id: device.id,
+            device_type: device.device_type,
+            received_at: receivedAt,
+            points,
+          })),
+        )
+        return { status: 202, accepted: points.length, batchIds: queued.map((q) => q.batchId) }
       } catch (cause) {
         throw new IngestUnavailableError('queue', { cause })
       }

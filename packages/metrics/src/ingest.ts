@@ -23,6 +23,7 @@ const REASON_BY_STATUS: Record<number, RefusalReason> = {
   403: 'forbidden',
   413: 'too_large',
   415: 'unsupported_media_type',
+  422: 'invalid',
   429: 'rate_limited',
   503: 'queue_unavailable',
 }

@@ -1,8 +1,9 @@
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import { IngestAccepted } from '@iotflow/contracts'
-import { type EdgeGateway, EdgeGatewayInputError, hashApiKey, sameKeyHash } from '@iotflow/db'
+import { type EdgeGateway, EdgeGatewayInputError } from '@iotflow/db'
 import { createBulkIngest } from '@iotflow/ingest'
 import type { FastifyRequest } from 'fastify'
+import { edgeGatewayByKey } from '../lib/edge-gateway-key.js'
 import { httpError } from '../lib/http-error.js'
 import { asUnavailable, ingestRefusals } from '../lib/ingest-answers.js'
 
@@ -131,16 +132,12 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
     async (request) => found(await repo.deactivate(request.params.id), request.params.id),
   )
 
-  /** The edge gateway's own key; looked up per request (a bulk request carries many points). */
+  /** The edge gateway's own key, in X-API-Key. */
   async function requireEdgeGateway(request: FastifyRequest) {
     const key = request.headers['x-api-key']
     if (typeof key !== 'string' || key.length === 0)
       throw httpError(401, 'an edge gateway key is required in the X-API-Key header')
-    const hash = hashApiKey(key)
-    const gateway = await repo.findIdentityByKeyHash(hash)
-    if (!gateway || !sameKeyHash(gateway.api_key_hash, hash)) throw httpError(401, 'unknown edge gateway key')
-    if (gateway.status !== 'active') throw httpError(403, 'this edge gateway is inactive')
-    request.edgeGateway = gateway
+    request.edgeGateway = await edgeGatewayByKey(fastify, key)
   }
 
   fastify.post(

@@ -15,6 +15,8 @@ declare module 'fastify' {
     /** True when `token` is the admin token (constant-time comparison). */
     isAdminToken: (token: string) => boolean
     requireDevice: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
+    /** Sets `request.device` from a device key found elsewhere than X-API-Key (line protocol's credentials). */
+    authenticateDevice: (request: FastifyRequest, reply: FastifyReply, key: string) => Promise<void>
     /** Admin token (Authorization) or device key (X-API-Key); sets `request.isAdmin` or `request.device`. */
     requireDeviceOrAdmin: (request: FastifyRequest, reply: FastifyReply) => Promise<void>
     apiKeyCache: DeviceIdentityCache
@@ -63,6 +65,10 @@ export default fp(
       if (typeof key !== 'string' || key.length === 0) {
         throw httpError(401, 'a device API key is required in the X-API-Key header')
       }
+      await authenticateDevice(request, reply, key)
+    }
+
+    async function authenticateDevice(request: FastifyRequest, reply: FastifyReply, key: string) {
       const authentication = await authenticator.byApiKey(key).catch((error: unknown) => {
         if (!(error instanceof DeviceRegistryUnavailableError)) throw error
         request.log.warn({ err: (error.cause as Error)?.message }, 'key lookup failed')
@@ -81,6 +87,7 @@ export default fp(
 
     fastify.decorate('requireAdmin', requireAdmin)
     fastify.decorate('requireDevice', requireDevice)
+    fastify.decorate('authenticateDevice', authenticateDevice)
     fastify.decorate('requireDeviceOrAdmin', (request: FastifyRequest, reply: FastifyReply) =>
       request.headers.authorization !== undefined ? requireAdmin(request) : requireDevice(request, reply),
     )

@@ -14,6 +14,10 @@ declare module 'fastify' {
   interface FastifyInstance {
     metrics: Metrics
   }
+  interface FastifyRequest {
+    /** Points an ingest route queued, when its body is not JSON telemetry (line protocol). */
+    ingestedPoints: number | null
+  }
   interface FastifyContextConfig {
     /** Marks a telemetry ingest route: its outcomes count as accepted or refused points. */
     ingestTransport?: Transport
@@ -35,6 +39,7 @@ export default fp(
       backlog: async () => (await fastify.backlog.readNow()).points,
     })
     metrics.backlogLimit.set(fastify.backlog.limit)
+    fastify.decorateRequest('ingestedPoints', null)
 
     fastify.addHook('onResponse', async (request, reply) => {
       const route = request.routeOptions.url ?? 'unmatched'
@@ -44,9 +49,10 @@ export default fp(
       )
       const transport = request.routeOptions.config.ingestTransport
       if (!transport) return
-      const outcome =
-        reply.statusCode === 202 ? 'accepted' : (request.ingestRefusal ?? refusalReasonOf(reply.statusCode))
-      recordIngest(metrics, transport, outcome, pointsInBody(request.body))
+      // 202: JSON telemetry queued; 204: line protocol queued.
+      const accepted = reply.statusCode === 202 || reply.statusCode === 204
+      const outcome = accepted ? 'accepted' : (request.ingestRefusal ?? refusalReasonOf(reply.statusCode))
+      recordIngest(metrics, transport, outcome, request.ingestedPoints ?? pointsInBody(request.body))
     })
 
     fastify.get(

@@ -32,12 +32,29 @@ export default fp(
           { name: 'devices', description: 'Device registry (admin)' },
           { name: 'telemetry', description: 'Telemetry in (device, edge gateway) and out' },
           { name: 'gateways', description: 'Edge gateway credentials (admin)' },
+          {
+            name: 'line protocol',
+            description: 'InfluxDB write API (v1 and v2) for Telegraf, Vector and InfluxDB clients',
+          },
           { name: 'operations', description: 'Health and metrics' },
         ],
         components: {
           securitySchemes: {
             adminBearer: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
             deviceApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
+            influxToken: {
+              type: 'apiKey',
+              in: 'header',
+              name: 'Authorization',
+              description: '`Token <key>`: a device key, or an edge gateway key (line protocol)',
+            },
+            influxBasic: { type: 'http', scheme: 'basic', description: 'any user name; the key as password' },
+            influxQueryPassword: {
+              type: 'apiKey',
+              in: 'query',
+              name: 'p',
+              description: 'the key (InfluxDB 1.x)',
+            },
           },
         },
       },

@@ -1,0 +1,359 @@
+import type { FieldValue } from './telemetry.js'
+
+/** The time unit of line protocol timestamps (the `precision` query parameter). */
+export type Precision = 'ns' | 'us' | 'ms' | 's'
+export const PRECISIONS: readonly Precision[] = ['ns', 'us', 'ms', 's']
+
+/** One line of line protocol, its escapes undone. */
+export interface LineProtocolPoint {
+  /** 1-based number of the line in the body where the point starts. */
+  line: number
+  measurement: string
+  /** Undefined when the line has no tags. */
+  tags: Record<string, string> | undefined
+  fields: Record<string, FieldValue>
+  /** Epoch milliseconds (sub-millisecond digits truncated); undefined when the line has none. */
+  timeMs: number | undefined
+}
+
+export type LineProtocolParse =
+  | { ok: true; points: LineProtocolPoint[] }
+  | { ok: false; line: number; message: string }
+
+const TAB = 9
+const NEWLINE = 10
+const CR = 13
+const SPACE = 32
+const QUOTE = 34
+const HASH = 35
+const COMMA = 44
+const MINUS = 45
+const DOT = 46
+const ZERO = 48
+const NINE = 57
+const EQUALS = 61
+const BACKSLASH = 92
+
+const MAX_INT64 = '9223372036854775807'
+const MIN_INT64 = '9223372036854775808'
+const MAX_UINT64 = '18446744073709551615'
+/** Digits dropped from a timestamp to reach milliseconds, per precision; `s` multiplies instead. */
+const DROPPED_DIGITS: Record<Precision, number> = { ns: 6, us: 3, ms: 0, s: 0 }
+const BOOLEANS: Record<string, boolean> = {
+  t: true,
+  T: true,
+  true: true,
+  True: true,
+  TRUE: true,
+  f: false,
+  F: false,
+  false: false,
+  False: false,
+  FALSE: false,
+}
+
+class LineProtocolSyntaxError extends Error {}
+
+/**
+ * InfluxDB line protocol (`measurement[,tag=value…] field=value[,field=value…] [timestamp]`), with
+ * its escapes: `\,` and `\ ` in measurements, `\,` `\=` `\ ` in tag keys, tag values and field keys,
+ * `\"` and `\\` in string values (which may span lines); any other backslash is kept as it is.
+ * Integers (`1i`) and unsigned integers (`1u`) become numbers. Blank lines and `#` comments are
+ * skipped. One pass over the text by character code, no regular expression and no split, so a body
+ * of thousands of lines costs one object per point, its field object and the strings it holds.
+ * Stops at the first bad line and names it.
+ */
+export function parseLineProtocol(text: string, precision: Precision = 'ns'): LineProtocolParse {
+  const scanner = new Scanner(text, precision)
+  const points: LineProtocolPoint[] = []
+  try {
+    for (let point = scanner.next(); point !== undefined; point = scanner.next()) points.push(point)
+  } catch (error) {
+    if (!(error instanceof LineProtocolSyntaxError)) throw error
+    return { ok: false, line: scanner.lineStartNumber, message: scanner.describe(error.message) }
+  }
+  return { ok: true, points }
+}
+
+class Scanner {
+  private i = 0
+  private line = 1
+  private lineStart = 0
+  lineStartNumber = 1
+
+  constructor(
+    private readonly text: string,
+    private readonly precision: Precision,
+  ) {}
+
+  /** The next point, or undefined at the end of the text. */
+  next(): LineProtocolPoint | undefined {
+    const { text } = this
+    while (this.i < text.length) {
+      const c = text.charCodeAt(this.i)
+      if (c === NEWLINE) {
+        this.i++
+        this.line++
+      } else if (c === SPACE || c === TAB || c === CR) {
+        this.i++
+      } else if (c === HASH) {
+        const end = text.indexOf('\n', this.i)
+        this.i = end === -1 ? text.length : end
+      } else {
+        return this.point()
+      }
+    }
+    return undefined
+  }
+
+  /** The reason, with the line number and the start of the line the point began on. */
+  describe(reason: string): string {
+    const end = this.text.indexOf('\n', this.lineStart)
+    const line = this.text.slice(this.lineStart, end === -1 ? this.text.length : end)
+    const shown = line.length > 120 ? `${line.slice(0, 120)}…` : line
+    return `line ${this.lineStartNumber}: ${reason}: ${JSON.stringify(shown)}`
+  }
+
+  private point(): LineProtocolPoint {
+    this.lineStart = this.i
+    this.lineStartNumber = this.line
+    const measurement = this.name(false, 'measurement')
+    let tags: Record<string, string> | undefined
+    while (this.text.charCodeAt(this.i) === COMMA) {
+      this.i++
+      const key = this.name(true, 'tag key')
+      this.expect(EQUALS, `tag key "${key}" is not followed by "="`)
+      const value = this.name(true, 'tag value')
+      if (this.text.charCodeAt(this.i) === EQUALS) this.fail(`tag value "${value}" holds an unescaped "="`)
+      tags ??= {}
+      if (Object.hasOwn(tags, key)) this.fail(`tag "${key}" appears twice`)
+      tags[key] = value
+    }
+    this.spaces('fields are missing')
+    const fields: Record<string, FieldValue> = {}
+    for (;;) {
+      const key = this.name(true, 'field key')
+      this.expect(EQUALS, `field key "${key}" is not followed by "="`)
+      fields[key] = this.fieldValue(key)
+      if (this.text.charCodeAt(this.i) !== COMMA) break
+      this.i++
+    }
+    const timeMs = this.timestamp()
+    return { line: this.lineStartNumber, measurement, tags, fields, timeMs }
+  }
+
+  /**
+   * A measurement, tag key, tag value or field key: up to an unescaped comma or space (or `=` for
+   * `keyLike` names). The copy without escapes is only made when there is a backslash.
+   */
+  private name(keyLike: boolean, what: string): string {
+    const { text } = this
+    const start = this.i
+    let escaped = false
+    let c = 0
+    for (; this.i < text.length; this.i++) {
+      c = text.charCodeAt(this.i)
+      if (c === BACKSLASH) {
+        const after = text.charCodeAt(this.i + 1)
+        if (after === COMMA || after === SPACE || (keyLike && after === EQUALS)) {
+          escaped = true
+          this.i++
+        }
+        continue
+      }
+      if (c === COMMA || c === SPACE || c === NEWLINE || c === TAB || c === CR || (keyLike && c === EQUALS))
+        break
+    }
+    if (this.i === start) this.fail(`${what} is empty`)
+    if (c === NEWLINE || c === CR || this.i === text.length) {
+      if (what === 'measurement' || what === 'tag value') this.fail('fields are missing')
+      this.fail(`${what} "${text.slice(start, this.i)}" is not followed by "="`)
+    }
+    const raw = text.slice(start, this.i)
+    const name = escaped ? unescapeName(raw, keyLike) : raw
+    if (name === '__proto__') this.fail(`"__proto__" is not allowed as a ${what}`)
+    return name
+  }
+
+  private fieldValue(key: string): FieldValue {
+    const { text } = this
+    if (text.charCodeAt(this.i) === QUOTE) return this.stringValue(key)
+    const start = this.i
+    while (this.i < text.length) {
+      const c = text.charCodeAt(this.i)
+      if (c === COMMA || c === SPACE || c === NEWLINE || c === TAB || c === CR) break
+      this.i++
+    }
+    const token = text.slice(start, this.i)
+    if (token.length === 0) this.fail(`field "${key}" has no value`)
+    const last = token.charCodeAt(token.length - 1)
+    if (last === 105 /* i */ || last === 117 /* u */) {
+      const digits = token.slice(0, -1)
+      const unsigned = last === 117
+      if (!isInteger(digits, unsigned))
+        this.fail(`field "${key}" has an invalid ${unsigned ? 'unsigned ' : ''}integer ${token}`)
+      return Number(digits)
+    }
+    const boolean = BOOLEANS[token]
+    if (boolean !== undefined) return boolean
+    if (!isFloat(token)) this.fail(`field "${key}" has an invalid value ${token}`)
+    const value = Number(token)
+    if (!Number.isFinite(value)) this.fail(`field "${key}" is out of the range of a float: ${token}`)
+    return value
+  }
+
+  /** A double-quoted string: `\"` and `\\` are escapes, newlines are part of the value. */
+  private stringValue(key: string): string {
+    const { text } = this
+    const start = ++this.i
+    let escaped = false
+    for (; this.i < text.length; this.i++) {
+      const c = text.charCodeAt(this.i)
+      if (c === QUOTE) break
+      if (c === NEWLINE) this.line++
+      else if (c === BACKSLASH) {
+        const after = text.charCodeAt(this.i + 1)
+        if (after === QUOTE || after === BACKSLASH) {
+          escaped = true
+          this.i++
+        }
+      }
+    }
+    if (this.i >= text.length) this.fail(`the string value of field "${key}" has no closing quote`)
+    const raw = text.slice(start, this.i)
+    this.i++
+    return escaped ? unescapeString(raw) : raw
+  }
+
+  private timestamp(): number | undefined {
+    const { text } = this
+    while (text.charCodeAt(this.i) === SPACE || text.charCodeAt(this.i) === TAB) this.i++
+    if (this.atLineEnd()) return undefined
+    const start = this.i
+    while (this.i < text.length) {
+      const c = text.charCodeAt(this.i)
+      if (c === SPACE || c === TAB || c === NEWLINE || c === CR) break
+      this.i++
+    }
+    const token = text.slice(start, this.i)
+    while (text.charCodeAt(this.i) === SPACE || text.charCodeAt(this.i) === TAB) this.i++
+    if (!this.atLineEnd()) this.fail('there is more after the timestamp')
+    if (!isInteger(token, false)) this.fail(`the timestamp ${token} is not an integer`)
+    return toMillis(token, this.precision)
+  }
+
+  private atLineEnd(): boolean {
+    const c = this.text.charCodeAt(this.i)
+    return this.i >= this.text.length || c === NEWLINE || c === CR
+  }
+
+  private spaces(missing: string) {
+    const { text } = this
+    if (text.charCodeAt(this.i) !== SPACE && text.charCodeAt(this.i) !== TAB) this.fail(missing)
+    while (text.charCodeAt(this.i) === SPACE || text.charCodeAt(this.i) === TAB) this.i++
+    if (this.atLineEnd()) this.fail(missing)
+  }
+
+  private expect(code: number, message: string) {
+    if (this.text.charCodeAt(this.i) !== code) this.fail(message)
+    this.i++
+  }
+
+  private fail(reason: string): never {
+    throw new LineProtocolSyntaxError(reason)
+  }
+}
+
+function unescapeName(raw: string, keyLike: boolean): string {
+  let out = ''
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i)
+    if (c === BACKSLASH) {
+      const after = raw.charCodeAt(i + 1)
+      if (after === COMMA || after === SPACE || (keyLike && after === EQUALS)) {
+        out += raw[i + 1]
+        i++
+        continue
+      }
+    }
+    out += raw[i]
+  }
+  return out
+}
+
+function unescapeString(raw: string): string {
+  let out = ''
+  for (let i = 0; i < raw.length; i++) {
+    const c = raw.charCodeAt(i)
+    if (c === BACKSLASH) {
+      const after = raw.charCodeAt(i + 1)
+      if (after === QUOTE || after === BACKSLASH) {
+        out += raw[i + 1]
+        i++
+        continue
+      }
+    }
+    out += raw[i]
+  }
+  return out
+}
+
+/** Digits with an optional minus (none when unsigned), within 64 bits. */
+function isInteger(token: string, unsigned: boolean): boolean {
+  const negative = token.charCodeAt(0) === MINUS
+  if (negative && unsigned) return false
+  const from = negative ? 1 : 0
+  const length = token.length - from
+  if (length === 0) return false
+  for (let i = from; i < token.length; i++) {
+    const c = token.charCodeAt(i)
+    if (c < ZERO || c > NINE) return false
+  }
+  if (length < 19) return true
+  // Same length: compare as strings, digit by digit (after the leading zeros a client never sends).
+  const limit = unsigned ? MAX_UINT64 : negative ? MIN_INT64 : MAX_INT64
+  const digits = from === 0 ? token : token.slice(from)
+  return digits.length < limit.length || (digits.length === limit.length && digits <= limit)
+}
+
+/** `[-]digits[.digits][e[+-]digits]`, with a digit before or after the point. */
+function isFloat(token: string): boolean {
+  let i = token.charCodeAt(0) === MINUS || token.charCodeAt(0) === 43 /* + */ ? 1 : 0
+  let digits = 0
+  while (isDigit(token.charCodeAt(i))) {
+    i++
+    digits++
+  }
+  if (token.charCodeAt(i) === DOT) {
+    i++
+    while (isDigit(token.charCodeAt(i))) {
+      i++
+      digits++
+    }
+  }
+  if (digits === 0) return false
+  const e = token.charCodeAt(i)
+  if (e === 101 /* e */ || e === 69 /* E */) {
+    i++
+    if (token.charCodeAt(i) === MINUS || token.charCodeAt(i) === 43) i++
+    if (!isDigit(token.charCodeAt(i))) return false
+    while (isDigit(token.charCodeAt(i))) i++
+  }
+  return i === token.length
+}
+
+const isDigit = (c: number) => c >= ZERO && c <= NINE
+
+/** An integer timestamp in `precision` to epoch ms, sub-millisecond digits truncated towards the past. */
+function toMillis(token: string, precision: Precision): number {
+  if (precision === 's') return Number(token) * 1000
+  const dropped = DROPPED_DIGITS[precision]
+  if (dropped === 0) return Number(token)
+  const negative = token.charCodeAt(0) === MINUS
+  const digits = negative ? token.slice(1) : token
+  if (digits.length <= dropped) return negative && Number(digits) !== 0 ? -1 : 0
+  const ms = Number(digits.slice(0, digits.length - dropped))
+  if (!negative) return ms
+  const remainder = Number(digits.slice(digits.length - dropped))
+  return remainder === 0 ? -ms : -ms - 1
+}
