@@ -27,7 +27,7 @@ try {
     .map(([name, unstored]) => `${name} ${unstored.points} point(s) in ${unstored.jobs} job(s)`)
   console.log(
     `backup complete in ${to}: postgresql ${manifest.postgresql.points} points, ` +
-      `influxdb ${manifest.influxdb.field_values.after} field values; ` +
+      `influxdb ${manifest.influxdb.field_values} field values; ` +
       (left.length
         ? `acknowledged before the start but still queued, not in the backup: ${left.join(', ')}`
         : 'every point acknowledged before the start is in it'),

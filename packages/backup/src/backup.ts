@@ -13,7 +13,7 @@ import {
   POSTGRES_DUMP_FILE,
   writeManifest,
 } from './manifest.js'
-import { dumpPostgres, postgresServerOf, postgresToolsFor } from './postgres-store.js'
+import { dumpPostgres, type PostgresContents, postgresServerOf, postgresToolsFor } from './postgres-store.js'
 import { RefusedError } from './refused-error.js'
 import { runCommand } from './run-command.js'
 
@@ -21,11 +21,11 @@ import { runCommand } from './run-command.js'
 const SETTLE_POLL_MS = 200
 
 /**
- * An online backup into `dir` (absent or empty): PostgreSQL (pg_dump, custom format, from one
- * snapshot), InfluxDB (influxd backup -portable, or 2.x's influx backup) and a manifest written
- * last. Every point acknowledged before it started is in it, or counted in the manifest: the store
- * jobs unstored at the start are waited for (BACKUP_SETTLE_MS) before the stores' snapshots
- * begin, and those still unstored then are counted (docs/backups.md).
+ * An online backup into `dir` (absent or empty): PostgreSQL (pg_dump, custom format), InfluxDB
+ * (influxd backup -portable, or 2.x's influx backup) and a manifest written last. Every point
+ * acknowledged before it started is in it, or counted in the manifest: the store jobs unstored at
+ * the start are waited for (BACKUP_SETTLE_MS), then the writers are held while PostgreSQL's
+ * snapshot is taken and InfluxDB is copied, so both stores are of one moment (docs/backups.md).
  */
 export async function runBackup(
   config: BackupConfig,
@@ -43,42 +43,51 @@ export async function runBackup(
   redis.on('error', () => {}) // a command that fails rejects; the backup reports that
   const unstoredJobs = createUnstoredJobs(redis, config.QUEUE_PREFIX)
   let queue: Manifest['queue']
+  let postgres: PostgresContents
+  let fieldValues = 0
   try {
     const backlog = await readBacklog(redis, config.QUEUE_PREFIX)
     const atStart = await unstoredJobs.ids()
     log(
       `queued at the start: ${describeBacklog(backlog)}; waiting up to ${config.BACKUP_SETTLE_MS} ms for it`,
     )
-    const left = await settle(unstoredJobs, atStart, config.BACKUP_SETTLE_MS)
-    queue = {
-      prefix: config.QUEUE_PREFIX,
-      backlog_points_at_start: backlog,
-      unstored_jobs_at_start: mapValues(atStart, (ids) => ids.length),
-      settle_ms: config.BACKUP_SETTLE_MS,
-      acknowledged_not_in_backup: Object.fromEntries(
-        await Promise.all(
-          Object.entries(left).map(async ([name, states]) => {
-            const ids = [...states.keys()]
-            const deadLetters = [...states.values()].filter((state) => state === 'failed').length
-            return [
-              name,
-              { jobs: ids.length, points: await unstoredJobs.pointsOf(name, ids), dead_letters: deadLetters },
-            ]
-          }),
+    await settle(unstoredJobs, atStart, config.BACKUP_SETTLE_MS)
+    // Both stores are taken at one moment: the writers are held from PostgreSQL's snapshot to the end
+    // of InfluxDB's copy, so that each holds the same points. Ingest goes on meanwhile, into the queue.
+    log('holding the writers: snapshot of postgresql, copy of influxdb')
+    const hold = await holdWriters(unstoredJobs)
+    try {
+      const left = await settle(unstoredJobs, atStart, 0)
+      queue = {
+        prefix: config.QUEUE_PREFIX,
+        backlog_points_at_start: backlog,
+        unstored_jobs_at_start: mapValues(atStart, (ids) => ids.length),
+        settle_ms: config.BACKUP_SETTLE_MS,
+        acknowledged_not_in_backup: Object.fromEntries(
+          await Promise.all(
+            Object.entries(left).map(async ([name, states]) => [name, await describe(name, states)]),
+          ),
         ),
-      ),
+      }
+      postgres = await dumpPostgres(config.DATABASE_URL, tools, join(dir, POSTGRES_DUMP_FILE), async () => {
+        await runCommand(influx.backupCommand(join(dir, INFLUX_BACKUP_DIR)))
+        fieldValues = await influxFieldValues(influx.endpoint)
+        await hold.release()
+        log(`writers released; postgresql: pg_dump of ${databaseNameOf(config.DATABASE_URL)}`)
+      })
+    } finally {
+      await hold.release()
     }
   } finally {
     await unstoredJobs.close()
     await redis.quit().catch(() => redis.disconnect())
   }
 
-  log(`postgresql: pg_dump of ${databaseNameOf(config.DATABASE_URL)}`)
-  const postgres = await dumpPostgres(config.DATABASE_URL, tools, join(dir, POSTGRES_DUMP_FILE))
-  log(`influxdb: backup of ${influx.name} (${influx.api})`)
-  const before = await influxFieldValues(influx.endpoint)
-  await runCommand(influx.backupCommand(join(dir, INFLUX_BACKUP_DIR)))
-  const after = await influxFieldValues(influx.endpoint)
+  async function describe(name: string, states: Map<string, string>) {
+    const ids = [...states.keys()]
+    const deadLetters = [...states.values()].filter((state) => state === 'failed').length
+    return { jobs: ids.length, points: await unstoredJobs.pointsOf(name, ids), dead_letters: deadLetters }
+  }
 
   const manifest: Manifest = {
     format: MANIFEST_FORMAT,
@@ -98,7 +107,7 @@ export async function runBackup(
       server_version: influxVersion,
       database: influx.name,
       dir: INFLUX_BACKUP_DIR,
-      field_values: { before, after },
+      field_values: fieldValues,
     },
     queue,
     files: await describeFiles(dir),
@@ -141,6 +150,28 @@ async function settle(
     if (!waiting || Date.now() >= deadline) return left
     await sleep(Math.min(SETTLE_POLL_MS, Math.max(0, deadline - Date.now())))
   }
+}
+
+/** Longest wait for the writers' running batches once they are held. */
+const HOLD_IDLE_TIMEOUT_MS = 30_000
+
+/**
+ * Holds the writers (unstored-jobs.ts); `release` may be called again. A SIGINT or SIGTERM during
+ * the hold releases them before the process ends: a backup stopped by hand never leaves them held.
+ */
+async function holdWriters(unstoredJobs: UnstoredJobs): Promise<{ release(): Promise<void> }> {
+  const hold = await unstoredJobs.hold(HOLD_IDLE_TIMEOUT_MS)
+  let released: Promise<void> | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    void release().finally(() => process.kill(process.pid, signal))
+  }
+  const release = () => {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
+    released ??= hold.release()
+    return released
+  }
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+  return { release }
 }
 
 const describeBacklog = (backlog: Record<string, number>) =>

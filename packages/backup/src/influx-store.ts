@@ -1,3 +1,5 @@
+import { readdir, readFile } from 'node:fs/promises'
+import { join } from 'node:path'
 import type { BackupConfig } from '@iotflow/config'
 import {
   type InfluxQueryEndpoint,
@@ -8,7 +10,7 @@ import {
   quoteInfluxIdentifier,
   runInfluxQlStatement,
 } from '@iotflow/influx'
-import type { Command } from './run-command.js'
+import { type Command, runCommand } from './run-command.js'
 
 /**
  * The InfluxDB side of a backup, as the writer's variables name it: 1.x's database (influxd backup
@@ -86,10 +88,34 @@ export async function influxFieldValues(endpoint: InfluxQueryEndpoint): Promise<
 export async function influxDatabaseState(target: InfluxBackupTarget): Promise<'missing' | 'empty' | number> {
   if (target.api === 'v2') return influxBucketState(target)
   const [databases] = await queryInfluxQl(target.endpoint, 'SHOW DATABASES')
-  if (!databases?.values.some(([name]) => name === target.name)) return 'missing'
+  if (!(databases?.values ?? []).some(([name]) => name === target.name)) return 'missing'
   const measurements = await queryInfluxQl(target.endpoint, 'SHOW MEASUREMENTS')
-  const count = measurements[0]?.values.length ?? 0
+  const count = measurements[0]?.values?.length ?? 0
   return count === 0 ? 'empty' : count
+}
+
+/**
+ * Restores the backup in `dir` of the database or bucket `from` as the target's. influxd 1.x
+ * restores a database that held no shard (no point yet), then fails with "DB metadata not
+ * changed": that failure, with the database there afterwards, is a restore.
+ */
+export async function restoreInflux(target: InfluxBackupTarget, dir: string, from: string): Promise<void> {
+  try {
+    await runCommand(target.restoreCommand(dir, from))
+  } catch (error) {
+    const shardless = target.api === 'v1' && !(await portableBackupHoldsShards(dir))
+    if (!shardless || (await influxDatabaseState(target)) === 'missing') throw error
+  }
+}
+
+/** Whether a portable backup (1.x) lists any shard file in its manifests. */
+async function portableBackupHoldsShards(dir: string): Promise<boolean> {
+  const manifests = (await readdir(dir)).filter((name) => name.endsWith('.manifest'))
+  for (const name of manifests) {
+    const manifest = JSON.parse(await readFile(join(dir, name), 'utf8')) as { files?: unknown[] }
+    if ((manifest.files ?? []).length > 0) return true
+  }
+  return false
 }
 
 /** Drops the database (1.x) or deletes the bucket (2.x), so that a restore can create it. */
@@ -101,7 +127,7 @@ export async function dropInfluxDatabase(target: InfluxBackupTarget): Promise<vo
 async function influxBucketState(target: InfluxBackupTarget): Promise<'missing' | 'empty' | number> {
   if (!(await findBucketId(target))) return 'missing'
   const measurements = await queryInfluxQl(target.endpoint, 'SHOW MEASUREMENTS')
-  const count = measurements[0]?.values.length ?? 0
+  const count = measurements[0]?.values?.length ?? 0
   return count === 0 ? 'empty' : count
 }
 

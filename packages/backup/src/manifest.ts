@@ -4,6 +4,7 @@ import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
+import { RefusedError } from './refused-error.js'
 
 export const MANIFEST_FILE = 'manifest.json'
 export const MANIFEST_FORMAT = 'iotflow-backup/1'
@@ -16,7 +17,7 @@ const PerStoreQueue = <T extends ReturnType<typeof Type.Object>>(value: T) =>
 
 /**
  * What a backup holds and what it does not: written last, so a directory without it is no backup.
- * Times are ISO-8601; counts are of the snapshot each store's backup was taken from.
+ * Times are ISO-8601; counts are of the backup's moment, when both stores were taken.
  */
 export const Manifest = Type.Object({
   format: Type.Literal(MANIFEST_FORMAT),
@@ -42,8 +43,8 @@ export const Manifest = Type.Object({
     /** The database (1.x) or bucket (2.x) backed up, under its name in the backup. */
     database: Type.String(),
     dir: Type.String(),
-    /** Field values (not points: InfluxQL counts per field) just before and just after the backup. */
-    field_values: Type.Object({ before: Count, after: Count }),
+    /** Field values (not points: InfluxQL counts per field), counted at the backup's moment. */
+    field_values: Count,
   }),
   queue: Type.Object({
     prefix: Type.String(),
@@ -53,9 +54,9 @@ export const Manifest = Type.Object({
     unstored_jobs_at_start: Type.Record(Type.String(), Count),
     settle_ms: Count,
     /**
-     * Of the jobs unstored at the start, those still unstored when the stores' snapshots began:
-     * points acknowledged before the backup started that it may not hold. Still queued in Redis
-     * (or dead letters); a restored Redis or a replay stores them (the writes are idempotent).
+     * Of the jobs unstored at the start, those still unstored at the backup's moment: points
+     * acknowledged before the backup started that it does not hold. Still queued in Redis (or dead
+     * letters); a restored Redis or a replay stores them (the writes are idempotent).
      */
     acknowledged_not_in_backup: PerStoreQueue(
       Type.Object({ jobs: Count, points: Count, dead_letters: Count }),
@@ -89,19 +90,20 @@ export async function writeManifest(dir: string, manifest: Manifest): Promise<vo
 
 /**
  * The manifest of the backup in `dir`, checked: its shape, and every file it lists present with its
- * size and checksum. Throws naming what is wrong.
+ * size and checksum. Refuses (RefusedError) naming what is wrong.
  */
 export async function readCheckedManifest(dir: string): Promise<Manifest> {
   let parsed: unknown
   try {
     parsed = JSON.parse(await readFile(join(dir, MANIFEST_FILE), 'utf8'))
   } catch (error) {
-    throw new Error(
+    throw new RefusedError(
       `${join(dir, MANIFEST_FILE)}: no readable manifest (${(error as Error).message}): not a complete backup`,
     )
   }
   const problem = Value.Errors(Manifest, parsed).First()
-  if (problem) throw new Error(`${join(dir, MANIFEST_FILE)}: ${problem.path || '/'} ${problem.message}`)
+  if (problem)
+    throw new RefusedError(`${join(dir, MANIFEST_FILE)}: ${problem.path || '/'} ${problem.message}`)
   const manifest = parsed as Manifest
   for (const expected of manifest.files) {
     const file = join(dir, expected.path)
@@ -109,9 +111,9 @@ export async function readCheckedManifest(dir: string): Promise<Manifest> {
       (s) => s.size,
       () => undefined,
     )
-    if (bytes === undefined) throw new Error(`${file} is missing from the backup`)
+    if (bytes === undefined) throw new RefusedError(`${file} is missing from the backup`)
     if (bytes !== expected.bytes || (await sha256Of(file)) !== expected.sha256) {
-      throw new Error(`${file} is not the file the backup wrote (size or checksum differs)`)
+      throw new RefusedError(`${file} is not the file the backup wrote (size or checksum differs)`)
     }
   }
   return manifest

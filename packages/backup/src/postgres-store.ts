@@ -79,12 +79,20 @@ export interface PostgresContents {
 /**
  * pg_dump (custom format) of the database into `file`, from a snapshot exported by a transaction
  * that counts the points and devices in the same snapshot: the counts are the dump's exactly.
+ * `afterSnapshot` runs once the snapshot is taken, before pg_dump copies it (the snapshot lasts
+ * while the transaction is open).
  */
-export async function dumpPostgres(databaseUrl: string, tools: PostgresTools, file: string) {
+export async function dumpPostgres(
+  databaseUrl: string,
+  tools: PostgresTools,
+  file: string,
+  afterSnapshot: () => Promise<void>,
+) {
   return withSql(databaseUrl, (sql) =>
     sql.begin('isolation level repeatable read read only', async (tx) => {
       const [snapshot] = await tx<{ id: string }[]>`SELECT pg_export_snapshot() AS id`
       const contents = await postgresContents(tx)
+      await afterSnapshot()
       const { dbname, env } = libpqTarget(databaseUrl)
       const dump: Command = {
         command: tools.dump,

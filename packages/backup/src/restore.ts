@@ -8,6 +8,7 @@ import {
   influxBackupTargetOf,
   influxDatabaseState,
   influxFieldValues,
+  restoreInflux,
 } from './influx-store.js'
 import { type Manifest, readCheckedManifest } from './manifest.js'
 import {
@@ -18,7 +19,6 @@ import {
   restorePostgres,
 } from './postgres-store.js'
 import { RefusedError } from './refused-error.js'
-import { runCommand } from './run-command.js'
 
 /** How long a restored InfluxDB database may take to load its shards and answer queries. */
 const INFLUX_LOAD_TIMEOUT_MS = 60_000
@@ -97,12 +97,11 @@ export async function runRestore(
   log(`influxdb: restoring ${manifest.influxdb.database} as ${influx.name}`)
   // A restore creates the database; an existing one, even empty, makes it fail.
   if (influxState !== 'missing') await dropInfluxDatabase(influx)
-  await runCommand(influx.restoreCommand(join(dir, manifest.influxdb.dir), manifest.influxdb.database))
+  await restoreInflux(influx, join(dir, manifest.influxdb.dir), manifest.influxdb.database)
   const fieldValues = await loadedFieldValues(influx.endpoint, influx.name)
-  const { before, after } = manifest.influxdb.field_values
-  if (fieldValues < before || fieldValues > after) {
+  if (fieldValues !== manifest.influxdb.field_values) {
     throw new Error(
-      `InfluxDB holds ${fieldValues} field values after the restore; the backup held between ${before} and ${after}`,
+      `InfluxDB holds ${fieldValues} field values after the restore, the backup ${manifest.influxdb.field_values}`,
     )
   }
   return { manifest, postgres, influx: { fieldValues } }
