@@ -192,3 +192,42 @@ export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): Mqtt
 export function loadWriterInfluxConfig(env: NodeJS.ProcessEnv = process.env): WriterInfluxConfig {
   return checkInfluxCredentials(parseEnv(WriterInfluxEnv, env))
 }
+
+/**
+ * `pnpm backup` and `pnpm restore`: the stores the apps name (DATABASE_URL, the InfluxDB writer's
+ * variables), the queue whose backlog a backup records, and the tools' own settings.
+ */
+export const BackupEnv = Type.Object({
+  DATABASE_URL: postgresEnv.DATABASE_URL,
+  ...redisEnv,
+  ...influxEnv,
+  INFLUX_BACKUP_HOST: Type.Optional(
+    Type.String({
+      pattern: '^[^\\s/:]+:\\d{1,5}$',
+      description:
+        "host:port of InfluxDB 1.x's RPC bind address (influxd backup/restore); unset: INFLUX_URL's host, port 8088",
+    }),
+  ),
+  PG_BIN_DIR: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "directory of pg_dump and pg_restore of the server's major version",
+    }),
+  ),
+  BACKUP_SETTLE_MS: Type.Integer({
+    minimum: 0,
+    maximum: 3_600_000,
+    default: 60_000,
+    description: 'how long a backup waits for the jobs queued at its start to be stored; 0 does not wait',
+  }),
+})
+export type BackupConfig = Static<typeof BackupEnv> & { INFLUX_BACKUP_HOST: string }
+
+/** influxd's RPC service listens on 8088 unless its `bind-address` says otherwise. */
+const INFLUXD_RPC_PORT = 8088
+
+export function loadBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
+  const config = checkInfluxCredentials(parseEnv(BackupEnv, env))
+  const influxHost = new URL(config.INFLUX_URL).hostname
+  return { ...config, INFLUX_BACKUP_HOST: config.INFLUX_BACKUP_HOST ?? `${influxHost}:${INFLUXD_RPC_PORT}` }
+}

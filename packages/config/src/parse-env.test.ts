@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  loadBackupConfig,
   loadGatewayConfig,
   loadMqttBridgeConfig,
   loadWriterInfluxConfig,
@@ -142,5 +143,33 @@ describe('app configuration', () => {
     expect(problemsOf(() => loadMqttBridgeConfig({ ...mqtts, MQTT_CA_FILE: '/nope.pem' }))).toEqual([
       'MQTT_CA_FILE',
     ])
+  })
+
+  it("configures backup and restore from the apps' variables, with influxd's RPC address beside INFLUX_URL", () => {
+    const config = loadBackupConfig({ INFLUX_API: 'v1', INFLUX_URL: 'http://influx.internal:8086' })
+    expect(config.DATABASE_URL).toBe('postgres://postgres@127.0.0.1:5432/iotflow')
+    expect(config.QUEUE_PREFIX).toBe('iotflow')
+    expect(config.INFLUX_DATABASE).toBe('iotflow')
+    expect(config.INFLUX_BACKUP_HOST).toBe('influx.internal:8088')
+    expect(config.BACKUP_SETTLE_MS).toBe(60_000)
+    expect(config.PG_BIN_DIR).toBeUndefined()
+    const set = loadBackupConfig({
+      INFLUX_API: 'v1',
+      INFLUX_BACKUP_HOST: '127.0.0.1:28088',
+      PG_BIN_DIR: '/usr/lib/postgresql/15/bin',
+      BACKUP_SETTLE_MS: '0',
+    })
+    expect([set.INFLUX_BACKUP_HOST, set.PG_BIN_DIR, set.BACKUP_SETTLE_MS]).toEqual([
+      '127.0.0.1:28088',
+      '/usr/lib/postgresql/15/bin',
+      0,
+    ])
+    expect(
+      problemsOf(() => loadBackupConfig({ INFLUX_API: 'v1', INFLUX_BACKUP_HOST: 'http://x:8088' })),
+    ).toEqual(['INFLUX_BACKUP_HOST'])
+    expect(problemsOf(() => loadBackupConfig({ INFLUX_API: 'v1', BACKUP_SETTLE_MS: '-1' }))).toEqual([
+      'BACKUP_SETTLE_MS',
+    ])
+    expect(problemsOf(() => loadBackupConfig({ INFLUX_API: 'v2' }))).toEqual(['INFLUX_TOKEN'])
   })
 })

@@ -41,8 +41,16 @@ export async function migrateWhenReachable(
   return report
 }
 
+/** The versions of every migration this code knows, in order (file names without `.sql`). */
+export async function migrationVersions(): Promise<string[]> {
+  return (await readdir(MIGRATIONS_DIR))
+    .filter((f) => f.endsWith('.sql'))
+    .sort()
+    .map((f) => f.replace(/\.sql$/, ''))
+}
+
 async function applyMigrations(sql: Sql): Promise<string[]> {
-  const files = (await readdir(MIGRATIONS_DIR)).filter((f) => f.endsWith('.sql')).sort()
+  const files = (await migrationVersions()).map((version) => `${version}.sql`)
   return sql.begin(async (tx) => {
     await tx`SELECT pg_advisory_xact_lock(${MIGRATION_LOCK})`
     await tx`
@@ -65,12 +73,24 @@ async function applyMigrations(sql: Sql): Promise<string[]> {
   })
 }
 
-async function ensureDatabase(databaseUrl: string): Promise<boolean> {
-  const url = new URL(databaseUrl)
-  const database = decodeURIComponent(url.pathname.slice(1))
+/** The database a postgres:// URL names. */
+export function databaseNameOf(databaseUrl: string): string {
+  const database = decodeURIComponent(new URL(databaseUrl).pathname.slice(1))
   if (!database) throw new Error('DATABASE_URL names no database')
+  return database
+}
+
+/** The same server's maintenance database (`postgres`), from which databases are created and dropped. */
+export function maintenanceUrlOf(databaseUrl: string): string {
+  const url = new URL(databaseUrl)
   url.pathname = '/postgres'
-  const admin = postgres(url.toString(), { max: 1, onnotice: () => {}, connect_timeout: 10 })
+  return url.toString()
+}
+
+/** Creates the database `databaseUrl` names unless it exists; true when it created it. */
+export async function ensureDatabase(databaseUrl: string): Promise<boolean> {
+  const database = databaseNameOf(databaseUrl)
+  const admin = postgres(maintenanceUrlOf(databaseUrl), { max: 1, onnotice: () => {}, connect_timeout: 10 })
   try {
     const [row] = await admin`SELECT 1 AS found FROM pg_database WHERE datname = ${database}`
     if (row) return false

@@ -37,10 +37,30 @@ export function influxQueryEndpointOf(target: InfluxTarget): InfluxQueryEndpoint
 }
 
 /** InfluxQL over `/query`; an error inside a 200 answer is thrown. */
-export async function queryInfluxQl(endpoint: InfluxQueryEndpoint, query: string): Promise<InfluxSeries[]> {
+export function queryInfluxQl(endpoint: InfluxQueryEndpoint, query: string): Promise<InfluxSeries[]> {
+  return sendInfluxQl(endpoint, query, 'GET')
+}
+
+/**
+ * An InfluxQL statement that changes something (`CREATE`, `DROP`: 1.x wants them POSTed); an error
+ * inside a 200 answer is thrown.
+ */
+export function runInfluxQlStatement(
+  endpoint: InfluxQueryEndpoint,
+  statement: string,
+): Promise<InfluxSeries[]> {
+  return sendInfluxQl(endpoint, statement, 'POST')
+}
+
+async function sendInfluxQl(
+  endpoint: InfluxQueryEndpoint,
+  query: string,
+  method: 'GET' | 'POST',
+): Promise<InfluxSeries[]> {
   const params = new URLSearchParams({ db: endpoint.database, q: query, epoch: 'ms' })
   if (endpoint.retentionPolicy) params.set('rp', endpoint.retentionPolicy)
   const response = await fetch(`${endpoint.url}/query?${params}`, {
+    method,
     headers: endpoint.authorization ? { authorization: endpoint.authorization } : {},
   })
   if (!response.ok) throw new Error(`InfluxDB query failed: ${response.status} ${await response.text()}`)

@@ -46,7 +46,7 @@ export function createInfluxWriteClient(target: InfluxTarget): InfluxWriteClient
         await transport.request('/health', '', { method: 'GET' })
         return
       }
-      await influxQl(`CREATE DATABASE ${quote(target.database)}`, 'POST')
+      await influxQl(`CREATE DATABASE ${quoteInfluxIdentifier(target.database)}`, 'POST')
     },
     async setRetention(days) {
       if (target.api === 'v2') {
@@ -68,7 +68,7 @@ export function createInfluxWriteClient(target: InfluxTarget): InfluxWriteClient
       const duration =
         days > 0 ? `${days}d SHARD DURATION ${days < 2 ? '1h' : days <= 180 ? '1d' : '7d'}` : 'INF'
       await influxQl(
-        `ALTER RETENTION POLICY ${quote(policy)} ON ${quote(target.database)} DURATION ${duration}`,
+        `ALTER RETENTION POLICY ${quoteInfluxIdentifier(policy)} ON ${quoteInfluxIdentifier(target.database)} DURATION ${duration}`,
         'POST',
       )
     },
@@ -87,7 +87,7 @@ export function createInfluxWriteClient(target: InfluxTarget): InfluxWriteClient
 
   async function defaultPolicy(): Promise<string> {
     const v1 = target as Extract<InfluxTarget, { api: 'v1' }>
-    const answer = await influxQl(`SHOW RETENTION POLICIES ON ${quote(v1.database)}`, 'GET')
+    const answer = await influxQl(`SHOW RETENTION POLICIES ON ${quoteInfluxIdentifier(v1.database)}`, 'GET')
     const series = answer.results[0]?.series?.[0]
     const nameAt = series?.columns.indexOf('name') ?? -1
     const defaultAt = series?.columns.indexOf('default') ?? -1
@@ -97,7 +97,9 @@ export function createInfluxWriteClient(target: InfluxTarget): InfluxWriteClient
   }
 }
 
-const quote = (identifier: string) => `"${identifier.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
+/** An InfluxQL identifier (database, retention policy) in double quotes, escaped. */
+export const quoteInfluxIdentifier = (identifier: string) =>
+  `"${identifier.replace(/\\/g, '\\\\').replace(/"/g, '\\"')}"`
 
 function v2WritePath(target: Extract<InfluxTarget, { api: 'v2' }>): string {
   const params = new URLSearchParams({ org: target.org, bucket: target.bucket, precision: 'ms' })

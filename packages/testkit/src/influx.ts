@@ -69,7 +69,10 @@ export async function createTestInfluxDatabase(
   }
 }
 
-/** A private influxd (1.x) that a test may stop and start; `extraEnv` adds INFLUXDB_* settings. */
+/**
+ * A private influxd (1.x) that a test may stop and start; `extraEnv` adds INFLUXDB_* settings.
+ * `rpcAddress` is where influxd backup and restore reach it.
+ */
 export async function startPrivateInfluxd(extraEnv: Record<string, string> = {}) {
   const server = await startPrivateServer({
     name: 'influxd',
@@ -91,5 +94,5 @@ export async function startPrivateInfluxd(extraEnv: Record<string, string> = {})
     }),
     answers: async (port) => (await fetch(`http://127.0.0.1:${port}/ping`)).status === 204,
   })
-  return { ...server, url: `http://127.0.0.1:${server.port}` }
+  return { ...server, url: `http://127.0.0.1:${server.port}`, rpcAddress: `127.0.0.1:${server.extraPort}` }
 }

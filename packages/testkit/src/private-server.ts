@@ -77,6 +77,8 @@ export interface PrivateServerSpec {
 
 export interface PrivateServer {
   port: number
+  /** The second port given to `args` and `env` (e.g. influxd's RPC address). */
+  extraPort: number
   /** The running server's process id (for /proc readings), undefined while stopped. */
   pid(): number | undefined
   start(): Promise<void>
@@ -99,6 +101,7 @@ export async function startPrivateServer(spec: PrivateServerSpec): Promise<Priva
 
   const server: PrivateServer = {
     port,
+    extraPort,
     pid: () => (child && child.exitCode === null && child.signalCode === null ? child.pid : undefined),
     async start() {
       // Already running: starting again would spawn a second server that fails on the port and

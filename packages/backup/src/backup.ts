@@ -1,0 +1,192 @@
+import { mkdir, readdir } from 'node:fs/promises'
+import { join } from 'node:path'
+import { setTimeout as sleep } from 'node:timers/promises'
+import type { BackupConfig } from '@iotflow/config'
+import { databaseNameOf } from '@iotflow/db'
+import { createRedisConnection, createUnstoredJobs, readBacklog, type UnstoredJobs } from '@iotflow/queue'
+import { influxBackupTargetOf, influxFieldValues, influxVersionOf } from './influx-store.js'
+import {
+  describeFiles,
+  INFLUX_BACKUP_DIR,
+  MANIFEST_FORMAT,
+  type Manifest,
+  POSTGRES_DUMP_FILE,
+  writeManifest,
+} from './manifest.js'
+import { dumpPostgres, type PostgresContents, postgresServerOf, postgresToolsFor } from './postgres-store.js'
+import { RefusedError } from './refused-error.js'
+import { runCommand } from './run-command.js'
+
+/** How often the jobs unstored at the start are looked at again while the backup waits for them. */
+const SETTLE_POLL_MS = 200
+
+/**
+ * An online backup into `dir` (absent or empty): PostgreSQL (pg_dump, custom format), InfluxDB
+ * (influxd backup -portable, or 2.x's influx backup) and a manifest written last. Every point
+ * acknowledged before it started is in it, or counted in the manifest: the store jobs unstored at
+ * the start are waited for (BACKUP_SETTLE_MS), then the writers are held while PostgreSQL's
+ * snapshot is taken and InfluxDB is copied, so both stores are of one moment (docs/backups.md).
+ */
+export async function runBackup(
+  config: BackupConfig,
+  dir: string,
+  log: (line: string) => void = () => {},
+): Promise<Manifest> {
+  await claimEmptyDirectory(dir)
+  const startedAt = new Date()
+  const influx = influxBackupTargetOf(config)
+  const server = await postgresServerOf(config.DATABASE_URL)
+  const tools = await postgresToolsFor(server, config.PG_BIN_DIR)
+  const influxVersion = await influxVersionOf(config.INFLUX_URL)
+
+  const redis = createRedisConnection(config.REDIS_URL, 'producer', { enableOfflineQueue: true })
+  redis.on('error', () => {}) // a command that fails rejects; the backup reports that
+  const unstoredJobs = createUnstoredJobs(redis, config.QUEUE_PREFIX)
+  let queue: Manifest['queue']
+  let postgres: PostgresContents
+  let fieldValues = 0
+  try {
+    const backlog = await readBacklog(redis, config.QUEUE_PREFIX)
+    const atStart = await unstoredJobs.ids()
+    log(
+      `queued at the start: ${describeBacklog(backlog)}; waiting up to ${config.BACKUP_SETTLE_MS} ms for it`,
+    )
+    await settle(unstoredJobs, atStart, config.BACKUP_SETTLE_MS)
+    // Both stores are taken at one moment: the writers are held from PostgreSQL's snapshot to the end
+    // of InfluxDB's copy, so that each holds the same points. Ingest goes on meanwhile, into the queue.
+    log('holding the writers: snapshot of postgresql, copy of influxdb')
+    const hold = await holdWriters(unstoredJobs)
+    try {
+      const left = await settle(unstoredJobs, atStart, 0)
+      queue = {
+        prefix: config.QUEUE_PREFIX,
+        backlog_points_at_start: backlog,
+        unstored_jobs_at_start: mapValues(atStart, (ids) => ids.length),
+        settle_ms: config.BACKUP_SETTLE_MS,
+        acknowledged_not_in_backup: Object.fromEntries(
+          await Promise.all(
+            Object.entries(left).map(async ([name, states]) => [name, await describe(name, states)]),
+          ),
+        ),
+      }
+      postgres = await dumpPostgres(config.DATABASE_URL, tools, join(dir, POSTGRES_DUMP_FILE), async () => {
+        await runCommand(influx.backupCommand(join(dir, INFLUX_BACKUP_DIR)))
+        fieldValues = await influxFieldValues(influx.endpoint)
+        await hold.release()
+        log(`writers released; postgresql: pg_dump of ${databaseNameOf(config.DATABASE_URL)}`)
+      })
+    } finally {
+      await hold.release()
+    }
+  } finally {
+    await unstoredJobs.close()
+    await redis.quit().catch(() => redis.disconnect())
+  }
+
+  async function describe(name: string, states: Map<string, string>) {
+    const ids = [...states.keys()]
+    const deadLetters = [...states.values()].filter((state) => state === 'failed').length
+    return { jobs: ids.length, points: await unstoredJobs.pointsOf(name, ids), dead_letters: deadLetters }
+  }
+
+  const manifest: Manifest = {
+    format: MANIFEST_FORMAT,
+    started_at: startedAt.toISOString(),
+    finished_at: new Date().toISOString(),
+    iotflow: { schema_version: postgres.schemaVersion, commit: await gitCommit() },
+    postgresql: {
+      server_version: server.version,
+      major: server.major,
+      database: databaseNameOf(config.DATABASE_URL),
+      file: POSTGRES_DUMP_FILE,
+      points: postgres.points,
+      devices: postgres.devices,
+    },
+    influxdb: {
+      api: influx.api,
+      server_version: influxVersion,
+      database: influx.name,
+      dir: INFLUX_BACKUP_DIR,
+      field_values: fieldValues,
+    },
+    queue,
+    files: await describeFiles(dir),
+  }
+  await writeManifest(dir, manifest)
+  return manifest
+}
+
+/** Creates `dir`, or takes it when it exists and is empty; refuses one that holds anything. */
+async function claimEmptyDirectory(dir: string): Promise<void> {
+  const entries = await readdir(dir).catch((error: NodeJS.ErrnoException) => {
+    if (error.code === 'ENOENT') return []
+    throw error
+  })
+  if (entries.length > 0) {
+    throw new RefusedError(
+      `${dir} is not empty (${entries.length} entries): a backup goes into an empty directory`,
+    )
+  }
+  await mkdir(dir, { recursive: true })
+}
+
+/**
+ * Waits until every job of `atStart` is stored or a dead letter, or `settleMs` passed; resolves
+ * with those still unstored (id → state), per store queue.
+ */
+async function settle(
+  unstoredJobs: UnstoredJobs,
+  atStart: Record<string, string[]>,
+  settleMs: number,
+): Promise<Record<string, Map<string, string>>> {
+  const deadline = Date.now() + settleMs
+  const left: Record<string, Map<string, string>> = {}
+  for (;;) {
+    for (const [name, ids] of Object.entries(atStart)) {
+      const pending = left[name] ? [...left[name].keys()] : ids
+      left[name] = await unstoredJobs.stillUnstored(name, pending)
+    }
+    const waiting = Object.values(left).some((states) => [...states.values()].some((s) => s !== 'failed'))
+    if (!waiting || Date.now() >= deadline) return left
+    await sleep(Math.min(SETTLE_POLL_MS, Math.max(0, deadline - Date.now())))
+  }
+}
+
+/** Longest wait for the writers' running batches once they are held. */
+const HOLD_IDLE_TIMEOUT_MS = 30_000
+
+/**
+ * Holds the writers (unstored-jobs.ts); `release` may be called again. A SIGINT or SIGTERM during
+ * the hold releases them before the process ends: a backup stopped by hand never leaves them held.
+ */
+async function holdWriters(unstoredJobs: UnstoredJobs): Promise<{ release(): Promise<void> }> {
+  const hold = await unstoredJobs.hold(HOLD_IDLE_TIMEOUT_MS)
+  let released: Promise<void> | undefined
+  const onSignal = (signal: NodeJS.Signals) => {
+    void release().finally(() => process.kill(process.pid, signal))
+  }
+  const release = () => {
+    process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
+    released ??= hold.release()
+    return released
+  }
+  process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
+  return { release }
+}
+
+const describeBacklog = (backlog: Record<string, number>) =>
+  Object.entries(backlog)
+    .map(([name, points]) => `${name} ${points} point(s)`)
+    .join(', ')
+
+function mapValues<T, U>(record: Record<string, T>, map: (value: T) => U): Record<string, U> {
+  return Object.fromEntries(Object.entries(record).map(([key, value]) => [key, map(value)]))
+}
+
+/** The commit of the checkout this runs from, or null (a build without git, a container). */
+async function gitCommit(): Promise<string | null> {
+  return runCommand({ command: 'git', args: ['rev-parse', 'HEAD'] }).then(
+    (out) => out.trim() || null,
+    () => null,
+  )
+}

@@ -1,0 +1,6 @@
+export * from './backup.js'
+export * from './influx-store.js'
+export * from './manifest.js'
+export * from './postgres-store.js'
+export * from './refused-error.js'
+export * from './restore.js'

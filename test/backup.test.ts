@@ -1,0 +1,265 @@
+import { execFile } from 'node:child_process'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { isDeepStrictEqual } from 'node:util'
+import type { Manifest } from '@iotflow/backup'
+import { closeSql, createSql, migrationVersions } from '@iotflow/db'
+import {
+  createTestDatabase,
+  createTestInfluxDatabase,
+  maintenanceUrl,
+  serviceUrls,
+  startPrivateInfluxd,
+  waitFor,
+} from '@iotflow/testkit'
+import postgres from 'postgres'
+import { afterAll, beforeAll, expect, it } from 'vitest'
+import { LoadGenerator, pointFields, pointTime } from './faults/load-generator.js'
+import { startPipeline } from './support/pipeline.js'
+
+/**
+ * pnpm backup and pnpm restore, run as their scripts, against a private influxd 1.x (its RPC port
+ * is where influxd backup and restore talk), the shared PostgreSQL and Redis, with databases and a
+ * queue prefix of each test's own, while the real gateway and writers ingest.
+ */
+let influxd: Awaited<ReturnType<typeof startPrivateInfluxd>>
+const cleanups: (() => Promise<unknown>)[] = []
+
+beforeAll(async () => {
+  influxd = await startPrivateInfluxd()
+})
+afterAll(async () => {
+  for (const cleanup of cleanups.reverse()) await cleanup()
+  await influxd?.dispose()
+})
+
+/** A database, an InfluxDB database and a pipeline (no writer started yet) of the test's own. */
+async function ownStores() {
+  const db = await createTestDatabase()
+  const influx = await createTestInfluxDatabase(influxd.url)
+  const pipeline = await startPipeline({ databaseUrl: db.url, influx })
+  const dir = await mkdtemp(join(tmpdir(), 'iotflow-backup-test-'))
+  cleanups.push(
+    () => db.drop(),
+    () => influx.drop().catch(() => {}),
+    () => pipeline.close(),
+    () => rm(dir, { recursive: true, force: true }),
+  )
+  const env = {
+    DATABASE_URL: db.url,
+    REDIS_URL: serviceUrls.redis,
+    QUEUE_PREFIX: pipeline.queuePrefix,
+    INFLUX_API: 'v1',
+    INFLUX_URL: influxd.url,
+    INFLUX_DATABASE: influx.database,
+    INFLUX_BACKUP_HOST: influxd.rpcAddress,
+  }
+  return { db, influx, pipeline, dir, env }
+}
+
+interface CliResult {
+  status: number
+  stdout: string
+  stderr: string
+}
+
+/** Runs a package script's CLI without blocking this process (the pipeline in it goes on ingesting). */
+function runCli(entry: string, args: string[], env: Record<string, string>): Promise<CliResult> {
+  return new Promise((resolve) => {
+    execFile(
+      'node',
+      ['--import', 'tsx', entry, ...args],
+      { env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
+      (error, stdout, stderr) => {
+        const status = error ? (typeof error.code === 'number' ? error.code : -1) : 0
+        resolve({ status, stdout, stderr })
+      },
+    )
+  })
+}
+
+const backup = (dir: string, env: Record<string, string>) =>
+  runCli('packages/backup/src/backup-cli.ts', ['--to', dir], env)
+const restore = (dir: string, env: Record<string, string>, ...flags: string[]) =>
+  runCli('packages/backup/src/restore-cli.ts', ['--from', dir, ...flags], env)
+const verify = (env: Record<string, string>, ...args: string[]) =>
+  runCli('packages/verify/src/verify-cli.ts', args, env)
+
+const readManifest = async (dir: string) =>
+  JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest
+
+async function countRows(databaseUrl: string): Promise<number> {
+  const sql = createSql(databaseUrl, { max: 1 })
+  try {
+    const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM telemetry`
+    return row?.n ?? 0
+  } finally {
+    await closeSql(sql)
+  }
+}
+
+it('backs up both stores while 100,000 points are ingested; after both are wiped and restored, verify finds them equal and every point acknowledged before the backup started', async () => {
+  const { db, influx, pipeline, dir, env } = await ownStores()
+  const writers = [await pipeline.startPostgresWriter(), await pipeline.startInfluxWriter()]
+  const devices = await Promise.all(Array.from({ length: 10 }, () => pipeline.registerDevice()))
+  const baseTime = Date.UTC(2026, 10, 12)
+  const load = new LoadGenerator(() => [pipeline.baseUrl])
+  const ingest = load.run({
+    devices,
+    pointsPerDevice: 10_000,
+    pointsPerRequest: 500,
+    durationMs: 20_000,
+    concurrency: 8,
+    baseTime,
+  })
+
+  await waitFor(async () => load.acknowledged >= 30_000, {
+    timeoutMs: 60_000,
+    what: '30,000 points acknowledged',
+  })
+  // What was acknowledged before the backup started: each point by device and time, with its fields.
+  const ackedBefore = new Map(devices.map((d) => [d.id, load.points('acknowledged', d.id)]))
+  const ackedBeforeCount = [...ackedBefore.values()].reduce((sum, points) => sum + points.size, 0)
+  const made = await backup(dir, env)
+  const ackedWhenBackupEnded = load.acknowledged
+  expect(made.status, made.stderr).toBe(0)
+  expect(made.stdout).toContain('every point acknowledged before the start is in it')
+  await ingest
+  expect(load.acknowledged).toBe(100_000)
+  // Ingest went on during the backup; the backup is of a moment before its end (checked below).
+  expect(ackedWhenBackupEnded).toBeGreaterThan(ackedBeforeCount)
+
+  const manifest = await readManifest(dir)
+  expect(manifest.format).toBe('iotflow-backup/1')
+  expect(Date.parse(manifest.started_at)).toBeLessThan(Date.parse(manifest.finished_at))
+  expect(manifest.postgresql.server_version).toMatch(/^PostgreSQL \d+/)
+  expect(manifest.postgresql.database).toBe(new URL(db.url).pathname.slice(1))
+  expect(manifest.influxdb).toMatchObject({ api: 'v1', database: influx.database, dir: 'influxdb' })
+  expect(manifest.influxdb.server_version).toMatch(/^1\./)
+  expect(manifest.iotflow.schema_version).toBe((await migrationVersions()).at(-1))
+  expect(manifest.queue.prefix).toBe(pipeline.queuePrefix)
+  expect(Object.keys(manifest.queue.backlog_points_at_start).sort()).toEqual([
+    'store-influx',
+    'store-postgres',
+  ])
+  // The writers ran: every job queued at the start was stored before the snapshots.
+  for (const unstored of Object.values(manifest.queue.acknowledged_not_in_backup)) {
+    expect(unstored).toEqual({ jobs: 0, points: 0, dead_letters: 0 })
+  }
+  expect(manifest.postgresql.points).toBeGreaterThanOrEqual(ackedBeforeCount)
+  expect(manifest.postgresql.points).toBeLessThan(100_000)
+  expect(manifest.postgresql.devices).toBe(10)
+  // Each point here has two fields.
+  expect(manifest.influxdb.field_values).toBe(2 * manifest.postgresql.points)
+  expect(manifest.files.map((f) => f.path)).toContain('postgres.dump')
+  expect(manifest.files.some((f) => /^influxdb\/.+\.manifest$/.test(f.path))).toBe(true)
+
+  // Both stores wiped: the database dropped, the InfluxDB database dropped.
+  await pipeline.drained()
+  for (const writer of writers) await writer.close()
+  expect(await countRows(db.url)).toBe(100_000)
+  const admin = postgres(maintenanceUrl(), { max: 1, onnotice: () => {} })
+  await admin.unsafe(`DROP DATABASE "${manifest.postgresql.database}" WITH (FORCE)`)
+  await admin.end()
+  await influx.drop()
+
+  const restored = await restore(dir, env)
+  expect(restored.status, restored.stderr).toBe(0)
+  expect(restored.stdout).toContain(`postgresql ${manifest.postgresql.points} points, 10 devices`)
+
+  const verified = await verify(env, '--since', String(baseTime))
+  expect(verified.status, verified.stdout + verified.stderr).toBe(0)
+  expect(verified.stdout).toContain(
+    `postgres ${manifest.postgresql.points} points, influxdb ${manifest.postgresql.points} points`,
+  )
+  expect(verified.stdout).toContain('the stores agree')
+
+  // Every point acknowledged before the backup started, counted one by one, with its fields.
+  const sql = createSql(db.url, { max: 1 })
+  const rows = await sql<{ device_id: number; t: number; data: Record<string, number> }[]>`
+    SELECT device_id, (extract(epoch FROM time) * 1000)::float8 AS t, data FROM telemetry`
+  await closeSql(sql)
+  const stored = new Map(rows.map((r) => [`${r.device_id}/${r.t}`, r.data]))
+  let present = 0
+  for (const [deviceId, points] of ackedBefore) {
+    for (const [t, fields] of points) if (isDeepStrictEqual(stored.get(`${deviceId}/${t}`), fields)) present++
+  }
+  expect(present).toBe(ackedBeforeCount)
+  // The sequence numbers map to times as the load generator says (the check above is not vacuous).
+  expect(stored.get(`${devices[0]?.id}/${pointTime(baseTime, 0)}`)).toEqual(
+    pointFields(devices[0]?.id ?? 0, 0),
+  )
+  console.log(
+    `backup: ${ackedBeforeCount} points acknowledged before it started, all ${present} restored; ` +
+      `${manifest.postgresql.points} in the backup of 100,000`,
+  )
+}, 240_000)
+
+it('counts in the manifest what is still queued, refuses a non-empty directory, and restores over non-empty stores only with --force', async () => {
+  const { db, influx, pipeline, dir, env } = await ownStores()
+  const writers = [await pipeline.startPostgresWriter()] // InfluxDB's writer held back: its points stay queued
+  const device = await pipeline.registerDevice()
+  const base = Date.UTC(2026, 10, 14)
+  const points = Array.from({ length: 300 }, (_, i) => ({ timestamp: base + i, data: { v: i } }))
+  expect((await pipeline.send(device.apiKey, { points })).status).toBe(202)
+  await waitFor(async () => (await countRows(db.url)) === 300, { what: 'the points in PostgreSQL' })
+
+  const made = await backup(dir, { ...env, BACKUP_SETTLE_MS: '300' })
+  expect(made.status, made.stderr).toBe(0)
+  expect(made.stdout).toContain('still queued, not in the backup: store-influx 300 point(s) in 1 job(s)')
+  const manifest = await readManifest(dir)
+  expect(manifest.queue.backlog_points_at_start).toEqual({ 'store-postgres': 0, 'store-influx': 300 })
+  expect(manifest.queue.unstored_jobs_at_start).toEqual({ 'store-postgres': 0, 'store-influx': 1 })
+  expect(manifest.queue.acknowledged_not_in_backup).toEqual({
+    'store-postgres': { jobs: 0, points: 0, dead_letters: 0 },
+    'store-influx': { jobs: 1, points: 300, dead_letters: 0 },
+  })
+  expect(manifest.postgresql.points).toBe(300)
+  expect(manifest.influxdb.field_values).toBe(0)
+
+  // A directory that holds anything is refused, the backup's own included; nothing is written.
+  const again = await backup(dir, env)
+  expect(again.status).toBe(2)
+  expect(again.stderr).toContain(`${dir} is not empty`)
+  const other = await mkdtemp(join(tmpdir(), 'iotflow-backup-test-'))
+  cleanups.push(() => rm(other, { recursive: true, force: true }))
+  await writeFile(join(other, 'notes.txt'), 'keep me')
+  expect((await backup(other, env)).status).toBe(2)
+  expect(await readFile(join(other, 'notes.txt'), 'utf8')).toBe('keep me')
+
+  // PostgreSQL holds tables (InfluxDB's database is empty): refused, naming it; nothing changes.
+  const refused = await restore(dir, env)
+  expect(refused.status).toBe(2)
+  expect(refused.stderr).toContain(`PostgreSQL database ${manifest.postgresql.database} holds`)
+  expect(refused.stderr).not.toContain('InfluxDB database')
+  // Now both hold points: both named.
+  writers.push(await pipeline.startInfluxWriter())
+  await waitFor(async () => (await influx.rowsOf(device.id)).length === 300, {
+    what: 'the points in InfluxDB',
+  })
+  const bothRefused = await restore(dir, env)
+  expect(bothRefused.status).toBe(2)
+  expect(bothRefused.stderr).toContain(`InfluxDB database ${influx.database} holds 1 measurement(s)`)
+  expect(bothRefused.stderr).toContain('--force')
+  expect(await countRows(db.url)).toBe(300)
+  expect(await influx.rowsOf(device.id)).toHaveLength(300)
+
+  // --force replaces both with the backup: PostgreSQL's 300 points, InfluxDB as it was (empty).
+  await pipeline.drained()
+  for (const writer of writers) await writer.close()
+  const forced = await restore(dir, env, '--force')
+  expect(forced.status, forced.stderr).toBe(0)
+  expect(forced.stdout).toContain(
+    'Not in the backup, still queued when it was taken: store-influx 300 point(s)',
+  )
+  expect(await countRows(db.url)).toBe(300)
+  expect(await influx.rowsOf(device.id)).toHaveLength(0)
+
+  // A damaged backup is refused before anything is touched.
+  await writeFile(join(dir, 'postgres.dump'), 'not a dump')
+  const damaged = await restore(dir, env, '--force')
+  expect(damaged.status).toBe(2)
+  expect(damaged.stderr).toContain('is not the file the backup wrote')
+  expect(await countRows(db.url)).toBe(300)
+}, 120_000)
