@@ -1,7 +1,6 @@
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-
-const READ_METHODS = new Set(['GET', 'HEAD'])
+import { isChange } from './authentication.js'
 
 /**
  * The audit log: every change made with an operator credential (ADMIN_TOKEN or an operator token),
@@ -13,7 +12,7 @@ export default fp(
   async (fastify: FastifyInstance) => {
     fastify.addHook('onResponse', async (request, reply) => {
       const operator = request.operator
-      if (!operator || READ_METHODS.has(request.method)) return
+      if (!operator || !isChange(request.method)) return
       await fastify.auditRepository
         .record({
           token: { id: operator.tokenId, name: operator.name, role: operator.role },

@@ -50,6 +50,8 @@ export interface AuthenticationOptions {
 // Operators: `Bearer <token>`, or the predecessor's `admin <token>`.
 export const ADMIN_SCHEME = /^(?:bearer|admin)\s+(.+)$/i
 const READ_METHODS = new Set(['GET', 'HEAD'])
+/** A request that may change something: all a `read` token may not do, and what the audit log keeps. */
+export const isChange = (method: string) => !READ_METHODS.has(method)
 
 const digest = (value: string) => createHash('sha256').update(value, 'utf8').digest()
 
@@ -94,7 +96,7 @@ export default fp(
 
     async function requireOperator(request: FastifyRequest) {
       const operator = await authenticateOperator(request)
-      if (operator.role !== 'admin' && !READ_METHODS.has(request.method)) {
+      if (operator.role !== 'admin' && isChange(request.method)) {
         throw httpError(403, `token "${operator.name}" has the read role: it cannot change anything`)
       }
     }

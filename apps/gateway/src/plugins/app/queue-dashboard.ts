@@ -6,7 +6,7 @@ import { bullPrefix, queueCatalog } from '@iotflow/queue'
 import { Queue } from 'bullmq'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ADMIN_SCHEME } from './authentication.js'
+import { ADMIN_SCHEME, isChange } from './authentication.js'
 
 export interface QueueDashboardOptions {
   queuePrefix: string
