@@ -29,7 +29,7 @@ describe('the queue dashboard at /admin/queues, in a real browser', () => {
           expect(navigation.message).toMatch(/ERR_INVALID_AUTH_CREDENTIALS/)
         } else {
           expect(navigation?.status()).toBe(401)
-          expect(await page.textContent('body')).toContain('admin credentials are required')
+          expect(await page.textContent('body')).toContain('operator credentials are required')
         }
         expect(challenges.length).toBeGreaterThan(0)
         for (const challenge of challenges) {

@@ -5,6 +5,7 @@ import { LazyChildLogger } from './lib/lazy-child-logger.js'
 import { gatewayLoggerOptions } from './lib/logger-options.js'
 import { RequestLogController } from './lib/request-log-controller.js'
 import { serverOptionsFrom } from './lib/server-options.js'
+import audit from './plugins/app/audit.js'
 import authentication from './plugins/app/authentication.js'
 import backpressure from './plugins/app/backpressure.js'
 import connectionsPerIp from './plugins/app/connections-per-ip.js'
@@ -21,11 +22,13 @@ import repositories from './plugins/app/repositories.js'
 import postgres from './plugins/external/postgres.js'
 import queue from './plugins/external/queue.js'
 import swagger from './plugins/external/swagger.js'
+import auditRoutes from './routes/audit.js'
 import devices from './routes/devices.js'
 import edgeGateways from './routes/edge-gateways.js'
 import health from './routes/health.js'
 import ingestStatus from './routes/ingest-status.js'
 import lineProtocol from './routes/line-protocol.js'
+import operatorTokens from './routes/operator-tokens.js'
 import telemetry from './routes/telemetry.js'
 import telemetryQuery from './routes/telemetry-query.js'
 
@@ -81,6 +84,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(deviceCacheSync, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
   await app.register(ingest, config)
   await app.register(queueDashboard, { queuePrefix: config.QUEUE_PREFIX })
+  await app.register(audit)
 
   await app.register(health)
   await app.register(devices, {
@@ -91,6 +95,8 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(telemetryQuery)
   await app.register(ingestStatus)
   await app.register(edgeGateways, { limits: telemetryLimitsFrom(config) })
+  await app.register(operatorTokens)
+  await app.register(auditRoutes)
   await app.register(lineProtocol, {
     limits: telemetryLimitsFrom(config),
     deviceTag: config.LINE_PROTOCOL_DEVICE_TAG,

@@ -49,7 +49,7 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
     response: { 201: DeviceCreated, 400: ErrorRef, 401: ErrorRef, 409: ErrorRef },
   }
   const create = {
-    onRequest: fastify.requireAdmin,
+    onRequest: fastify.requireOperator,
     handler: async (request: { body: DeviceCreateBody }, reply: { code(status: number): unknown }) => {
       const { device, apiKey } = await repo.create(request.body).catch(asConflict)
       reply.code(201)
@@ -68,7 +68,7 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
   fastify.get(
     '/api/v1/devices',
     {
-      onRequest: fastify.requireAdmin,
+      onRequest: fastify.requireOperator,
       schema: {
         tags: ['devices'],
         summary: 'List devices, paged, filtered by status, type and a search in name, description, location',
@@ -137,7 +137,7 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
   fastify.get(
     '/api/v1/devices/:id',
     {
-      onRequest: fastify.requireAdmin,
+      onRequest: fastify.requireOperator,
       schema: {
         ...byId,
         summary: 'One device',
@@ -150,7 +150,7 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
   fastify.patch(
     '/api/v1/devices/:id',
     {
-      onRequest: fastify.requireAdmin,
+      onRequest: fastify.requireOperator,
       schema: {
         ...byId,
         summary: 'Update a device (its status too: inactive devices are refused at once everywhere)',
@@ -171,7 +171,7 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
   fastify.delete(
     '/api/v1/devices/:id',
     {
-      onRequest: fastify.requireAdmin,
+      onRequest: fastify.requireOperator,
       schema: {
         ...byId,
         summary: 'Deactivate a device and revoke its key; its stored telemetry stays',
@@ -184,7 +184,7 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
   fastify.post(
     '/api/v1/devices/:id/rotate-key',
     {
-      onRequest: fastify.requireAdmin,
+      onRequest: fastify.requireOperator,
       schema: {
         ...byId,
         summary: 'Issue a new API key; the old one stops working at once',

@@ -61,7 +61,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
   fastify.post(
     '/api/v1/gateways',
     {
-      onRequest: fastify.requireAdmin,
+      onRequest: fastify.requireOperator,
       schema: {
         tags: ['gateways'],
         summary: 'Issue an edge gateway credential for the devices it may send for; the key is shown once',
@@ -82,7 +82,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
   fastify.get(
     '/api/v1/gateways/:id',
     {
-      onRequest: fastify.requireAdmin,
+      onRequest: fastify.requireOperator,
       schema: {
         tags: ['gateways'],
         security: adminOnly,
@@ -96,7 +96,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
   fastify.patch(
     '/api/v1/gateways/:id',
     {
-      onRequest: fastify.requireAdmin,
+      onRequest: fastify.requireOperator,
       schema: {
         tags: ['gateways'],
         summary: 'Change its devices, name or status',
@@ -120,7 +120,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
   fastify.delete(
     '/api/v1/gateways/:id',
     {
-      onRequest: fastify.requireAdmin,
+      onRequest: fastify.requireOperator,
       schema: {
         tags: ['gateways'],
         summary: 'Deactivate it and revoke its key',

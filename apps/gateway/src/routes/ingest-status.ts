@@ -28,7 +28,7 @@ const ingestStatus: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/api/v1/ingest/:batch_id',
     {
-      onRequest: fastify.requireDeviceOrAdmin,
+      onRequest: fastify.requireDeviceOrOperator,
       schema: {
         tags: ['telemetry'],
         summary: 'Where a batch is: queued, stored (in both stores) or failed, per store',
@@ -46,7 +46,7 @@ const ingestStatus: FastifyPluginAsyncTypebox = async (fastify) => {
           404,
           `no batch ${request.params.batch_id} (unknown, or stored long ago: the newest 100,000 stored batches are kept, a day at most)`,
         )
-      if (request.isAdmin) return status
+      if (request.operator) return status
       const own = status.devices.filter((d) => d.device_id === request.device?.id)
       if (own.length === 0) throw httpError(403, 'a device may only access its own data')
       return { ...status, devices: own, points: own.reduce((sum, d) => sum + d.points, 0) }

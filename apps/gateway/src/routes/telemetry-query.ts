@@ -28,7 +28,7 @@ const telemetryQuery: FastifyPluginAsyncTypebox = async (fastify) => {
   /** A device reads only itself; admin reads any existing device. */
   async function authorize(request: FastifyRequest, deviceId: number) {
     assertCanAccessDevice(request, deviceId)
-    if (request.isAdmin && !(await fastify.devicesRepository.findById(deviceId))) {
+    if (request.operator && !(await fastify.devicesRepository.findById(deviceId))) {
       throw httpError(404, `no device ${deviceId}`)
     }
   }
@@ -36,7 +36,7 @@ const telemetryQuery: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/api/v1/telemetry/:device_id',
     {
-      onRequest: fastify.requireDeviceOrAdmin,
+      onRequest: fastify.requireDeviceOrOperator,
       schema: {
         ...common,
         summary: 'Raw points in a time range, newest first, paged by cursor',
@@ -78,7 +78,7 @@ const telemetryQuery: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/api/v1/telemetry/:device_id/latest',
     {
-      onRequest: fastify.requireDeviceOrAdmin,
+      onRequest: fastify.requireDeviceOrOperator,
       schema: {
         ...common,
         summary: 'The newest value of every field',
@@ -101,7 +101,7 @@ const telemetryQuery: FastifyPluginAsyncTypebox = async (fastify) => {
   fastify.get(
     '/api/v1/telemetry/:device_id/aggregated',
     {
-      onRequest: fastify.requireDeviceOrAdmin,
+      onRequest: fastify.requireDeviceOrOperator,
       schema: {
         ...common,
         summary: 'One field aggregated over time windows (mean, min, max, sum, count, first, last)',

@@ -6,7 +6,7 @@ import { bullPrefix, queueCatalog } from '@iotflow/queue'
 import { Queue } from 'bullmq'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
-import { ADMIN_SCHEME } from './authentication.js'
+import { ADMIN_SCHEME, isChange } from './authentication.js'
 
 export interface QueueDashboardOptions {
   queuePrefix: string
@@ -17,8 +17,9 @@ const BASIC_SCHEME = /^basic\s+(.+)$/i
 
 /**
  * bull-board at /admin/queues for every queue of the pipeline: jobs per state, retry and replay
- * of failed ones. Admin only: a browser logs in with HTTP basic auth (any user name, the admin
- * token as password); scripts may send `Authorization: Bearer <ADMIN_TOKEN>` as elsewhere.
+ * of failed ones. Operators only: a browser logs in with HTTP basic auth (any user name, the admin
+ * token or an operator token as password); scripts may send `Authorization: Bearer <token>` as
+ * elsewhere. A `read` token sees everything and changes nothing (retry, clean, promote: 403).
  */
 export default fp(
   async (fastify: FastifyInstance, options: QueueDashboardOptions) => {
@@ -37,14 +38,25 @@ export default fp(
     await fastify.register(async (dashboard) => {
       // Answered here rather than thrown: bull-board's own error handler would mask it as a 500.
       dashboard.addHook('onRequest', async (request, reply) => {
-        if (fastify.isAdminToken(adminTokenOf(request))) return
+        const operator = await fastify.operatorOf(operatorSecretOf(request))
+        if (operator) request.operator = operator
+        if (operator && (operator.role === 'admin' || request.method === 'GET' || request.method === 'HEAD'))
+          return
+        if (operator) {
+          return reply.code(403).send({
+            statusCode: 403,
+            error: 'Forbidden',
+            message: `token "${operator.name}" has the read role: it cannot retry, clean or change jobs`,
+          } satisfies ErrorResponse)
+        }
         return reply
           .code(401)
           .header('www-authenticate', 'Basic realm="IoTFlow admin", charset="UTF-8"')
           .send({
             statusCode: 401,
             error: 'Unauthorized',
-            message: 'admin credentials are required: basic auth with the ADMIN_TOKEN as password',
+            message:
+              'operator credentials are required: basic auth with the ADMIN_TOKEN or an operator token as password',
           } satisfies ErrorResponse)
       })
       await dashboard.register(serverAdapter.registerPlugin(), { prefix: basePath })
@@ -56,8 +68,8 @@ export default fp(
   { name: 'queue-dashboard', dependencies: ['queue', 'authentication'] },
 )
 
-/** The admin token from basic auth (its password) or from the Bearer / `admin` schemes. */
-function adminTokenOf(request: FastifyRequest): string {
+/** The operator secret from basic auth (its password) or from the Bearer / `admin` schemes. */
+function operatorSecretOf(request: FastifyRequest): string {
   const header = request.headers.authorization ?? ''
   const basic = BASIC_SCHEME.exec(header)
   if (basic?.[1]) {

@@ -1,10 +1,14 @@
 import {
+  type AuditRepository,
+  createAuditRepository,
   createDevicesRepository,
   createEdgeGatewaysRepository,
+  createOperatorTokensRepository,
   createTelemetryQueryRepository,
   type DevicesRepository,
   type EdgeGatewayIdentity,
   type EdgeGatewaysRepository,
+  type OperatorTokensRepository,
   type TelemetryQueryRepository,
 } from '@iotflow/db'
 import type { FastifyInstance } from 'fastify'
@@ -19,6 +23,8 @@ declare module 'fastify' {
     devicesRepository: DevicesRepository
     edgeGatewaysRepository: EdgeGatewaysRepository
     telemetryQueries: TelemetryQueryRepository
+    operatorTokensRepository: OperatorTokensRepository
+    auditRepository: AuditRepository
   }
 }
 
@@ -27,6 +33,8 @@ export default fp(
     fastify.decorate('devicesRepository', createDevicesRepository(fastify.sql))
     fastify.decorate('telemetryQueries', createTelemetryQueryRepository(fastify.sql))
     fastify.decorate('edgeGatewaysRepository', createEdgeGatewaysRepository(fastify.sql))
+    fastify.decorate('operatorTokensRepository', createOperatorTokensRepository(fastify.sql))
+    fastify.decorate('auditRepository', createAuditRepository(fastify.sql))
     fastify.decorateRequest('edgeGateway', null)
   },
   { name: 'repositories', dependencies: ['postgres'] },

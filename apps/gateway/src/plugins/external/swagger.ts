@@ -40,7 +40,12 @@ export default fp(
         ],
         components: {
           securitySchemes: {
-            adminBearer: { type: 'http', scheme: 'bearer', description: 'ADMIN_TOKEN' },
+            adminBearer: {
+              type: 'http',
+              scheme: 'bearer',
+              description:
+                'ADMIN_TOKEN, or an operator token (POST /api/v1/operator-tokens); a read token only reads',
+            },
             deviceApiKey: { type: 'apiKey', in: 'header', name: 'X-API-Key' },
             influxToken: {
               type: 'apiKey',
