@@ -40,8 +40,7 @@ export default fp(
       dashboard.addHook('onRequest', async (request, reply) => {
         const operator = await fastify.operatorOf(operatorSecretOf(request))
         if (operator) request.operator = operator
-        if (operator && (operator.role === 'admin' || request.method === 'GET' || request.method === 'HEAD'))
-          return
+        if (operator && (operator.role === 'admin' || !isChange(request.method))) return
         if (operator) {
           return reply.code(403).send({
             statusCode: 403,
