@@ -10,6 +10,7 @@ import {
 } from '@iotflow/db'
 import {
   createIngestService,
+  deviceRateLimiterFrom,
   FieldTypeRegistry,
   IngestUnavailableError,
   telemetryLimitsFrom,
@@ -94,6 +95,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
       fieldTypes: new FieldTypeRegistry(createFieldTypesRepository(sql)),
       enqueuer,
       limits: telemetryLimitsFrom(config),
+      rateLimiter: deviceRateLimiterFrom(redis, config),
     }),
     authMode: config.MQTT_AUTH_MODE,
     topicRoot: config.MQTT_TOPIC_ROOT,
@@ -165,7 +167,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     metrics.errorsPublished++
     connection.publish(verdict.errorTopic, verdict.response, packet.properties?.correlationData)
     logger.debug({ topic, statusCode: verdict.response.statusCode }, 'message refused')
-    return 'ack'
+    return verdict.response.statusCode === 429 ? 'quota-exceeded' : 'ack'
   }
 
   const topics = subscriptionTopics(config.MQTT_TOPIC_ROOT, config.MQTT_SHARE_GROUP)

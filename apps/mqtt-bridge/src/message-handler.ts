@@ -84,6 +84,7 @@ export function createMessageHandler(options: MessageHandlerOptions) {
     }
 
     const outcome = await ingest.ingest(authentication.device, prepared.body, receivedAt)
+    if (outcome.status === 429) return refuse(429, outcome.message)
     if (outcome.status !== 202) return refuse(outcome.status, outcome.message, outcome.errors)
     return { kind: 'accepted', deviceId, batchId: outcome.batchId, accepted: outcome.accepted }
   }

@@ -4,7 +4,7 @@ import { type EdgeGateway, EdgeGatewayInputError, hashApiKey, sameKeyHash } from
 import { createBulkIngest } from '@iotflow/ingest'
 import type { FastifyRequest } from 'fastify'
 import { httpError } from '../lib/http-error.js'
-import { asUnavailable, ingestRefusals } from '../lib/ingest-answers.js'
+import { asUnavailable, ingestRefusals, refusalError } from '../lib/ingest-answers.js'
 
 const ErrorRef = Type.Ref('ErrorResponse')
 const adminOnly = [{ adminBearer: [] }]
@@ -47,6 +47,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
     fieldTypes: fastify.fieldTypes,
     enqueuer: fastify.batchEnqueuer,
     limits: options.limits,
+    rateLimiter: fastify.deviceRateLimiter,
   })
   const found = (gateway: EdgeGateway | undefined, id: number) => {
     if (!gateway) throw httpError(404, `no edge gateway ${id}`)
@@ -170,7 +171,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
       if (!sender) throw httpError(401, 'an edge gateway key is required')
       try {
         const outcome = await ingestBulk(sender, request.body)
-        if (outcome.status !== 202) throw httpError(outcome.status, outcome.message, outcome.errors)
+        if (outcome.status !== 202) throw refusalError(outcome)
         return reply.code(202).send({
           accepted: outcome.accepted,
           batches: outcome.batches.map((b) => ({
