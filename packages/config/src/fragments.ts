@@ -183,6 +183,11 @@ export const deviceRateEnv = {
   }),
 }
 
+/** How often the gateway and the bridge write the `last_seen` of the devices they heard from. */
+export const lastSeenEnv = {
+  LAST_SEEN_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
+}
+
 /** How long a device identity is trusted without asking Postgres again (gateway and bridge). */
 export const deviceAuthEnv = {
   API_KEY_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),

@@ -172,6 +172,8 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
       try {
         const outcome = await ingestBulk(sender, request.body)
         if (outcome.status !== 202) throw refusalError(outcome)
+        // The devices behind the edge gateway are alive as much as one that sends itself.
+        for (const batch of outcome.batches) fastify.lastSeen.touch(batch.device_id)
         return reply.code(202).send({
           accepted: outcome.accepted,
           batches: outcome.batches.map((b) => ({
