@@ -81,6 +81,8 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(devices, {
     queuePrefix: config.QUEUE_PREFIX,
     onlineWindowMs: config.DEVICE_ONLINE_SECONDS * 1000,
+    registrationMode: config.REGISTRATION_MODE,
+    registrationPerIp: config.REGISTRATION_PER_IP,
   })
   await app.register(telemetry)
   await app.register(telemetryQuery)

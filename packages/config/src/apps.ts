@@ -44,6 +44,17 @@ export const GatewayEnv = Type.Object({
     description: 'a device seen within this many seconds is online',
   }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
+  REGISTRATION_MODE: Type.Union([Type.Literal('admin'), Type.Literal('open')], {
+    default: 'admin',
+    description:
+      'admin: POST /api/v1/devices/register needs the admin token; open: anyone may register, REGISTRATION_PER_IP per client address per 5 minutes',
+  }),
+  REGISTRATION_PER_IP: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 10,
+    description: 'open registrations per client address per 5 minutes (REGISTRATION_MODE=open)',
+  }),
   INGEST_SHED_AFTER_MS: Type.Integer({
     minimum: 0,
     maximum: 600_000,

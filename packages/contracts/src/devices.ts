@@ -71,6 +71,15 @@ export const DeviceCreated = Type.Object(
   { title: 'DeviceCreated' },
 )
 
+/** POST /api/v1/devices/register: the key also inside `device`, where the predecessor's clients read it. */
+export const DeviceRegistered = Type.Object(
+  {
+    device: Type.Intersect([Device, Type.Object({ api_key: Type.String({ description: 'the same key' }) })]),
+    api_key: Type.String({ description: 'shown once; only its hash is stored' }),
+  },
+  { title: 'DeviceRegistered' },
+)
+
 export const DeviceUpdateBody = Type.Partial(
   Type.Object({
     name: Type.String({ minLength: 1, maxLength: 128 }),
