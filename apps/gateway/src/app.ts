@@ -22,6 +22,7 @@ import swagger from './plugins/external/swagger.js'
 import devices from './routes/devices.js'
 import edgeGateways from './routes/edge-gateways.js'
 import health from './routes/health.js'
+import influxdbHealth from './routes/influxdb-health.js'
 import ingestStatus from './routes/ingest-status.js'
 import telemetry from './routes/telemetry.js'
 import telemetryQuery from './routes/telemetry-query.js'
@@ -78,6 +79,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(queueDashboard, { queuePrefix: config.QUEUE_PREFIX })
 
   await app.register(health)
+  await app.register(influxdbHealth, { writerHealthUrl: config.INFLUX_WRITER_HEALTH_URL })
   await app.register(devices, {
     queuePrefix: config.QUEUE_PREFIX,
     onlineWindowMs: config.DEVICE_ONLINE_SECONDS * 1000,

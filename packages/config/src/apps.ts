@@ -44,6 +44,11 @@ export const GatewayEnv = Type.Object({
     description: 'a device seen within this many seconds is online',
   }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
+  INFLUX_WRITER_HEALTH_URL: Type.String({
+    pattern: '^https?://',
+    default: 'http://127.0.0.1:9102',
+    description: "the InfluxDB writer's health server, asked by GET /api/v1/influxdb/health",
+  }),
   REGISTRATION_MODE: Type.Union([Type.Literal('admin'), Type.Literal('open')], {
     default: 'admin',
     description:
