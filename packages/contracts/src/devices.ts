@@ -9,7 +9,7 @@ const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(
 export const RateLimit = Type.Object(
   {
     points_per_second: Type.Number({
-      exclusiveMinimum: 0,
+      minimum: 0.001,
       maximum: 1_000_000_000,
       description: 'points the bucket regains per second (fractions allowed: 0.1 is one point each 10 s)',
     }),
