@@ -83,18 +83,18 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   const authenticator = createDeviceAuthenticator({ devices, ttlMs: config.API_KEY_CACHE_TTL_MS })
   // last_seen of the devices heard from, written in one statement every LAST_SEEN_FLUSH_MS.
   const lastSeen = new LastSeenTracker((seen) => devices.touchLastSeen(seen))
-  const lastSeenFlush = startPeriodicJob(
-    'last-seen',
-    config.LAST_SEEN_FLUSH_MS,
-    () => lastSeen.flush(),
-    logger,
-  )
   // A key revoked or a device deactivated on any gateway stops working here within a second too.
   const deviceChanges = await subscribeDeviceChanges(
     config.REDIS_URL,
     config.QUEUE_PREFIX,
     (deviceId) => authenticator.cache.forgetDevice(deviceId),
     (error) => logger.warn({ err: error.message }, 'device change subscription error'),
+  )
+  const lastSeenFlush = startPeriodicJob(
+    'last-seen',
+    config.LAST_SEEN_FLUSH_MS,
+    () => lastSeen.flush(),
+    logger,
   )
   const handle = createMessageHandler({
     authenticator,
