@@ -155,7 +155,8 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
         summary: 'Points of many devices from one edge gateway, each with its device_id',
         description:
           '`{"points": [{"device_id": 7, "timestamp": ..., "data": {...}}, ...]}` or a bare array. All or ' +
-          'nothing: a point for a device the gateway may not send for refuses the request (403).',
+          'nothing: a point for a device the gateway may not send for refuses the request (403), and so ' +
+          'does one device over its own rate limit (429 with Retry-After).',
         security: [{ deviceApiKey: [] }],
         body: Type.Union([
           Type.Object({

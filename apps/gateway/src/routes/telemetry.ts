@@ -23,7 +23,8 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
     description:
       'One point, `{"points": [...]}`, or a bare array of points. 202 only once the batch is durably ' +
       'queued for both stores. A batch is all or nothing: one bad point refuses the request, and the ' +
-      '400 lists every bad point with its path. Limits: docs/telemetry-contract.md.',
+      "400 lists every bad point with its path. Over the device's rate limit (points per second, " +
+      'DEVICE_RATE_*): 429 with Retry-After. Limits: docs/telemetry-contract.md.',
     body: TelemetryBody,
     response: { 202: IngestAccepted, ...ingestRefusals },
   }
