@@ -3,7 +3,7 @@
  * real PostgreSQL and InfluxDB, a private Redis, and for MQTT a private Mosquitto.
  *
  *   pnpm bench [--scenarios 1,2,3,4,5] [--seconds 60] [--overload-clients 100]
- *              [--overload-bound 200000] [--mqtt-rate 10000] [--cpu-prof DIR]
+ *              [--overload-bound 200000] [--mqtt-rate 10000] [--device-rate 1000000|off] [--cpu-prof DIR]
  *
  *   1. HTTP batches of 1,000 points from 50 concurrent clients
  *   2. HTTP single-point requests from 200 concurrent clients
@@ -14,6 +14,10 @@
  *
  * Each scenario prints a table (docs/benchmarks.md says how to read it), then a summary of the goals.
  * --cpu-prof DIR: each app writes a CPU profile (.cpuprofile, for Chrome DevTools) under DIR.
+ * --device-rate: the apps' DEVICE_RATE_POINTS_PER_SECOND and DEVICE_RATE_BURST_POINTS. The default
+ * 1,000,000 is far above what any bench device sends, so every request pays for the rate check and
+ * none is refused (scenario 1 sends thousands of points a second per device, over the production
+ * default of 1,000); `off` turns the check off, to measure its cost.
  * Everything it starts (processes, databases, Redis keys, files) is removed at the end, on failure
  * and on Ctrl-C. Talks only to 127.0.0.1.
  */
@@ -40,6 +44,7 @@ const { values: args } = parseArgs({
     'overload-clients': { type: 'string', default: '100' },
     'overload-bound': { type: 'string', default: '200000' },
     'mqtt-rate': { type: 'string', default: '10000' },
+    'device-rate': { type: 'string', default: '1000000' },
     'cpu-prof': { type: 'string' },
   },
 })
@@ -53,6 +58,11 @@ for (const id of selected)
 if (!(seconds >= 1)) fail('--seconds must be at least 1')
 if (!(overloadClients >= 1) || !(overloadBound >= 1) || !(mqttRate >= 0))
   fail('the options take positive numbers')
+const deviceRate = args['device-rate'] === 'off' ? 0 : Number(args['device-rate'])
+if (!(deviceRate >= 1) && args['device-rate'] !== 'off') fail('--device-rate takes points per second or off')
+// The apps inherit this process's environment (spawnApp).
+process.env.DEVICE_RATE_POINTS_PER_SECOND = String(deviceRate)
+process.env.DEVICE_RATE_BURST_POINTS = String(Math.max(deviceRate, 1))
 
 const httpScenarios: Record<'1' | '2' | '4', HttpScenario> = {
   '1': {
@@ -136,7 +146,7 @@ await withTeardown(async (teardown) => {
   }
 
   console.log(
-    `pnpm bench: scenarios ${[...selected].sort().join(', ')}, ${seconds} s each (figures: docs/benchmarks.md)`,
+    `pnpm bench: scenarios ${[...selected].sort().join(', ')}, ${seconds} s each, device rate limit ${deviceRate || 'off'} (figures: docs/benchmarks.md)`,
   )
   await buildApps() // the apps run as production runs them: their build
   // The yardstick runs right after the scenario it is compared with: the same machine at nearly

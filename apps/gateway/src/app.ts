@@ -26,6 +26,7 @@ import auditRoutes from './routes/audit.js'
 import devices from './routes/devices.js'
 import edgeGateways from './routes/edge-gateways.js'
 import health from './routes/health.js'
+import influxdbHealth from './routes/influxdb-health.js'
 import ingestStatus from './routes/ingest-status.js'
 import lineProtocol from './routes/line-protocol.js'
 import operatorTokens from './routes/operator-tokens.js'
@@ -87,9 +88,12 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(audit)
 
   await app.register(health)
+  await app.register(influxdbHealth, { writerHealthUrl: config.INFLUX_WRITER_HEALTH_URL })
   await app.register(devices, {
     queuePrefix: config.QUEUE_PREFIX,
     onlineWindowMs: config.DEVICE_ONLINE_SECONDS * 1000,
+    registrationMode: config.REGISTRATION_MODE,
+    registrationPerIp: config.REGISTRATION_PER_IP,
   })
   await app.register(telemetry)
   await app.register(telemetryQuery)

@@ -6,10 +6,12 @@ import {
   createDevicesRepository,
   createFieldTypesRepository,
   createSql,
+  LastSeenTracker,
   migrateWhenReachable,
 } from '@iotflow/db'
 import {
   createIngestService,
+  deviceRateLimiterFrom,
   FieldTypeRegistry,
   IngestUnavailableError,
   telemetryLimitsFrom,
@@ -24,7 +26,7 @@ import {
   subscribeDeviceChanges,
   warnIfEvictionPossible,
 } from '@iotflow/queue'
-import { type DependencyState, type Logger, probe } from '@iotflow/runtime'
+import { type DependencyState, type Logger, probe, startPeriodicJob } from '@iotflow/runtime'
 import type { IPublishPacket } from 'mqtt'
 import {
   type BrokerConnection,
@@ -78,10 +80,10 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     lingerMs: config.MQTT_GROUP_COMMIT_LINGER_MS,
     maxInFlight: config.MQTT_GROUP_COMMIT_MAX_INFLIGHT,
   })
-  const authenticator = createDeviceAuthenticator({
-    devices: createDevicesRepository(sql),
-    ttlMs: config.API_KEY_CACHE_TTL_MS,
-  })
+  const devices = createDevicesRepository(sql)
+  const authenticator = createDeviceAuthenticator({ devices, ttlMs: config.API_KEY_CACHE_TTL_MS })
+  // last_seen of the devices heard from, written in one statement every LAST_SEEN_FLUSH_MS.
+  const lastSeen = new LastSeenTracker((seen) => devices.touchLastSeen(seen))
   // A key revoked or a device deactivated on any gateway stops working here within a second too.
   const deviceChanges = await subscribeDeviceChanges(
     config.REDIS_URL,
@@ -89,16 +91,24 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     (deviceId) => authenticator.cache.forgetDevice(deviceId),
     (error) => logger.warn({ err: error.message }, 'device change subscription error'),
   )
+  const lastSeenFlush = startPeriodicJob(
+    'last-seen',
+    config.LAST_SEEN_FLUSH_MS,
+    () => lastSeen.flush(),
+    logger,
+  )
   const handle = createMessageHandler({
     authenticator,
     ingest: createIngestService({
       fieldTypes: new FieldTypeRegistry(createFieldTypesRepository(sql)),
       enqueuer,
       limits: telemetryLimitsFrom(config),
+      rateLimiter: deviceRateLimiterFrom(redis, config),
     }),
     authMode: config.MQTT_AUTH_MODE,
     topicRoot: config.MQTT_TOPIC_ROOT,
     maxPayloadBytes: config.BODY_LIMIT_BYTES,
+    seen: (deviceId) => lastSeen.touch(deviceId),
   })
   const metrics = new BridgeMetrics()
   // The same series as the gateway and writers, so dashboards read one set of names.
@@ -166,7 +176,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     metrics.errorsPublished++
     connection.publish(verdict.errorTopic, verdict.response, packet.properties?.correlationData)
     logger.debug({ topic, statusCode: verdict.response.statusCode }, 'message refused')
-    return 'ack'
+    return verdict.response.statusCode === 429 ? 'quota-exceeded' : 'ack'
   }
 
   const topics = subscriptionTopics(config.MQTT_TOPIC_ROOT, config.MQTT_SHARE_GROUP)
@@ -227,6 +237,8 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
         await Promise.allSettled([...inFlight])
         await Promise.all(connections.map((c) => c.end()))
         await enqueuer.close()
+        await lastSeenFlush.close()
+        await lastSeenFlush.runNow()
         await backlog.close()
         await deviceChanges.close()
         await redis.quit().catch(() => redis.disconnect())

@@ -1,8 +1,14 @@
 import type { Logger } from '@iotflow/runtime'
 import mqtt, { type IClientOptions, type IPublishPacket, type MqttClient } from 'mqtt'
 
-/** What to do with a QoS 1 message once it has been handled: PUBACK it, or leave it with the broker. */
-export type Disposition = 'ack' | 'hold'
+/**
+ * What to do with a QoS 1 message once it has been handled: PUBACK it, PUBACK it with reason 0x97
+ * (quota exceeded: refused for the device's rate limit), or leave it with the broker.
+ */
+export type Disposition = 'ack' | 'quota-exceeded' | 'hold'
+
+/** MQTT 5 reason code of a PUBACK for a message refused because its sender is over its quota. */
+export const QUOTA_EXCEEDED = 0x97
 
 /** One delivery of a message: live until the connection that delivered it closes. */
 export interface Delivery {
@@ -77,6 +83,7 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
       options.onMessage(topic, payload, packet, delivery).then(
         (disposition) => {
           if (disposition === 'ack') done(0)
+          else if (disposition === 'quota-exceeded') done(QUOTA_EXCEEDED)
           // Not calling done keeps the message unacknowledged (and this connection paused) until
           // the connection closes; the broker redelivers it when the session resumes. A delivery
           // whose connection already closed holds nothing on the current one.

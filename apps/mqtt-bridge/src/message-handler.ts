@@ -17,6 +17,8 @@ export interface MessageHandlerOptions {
   authMode: AuthMode
   topicRoot: string
   maxPayloadBytes: number
+  /** Called for every message from a known, active device, as an HTTP request's authentication does. */
+  seen(deviceId: number): void
 }
 
 /**
@@ -27,7 +29,7 @@ export interface MessageHandlerOptions {
  * (the message must then stay unacknowledged).
  */
 export function createMessageHandler(options: MessageHandlerOptions) {
-  const { authenticator, ingest, authMode, topicRoot, maxPayloadBytes } = options
+  const { authenticator, ingest, authMode, topicRoot, maxPayloadBytes, seen } = options
 
   return async function handle(
     topic: string,
@@ -75,6 +77,7 @@ export function createMessageHandler(options: MessageHandlerOptions) {
       throw new IngestUnavailableError('devices', { cause })
     }
     if (!authentication.ok) return refuse(authentication.status, authentication.message)
+    seen(authentication.device.id)
     if (authentication.device.id !== deviceId) {
       // Same answer as HTTP when a device names another device's id.
       return refuse(
@@ -84,6 +87,7 @@ export function createMessageHandler(options: MessageHandlerOptions) {
     }
 
     const outcome = await ingest.ingest(authentication.device, prepared.body, receivedAt)
+    if (outcome.status === 429) return refuse(429, outcome.message)
     if (outcome.status !== 202) return refuse(outcome.status, outcome.message, outcome.errors)
     return { kind: 'accepted', deviceId, batchId: outcome.batchId, accepted: outcome.accepted }
   }

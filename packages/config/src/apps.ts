@@ -3,10 +3,12 @@ import {
   backlogEnv,
   bodyLimitEnv,
   deviceAuthEnv,
+  deviceRateEnv,
   groupCommitEnv,
   healthEnv,
   httpEnv,
   influxEnv,
+  lastSeenEnv,
   loggingEnv,
   postgresEnv,
   processNiceEnv,
@@ -31,6 +33,8 @@ export const GatewayEnv = Type.Object({
   ...retentionEnv,
   ...bodyLimitEnv,
   ...deviceAuthEnv,
+  ...deviceRateEnv,
+  ...lastSeenEnv,
   ...groupCommitEnv,
   ...storeJobRetryEnv,
   ADMIN_TOKEN: Type.String({ minLength: 16, description: 'at least 16 characters' }),
@@ -40,7 +44,6 @@ export const GatewayEnv = Type.Object({
     default: 300,
     description: 'a device seen within this many seconds is online',
   }),
-  LAST_SEEN_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   TLS_CERT_FILE: Type.Optional(
     Type.String({
@@ -52,6 +55,22 @@ export const GatewayEnv = Type.Object({
   TLS_KEY_FILE: Type.Optional(
     Type.String({ minLength: 1, description: 'the private key of TLS_CERT_FILE (PEM)' }),
   ),
+  INFLUX_WRITER_HEALTH_URL: Type.String({
+    pattern: '^https?://',
+    default: 'http://127.0.0.1:9102',
+    description: "the InfluxDB writer's health server, asked by GET /api/v1/influxdb/health",
+  }),
+  REGISTRATION_MODE: Type.Union([Type.Literal('admin'), Type.Literal('open')], {
+    default: 'admin',
+    description:
+      'admin: POST /api/v1/devices/register needs the admin token; open: anyone may register, REGISTRATION_PER_IP per client address per 5 minutes',
+  }),
+  REGISTRATION_PER_IP: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000,
+    default: 10,
+    description: 'open registrations per client address per 5 minutes (REGISTRATION_MODE=open)',
+  }),
   INGEST_SHED_AFTER_MS: Type.Integer({
     minimum: 0,
     maximum: 600_000,
@@ -111,6 +130,8 @@ export const MqttBridgeEnv = Type.Object({
   ...telemetryEnv,
   ...bodyLimitEnv,
   ...deviceAuthEnv,
+  ...deviceRateEnv,
+  ...lastSeenEnv,
   ...retentionEnv,
   ...storeJobRetryEnv,
   ...healthEnv(9103),

@@ -188,6 +188,30 @@ export const bodyLimitEnv = {
   BODY_LIMIT_BYTES: Type.Integer({ minimum: 1024, maximum: 512 * 1024 * 1024, default: 10 * 1024 * 1024 }),
 }
 
+/**
+ * Per-device rate limits, a token bucket in points shared by every gateway and bridge through Redis
+ * (docs/telemetry-contract.md, "Rate limits"); a device's own `rate_limit` overrides both.
+ */
+export const deviceRateEnv = {
+  DEVICE_RATE_POINTS_PER_SECOND: Type.Number({
+    minimum: 0,
+    maximum: 1_000_000_000,
+    default: 1000,
+    description: 'points a device may send per second, sustained; 0: no limit for devices without their own',
+  }),
+  DEVICE_RATE_BURST_POINTS: Type.Integer({
+    minimum: 1,
+    maximum: 1_000_000_000,
+    default: 100_000,
+    description: 'points a device may send at once after a quiet time (a backlog after an outage)',
+  }),
+}
+
+/** How often the gateway and the bridge write the `last_seen` of the devices they heard from. */
+export const lastSeenEnv = {
+  LAST_SEEN_FLUSH_MS: Type.Integer({ minimum: 100, maximum: 600_000, default: 5_000 }),
+}
+
 /** How long a device identity is trusted without asking Postgres again (gateway and bridge). */
 export const deviceAuthEnv = {
   API_KEY_CACHE_TTL_MS: Type.Integer({ minimum: 0, maximum: 3_600_000, default: 30_000 }),

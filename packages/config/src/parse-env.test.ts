@@ -41,6 +41,24 @@ describe('app configuration', () => {
     expect(() => loadGatewayConfig(env)).toThrow(/PORT: .*"eighty"/)
   })
 
+  it('limits each device to 1,000 points a second and bursts of 100,000 by default, in the gateway and the bridge', () => {
+    const env = { ADMIN_TOKEN: 'a-long-enough-token' }
+    for (const config of [loadGatewayConfig(env), loadMqttBridgeConfig({})]) {
+      expect(config.DEVICE_RATE_POINTS_PER_SECOND).toBe(1000)
+      expect(config.DEVICE_RATE_BURST_POINTS).toBe(100_000)
+    }
+    const off = loadGatewayConfig({ ...env, DEVICE_RATE_POINTS_PER_SECOND: '0' })
+    expect(off.DEVICE_RATE_POINTS_PER_SECOND).toBe(0)
+    expect(loadMqttBridgeConfig({ DEVICE_RATE_POINTS_PER_SECOND: '0.5' }).DEVICE_RATE_POINTS_PER_SECOND).toBe(
+      0.5,
+    )
+    expect(
+      problemsOf(() =>
+        loadGatewayConfig({ ...env, DEVICE_RATE_POINTS_PER_SECOND: '-1', DEVICE_RATE_BURST_POINTS: '0' }),
+      ).sort(),
+    ).toEqual(['DEVICE_RATE_BURST_POINTS', 'DEVICE_RATE_POINTS_PER_SECOND'])
+  })
+
   it('bounds the queue backlog: 1,000,000 points by default, for every app; a bad value is named', () => {
     const env = { ADMIN_TOKEN: 'a-long-enough-token' }
     expect(loadGatewayConfig(env).BACKLOG_MAX_POINTS).toBe(1_000_000)

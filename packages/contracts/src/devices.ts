@@ -1,7 +1,27 @@
 import { type Static, Type } from '@sinclair/typebox'
 
-const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(schema: T) =>
-  Type.Union([schema, Type.Null()])
+const Nullable = <T extends Parameters<typeof Type.Union>[0][number]>(
+  schema: T,
+  options?: { description: string },
+) => Type.Union([schema, Type.Null()], options)
+
+/** A device's own token bucket, in points (docs/telemetry-contract.md, "Rate limits"). */
+export const RateLimit = Type.Object(
+  {
+    points_per_second: Type.Number({
+      minimum: 0.001,
+      maximum: 1_000_000_000,
+      description: 'points the bucket regains per second (fractions allowed: 0.1 is one point each 10 s)',
+    }),
+    burst_points: Type.Integer({
+      minimum: 1,
+      maximum: 1_000_000_000,
+      description: 'points the bucket holds at most: what a device may send at once after being quiet',
+    }),
+  },
+  { additionalProperties: false, title: 'RateLimit' },
+)
+export type RateLimit = Static<typeof RateLimit>
 
 export const DeviceCreateBody = Type.Object(
   {
@@ -34,6 +54,10 @@ export const Device = Type.Object(
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
     last_seen: Nullable(Type.String({ format: 'date-time' })),
+    rate_limit: Nullable(RateLimit, {
+      description:
+        "the device's own rate limit; null: DEVICE_RATE_POINTS_PER_SECOND and DEVICE_RATE_BURST_POINTS",
+    }),
   },
   { title: 'Device' },
 )
@@ -47,6 +71,15 @@ export const DeviceCreated = Type.Object(
   { title: 'DeviceCreated' },
 )
 
+/** POST /api/v1/devices/register: the key also inside `device`, where the predecessor's clients read it. */
+export const DeviceRegistered = Type.Object(
+  {
+    device: Type.Intersect([Device, Type.Object({ api_key: Type.String({ description: 'the same key' }) })]),
+    api_key: Type.String({ description: 'shown once; only its hash is stored' }),
+  },
+  { title: 'DeviceRegistered' },
+)
+
 export const DeviceUpdateBody = Type.Partial(
   Type.Object({
     name: Type.String({ minLength: 1, maxLength: 128 }),
@@ -57,6 +90,7 @@ export const DeviceUpdateBody = Type.Partial(
     hardware_version: Nullable(Type.String({ maxLength: 64 })),
     metadata: Type.Record(Type.String(), Type.Unknown()),
     status: DeviceStatus,
+    rate_limit: Nullable(RateLimit, { description: 'null: back to the defaults' }),
   }),
   { additionalProperties: false, minProperties: 1, title: 'DeviceUpdate' },
 )

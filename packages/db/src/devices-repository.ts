@@ -1,4 +1,10 @@
-import type { Device, DeviceCreateBody, DeviceListQuery, DeviceUpdateBody } from '@iotflow/contracts'
+import type {
+  Device,
+  DeviceCreateBody,
+  DeviceListQuery,
+  DeviceUpdateBody,
+  RateLimit,
+} from '@iotflow/contracts'
 import { generateApiKey } from './api-keys.js'
 import type { Sql } from './client.js'
 
@@ -8,6 +14,8 @@ export interface DeviceIdentity {
   device_type: string
   status: 'active' | 'inactive'
   api_key_hash: Buffer
+  /** Its own rate limit; null: the configured defaults. */
+  rate_limit: RateLimit | null
 }
 
 export class DuplicateDeviceNameError extends Error {
@@ -31,6 +39,7 @@ interface DeviceRow {
   created_at: Date
   updated_at: Date
   last_seen: Date | null
+  rate_limit: RateLimit | null
 }
 
 const toDevice = (row: DeviceRow): Device => ({
@@ -54,6 +63,7 @@ const DEVICE_COLUMNS = [
   'created_at',
   'updated_at',
   'last_seen',
+  'rate_limit',
 ] as const
 
 export function createDevicesRepository(sql: Sql) {
@@ -84,13 +94,13 @@ export function createDevicesRepository(sql: Sql) {
 
     async findIdentityByKeyHash(hash: Buffer): Promise<DeviceIdentity | undefined> {
       const [row] = await sql<DeviceIdentity[]>`
-        SELECT id, device_type, status, api_key_hash FROM devices WHERE api_key_hash = ${hash}`
+        SELECT id, device_type, status, api_key_hash, rate_limit FROM devices WHERE api_key_hash = ${hash}`
       return row
     },
 
     async findIdentityById(id: number): Promise<DeviceIdentity | undefined> {
       const [row] = await sql<DeviceIdentity[]>`
-        SELECT id, device_type, status, api_key_hash FROM devices WHERE id = ${id}`
+        SELECT id, device_type, status, api_key_hash, rate_limit FROM devices WHERE id = ${id}`
       return row
     },
 
@@ -119,6 +129,7 @@ export function createDevicesRepository(sql: Sql) {
     async update(id: number, patch: DeviceUpdateBody): Promise<Device | undefined> {
       const changes: Record<string, unknown> = { ...patch, updated_at: new Date() }
       if (patch.metadata) changes.metadata = sql.json(patch.metadata as Parameters<typeof sql.json>[0])
+      if (patch.rate_limit) changes.rate_limit = sql.json(patch.rate_limit)
       try {
         const [row] = await sql<DeviceRow[]>`
           UPDATE devices SET ${sql(changes)} WHERE id = ${id} RETURNING ${sql(DEVICE_COLUMNS)}`

@@ -1,3 +1,4 @@
+import type { RateLimit } from '@iotflow/contracts'
 import { GATEWAY_KEY_PREFIX, generateApiKey } from './api-keys.js'
 import type { Sql } from './client.js'
 
@@ -16,7 +17,7 @@ export interface EdgeGatewayIdentity {
   id: number
   status: 'active' | 'inactive'
   api_key_hash: Buffer
-  devices: Map<number, { device_type: string; status: 'active' | 'inactive' }>
+  devices: Map<number, { device_type: string; status: 'active' | 'inactive'; rate_limit: RateLimit | null }>
 }
 
 export class EdgeGatewayInputError extends Error {
@@ -127,19 +128,25 @@ export function createEdgeGatewaysRepository(sql: Sql) {
           device_id: number | null
           device_type: string
           device_status: 'active' | 'inactive'
+          rate_limit: RateLimit | null
         }[]
       >`
-        SELECT g.id, g.status, g.api_key_hash, d.id AS device_id, d.device_type, d.status AS device_status
+        SELECT g.id, g.status, g.api_key_hash, d.id AS device_id, d.device_type, d.status AS device_status,
+          d.rate_limit
         FROM edge_gateways g
         LEFT JOIN edge_gateway_devices gd ON gd.gateway_id = g.id
         LEFT JOIN devices d ON d.id = gd.device_id
         WHERE g.api_key_hash = ${hash}`
       const first = rows[0]
       if (!first) return undefined
-      const devices = new Map<number, { device_type: string; status: 'active' | 'inactive' }>()
+      const devices: EdgeGatewayIdentity['devices'] = new Map()
       for (const row of rows) {
         if (row.device_id !== null)
-          devices.set(row.device_id, { device_type: row.device_type, status: row.device_status })
+          devices.set(row.device_id, {
+            device_type: row.device_type,
+            status: row.device_status,
+            rate_limit: row.rate_limit,
+          })
       }
       return { id: first.id, status: first.status, api_key_hash: first.api_key_hash, devices }
     },

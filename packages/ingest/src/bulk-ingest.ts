@@ -4,31 +4,42 @@ import {
   indexPath,
   keyPath,
   parseTelemetryBody,
+  type RateLimit,
   type StoredPoint,
   type TelemetryLimits,
 } from '@iotflow/contracts'
 import type { BatchEnqueuer } from '@iotflow/queue'
+import type { DeviceRateLimiter } from './device-rate-limiter.js'
 import type { FieldTypeRegistry } from './field-type-registry.js'
-import { IngestUnavailableError, refused } from './ingest-service.js'
+import {
+  admitRate,
+  IngestUnavailableError,
+  type RateLimited,
+  rateRefusal,
+  refused,
+} from './ingest-service.js'
 
 /** An edge gateway and the devices it may speak for. */
 export interface BulkSender {
-  devices: Map<number, { device_type: string; status: 'active' | 'inactive' }>
+  devices: Map<number, { device_type: string; status: 'active' | 'inactive'; rate_limit?: RateLimit | null }>
 }
 
 export type BulkOutcome =
   | { status: 202; accepted: number; batches: { device_id: number; batch_id: string; accepted: number }[] }
   | { status: 400 | 403 | 413; message: string; errors: ErrorDetail[] }
+  | RateLimited
 
 /**
  * One request from an edge gateway holding points of many devices, each naming its `device_id`.
  * Validated like any telemetry, refused whole if it names a device the gateway may not speak for,
- * then queued as one batch per device, all in one MULTI: every device's batch or none.
+ * then queued as one batch per device, all in one MULTI: every device's batch or none. Each device's
+ * points count against its own rate limit; one device over it refuses the whole request.
  */
 export function createBulkIngest(options: {
   fieldTypes: FieldTypeRegistry
   enqueuer: BatchEnqueuer
   limits: TelemetryLimits
+  rateLimiter?: DeviceRateLimiter | undefined
 }) {
   return async function ingestBulk(
     sender: BulkSender,
@@ -100,6 +111,15 @@ export function createBulkIngest(options: {
       else byDevice.set(id, [point])
     })
     const groups = [...byDevice]
+    const admitted = await admitRate(
+      options.rateLimiter,
+      groups.map(([id, points]) => ({
+        deviceId: id,
+        rateLimit: sender.devices.get(id)?.rate_limit,
+        points: points.length,
+      })),
+    )
+    if (!admitted.ok) return rateRefusal(admitted) as BulkOutcome
     try {
       const queued = await options.enqueuer.enqueueMany(
         groups.map(([id, points]) => ({

@@ -1,4 +1,5 @@
 export * from './bulk-ingest.js'
+export * from './device-rate-limiter.js'
 export * from './field-type-registry.js'
 export * from './ingest-service.js'
 export * from './line-protocol-ingest.js'

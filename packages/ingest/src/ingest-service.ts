@@ -3,31 +3,40 @@ import {
   type ErrorDetail,
   indexPath,
   parseTelemetryBody,
+  type RateLimit,
   type StoredPoint,
   type TelemetryLimits,
 } from '@iotflow/contracts'
 import type { BatchEnqueuer } from '@iotflow/queue'
+import type { DeviceRateLimiter, RateCharge, RateVerdict } from './device-rate-limiter.js'
 import type { FieldTypeRegistry } from './field-type-registry.js'
 
 export interface IngestDevice {
   id: number
   device_type: string
+  /** Its own rate limit; null or absent: the default. */
+  rate_limit?: RateLimit | null
 }
+
+/** Over the device's rate limit: nothing was queued; enough tokens are back after `retryAfterSeconds`. */
+export type RateLimited = { status: 429; retryAfterSeconds: number; message: string }
 
 export type IngestOutcome =
   | { status: 202; batchId: string; accepted: number }
   | { status: 400 | 413; message: string; errors: ErrorDetail[] }
+  | RateLimited
 
 const unavailable = {
   queue: 'the queue is unavailable',
   'field-types': 'the field type registry is unavailable',
   devices: 'the device registry is unavailable',
+  'rate-limits': 'the rate limiter is unavailable',
 }
 
 /** A dependency the ingest path needs is down: nothing was queued, the sender should retry later. */
 export class IngestUnavailableError extends Error {
   constructor(
-    readonly dependency: 'queue' | 'field-types' | 'devices',
+    readonly dependency: keyof typeof unavailable,
     options: { cause: unknown },
   ) {
     super(unavailable[dependency], options)
@@ -44,21 +53,25 @@ export interface DevicePoints {
 export type PointsOutcome =
   | { status: 202; accepted: number; batchIds: string[] }
   | Extract<IngestOutcome, { status: 400 | 413 }>
+  | RateLimited
 
 export interface IngestServiceOptions {
   fieldTypes: FieldTypeRegistry
   enqueuer: BatchEnqueuer
   limits?: TelemetryLimits
+  /** Per-device rate limits; absent: none. */
+  rateLimiter?: DeviceRateLimiter | undefined
 }
 
 /**
- * The one ingest path of HTTP and MQTT: validate and normalise, check field types, then queue the
- * batch for both stores. Resolves 202 only once Redis has accepted the batch.
+ * The one ingest path of HTTP and MQTT: validate and normalise, check field types and the device's
+ * rate limit, then queue the batch for both stores. Resolves 202 only once Redis has accepted the batch.
  */
 export function createIngestService({
   fieldTypes,
   enqueuer,
   limits = defaultTelemetryLimits,
+  rateLimiter,
 }: IngestServiceOptions) {
   return {
     async ingest(device: IngestDevice, body: unknown, receivedAt = Date.now()): Promise<IngestOutcome> {
@@ -73,6 +86,11 @@ export function createIngestService({
         throw new IngestUnavailableError('field-types', { cause })
       }
       if (typeErrors.length > 0) return refused(400, typeErrors)
+
+      const admitted = await admitRate(rateLimiter, [
+        { deviceId: device.id, rateLimit: device.rate_limit, points: parsed.points.length },
+      ])
+      if (!admitted.ok) return rateRefusal(admitted)
 
       try {
         const { batchId } = await enqueuer.enqueue({
@@ -105,6 +123,16 @@ export function createIngestService({
         throw new IngestUnavailableError('field-types', { cause })
       }
       if (typeErrors.length > 0) return refused(400, typeErrors) as PointsOutcome
+
+      const admitted = await admitRate(
+        rateLimiter,
+        batches.map(({ device, points }) => ({
+          deviceId: device.id,
+          rateLimit: device.rate_limit,
+          points: points.length,
+        })),
+      )
+      if (!admitted.ok) return rateRefusal(admitted) as RateLimited
       try {
         const queued = await enqueuer.enqueueMany(
           batches.map(({ device, points }) => ({
@@ -123,6 +151,25 @@ export function createIngestService({
 }
 
 export type IngestService = ReturnType<typeof createIngestService>
+
+/** The rate limiter's verdict on a request's charges (admitted when there is no limiter). */
+export async function admitRate(
+  rateLimiter: DeviceRateLimiter | undefined,
+  charges: RateCharge[],
+): Promise<RateVerdict> {
+  if (!rateLimiter) return { ok: true }
+  try {
+    return await rateLimiter.admit(charges)
+  } catch (cause) {
+    throw new IngestUnavailableError('rate-limits', { cause })
+  }
+}
+
+/** The outcome of a request the rate limiter refused. */
+export function rateRefusal(verdict: Exclude<RateVerdict, { ok: true }>): IngestOutcome {
+  const { ok: _, ...outcome } = verdict
+  return outcome
+}
 
 /** A refusal: nothing of the request was queued. */
 export function refused(status: 400 | 413, errors: ErrorDetail[]): IngestOutcome {

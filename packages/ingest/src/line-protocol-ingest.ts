@@ -11,7 +11,7 @@ import {
   timeProblem,
 } from '@iotflow/contracts'
 import type { BulkSender } from './bulk-ingest.js'
-import type { DevicePoints, IngestDevice, IngestService } from './ingest-service.js'
+import type { DevicePoints, IngestDevice, IngestService, RateLimited } from './ingest-service.js'
 
 /** Who sent the lines: a device (its key), or an edge gateway naming each line's device in a tag. */
 export type LineProtocolSender = { device: IngestDevice } | { gateway: BulkSender }
@@ -22,6 +22,7 @@ export type LineProtocolOutcome =
   | { status: 422; accepted: number; dropped: number; message: string; errors: ErrorDetail[] }
   | Refusal
   | { status: 413; message: string; errors: ErrorDetail[] }
+  | RateLimited
 
 /** Nothing of the request was queued. */
 type Refusal = { status: 400 | 403; message: string; errors: ErrorDetail[] }
@@ -92,7 +93,7 @@ export function createLineProtocolIngest({
         if (dropped.length === 0) return { status: 204, accepted: outcome.accepted }
         return partialWrite(outcome.accepted, parsed.points.length, dropped)
       }
-      if (outcome.status === 413 || attempt === MAX_PARTITIONS) return outcome
+      if (outcome.status === 413 || outcome.status === 429 || attempt === MAX_PARTITIONS) return outcome
       // Field type conflicts: drop the lines they name and queue the rest.
       const conflicting = new Set(outcome.errors.map((error) => lineOf(error.path)))
       dropped.push(...outcome.errors)

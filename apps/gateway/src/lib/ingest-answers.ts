@@ -1,10 +1,10 @@
 import { STATUS_CODES } from 'node:http'
 import { Type } from '@fastify/type-provider-typebox'
-import type { ErrorResponse } from '@iotflow/contracts'
-import { IngestUnavailableError } from '@iotflow/ingest'
+import type { ErrorDetail, ErrorResponse } from '@iotflow/contracts'
+import { IngestUnavailableError, type RateLimited } from '@iotflow/ingest'
 import type { RefusalReason } from '@iotflow/metrics'
 import type { FastifyReply, FastifyRequest } from 'fastify'
-import { httpError } from './http-error.js'
+import { type HttpError, httpError } from './http-error.js'
 
 const ErrorRef = Type.Ref('ErrorResponse')
 
@@ -15,7 +15,18 @@ export const ingestRefusals = {
   403: ErrorRef,
   413: ErrorRef,
   415: ErrorRef,
+  429: ErrorRef,
   503: ErrorRef,
+}
+
+/** An ingest refusal as the error the handler throws: a 429 with Retry-After, others as they are. */
+export function refusalError(
+  outcome: RateLimited | { status: 400 | 403 | 413; message: string; errors: ErrorDetail[] },
+): HttpError {
+  if (outcome.status === 429) {
+    return httpError(429, outcome.message, undefined, { 'retry-after': String(outcome.retryAfterSeconds) })
+  }
+  return httpError(outcome.status, outcome.message, outcome.errors)
 }
 
 const RETRY_AFTER_SECONDS = '5'

@@ -7,12 +7,15 @@ import {
   DeviceIdParams,
   DeviceList,
   DeviceListQuery,
+  DeviceRegistered,
   DeviceStatusEnvelope,
   DeviceUpdateBody,
 } from '@iotflow/contracts'
 import { DuplicateDeviceNameError } from '@iotflow/db'
 import { publishDeviceChanged } from '@iotflow/queue'
+import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpError } from '../lib/http-error.js'
+import { createRegistrationLimit } from '../lib/registration-limit.js'
 
 const ErrorRef = Type.Ref('ErrorResponse')
 const adminOnly = [{ adminBearer: [] }]
@@ -21,6 +24,9 @@ const deviceOnly = [{ deviceApiKey: [] }]
 export interface DevicesRoutesOptions {
   queuePrefix: string
   onlineWindowMs: number
+  /** open: POST /api/v1/devices/register without the admin token, `registrationPerIp` per 5 minutes. */
+  registrationMode: 'admin' | 'open'
+  registrationPerIp: number
 }
 
 const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify, options) => {
@@ -48,21 +54,44 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
     body: DeviceCreateBody,
     response: { 201: DeviceCreated, 400: ErrorRef, 401: ErrorRef, 409: ErrorRef },
   }
-  const create = {
-    onRequest: fastify.requireOperator,
-    handler: async (request: { body: DeviceCreateBody }, reply: { code(status: number): unknown }) => {
-      const { device, apiKey } = await repo.create(request.body).catch(asConflict)
-      reply.code(201)
-      return { device, api_key: apiKey }
-    },
-  }
+  const create = (request: { body: DeviceCreateBody }) => repo.create(request.body).catch(asConflict)
   fastify.post('/api/v1/devices', {
     schema: { ...createSchema, summary: 'Register a device; the API key is shown once' },
-    ...create,
+    onRequest: fastify.requireOperator,
+    handler: async (request, reply) => {
+      const { device, apiKey } = await create(request)
+      return reply.code(201).send({ device, api_key: apiKey })
+    },
   })
+
+  const open = options.registrationMode === 'open'
+  const registrationLimit = createRegistrationLimit(
+    fastify.redis,
+    options.queuePrefix,
+    options.registrationPerIp,
+  )
+  // Open mode: a request with credentials is an operator's (the token must be right, no limit);
+  // one without is a device registering itself, limited per client address.
+  const mayRegister = async (request: FastifyRequest, reply: FastifyReply) => {
+    if (!open || request.headers.authorization !== undefined) return fastify.requireOperator(request, reply)
+    await registrationLimit.admit(request)
+  }
   fastify.post('/api/v1/devices/register', {
-    schema: { ...createSchema, summary: 'Register a device (predecessor alias of POST /api/v1/devices)' },
-    ...create,
+    schema: {
+      ...createSchema,
+      summary:
+        'Register a device (predecessor alias of POST /api/v1/devices; the key also as device.api_key)',
+      description: open
+        ? `Open registration (REGISTRATION_MODE=open): without the admin token, ${options.registrationPerIp} per client address per 5 minutes, then 429 with Retry-After.`
+        : 'Admin only (REGISTRATION_MODE=admin); REGISTRATION_MODE=open lets devices register themselves.',
+      security: open ? [{}, ...adminOnly] : adminOnly,
+      response: { ...createSchema.response, 201: DeviceRegistered, 429: ErrorRef, 503: ErrorRef },
+    },
+    onRequest: mayRegister,
+    handler: async (request, reply) => {
+      const { device, apiKey } = await create(request)
+      return reply.code(201).send({ device: { ...device, api_key: apiKey }, api_key: apiKey })
+    },
   })
 
   fastify.get(

@@ -5,7 +5,7 @@ import { createBulkIngest } from '@iotflow/ingest'
 import type { FastifyRequest } from 'fastify'
 import { edgeGatewayByKey } from '../lib/edge-gateway-key.js'
 import { httpError } from '../lib/http-error.js'
-import { asUnavailable, ingestRefusals } from '../lib/ingest-answers.js'
+import { asUnavailable, ingestRefusals, refusalError } from '../lib/ingest-answers.js'
 
 const ErrorRef = Type.Ref('ErrorResponse')
 const adminOnly = [{ adminBearer: [] }]
@@ -48,6 +48,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
     fieldTypes: fastify.fieldTypes,
     enqueuer: fastify.batchEnqueuer,
     limits: options.limits,
+    rateLimiter: fastify.deviceRateLimiter,
   })
   const found = (gateway: EdgeGateway | undefined, id: number) => {
     if (!gateway) throw httpError(404, `no edge gateway ${id}`)
@@ -151,7 +152,8 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
         summary: 'Points of many devices from one edge gateway, each with its device_id',
         description:
           '`{"points": [{"device_id": 7, "timestamp": ..., "data": {...}}, ...]}` or a bare array. All or ' +
-          'nothing: a point for a device the gateway may not send for refuses the request (403).',
+          'nothing: a point for a device the gateway may not send for refuses the request (403), and so ' +
+          'does one device over its own rate limit (429 with Retry-After).',
         security: [{ deviceApiKey: [] }],
         body: Type.Union([
           Type.Object({
@@ -167,7 +169,9 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
       if (!sender) throw httpError(401, 'an edge gateway key is required')
       try {
         const outcome = await ingestBulk(sender, request.body)
-        if (outcome.status !== 202) throw httpError(outcome.status, outcome.message, outcome.errors)
+        if (outcome.status !== 202) throw refusalError(outcome)
+        // The devices behind the edge gateway are alive as much as one that sends itself.
+        for (const batch of outcome.batches) fastify.lastSeen.touch(batch.device_id)
         return reply.code(202).send({
           accepted: outcome.accepted,
           batches: outcome.batches.map((b) => ({

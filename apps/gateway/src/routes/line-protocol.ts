@@ -5,7 +5,7 @@ import { createLineProtocolIngest, type LineProtocolSender } from '@iotflow/inge
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { edgeGatewayByKey } from '../lib/edge-gateway-key.js'
 import { httpError } from '../lib/http-error.js'
-import { asUnavailable } from '../lib/ingest-answers.js'
+import { asUnavailable, refusalError } from '../lib/ingest-answers.js'
 import { lineProtocolText } from '../lib/line-protocol-body.js'
 
 export interface LineProtocolRoutesOptions {
@@ -102,7 +102,8 @@ const lineProtocol: FastifyPluginAsyncTypebox<LineProtocolRoutesOptions> = async
       if (outcome.status === 204) request.ingestedPoints = outcome.accepted
       else if (outcome.status === 422) request.ingestedPoints = outcome.dropped
       if (outcome.status === 204) return reply.code(204).send()
-      throw httpError(outcome.status, outcome.message, outcome.errors)
+      if (outcome.status === 422) throw httpError(422, outcome.message, outcome.errors)
+      throw refusalError(outcome)
     } catch (error) {
       asUnavailable(request, error)
     }

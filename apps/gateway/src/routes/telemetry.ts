@@ -2,7 +2,7 @@ import type { FastifyPluginAsyncTypebox } from '@fastify/type-provider-typebox'
 import { IngestAccepted, TelemetryBody } from '@iotflow/contracts'
 import type { FastifyReply, FastifyRequest } from 'fastify'
 import { httpError } from '../lib/http-error.js'
-import { asUnavailable, ingestRefusals } from '../lib/ingest-answers.js'
+import { asUnavailable, ingestRefusals, refusalError } from '../lib/ingest-answers.js'
 
 const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
   async function ingest(request: FastifyRequest, reply: FastifyReply) {
@@ -10,7 +10,7 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
     if (!device) throw httpError(401, 'a device API key is required in the X-API-Key header')
     try {
       const outcome = await fastify.ingestService.ingest(device, request.body)
-      if (outcome.status !== 202) throw httpError(outcome.status, outcome.message, outcome.errors)
+      if (outcome.status !== 202) throw refusalError(outcome)
       return reply.code(202).send({ batch_id: outcome.batchId, accepted: outcome.accepted })
     } catch (error) {
       asUnavailable(request, error)
@@ -23,7 +23,8 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
     description:
       'One point, `{"points": [...]}`, or a bare array of points. 202 only once the batch is durably ' +
       'queued for both stores. A batch is all or nothing: one bad point refuses the request, and the ' +
-      '400 lists every bad point with its path. Limits: docs/telemetry-contract.md.',
+      "400 lists every bad point with its path. Over the device's rate limit (points per second, " +
+      'DEVICE_RATE_*): 429 with Retry-After. Limits: docs/telemetry-contract.md.',
     body: TelemetryBody,
     response: { 202: IngestAccepted, ...ingestRefusals },
   }

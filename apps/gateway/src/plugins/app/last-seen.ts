@@ -1,6 +1,6 @@
+import { LastSeenTracker } from '@iotflow/db'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import { LastSeenTracker } from '../../lib/last-seen-tracker.js'
 
 declare module 'fastify' {
   interface FastifyInstance {

@@ -1,0 +1,51 @@
+import { setTimeout as sleep } from 'node:timers/promises'
+import { describe, expect, it } from 'vitest'
+import { createTokenBuckets } from './token-buckets.js'
+import { useTestRedis } from './use-test-redis.js'
+
+const test = useTestRedis('buckets')
+
+describe('token buckets in Redis', () => {
+  it('takes from a full bucket, refuses past it with the wait until enough tokens, and refills', async () => {
+    const buckets = createTokenBuckets(test.redis(), test.prefix, 'device')
+    const take = (cost: number) => buckets.take([{ name: '1', perSecond: 10, burst: 5, cost }])
+    expect(await take(4)).toEqual({ ok: true })
+    const refused = await take(3)
+    expect(refused.ok).toBe(false)
+    // 1 token left, 2 more needed at 10 a second: at most 200 ms (less as time passes).
+    expect(refused.ok === false && refused.retryAfterMs).toBeGreaterThan(0)
+    expect(refused.ok === false && refused.retryAfterMs).toBeLessThanOrEqual(200)
+    await sleep(250)
+    expect(await take(3)).toEqual({ ok: true })
+  })
+
+  it('takes from several buckets at once or from none, and one bucket from two instances is one bucket', async () => {
+    const one = createTokenBuckets(test.redis(), test.prefix, 'device')
+    const other = createTokenBuckets(test.redis(), test.prefix, 'device')
+    const pair = (a: number, b: number) => [
+      { name: 'a', perSecond: 0.001, burst: 10, cost: a },
+      { name: 'b', perSecond: 0.001, burst: 10, cost: b },
+    ]
+    expect(await one.take(pair(6, 9))).toEqual({ ok: true })
+    expect((await other.take(pair(1, 2))).ok).toBe(false) // b lacks a token: a keeps its 4
+    expect(await other.take(pair(4, 1))).toEqual({ ok: true })
+    expect((await one.take(pair(1, 0))).ok).toBe(false)
+  })
+
+  it('decides takes asked for together one by one, as if each were alone', async () => {
+    const buckets = createTokenBuckets(test.redis(), test.prefix, 'together')
+    const take = (name: string) => buckets.take([{ name, perSecond: 0.001, burst: 5, cost: 2 }])
+    // Asked in one turn of the event loop: one script call, each take still on its own.
+    const results = await Promise.all([...Array.from({ length: 4 }, () => take('p')), take('q'), take('q')])
+    expect(results.map((r) => r.ok)).toEqual([true, true, false, false, true, true])
+  })
+
+  it('lets the key of a bucket expire once it would be full again, so idle senders cost nothing', async () => {
+    const buckets = createTokenBuckets(test.redis(), test.prefix, 'idle')
+    await buckets.take([{ name: 'x', perSecond: 1000, burst: 1000, cost: 500 }])
+    const ttl = await test.redis().pttl(`{${test.prefix}}:rate:idle:x`)
+    // 500 ms to refill, plus a second of slack.
+    expect(ttl).toBeGreaterThan(1000)
+    expect(ttl).toBeLessThanOrEqual(1500)
+  })
+})
