@@ -2,6 +2,7 @@ import { waitFor } from '@iotflow/testkit'
 import { describe, expect, it } from 'vitest'
 import { artifactPath, useBrowser } from './support/browser.js'
 import { usePipelineFixture } from './support/fixture.js'
+import { ADMIN_TOKEN } from './support/pipeline.js'
 
 const fixture = usePipelineFixture()
 const chromium = useBrowser()
@@ -59,5 +60,44 @@ describe('Swagger UI at /docs, in a real browser', () => {
       },
       { timeoutMs: 15_000, what: 'the two example points in both stores' },
     )
+  }, 60_000)
+
+  it('authorizes with an operator token: a read token lists devices with "Try it out", and is refused a change', async () => {
+    const created = await fetch(`${fixture.pipeline.baseUrl}/api/v1/operator-tokens`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ name: 'swagger-reader', role: 'read' }),
+    })
+    const { secret } = (await created.json()) as { secret: string }
+    const page = await chromium.browser.newPage()
+    page.setDefaultTimeout(30_000)
+    try {
+      await page.goto(`${fixture.pipeline.baseUrl}/docs`)
+      await page.locator('.swagger-ui .opblock').first().waitFor()
+      await page.locator('.auth-wrapper .authorize').click()
+      const scheme = page.locator('.modal-ux .auth-container').filter({ hasText: 'adminBearer' })
+      await scheme.locator('input').fill(secret)
+      await scheme.locator('button.authorize').click()
+      await scheme.getByText('Authorized', { exact: true }).waitFor()
+      await scheme.locator('button.btn-done').click()
+
+      const execute = async (operationId: string) => {
+        const operation = page.locator(`#${operationId}`)
+        await operation.locator('.opblock-summary').click()
+        await operation.getByRole('button', { name: 'Try it out' }).click()
+        await operation.getByRole('button', { name: 'Execute' }).click()
+        const status = operation.locator('.live-responses-table .response .response-col_status').first()
+        await status.waitFor()
+        return (await status.textContent())?.trim()
+      }
+      expect(await execute('operations-devices-get_api_v1_devices')).toBe('200')
+      // A change with the read token: 403 (POST /api/v1/devices with its example body).
+      expect(await execute('operations-devices-post_api_v1_devices')).toBe('403')
+    } catch (error) {
+      await page.screenshot({ path: artifactPath('swagger-operator-token.failure.png'), fullPage: true })
+      throw error
+    } finally {
+      await page.close()
+    }
   }, 60_000)
 })

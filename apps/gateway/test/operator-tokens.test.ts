@@ -192,3 +192,24 @@ describe('the audit log', () => {
     expect(response.json().message).toMatch(/since/)
   })
 })
+
+describe('the OpenAPI document', () => {
+  it('documents a 403 on every change an operator token may be refused', async () => {
+    const document = (await gateway.app.inject({ url: '/docs/json' })).json() as {
+      paths: Record<
+        string,
+        Record<string, { security?: Record<string, unknown>[]; responses: Record<string, unknown> }>
+      >
+    }
+    const changes = Object.entries(document.paths).flatMap(([path, operations]) =>
+      Object.entries(operations)
+        .filter(([method, op]) => method !== 'get' && op.security?.some((scheme) => 'adminBearer' in scheme))
+        .map(([method, op]) => ({
+          route: `${method.toUpperCase()} ${path}`,
+          documents403: '403' in op.responses,
+        })),
+    )
+    expect(changes.length).toBeGreaterThanOrEqual(8)
+    expect(changes.filter((change) => !change.documents403)).toEqual([])
+  })
+})

@@ -52,7 +52,7 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
     tags: ['devices'],
     security: adminOnly,
     body: DeviceCreateBody,
-    response: { 201: DeviceCreated, 400: ErrorRef, 401: ErrorRef, 409: ErrorRef },
+    response: { 201: DeviceCreated, 400: ErrorRef, 401: ErrorRef, 403: ErrorRef, 409: ErrorRef },
   }
   const create = (request: { body: DeviceCreateBody }) => repo.create(request.body).catch(asConflict)
   fastify.post('/api/v1/devices', {
@@ -184,7 +184,14 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
         ...byId,
         summary: 'Update a device (its status too: inactive devices are refused at once everywhere)',
         body: DeviceUpdateBody,
-        response: { 200: DeviceEnvelope, 400: ErrorRef, 401: ErrorRef, 404: ErrorRef, 409: ErrorRef },
+        response: {
+          200: DeviceEnvelope,
+          400: ErrorRef,
+          401: ErrorRef,
+          403: ErrorRef,
+          404: ErrorRef,
+          409: ErrorRef,
+        },
       },
     },
     async (request) => {
@@ -204,7 +211,7 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
       schema: {
         ...byId,
         summary: 'Deactivate a device and revoke its key; its stored telemetry stays',
-        response: { 200: DeviceEnvelope, 401: ErrorRef, 404: ErrorRef },
+        response: { 200: DeviceEnvelope, 401: ErrorRef, 403: ErrorRef, 404: ErrorRef },
       },
     },
     async (request) => changed(request.params.id, repo.deactivate(request.params.id)),
@@ -217,7 +224,7 @@ const devices: FastifyPluginAsyncTypebox<DevicesRoutesOptions> = async (fastify,
       schema: {
         ...byId,
         summary: 'Issue a new API key; the old one stops working at once',
-        response: { 200: DeviceCreated, 401: ErrorRef, 404: ErrorRef },
+        response: { 200: DeviceCreated, 401: ErrorRef, 403: ErrorRef, 404: ErrorRef },
       },
     },
     async (request) => {

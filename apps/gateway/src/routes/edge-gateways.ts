@@ -71,7 +71,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
           { name: Type.String({ minLength: 1, maxLength: 128 }), device_ids: DeviceIds },
           { additionalProperties: false },
         ),
-        response: { 201: Created, 400: ErrorRef, 401: ErrorRef, 409: ErrorRef },
+        response: { 201: Created, 400: ErrorRef, 401: ErrorRef, 403: ErrorRef, 409: ErrorRef },
       },
     },
     async (request, reply) => {
@@ -111,7 +111,14 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
           }),
           { additionalProperties: false, minProperties: 1 },
         ),
-        response: { 200: Envelope, 400: ErrorRef, 401: ErrorRef, 404: ErrorRef, 409: ErrorRef },
+        response: {
+          200: Envelope,
+          400: ErrorRef,
+          401: ErrorRef,
+          403: ErrorRef,
+          404: ErrorRef,
+          409: ErrorRef,
+        },
       },
     },
     async (request) =>
@@ -127,7 +134,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
         summary: 'Deactivate it and revoke its key',
         security: adminOnly,
         params: Params,
-        response: { 200: Envelope, 401: ErrorRef, 404: ErrorRef },
+        response: { 200: Envelope, 401: ErrorRef, 403: ErrorRef, 404: ErrorRef },
       },
     },
     async (request) => found(await repo.deactivate(request.params.id), request.params.id),
