@@ -1,8 +1,8 @@
 /**
- * The benchmark of issue 8: IoTFlow's apps as separate processes (as in production) against the
- * real PostgreSQL and InfluxDB, a private Redis, and for MQTT a private Mosquitto.
+ * The benchmark of issues 8 and 19: IoTFlow's apps as separate processes (as in production) against
+ * the real PostgreSQL and InfluxDB, a private Redis, and for MQTT a private Mosquitto.
  *
- *   pnpm bench [--scenarios 1,2,3,4,5] [--seconds 60] [--overload-clients 100]
+ *   pnpm bench [--scenarios 1,6,2,3,4,5] [--seconds 60] [--overload-clients 100]
  *              [--overload-bound 200000] [--mqtt-rate 10000] [--device-rate 1000000|off] [--cpu-prof DIR]
  *
  *   1. HTTP batches of 1,000 points from 50 concurrent clients
@@ -10,8 +10,11 @@
  *   3. MQTT single-point QoS 1 messages from 200 device connections
  *   4. Overload: clients sending 1,000-point batches without pause, the gateway's backlog bound low
  *   5. The yardstick: scenarios 1 and 2 against a gateway that writes both stores in each request
- *      (each run right after the scenario it is compared with: order 1, 5.1, 2, 5.2, 3, 4)
+ *      (each run right after the scenario it is compared with)
+ *   6. Line protocol: gzipped 5,000-line bodies to /api/v2/write from 50 clients, as Telegraf sends
  *
+ * Scenarios run in the order --scenarios lists them, 5.1 and 5.2 right after 1 and 2: the default
+ * runs 1, 5.1, 6, 2, 5.2, 3, 4, and `--scenarios 6,1` runs 6 before 1.
  * Each scenario prints a table (docs/benchmarks.md says how to read it), then a summary of the goals.
  * --cpu-prof DIR: each app writes a CPU profile (.cpuprofile, for Chrome DevTools) under DIR.
  * --device-rate: the apps' DEVICE_RATE_POINTS_PER_SECOND and DEVICE_RATE_BURST_POINTS. The default
@@ -31,6 +34,7 @@ import { buildApps } from '../infra/build/build-apps.js'
 import type { BenchContext, ScenarioResult } from './harness/context.js'
 import { printGoals } from './harness/goals.js'
 import { type HttpScenario, runHttpOnIotflow, runHttpOnYardstick } from './harness/http-scenarios.js'
+import { writeLineProtocolBodies } from './harness/line-protocol-bodies.js'
 import { runMqttOnIotflow } from './harness/mqtt-scenario.js'
 import { printScenario, printYardstickComparison } from './harness/report.js'
 import { settleMachine } from './harness/settle.js'
@@ -39,7 +43,7 @@ import { ensureWrk } from './harness/wrk.js'
 
 const { values: args } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: '1,2,3,4,5' },
+    scenarios: { type: 'string', default: '1,6,2,3,4,5' },
     seconds: { type: 'string', default: '60' },
     'overload-clients': { type: 'string', default: '100' },
     'overload-bound': { type: 'string', default: '200000' },
@@ -48,13 +52,14 @@ const { values: args } = parseArgs({
     'cpu-prof': { type: 'string' },
   },
 })
+// In the order given: the run order.
 const selected = new Set(args.scenarios.split(',').map((s) => s.trim()))
 const seconds = Number(args.seconds)
 const overloadClients = Number(args['overload-clients'])
 const overloadBound = Number(args['overload-bound'])
 const mqttRate = Number(args['mqtt-rate'])
 for (const id of selected)
-  if (!['1', '2', '3', '4', '5'].includes(id)) fail(`unknown scenario ${id} (1 to 5)`)
+  if (!['1', '2', '3', '4', '5', '6'].includes(id)) fail(`unknown scenario ${id} (1 to 6)`)
 if (!(seconds >= 1)) fail('--seconds must be at least 1')
 if (!(overloadClients >= 1) || !(overloadBound >= 1) || !(mqttRate >= 0))
   fail('the options take positive numbers')
@@ -63,6 +68,12 @@ if (!(deviceRate >= 1) && args['device-rate'] !== 'off') fail('--device-rate tak
 // The apps inherit this process's environment (spawnApp).
 process.env.DEVICE_RATE_POINTS_PER_SECOND = String(deviceRate)
 process.env.DEVICE_RATE_BURST_POINTS = String(Math.max(deviceRate, 1))
+
+/** Scenario 6's lines per request: the issue's 5,000 (Telegraf's metric_batch_size is 1,000 by default). */
+const LINES_PER_REQUEST = 5000
+/** Line protocol bodies are prepared for this rate, ten times anything stored on the machine so far. */
+const LINE_PROTOCOL_MAX_POINTS_PER_SECOND = 1_000_000
+const LINE_PROTOCOL_CLIENTS = 50
 
 const httpScenarios: Record<'1' | '2' | '4', HttpScenario> = {
   '1': {
@@ -126,6 +137,23 @@ await withTeardown(async (teardown) => {
     firstTimestampMs: Math.floor((Date.now() - 3_600_000) / 1000) * 1000,
     cpuProfileDir: args['cpu-prof'] ? resolve(args['cpu-prof']) : undefined,
   }
+  const lineProtocolScenario = async (): Promise<HttpScenario> => ({
+    id: '6',
+    title: `Line protocol: gzipped ${LINES_PER_REQUEST.toLocaleString('en')}-line requests to /api/v2/write from ${LINE_PROTOCOL_CLIENTS} concurrent clients`,
+    clients: LINE_PROTOCOL_CLIENTS,
+    pointsPerRequest: LINES_PER_REQUEST,
+    exact: false,
+    lineProtocol: await writeLineProtocolBodies({
+      dir: join(workDir, 'line-protocol'),
+      count: Math.ceil(
+        (LINE_PROTOCOL_MAX_POINTS_PER_SECOND * seconds) / LINE_PROTOCOL_CLIENTS / LINES_PER_REQUEST,
+      ),
+      linesPerBody: LINES_PER_REQUEST,
+      firstTimestampMs: context.firstTimestampMs,
+    }),
+  })
+  // Its bodies are compressed before any scenario settles the machine: not part of a measurement.
+  const scenario6 = selected.has('6') ? await lineProtocolScenario() : undefined
   const results: ScenarioResult[] = []
   const run = async (id: string, scenario: () => Promise<ScenarioResult>) => {
     if (teardown.stopping) return
@@ -146,18 +174,26 @@ await withTeardown(async (teardown) => {
   }
 
   console.log(
-    `pnpm bench: scenarios ${[...selected].sort().join(', ')}, ${seconds} s each, device rate limit ${deviceRate || 'off'} (figures: docs/benchmarks.md)`,
+    `pnpm bench: scenarios ${[...selected].join(', ')}, ${seconds} s each, device rate limit ${deviceRate || 'off'} (figures: docs/benchmarks.md)`,
   )
   await buildApps() // the apps run as production runs them: their build
   // The yardstick runs right after the scenario it is compared with: the same machine at nearly
   // the same moment (what else runs on it changes the figures).
   const yardstick = selected.has('5')
-  if (selected.has('1')) await run('1', () => runHttpOnIotflow(context, httpScenarios['1']))
-  if (yardstick) await run('5.1', () => runHttpOnYardstick(context, httpScenarios['1']))
-  if (selected.has('2')) await run('2', () => runHttpOnIotflow(context, httpScenarios['2']))
-  if (yardstick) await run('5.2', () => runHttpOnYardstick(context, httpScenarios['2']))
-  if (selected.has('3')) await run('3', () => runMqttOnIotflow(context, { devices: 200, rate: mqttRate }))
-  if (selected.has('4')) await run('4', () => runHttpOnIotflow(context, httpScenarios['4']))
+  for (const id of selected) {
+    if (id === '1' || id === '2' || id === '4')
+      await run(id, () => runHttpOnIotflow(context, httpScenarios[id]))
+    if ((id === '1' || id === '2') && yardstick)
+      await run(`5.${id}`, () => runHttpOnYardstick(context, httpScenarios[id]))
+    if (id === '3') await run('3', () => runMqttOnIotflow(context, { devices: 200, rate: mqttRate }))
+    if (id === '6' && scenario6) await run('6', () => runHttpOnIotflow(context, scenario6))
+    // Listed without its scenario: the yardstick's runs alone.
+    if (id === '5') {
+      for (const compared of ['1', '2'] as const)
+        if (!selected.has(compared))
+          await run(`5.${compared}`, () => runHttpOnYardstick(context, httpScenarios[compared]))
+    }
+  }
   const pairs = (['1', '2'] as const).flatMap((id) => {
     const ours = results.find((r) => r.id === id)
     const theirs = results.find((r) => r.id === `5.${id}`)

@@ -16,7 +16,7 @@ interface Goal {
 const verdict = (ok: boolean | undefined): Verdict => (ok === undefined ? 'not run' : ok ? 'pass' : 'MISS')
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? a / b : undefined)
 
-/** The goals of issue 8, each with what this run measured and whether it is met. */
+/** The goals of issues 8 and 19, each with what this run measured and whether it is met. */
 export function goalsOf(results: ScenarioResult[]): Goal[] {
   const byId = new Map(results.map((r) => [r.id, r]))
   const figures = (id: string) => {
@@ -26,6 +26,7 @@ export function goalsOf(results: ScenarioResult[]): Goal[] {
   const s1 = figures('1')
   const s2 = figures('2')
   const s3 = figures('3')
+  const s6 = figures('6')
   const y1 = figures('5.1')
   const y2 = figures('5.2')
   const s4 = byId.get('4')
@@ -118,6 +119,15 @@ export function goalsOf(results: ScenarioResult[]): Goal[] {
   // Run, but without the figure (no 503: never overloaded; scenario 1 not run): say so.
   const last = goals[goals.length - 1]
   if (last && last.verdict === 'not run' && s4 && s1) last.verdict = 'no data'
+  const lineProtocolRatio = ratio(s6?.storedBoth, s1?.storedBoth)
+  add(
+    '6. line protocol stored, both stores (vs scenario 1, same run)',
+    '≥ 1.0×',
+    `${integer(s6?.storedBoth)} points/s = ${decimal(lineProtocolRatio, 2)}×`,
+    lineProtocolRatio === undefined ? undefined : lineProtocolRatio >= 1,
+  )
+  const lineProtocolGoal = goals[goals.length - 1]
+  if (lineProtocolGoal && s6 && !s1) lineProtocolGoal.verdict = 'no data' // scenario 1 not run
   const ours = results.filter((r) => r.system === 'IoTFlow')
   const peak = (name: string) =>
     ours.length ? Math.max(...ours.map((r) => r.measurement.peakRssMb.get(name) ?? 0)) : undefined
@@ -146,7 +156,7 @@ export function goalsOf(results: ScenarioResult[]): Goal[] {
 }
 
 export function printGoals(results: ScenarioResult[]): void {
-  console.log('\n### Summary: the goals of issue 8\n')
+  console.log('\n### Summary: the goals of issues 8 and 19\n')
   console.log(
     markdownTable(
       ['goal', 'target', 'measured', 'result'],

@@ -4,6 +4,7 @@ import { registerDeviceOverHttp } from '@iotflow/testkit'
 import { deviceName, mapLimit, type SimulatedDevice, writeDevicesFile } from '../simulator/fleet.js'
 import { type BenchContext, cpuProfileArgs, redisUsedMemory, type ScenarioResult } from './context.js'
 import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
+import type { LineProtocolBodies } from './line-protocol-bodies.js'
 import { type LoadOutcome, measure } from './measure.js'
 import type { Probe, WatchedProcess, WatchedServer } from './sampler.js'
 import { createBenchStores } from './stores.js'
@@ -24,6 +25,11 @@ export interface HttpScenario {
   exact: boolean
   /** More environment for the apps. */
   env?: Record<string, string>
+  /**
+   * Line protocol to `/api/v2/write` (these bodies, answered 204) instead of JSON to
+   * `/api/v1/telemetry` (answered 202); `pointsPerRequest` is then the lines of a body.
+   */
+  lineProtocol?: LineProtocolBodies
 }
 
 /** The shared servers whose CPU a scenario reports (all their processes, whoever else uses them). */
@@ -171,23 +177,31 @@ async function wrkLoad(
   started()
   const report = await runWrk(
     {
-      url: `${baseUrl}/api/v1/telemetry`,
+      url: `${baseUrl}${scenario.lineProtocol ? '/api/v2/write' : '/api/v1/telemetry'}`,
       devicesFile,
       connections: scenario.clients,
       exact: scenario.exact,
       pointsPerRequest: scenario.pointsPerRequest,
       firstTimestampMs: context.firstTimestampMs,
       seconds: context.seconds,
+      bodies: scenario.lineProtocol,
     },
     teardown,
   )
-  const acknowledged = report.statuses['202'] ?? 0
+  if (report.bodies_exhausted > 0) {
+    throw new Error(
+      `wrk ran out of prepared line protocol bodies (${report.bodies_exhausted} requests not sent): prepare more (bench.ts)`,
+    )
+  }
+  const acknowledgedAs = scenario.lineProtocol ? '204' : '202'
+  const acknowledged = report.statuses[acknowledgedAs] ?? 0
   return {
     seconds: report.duration_ms / 1000,
     sent: report.requests,
     acknowledged,
     acknowledgedPoints: acknowledged * scenario.pointsPerRequest,
     pointsPerMessage: scenario.pointsPerRequest,
+    acknowledgedAs,
     statuses: report.statuses,
     timeouts: report.errors.timeout,
     socketErrors: report.errors.connect + report.errors.read + report.errors.write,

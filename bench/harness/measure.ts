@@ -14,12 +14,14 @@ export interface Latency {
 /** What the load generator saw. */
 export interface LoadOutcome {
   seconds: number
-  /** Requests (HTTP) or messages (MQTT) sent, and how many were acknowledged (202, PUBACK). */
+  /** Requests (HTTP) or messages (MQTT) sent, and how many were acknowledged (202, 204, PUBACK). */
   sent: number
   acknowledged: number
   acknowledgedPoints: number
   pointsPerMessage: number
-  /** Answers by status (202, 503, PUBACK, an error code). */
+  /** The answer that acknowledges: 202 (JSON), 204 (line protocol) or PUBACK (MQTT). */
+  acknowledgedAs: string
+  /** Answers by status (202, 204, 503, PUBACK, an error code). */
   statuses: Record<string, number>
   /** Messages the simulator could not send on time: every device was still waiting for an answer. */
   missed?: number

@@ -131,6 +131,7 @@ async function simulatorLoad(teardown: Teardown, started: () => void, args: stri
     acknowledged: summary.accepted,
     acknowledgedPoints: summary.accepted - refusedByBridge,
     pointsPerMessage: 1,
+    acknowledgedAs: 'PUBACK',
     statuses: { PUBACK: summary.accepted, ...summary.refused },
     missed: summary.missed,
     timeouts: 0,

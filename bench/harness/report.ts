@@ -12,11 +12,11 @@ export function printScenario(result: ScenarioResult): void {
   const f = figuresOf(result)
   const unit = result.unit === 'request' ? 'requests' : 'messages'
   const others = Object.entries(m.load.statuses)
-    .filter(([status]) => status !== '202' && status !== 'PUBACK')
+    .filter(([status]) => status !== m.load.acknowledgedAs)
     .map(([status, n]) => `${status}×${integer(n)}`)
   const rows: string[][] = [
     [`${unit} answered in ${decimal(m.load.seconds)} s`, integer(m.load.sent)],
-    [`${unit} acknowledged (${result.unit === 'request' ? '202' : 'PUBACK'})`, integer(m.load.acknowledged)],
+    [`${unit} acknowledged (${m.load.acknowledgedAs})`, integer(m.load.acknowledged)],
     [`other answers`, others.join(' ') || '0'],
     ...(m.load.missed === undefined
       ? []
@@ -36,7 +36,8 @@ export function printScenario(result: ScenarioResult): void {
       ms(m.load.latency),
     ],
   ]
-  if (m.load.latencyAccepted) rows.push(['latency of the 202s p50 / p99 ms', ms(m.load.latencyAccepted)])
+  if (m.load.latencyAccepted)
+    rows.push([`latency of the ${m.load.acknowledgedAs}s p50 / p99 ms`, ms(m.load.latencyAccepted)])
   if (m.load.latencyRefused?.count) rows.push(['latency of the 503s p50 / p99 ms', ms(m.load.latencyRefused)])
   if (result.id === '4') rows.push(...overloadRows(result))
   rows.push(

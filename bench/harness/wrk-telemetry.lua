@@ -7,6 +7,10 @@
 --   BENCH_FIRST_TIMESTAMP_MS every device's first timestamp; each request takes the next ones (1 ms apart)
 --   BENCH_EXACT              "1" when each thread has one connection (-t = -c): latency is then timed
 --                            per request and split by status, and Retry-After is honoured exactly
+--   BENCH_BODIES_DIR         line protocol instead of JSON: the gzipped bodies 1.gz … <BENCH_BODIES>.gz
+--   BENCH_BODIES             (bench/harness/line-protocol-bodies.ts), body n being every device's n-th
+--                            request, sent as Telegraf does (Authorization: Token, Content-Encoding:
+--                            gzip); BENCH_POINTS is then the lines of a body
 -- A 503 is answered by waiting its Retry-After before the next request. With several connections per
 -- thread wrk does not tell which connection a response came on, so the wait goes to the thread's
 -- next request: as many waits as 503s, each as long as asked.
@@ -29,6 +33,8 @@ local thread_count = tonumber(os.getenv("BENCH_THREADS") or "1")
 local points_per_request = tonumber(os.getenv("BENCH_POINTS") or "1")
 local first_timestamp = tonumber((assert(os.getenv("BENCH_FIRST_TIMESTAMP_MS"), "BENCH_FIRST_TIMESTAMP_MS is not set")))
 local exact = os.getenv("BENCH_EXACT") == "1"
+local bodies_dir = os.getenv("BENCH_BODIES_DIR")
+local body_count = tonumber(os.getenv("BENCH_BODIES") or "0")
 
 -- ---------------------------------------------------------------- main state: one per run
 
@@ -45,6 +51,7 @@ local devices = {}
 local cursor = 1
 local headers = { ["Content-Type"] = "application/json" }
 local data_variants = {}
+local bodies = {}
 local sent_at = 0
 local delays_owed = {}
 
@@ -53,6 +60,8 @@ local delays_owed = {}
 statuses = {}
 latencies_accepted, latencies_refused, latencies_other = {}, {}, {}
 first_refusal_ms = nil
+-- Requests a device could not send: its prepared bodies were all sent (the thread then stops).
+bodies_exhausted = 0
 
 function init(args)
   local index = 0
@@ -60,12 +69,22 @@ function init(args)
     local id, key = line:match("^(%d+)%s+(%S+)")
     if id then
       if index % thread_count == thread_index then
-        table.insert(devices, { key = key, next_timestamp = first_timestamp })
+        table.insert(devices, { key = key, next_timestamp = first_timestamp, next_body = 1 })
       end
       index = index + 1
     end
   end
   assert(#devices > 0, "more wrk threads than devices")
+  if bodies_dir then
+    -- Read once: the load loop does no file I/O.
+    for i = 1, body_count do
+      local file = assert(io.open(bodies_dir .. "/" .. i .. ".gz", "rb"))
+      bodies[i] = file:read("*a")
+      file:close()
+    end
+    headers = { ["Content-Type"] = "text/plain; charset=utf-8", ["Content-Encoding"] = "gzip" }
+    return
+  end
   -- A few realistic field sets, chosen by timestamp: building numbers per point would cost more CPU
   -- than the gateway spends on them.
   math.randomseed(thread_index + 1)
@@ -81,9 +100,23 @@ local function point(timestamp)
   return '{"timestamp":' .. timestamp .. ',"data":' .. data_variants[timestamp % 64 + 1] .. '}'
 end
 
+local function line_protocol_request(device)
+  local body = bodies[device.next_body]
+  if not body then
+    bodies_exhausted = bodies_exhausted + 1
+    wrk.thread:stop()
+    body = ""
+  end
+  device.next_body = device.next_body + 1
+  headers["Authorization"] = "Token " .. device.key
+  if exact then sent_at = clock_ms(MONOTONIC) end
+  return wrk.format("POST", nil, headers, body)
+end
+
 function request()
   local device = devices[cursor]
   cursor = cursor % #devices + 1
+  if bodies_dir then return line_protocol_request(device) end
   local timestamp = device.next_timestamp
   device.next_timestamp = timestamp + points_per_request
   local body
@@ -102,7 +135,8 @@ end
 function response(status, response_headers, body)
   statuses[status] = (statuses[status] or 0) + 1
   if exact then
-    local latencies = status == 202 and latencies_accepted or (status == 503 and latencies_refused or latencies_other)
+    local acknowledged = status == 202 or status == 204
+    local latencies = acknowledged and latencies_accepted or (status == 503 and latencies_refused or latencies_other)
     table.insert(latencies, clock_ms(MONOTONIC) - sent_at)
   end
   if status == 503 then
@@ -145,7 +179,9 @@ end
 function done(summary, latency, requests)
   local merged_statuses, merged = {}, { accepted = {}, refused = {}, other = {} }
   local first_refusal = nil
+  local exhausted = 0
   for _, thread in ipairs(threads) do
+    exhausted = exhausted + thread:get("bodies_exhausted")
     for status, count in pairs(thread:get("statuses")) do
       merged_statuses[status] = (merged_statuses[status] or 0) + count
     end
@@ -172,6 +208,7 @@ function done(summary, latency, requests)
       other = percentiles(merged.other),
     } or nil,
     first_refusal_epoch_ms = first_refusal,
+    bodies_exhausted = exhausted,
     cpu_seconds = (tonumber(fields[12]) + tonumber(fields[13])) / 100,
   }
   io.write("BENCH_RESULT ", to_json(report), "\n")

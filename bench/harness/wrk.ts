@@ -1,6 +1,7 @@
 import { execFile, spawn } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
+import type { LineProtocolBodies } from './line-protocol-bodies.js'
 import type { Teardown } from './teardown.js'
 
 const run = promisify(execFile)
@@ -43,6 +44,8 @@ export interface WrkLoad {
   pointsPerRequest: number
   firstTimestampMs: number
   seconds: number
+  /** Send these gzipped line protocol bodies instead of JSON built per request. */
+  bodies?: LineProtocolBodies
 }
 
 export interface LatencySummary {
@@ -62,6 +65,8 @@ export interface WrkReport {
   exact: boolean
   by_status_ms?: { accepted: LatencySummary; refused: LatencySummary; other: LatencySummary }
   first_refusal_epoch_ms?: number
+  /** Requests not sent because the prepared line protocol bodies ran out. */
+  bodies_exhausted: number
   cpu_seconds: number
 }
 
@@ -89,6 +94,9 @@ export async function runWrk(load: WrkLoad, teardown: Teardown): Promise<WrkRepo
         BENCH_POINTS: String(load.pointsPerRequest),
         BENCH_FIRST_TIMESTAMP_MS: String(load.firstTimestampMs),
         BENCH_EXACT: load.exact ? '1' : '0',
+        ...(load.bodies
+          ? { BENCH_BODIES_DIR: load.bodies.dir, BENCH_BODIES: String(load.bodies.count) }
+          : {}),
       },
       stdio: ['ignore', 'pipe', 'pipe'],
     },
