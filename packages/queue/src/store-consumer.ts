@@ -17,6 +17,8 @@ export interface WriterQueueConfig {
   WRITER_LINGER_MS: number
   WRITER_SHUTDOWN_DRAIN_MS: number
   WRITER_MAX_INFLIGHT_WRITES: number
+  WRITER_LOCK_DURATION_MS: number
+  WRITER_STALLED_INTERVAL_MS: number
   BACKLOG_MAX_POINTS: number
 }
 
@@ -57,6 +59,8 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
     lingerMs: config.WRITER_LINGER_MS,
     shutdownDrainMs: config.WRITER_SHUTDOWN_DRAIN_MS,
     maxInFlightWrites: config.WRITER_MAX_INFLIGHT_WRITES,
+    lockDurationMs: config.WRITER_LOCK_DURATION_MS,
+    stalledIntervalMs: config.WRITER_STALLED_INTERVAL_MS,
     ...store,
   })
   const completion = createBatchCompletionWorker(connection, config.QUEUE_PREFIX, logger)
