@@ -217,6 +217,8 @@ function printBanner(base) {
     `  Swagger UI   ${base}/docs`,
     `  Health       ${base}/health/ready`,
     `  Admin token  ${token}`,
+    `  Redis        ${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'} (the queues)`,
+    `  MQTT broker  ${process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883'}`,
     '',
     '  Register a device (the response contains its API key):',
     `    curl -s -X POST ${base}/api/v1/devices \\`,

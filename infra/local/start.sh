@@ -9,7 +9,7 @@ cd "$ROOT"
 iotflow_env_defaults
 ensure_pnpm
 ensure_node_modules
-ensure_services
+ensure_services_for_start
 
 log "migrate: pnpm migrate"
 pnpm migrate
