@@ -17,16 +17,16 @@ const Backlog = Type.Object(
   },
   { title: 'Backlog' },
 )
-const Nullable = <T extends ReturnType<typeof Type.String>>(type: T) => Type.Union([type, Type.Null()])
+const SettingOrNull = Type.Union([Type.String(), Type.Null()], { description: 'null: CONFIG refused' })
 const RedisDurability = Type.Object(
   {
     durable: Type.Union([Type.Boolean(), Type.Null()], {
       description:
         'true: append-only file and noeviction; false: acknowledged points may be lost; null: cannot tell (CONFIG refused)',
     }),
-    appendonly: Nullable(Type.String()),
-    appendfsync: Nullable(Type.String()),
-    maxmemory_policy: Nullable(Type.String()),
+    appendonly: SettingOrNull,
+    appendfsync: SettingOrNull,
+    maxmemory_policy: SettingOrNull,
     problems: Type.Array(Type.String(), { description: 'what breaks the promise, in words' }),
   },
   { title: 'RedisDurability' },
