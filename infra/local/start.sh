@@ -13,6 +13,8 @@ ensure_services_for_start
 
 log "migrate: pnpm migrate"
 pnpm migrate
+# Migrated once here: an app restarted by the supervisor is back sooner without its own check.
+export MIGRATE_ON_START="${MIGRATE_ON_START:-false}"
 log "build: pnpm build"
 pnpm build
 
