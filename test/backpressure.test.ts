@@ -110,6 +110,8 @@ describe('backpressure: a bound on the points queued but not yet stored', () => 
     const writerReadiness = (store: string) => ({
       queues: { [store]: { waiting: 0, active: 0, delayed: 0, failed: 0, prioritized: 0, paused: 0 } },
       backlog: { state: 'ok', limit: LIMIT, points: { [store]: 0 } },
+      // The shared development Redis keeps nothing on disk (test/redis-durability.test.ts covers both kinds).
+      redis_durability: expect.objectContaining({ appendonly: expect.any(String) }),
     })
     await waitFor(async () => (await writers.postgres.ready()).backlog?.points['store-postgres'] === 0, {
       what: 'the store-postgres backlog to be back to 0',

@@ -211,6 +211,7 @@ describe('refused messages: nothing stored, the reason on the errors topic', () 
         limit: 1_000_000,
         points: { 'store-postgres': expect.any(Number), 'store-influx': expect.any(Number) },
       },
+      redis_durability: expect.objectContaining({ appendonly: expect.any(String) }),
     })
     expect(metrics).toMatch(/iotflow_queue_backlog_limit_points 1000000\n/)
     expect(metrics).toMatch(/iotflow_queue_backlog_points\{queue="store-influx"\} \d+\n/)

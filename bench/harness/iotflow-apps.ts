@@ -1,6 +1,6 @@
 import { createQueueDepths, type createRedisConnection } from '@iotflow/queue'
 import { deleteKeys, freePort, uniqueName, waitFor } from '@iotflow/testkit'
-import { type AppName, spawnApp } from '../../test/support/app-process.js'
+import { type AppName, type AppProcess, spawnApp } from '../../test/support/app-process.js'
 import type { DrainProgress } from './measure.js'
 import { readMetric } from './metric-reader.js'
 import { stopProcess } from './stop-process.js'
@@ -66,7 +66,7 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
         },
         options.nodeArgs?.(name),
       ),
-      stopProcess,
+      stopAndReportStalls,
     ),
   )
   const url = (name: AppName, path: string) => `http://127.0.0.1:${ports[name]}${path}`
@@ -123,3 +123,17 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
 }
 
 export type IotflowApps = Awaited<ReturnType<typeof startIotflow>>
+
+/**
+ * Stops an app, and says so if a writer logged a stalled job: nothing is killed in a bench, so a
+ * stall there is a lock that lapsed under load (WRITER_LOCK_DURATION_MS too short for the machine).
+ */
+async function stopAndReportStalls(app: AppProcess): Promise<void> {
+  await stopProcess(app)
+  const stalls = app
+    .output()
+    .split('\n')
+    .filter((line) => line.includes('job stalled')).length
+  if (stalls > 0)
+    console.warn(`${app.name}: ${stalls} job(s) stalled under load (a lock lapsed in a live writer)`)
+}

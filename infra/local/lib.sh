@@ -44,6 +44,10 @@ iotflow_paths() {
 
 iotflow_env_defaults() {
   iotflow_paths
+  # Whether the user chose these: `npm start` replaces a default Redis or broker that cannot keep
+  # what it acknowledges, never one the user named.
+  IOTFLOW_REDIS_URL_GIVEN="${REDIS_URL:+1}"
+  IOTFLOW_MQTT_URL_GIVEN="${MQTT_URL:+1}"
   : "${REDIS_URL:=redis://127.0.0.1:6379}"
   : "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/iotflow}"
   : "${INFLUX_URL:=http://127.0.0.1:8086}"
@@ -227,6 +231,41 @@ redis_ping() {
   ' "$1" "$2" 2>/dev/null
 }
 
+# redis_config_get HOST PORT NAME -> the value of CONFIG GET NAME; fails when it cannot be read.
+redis_config_get() {
+  # shellcheck disable=SC2016 # expanded by the inner bash
+  timeout 2 bash -c '
+    exec 3<>"/dev/tcp/$0/$1" || exit 1
+    printf "*3\r\n\$6\r\nCONFIG\r\n\$3\r\nGET\r\n\$%d\r\n%s\r\n" "${#2}" "$2" >&3
+    IFS= read -r -t 2 head <&3 && [[ $head == "*2"* ]] || exit 1
+    for _ in 1 2 3; do IFS= read -r -t 2 _ <&3 || exit 1; done
+    IFS= read -r -t 2 value <&3 || exit 1
+    printf "%s\n" "$value" | tr -d "\r"
+  ' "$1" "$2" "$3" 2>/dev/null
+}
+
+# redis_durable HOST PORT: true when it keeps an append-only file and never evicts (what a 202 promises).
+redis_durable() {
+  [[ $(redis_config_get "$1" "$2" appendonly) == yes ]] &&
+    [[ $(redis_config_get "$1" "$2" maxmemory-policy) == noeviction ]]
+}
+
+# Starts IoTFlow's own Redis on 127.0.0.1:PORT with infra/redis/redis.conf (AOF everysec,
+# noeviction), data under $DATA/redis.
+redis_start() {
+  local port="$1"
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  iotflow_dirs
+  mkdir -p "$DATA/redis"
+  redis-server "$ROOT/infra/redis/redis.conf" --daemonize yes --bind 127.0.0.1 --port "$port" \
+    --dir "$DATA/redis" --pidfile "$RUN_DIR/redis.pid" --logfile "$LOG_DIR/redis.log" --save "" ||
+    die_with_log "redis: redis-server failed to start" "$LOG_DIR/redis.log"
+  wait_until 20 redis_ping 127.0.0.1 "$port" ||
+    die_with_log "redis: no answer on 127.0.0.1:$port after 20 s" "$LOG_DIR/redis.log"
+  printf '%s\n' "$port" >"$RUN_DIR/redis.port"
+  log "redis: started on 127.0.0.1:$port (append-only file, noeviction; data $DATA/redis)"
+}
+
 ensure_redis() {
   local host port
   read -r host port < <(url_host_port "$REDIS_URL" 6379)
@@ -235,18 +274,56 @@ ensure_redis() {
     return 0
   fi
   is_local_host "$host" || die "redis: $REDIS_URL is not reachable"
-  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
-  iotflow_dirs
-  mkdir -p "$DATA/redis"
-  # AOF + noeviction: queued jobs must survive restarts and never be dropped.
-  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" \
-    --dir "$DATA/redis" --appendonly yes --appendfsync everysec \
-    --maxmemory-policy noeviction --pidfile "$RUN_DIR/redis.pid" \
-    --logfile "$LOG_DIR/redis.log" --save "" ||
-    die_with_log "redis: redis-server failed to start" "$LOG_DIR/redis.log"
-  wait_until 20 redis_ping 127.0.0.1 "$port" ||
-    die_with_log "redis: no answer on 127.0.0.1:$port after 20 s" "$LOG_DIR/redis.log"
-  log "redis: started on 127.0.0.1:$port (data $DATA/redis)"
+  redis_start "$port"
+}
+
+# first_free_port FROM: the first port from FROM up on which nothing listens on 127.0.0.1.
+first_free_port() {
+  local port="$1"
+  while tcp_reachable 127.0.0.1 "$port"; do port=$((port + 1)); done
+  printf '%s\n' "$port"
+}
+
+# For `npm start`: the queues need a Redis that keeps what it acknowledged. A REDIS_URL set by hand is
+# used as given (the apps warn if it is not durable); the default one is used only when it is
+# durable, else IoTFlow starts its own (or reuses the one it started before) on the next free port
+# from 6380, and REDIS_URL points there.
+ensure_durable_redis() {
+  local host port
+  read -r host port < <(url_host_port "$REDIS_URL" 6379)
+  if [[ -n $IOTFLOW_REDIS_URL_GIVEN ]] || ! tcp_reachable "$host" "$port"; then
+    ensure_redis
+    [[ -n $IOTFLOW_REDIS_URL_GIVEN ]] && ! redis_durable "$host" "$port" &&
+      warn "redis: $REDIS_URL (set by you) runs without an append-only file or with eviction: a restart may lose acknowledged points"
+    return 0
+  fi
+  if redis_durable "$host" "$port"; then
+    log "redis: using existing at $host:$port (append-only file, noeviction)"
+    return 0
+  fi
+  local own
+  if own="$(own_service_port redis "$RUN_DIR/redis.pid" redis-server)" && redis_durable 127.0.0.1 "$own"; then
+    port="$own"
+    log "redis: the one at $host:$port keeps nothing on disk (appendonly $(redis_config_get "$host" "$port" appendonly))"
+    log "redis: using IoTFlow's own persistent Redis, already running on 127.0.0.1:$own"
+  else
+    log "redis: the one at $host:$port keeps nothing on disk (appendonly $(redis_config_get "$host" "$port" appendonly)," \
+      "maxmemory-policy $(redis_config_get "$host" "$port" maxmemory-policy)): a restart would lose every" \
+      "point queued and not yet stored, after its 202. Starting IoTFlow's own persistent Redis instead" \
+      "(set REDIS_URL to use another)."
+    own="$(first_free_port 6380)"
+    redis_start "$own"
+  fi
+  export REDIS_URL="redis://127.0.0.1:$own"
+}
+
+# own_service_port NAME PIDFILE COMM -> the port our running service listens on (recorded at start).
+own_service_port() {
+  local pidfile="$2" pid portfile="$RUN_DIR/$1.port"
+  [[ -f $pidfile && -f $portfile ]] || return 1
+  pid="$(tr -d '[:space:]' <"$pidfile")"
+  [[ -n $pid ]] && kill -0 "$pid" 2>/dev/null && [[ $(ps -o comm= -p "$pid" 2>/dev/null) == "$3"* ]] || return 1
+  tr -d '[:space:]' <"$portfile"
 }
 
 # --------------------------------------------------------------- postgres ----
@@ -357,7 +434,38 @@ ensure_mosquitto() {
     return 0
   fi
   is_local_host "$host" || die "mosquitto: $MQTT_URL is not reachable"
-  command -v mosquitto >/dev/null 2>&1 || apt_install mosquitto
+  mosquitto_start "$port"
+}
+
+# For `npm start`: the broker acknowledges devices' messages before the bridge sees them, so its
+# settings decide whether they can be dropped. An MQTT_URL set by hand is used as given; otherwise
+# IoTFlow runs Mosquitto with the project's config, on 1883, or on the next free port from 1884
+# when 1883 is taken by a broker it did not start, and MQTT_URL points there.
+ensure_project_mosquitto() {
+  if [[ -n $IOTFLOW_MQTT_URL_GIVEN ]]; then
+    ensure_mosquitto
+    return 0
+  fi
+  local port
+  if port="$(own_service_port mosquitto "$RUN_DIR/mosquitto.pid" mosquitto)"; then
+    log "mosquitto: using IoTFlow's own broker, already running on 127.0.0.1:$port"
+  else
+    port=1883
+    if tcp_reachable 127.0.0.1 1883; then
+      port="$(first_free_port 1884)"
+      log "mosquitto: 1883 is taken by a broker IoTFlow did not start; its settings may drop messages" \
+        "it acknowledged (Mosquitto's default max_queued_messages is 1000). Starting one with" \
+        "infra/mosquitto/mosquitto.conf on 127.0.0.1:$port instead (set MQTT_URL to use another)."
+    fi
+    mosquitto_start "$port"
+  fi
+  export MQTT_URL="mqtt://127.0.0.1:$port"
+}
+
+# Starts Mosquitto on 127.0.0.1:PORT with the project's config, data under $DATA/mosquitto.
+mosquitto_start() {
+  local port="$1"
+  command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || apt_install mosquitto
   iotflow_dirs
   local conf="$DATA/mosquitto.conf" logfile="$LOG_DIR/mosquitto.log"
   mkdir -p "$DATA/mosquitto"
@@ -368,26 +476,25 @@ ensure_mosquitto() {
   if is_root && id mosquitto >/dev/null 2>&1; then
     chown mosquitto: "$DATA/mosquitto" "$logfile" "$RUN_DIR/mosquitto.pid"
   fi
-  mosquitto -d -c "$conf" || die_with_log "mosquitto: failed to start" "$logfile"
+  PATH="$PATH:/usr/sbin" mosquitto -d -c "$conf" || die_with_log "mosquitto: failed to start" "$logfile"
   wait_until 20 tcp_reachable 127.0.0.1 "$port" ||
     die_with_log "mosquitto: no answer on 127.0.0.1:$port after 20 s" "$logfile"
-  log "mosquitto: started on 127.0.0.1:$port (data $DATA/mosquitto)"
+  printf '%s\n' "$port" >"$RUN_DIR/mosquitto.port"
+  log "mosquitto: started on 127.0.0.1:$port with infra/mosquitto/mosquitto.conf (data $DATA/mosquitto)"
 }
 
+# The project's config (infra/mosquitto/mosquitto.conf, also docker-compose's), with this machine's
+# listener, paths and log file instead of the container's.
 mosquitto_write_conf() {
-  cat >"$1" <<EOF
-# Generated by infra/local/lib.sh; rewritten on every start.
-listener $2 127.0.0.1
-allow_anonymous true
-persistence true
-persistence_location $DATA/mosquitto/
-log_dest file $3
-pid_file $RUN_DIR/mosquitto.pid
-# No limit on QoS 1 messages queued for a persistent session (the bridge's) while it is away:
-# the default of 1,000 would drop messages the broker already acknowledged to a device.
-max_queued_messages 0
-max_queued_bytes 1073741824
-EOF
+  {
+    printf '# Generated by infra/local/lib.sh from infra/mosquitto/mosquitto.conf; rewritten on every start.\n'
+    sed -e "s|^listener 1883\$|listener $2 127.0.0.1|" \
+      -e "s|^persistence_location .*|persistence_location $DATA/mosquitto/|" \
+      -e "s|^log_dest stdout\$|log_dest file $3|" \
+      "$ROOT/infra/mosquitto/mosquitto.conf"
+    printf 'pid_file %s\n' "$RUN_DIR/mosquitto.pid"
+  } >"$1"
+  grep -q "^listener $2 127.0.0.1\$" "$1" || die "mosquitto: infra/mosquitto/mosquitto.conf has no 'listener 1883' line to adapt"
 }
 
 # ---------------------------------------------------------------- all four ----
@@ -397,6 +504,15 @@ ensure_services() {
   ensure_postgres
   ensure_influxdb
   ensure_mosquitto
+}
+
+# `npm start`'s services: the same, except that the queues and the broker must keep what they
+# acknowledge (ensure_durable_redis, ensure_project_mosquitto); tests and the bench keep ensure_services.
+ensure_services_for_start() {
+  ensure_durable_redis
+  ensure_postgres
+  ensure_influxdb
+  ensure_project_mosquitto
 }
 
 # Programs the test suite runs itself, beside the shared services: private influxd, redis-server

@@ -9,10 +9,12 @@ cd "$ROOT"
 iotflow_env_defaults
 ensure_pnpm
 ensure_node_modules
-ensure_services
+ensure_services_for_start
 
 log "migrate: pnpm migrate"
 pnpm migrate
+# Migrated once here: an app restarted by the supervisor is back sooner without its own check.
+export MIGRATE_ON_START="${MIGRATE_ON_START:-false}"
 log "build: pnpm build"
 pnpm build
 

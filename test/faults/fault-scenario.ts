@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { queryV1 } from '@iotflow/influx'
-import { createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
+import { bullPrefix, createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
 import {
   createTestDatabase,
   createTestInfluxDatabase,
@@ -81,13 +81,21 @@ export interface ScenarioContext {
   /** Resolves once this share of the planned points is acknowledged. */
   untilAcknowledged(share: number): Promise<void>
   /** Resolves once `queue` has jobs in a writer's hands: a kill then lands mid-batch. */
-  untilActive(queue: 'store-postgres' | 'store-influx'): Promise<void>
+  untilActive(queue: StoreQueueName): Promise<void>
+  /** The ids of the jobs in writers' hands (BullMQ's active list) of `queue`. */
+  heldJobs(queue: StoreQueueName): Promise<string[]>
+  /** Resolves once every one of `jobIds` of `queue` is stored (a completed store job is removed). */
+  untilStored(queue: StoreQueueName, jobIds: string[]): Promise<void>
+  /** From a writer's SIGKILL until the jobs it held were written again, when a scenario measures it. */
+  recoverySeconds?: number
   /** Points the scenario's devices have in PostgreSQL, or in InfluxDB. */
   storedCount(store: 'postgres' | 'influx'): Promise<number>
   registerDevice(name: string): Promise<LoadDevice>
   /** The i-th load device. */
   device(i: number): LoadDevice
 }
+
+export type StoreQueueName = 'store-postgres' | 'store-influx'
 
 export interface ScenarioSpec {
   name: string
@@ -116,6 +124,7 @@ export interface ScenarioResult {
   phantom: number
   storesAgree: boolean
   drainSeconds: number
+  recoverySeconds: number | undefined
   /** Non-202 answers and client errors during the run, e.g. { "503": 12, "ECONNREFUSED": 40 }. */
   retriedOutcomes: Record<string, number>
   refused: string[]
@@ -215,6 +224,15 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
           intervalMs: 20,
           what: `jobs active in ${queue}`,
         }).then(() => undefined),
+      heldJobs: (queue) => inspector.lrange(`${bullPrefix(queuePrefix)}:${queue}:active`, 0, -1),
+      untilStored: (queue, jobIds) =>
+        waitFor(
+          async () => {
+            const keys = jobIds.map((id) => `${bullPrefix(queuePrefix)}:${queue}:${id}`)
+            return keys.length === 0 || (await inspector.exists(...keys)) === 0
+          },
+          { timeoutMs: 5 * 60_000, intervalMs: 100, what: `the jobs held in ${queue} to be stored` },
+        ).then(() => undefined),
       storedCount: async (store) => {
         if (store === 'postgres') {
           const ids = allDevices().map((d) => d.id)
@@ -273,7 +291,12 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
       await spec.afterDrain(ctx)
       await drain()
     }
-    return { name: spec.name, drainSeconds, ...(await compareWithAcknowledged(ctx, db, load, allDevices())) }
+    return {
+      name: spec.name,
+      drainSeconds,
+      recoverySeconds: ctx.recoverySeconds,
+      ...(await compareWithAcknowledged(ctx, db, load, allDevices())),
+    }
   } finally {
     await Promise.all(apps.map((app) => app.stop()))
     await depths.close()
@@ -292,7 +315,7 @@ async function compareWithAcknowledged(
   db: Awaited<ReturnType<typeof createTestDatabase>>,
   load: LoadGenerator,
   devices: LoadDevice[],
-): Promise<Omit<ScenarioResult, 'name' | 'drainSeconds'>> {
+): Promise<Omit<ScenarioResult, 'name' | 'drainSeconds' | 'recoverySeconds'>> {
   let [storedPostgres, storedInflux, lostPostgres, lostInflux, duplicated, phantom] = [0, 0, 0, 0, 0, 0]
   for (const device of devices) {
     const [pg, ix] = await Promise.all([

@@ -15,13 +15,15 @@ export function printResults(results: ScenarioResult[]) {
     phantom: r.phantom,
     agree: r.storesAgree ? 'yes' : 'NO',
     'drain s': r.drainSeconds.toFixed(1),
+    'recovery s': r.recoverySeconds === undefined ? '-' : r.recoverySeconds.toFixed(1),
   }))
   const columns = Object.keys(rows[0] ?? {}) as (keyof (typeof rows)[number])[]
   const widths = columns.map((c) => Math.max(c.length, ...rows.map((row) => String(row[c]).length)))
   const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i] ?? 0)).join(' | ')
   const out = [
     '',
-    'fault suite: lost = postgres / influxdb; phantom = stored but never sent (or altered)',
+    'fault suite: lost = postgres / influxdb; phantom = stored but never sent (or altered);',
+    "recovery = from a writer's SIGKILL until the jobs it held were written again",
     line(columns),
     line(widths.map((w) => '-'.repeat(w))),
     ...rows.map((row) => line(columns.map((c) => String(row[c])))),

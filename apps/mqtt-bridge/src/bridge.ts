@@ -22,9 +22,11 @@ import {
   createBatchEnqueuer,
   createGroupCommitEnqueuer,
   createRedisConnection,
+  type RedisDurability,
+  readRedisDurability,
+  reportRedisDurability,
   startBacklogMonitor,
   subscribeDeviceChanges,
-  warnIfEvictionPossible,
 } from '@iotflow/queue'
 import { type DependencyState, type Logger, probe, startPeriodicJob } from '@iotflow/runtime'
 import type { IPublishPacket } from 'mqtt'
@@ -34,6 +36,7 @@ import {
   type Disposition,
   openBrokerConnection,
 } from './broker-connection.js'
+import { watchBrokerDrops } from './broker-drop-watch.js'
 import { brokerTlsFrom } from './broker-tls.js'
 import { createMessageHandler, type MessageVerdict } from './message-handler.js'
 import { BridgeMetrics } from './metrics.js'
@@ -43,6 +46,8 @@ export type BridgeReadiness = {
   dependencies: { broker: DependencyState; redis: DependencyState; postgres: DependencyState }
   /** The queue backlog against BACKLOG_MAX_POINTS (over it, messages wait unacknowledged). */
   backlog?: BacklogReport
+  /** What Redis promises to keep: a PUBACK means "durably queued" only if it is durable. */
+  redis_durability?: RedisDurability
 }
 
 export interface MqttBridge {
@@ -66,7 +71,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE })
   const redis = createRedisConnection(config.REDIS_URL, 'producer')
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
-  redis.once('ready', () => void warnIfEvictionPossible(redis, logger))
+  redis.once('ready', () => void reportRedisDurability(redis, logger).catch(() => {}))
   const backlog = await startBacklogMonitor({
     redis,
     queuePrefix: config.QUEUE_PREFIX,
@@ -203,14 +208,22 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     connections.push(connection)
   }
 
+  const brokerDrops = watchBrokerDrops({
+    url: config.MQTT_URL,
+    clientId: `${config.MQTT_CLIENT_ID}-sys`,
+    username: config.MQTT_USERNAME,
+    password: config.MQTT_PASSWORD,
+    logger,
+  })
+
   let closing: Promise<void> | undefined
   const bridge: MqttBridge = {
     metrics,
     async renderMetrics() {
-      const own = metrics.render({
-        connected: connections.filter((c) => c.connected).length,
-        total: connections.length,
-      })
+      const own = metrics.render(
+        { connected: connections.filter((c) => c.connected).length, total: connections.length },
+        brokerDrops.dropped,
+      )
       return (await exposition(shared.registry)).body + own
     },
     async ready() {
@@ -227,15 +240,19 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
               error: `${down.length} of ${connections.length} connections down${down[0]?.lastError ? `: ${down[0].lastError}` : ''}`,
             }
       const dependencies = { broker, redis: redisState, postgres }
-      const report = redisState.status === 'up' ? await backlog.readNow().catch(() => undefined) : undefined
-      return report ? { dependencies, backlog: report } : { dependencies }
+      if (redisState.status !== 'up') return { dependencies }
+      const [report, durability] = await Promise.all([
+        backlog.readNow().catch(() => undefined),
+        readRedisDurability(redis).catch(() => undefined),
+      ])
+      return { dependencies, backlog: report, redis_durability: durability }
     },
     close() {
       closing ??= (async () => {
         // Messages being handled finish (and are acknowledged); retries stop and leave theirs unacknowledged.
         stopping.abort()
         await Promise.allSettled([...inFlight])
-        await Promise.all(connections.map((c) => c.end()))
+        await Promise.all([...connections.map((c) => c.end()), brokerDrops.close()])
         await enqueuer.close()
         await lastSeenFlush.close()
         await lastSeenFlush.runNow()

@@ -20,7 +20,8 @@ export class BridgeMetrics {
     this.messagesRefused.set(statusCode, (this.messagesRefused.get(statusCode) ?? 0) + 1)
   }
 
-  render(connections: { connected: number; total: number }): string {
+  /** `brokerDropped`: the broker's own count of messages it dropped, when it publishes one. */
+  render(connections: { connected: number; total: number }, brokerDropped?: number): string {
     const lines = [
       counter(
         'iotflow_mqtt_messages_received_total',
@@ -62,6 +63,13 @@ export class BridgeMetrics {
       '# TYPE iotflow_mqtt_connections gauge',
       `iotflow_mqtt_connections{state="connected"} ${connections.connected}`,
       `iotflow_mqtt_connections{state="configured"} ${connections.total}`,
+      ...(brokerDropped === undefined
+        ? []
+        : [
+            '# HELP iotflow_mqtt_broker_dropped_messages messages the broker acknowledged and then dropped, since it started ($SYS/broker/publish/messages/dropped)',
+            '# TYPE iotflow_mqtt_broker_dropped_messages gauge',
+            `iotflow_mqtt_broker_dropped_messages ${brokerDropped}`,
+          ]),
     ]
     return `${lines.join('\n')}\n`
   }

@@ -155,6 +155,20 @@ export const writerEnv = (defaults: { maxBatchPoints: number }) => ({
     default: 10_000,
     description: 'on SIGTERM, how long held jobs may still be written before the rest are handed back',
   }),
+  WRITER_LOCK_DURATION_MS: Type.Integer({
+    minimum: 2_000,
+    maximum: 300_000,
+    default: 6_000,
+    description:
+      "how long a held job's lock lasts without renewal (renewed every half of it); a killed writer's jobs are free again after it",
+  }),
+  WRITER_STALLED_INTERVAL_MS: Type.Integer({
+    minimum: 500,
+    maximum: 300_000,
+    default: 2_000,
+    description:
+      'how often a writer looks for jobs whose lock lapsed (their writer died) and queues them again',
+  }),
 })
 
 /** Limits of one telemetry request (documented in docs/telemetry-contract.md). */

@@ -59,6 +59,18 @@ describe('app configuration', () => {
     ).toEqual(['DEVICE_RATE_BURST_POINTS', 'DEVICE_RATE_POINTS_PER_SECOND'])
   })
 
+  it("frees a killed writer's jobs within seconds by default; both settings are named when bad", () => {
+    const postgres = loadWriterPostgresConfig({})
+    expect([postgres.WRITER_LOCK_DURATION_MS, postgres.WRITER_STALLED_INTERVAL_MS]).toEqual([6_000, 2_000])
+    const influx = loadWriterInfluxConfig({ INFLUX_API: 'v1', WRITER_LOCK_DURATION_MS: '30000' })
+    expect(influx.WRITER_LOCK_DURATION_MS).toBe(30_000)
+    expect(
+      problemsOf(() =>
+        loadWriterPostgresConfig({ WRITER_LOCK_DURATION_MS: '100', WRITER_STALLED_INTERVAL_MS: 'often' }),
+      ).sort(),
+    ).toEqual(['WRITER_LOCK_DURATION_MS', 'WRITER_STALLED_INTERVAL_MS'])
+  })
+
   it('bounds the queue backlog: 1,000,000 points by default, for every app; a bad value is named', () => {
     const env = { ADMIN_TOKEN: 'a-long-enough-token' }
     expect(loadGatewayConfig(env).BACKLOG_MAX_POINTS).toBe(1_000_000)

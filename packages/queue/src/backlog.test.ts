@@ -44,6 +44,8 @@ describe('the backlog counters (real Redis)', () => {
       lingerMs: 5,
       maxInFlightWrites: 2,
       shutdownDrainMs: 1000,
+      lockDurationMs: 6000,
+      stalledIntervalMs: 2000,
       writeBatch,
       classify: () => 'permanent',
       logger: silent,

@@ -44,6 +44,13 @@ export interface BatchingWorkerOptions<K extends StoreQueueKey> {
   logger: Logger
   /** On close, how long jobs already taken may still be written before the rest are handed back. */
   shutdownDrainMs: number
+  /**
+   * A held job's lock lasts this long unless renewed (BullMQ renews every job's lock once a quarter
+   * to a half of it has passed): once a killed writer's locks lapse, its jobs are free again.
+   */
+  lockDurationMs: number
+  /** How often jobs whose lock lapsed are found and queued again (each check on one writer only). */
+  stalledIntervalMs: number
 }
 
 export interface BatchingWorker {
@@ -121,8 +128,15 @@ export function createBatchingWorker<K extends StoreQueueKey>(
     // Manual rate limiting (above) only takes effect when a limiter is set; this one never limits.
     limiter: { max: 1_000_000, duration: 1000 },
     maxStalledCount: MAX_STALLED_COUNT,
+    lockDuration: options.lockDurationMs,
+    stalledInterval: options.stalledIntervalMs,
   })
   worker.on('error', (error) => options.logger.error({ queue: name, err: error.message }, 'worker error'))
+  // A job whose lock lapsed: its writer died, or (never expected) missed its renewals for a whole
+  // lock duration. Queued again and written again, harmlessly: every write is idempotent.
+  worker.on('stalled', (jobId) =>
+    options.logger.warn({ queue: name, job: jobId }, 'job stalled (its lock lapsed); queued again'),
+  )
   const backlog = releaseBacklogOnCompletion(worker, options)
   worker.on('failed', (job, error) => {
     if (!job || error.name === 'RateLimitError') return

@@ -28,7 +28,7 @@ export function createRedisConnection(url: string, role: RedisRole, extra: Redis
  * 1: once the outage outlasts the first reconnect attempt, ioredis rejects what was in flight with
  * MaxRetriesPerRequestError) or takes over 5 s to answer: an enqueuer made just before an outage
  * then never queued again. Without the check BullMQ sends nothing there, so nothing can fail; our
- * own start-up checks Redis (waitUntilRedisReady, warnIfEvictionPossible), and the workers, on
+ * own start-up checks Redis (waitUntilRedisReady, reportRedisDurability), and the workers, on
  * connections of their own, still run BullMQ's.
  */
 export const onSharedConnection = { skipVersionCheck: true } as const
@@ -63,35 +63,4 @@ export function waitUntilRedisReady(
   signal?: AbortSignal,
 ): Promise<void> {
   return retryUntilSuccess(() => waitForReady(redis, 5_000), { what: 'Redis', logger, signal })
-}
-
-export interface EvictionCheck {
-  policy: string | null
-  ok: boolean
-}
-
-/** BullMQ loses jobs if Redis evicts keys; anything but `noeviction` must be shouted about. */
-export async function checkEvictionPolicy(redis: Redis): Promise<EvictionCheck> {
-  try {
-    const reply = (await redis.config('GET', 'maxmemory-policy')) as string[]
-    const policy = reply[1] ?? null
-    return { policy, ok: policy === 'noeviction' }
-  } catch {
-    // Managed Redis often forbids CONFIG; we cannot tell, so we do not claim it is fine.
-    return { policy: null, ok: false }
-  }
-}
-
-/** Logs loudly at start when Redis may evict queue keys. */
-export async function warnIfEvictionPossible(
-  redis: Redis,
-  logger: { warn(obj: object, msg?: string): void },
-): Promise<void> {
-  const eviction = await checkEvictionPolicy(redis)
-  if (!eviction.ok) {
-    logger.warn(
-      { policy: eviction.policy },
-      'REDIS maxmemory-policy IS NOT noeviction: Redis may evict queued jobs and lose acknowledged data',
-    )
-  }
 }

@@ -5,8 +5,9 @@ import { type BacklogReport, backlogReport } from './backlog-monitor.js'
 import { createBatchCompletionWorker } from './batch-completion-worker.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
 import { queueCatalog, type StoreQueueKey } from './catalog.js'
-import { createRedisConnection, waitUntilRedisReady, warnIfEvictionPossible } from './connection.js'
+import { createRedisConnection, waitUntilRedisReady } from './connection.js'
 import { createQueueDepths, type JobCounts } from './queue-depths.js'
+import { type RedisDurability, readRedisDurability, reportRedisDurability } from './redis-durability.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
 export interface WriterQueueConfig {
@@ -17,24 +18,27 @@ export interface WriterQueueConfig {
   WRITER_LINGER_MS: number
   WRITER_SHUTDOWN_DRAIN_MS: number
   WRITER_MAX_INFLIGHT_WRITES: number
+  WRITER_LOCK_DURATION_MS: number
+  WRITER_STALLED_INTERVAL_MS: number
   BACKLOG_MAX_POINTS: number
 }
 
-/** A writer's /health/ready: Redis and its store, and its queue's depths and backlog. */
+/** A writer's /health/ready: Redis and its store, its queue's depths and backlog, what Redis promises. */
 export type WriterReadiness = ReadinessReport & {
   queues?: Record<string, JobCounts>
   backlog?: BacklogReport
+  redis_durability?: RedisDurability
 }
 
 export interface StoreConsumer {
   connection: Redis
-  /** Probes Redis and `probes` (the store); when Redis is up, adds this queue's depths and backlog. */
+  /** Probes Redis and `probes` (the store); when Redis is up, adds this queue's depths, backlog and Redis's durability. */
   readiness(probes: Record<string, () => Promise<unknown>>): Promise<WriterReadiness>
   close(): Promise<void>
 }
 
 /**
- * Everything a store writer needs from Redis: a worker connection, the eviction check, the batching
+ * Everything a store writer needs from Redis: a worker connection, the durability report, the batching
  * worker on its store queue and the parent-completion worker. The writer brings only the write.
  */
 export async function startStoreConsumer<K extends StoreQueueKey>(
@@ -46,7 +50,7 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
   const connection = createRedisConnection(config.REDIS_URL, 'worker')
   connection.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
   await waitUntilRedisReady(connection, logger)
-  await warnIfEvictionPossible(connection, logger)
+  await reportRedisDurability(connection, logger)
 
   const batching = createBatchingWorker({
     queue,
@@ -57,6 +61,8 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
     lingerMs: config.WRITER_LINGER_MS,
     shutdownDrainMs: config.WRITER_SHUTDOWN_DRAIN_MS,
     maxInFlightWrites: config.WRITER_MAX_INFLIGHT_WRITES,
+    lockDurationMs: config.WRITER_LOCK_DURATION_MS,
+    stalledIntervalMs: config.WRITER_STALLED_INTERVAL_MS,
     ...store,
   })
   const completion = createBatchCompletionWorker(connection, config.QUEUE_PREFIX, logger)
@@ -66,11 +72,16 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
   /** This queue's depths and backlog; undefined when Redis does not answer. */
   async function queueState() {
     try {
-      const [queues, points] = await Promise.all([
+      const [queues, points, durability] = await Promise.all([
         depths.read(),
         readBacklog(connection, config.QUEUE_PREFIX),
+        readRedisDurability(connection),
       ])
-      return { queues, backlog: backlogReport({ [name]: points[name] ?? 0 }, config.BACKLOG_MAX_POINTS) }
+      return {
+        queues,
+        backlog: backlogReport({ [name]: points[name] ?? 0 }, config.BACKLOG_MAX_POINTS),
+        redis_durability: durability,
+      }
     } catch {
       return undefined
     }

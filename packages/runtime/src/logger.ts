@@ -1,4 +1,4 @@
-import { pino } from 'pino'
+import { type DestinationStream, pino } from 'pino'
 
 /** Credentials never reach a log line, whatever logs them. */
 export const REDACTED_PATHS = [
@@ -14,8 +14,9 @@ export const REDACTED_PATHS = [
   '*.token',
 ]
 
-export function createLogger(name: string, level: string) {
-  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } })
+/** A JSON logger on stdout, or on `destination` (a test reading what an app logged). */
+export function createLogger(name: string, level: string, destination?: DestinationStream) {
+  return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, destination)
 }
 
 export type Logger = ReturnType<typeof createLogger>

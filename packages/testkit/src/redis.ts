@@ -7,6 +7,8 @@ export interface PrivateRedisOptions {
    * `everysec` is what production runs (infra/local, docker-compose.yml).
    */
   appendfsync?: 'always' | 'everysec'
+  /** More redis-server arguments (e.g. `--rename-command CONFIG ""`, as managed Redis does). */
+  extraArgs?: string[]
 }
 
 /** A private redis-server (no persistence unless asked) that a test may stop, kill and start. */
@@ -29,6 +31,7 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}) {
       '--maxmemory-policy',
       'noeviction',
       ...persistence,
+      ...(options.extraArgs ?? []),
     ],
     answers: async (port) => {
       const client = new Redis({

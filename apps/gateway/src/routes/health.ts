@@ -17,16 +17,31 @@ const Backlog = Type.Object(
   },
   { title: 'Backlog' },
 )
+const SettingOrNull = Type.Union([Type.String(), Type.Null()], { description: 'null: CONFIG refused' })
+const RedisDurability = Type.Object(
+  {
+    durable: Type.Union([Type.Boolean(), Type.Null()], {
+      description:
+        'true: append-only file and noeviction; false: acknowledged points may be lost; null: cannot tell (CONFIG refused)',
+    }),
+    appendonly: SettingOrNull,
+    appendfsync: SettingOrNull,
+    maxmemory_policy: SettingOrNull,
+    problems: Type.Array(Type.String(), { description: 'what breaks the promise, in words' }),
+  },
+  { title: 'RedisDurability' },
+)
 const Readiness = Type.Object({
   status: Type.Union([Type.Literal('ready'), Type.Literal('degraded')]),
   dependencies: Type.Record(Type.String(), Dependency),
   queues: Type.Optional(Type.Record(Type.String(), Type.Record(Type.String(), Type.Integer()))),
   backlog: Type.Optional(Backlog),
+  redis_durability: Type.Optional(RedisDurability),
 })
 
 const health: FastifyPluginAsyncTypebox = async (fastify) => {
   async function readiness() {
-    const { ready, dependencies, queues, backlog } = await fastify.readiness()
+    const { ready, dependencies, queues, backlog, redisDurability } = await fastify.readiness()
     return {
       ready,
       body: {
@@ -34,6 +49,7 @@ const health: FastifyPluginAsyncTypebox = async (fastify) => {
         dependencies,
         queues,
         backlog,
+        redis_durability: redisDurability,
       },
     }
   }

@@ -1,4 +1,4 @@
-import type { BacklogReport, JobCounts } from '@iotflow/queue'
+import { type BacklogReport, type JobCounts, type RedisDurability, readRedisDurability } from '@iotflow/queue'
 import { type DependencyState, probe } from '@iotflow/runtime'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -12,6 +12,8 @@ export interface GatewayReadiness {
    * answers, queries work, and taking it out of a load balancer would only move the 503s elsewhere.
    */
   backlog: BacklogReport | undefined
+  /** What Redis promises to keep (append-only file, no eviction): shown, it does not decide readiness. */
+  redisDurability: RedisDurability | undefined
 }
 
 declare module 'fastify' {
@@ -29,18 +31,20 @@ export default fp(
         probe(() => fastify.redis.ping()),
         probe(() => fastify.sql`SELECT 1`),
       ])
-      const [queues, backlog] =
+      const [queues, backlog, redisDurability] =
         redis.status === 'up'
           ? await Promise.all([
               fastify.queueDepths.read().catch(() => undefined),
               fastify.backlog.readNow().catch(() => undefined),
+              readRedisDurability(fastify.redis).catch(() => undefined),
             ])
-          : [undefined, undefined]
+          : [undefined, undefined, undefined]
       return {
         ready: redis.status === 'up' && postgres.status === 'up',
         dependencies: { redis, postgres },
         queues,
         backlog,
+        redisDurability,
       }
     })
   },

@@ -8,9 +8,9 @@ import {
   createRedisConnection,
   type GathererLimits,
   type QueueDepths,
+  reportRedisDurability,
   type StoreRetryOverrides,
   waitUntilRedisReady,
-  warnIfEvictionPossible,
 } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -45,7 +45,7 @@ export default fp(
     redis.on('error', (error) => fastify.log.warn({ err: error.message }, 'redis connection error'))
     // Redis down at start: wait for it (logging) rather than crash-loop.
     await waitUntilRedisReady(redis, fastify.log)
-    await warnIfEvictionPossible(redis, fastify.log)
+    await reportRedisDurability(redis, fastify.log)
     const batchEnqueuer = createGroupCommitEnqueuer(
       createBatchEnqueuer(redis, options.queuePrefix, options.storeJobRetry),
       options.groupCommit,
