@@ -443,23 +443,60 @@ ensure_mosquitto() {
 # when 1883 is taken by a broker it did not start, and MQTT_URL points there.
 ensure_project_mosquitto() {
   if [[ -n $IOTFLOW_MQTT_URL_GIVEN ]]; then
+    [[ ${TLS:-} == 1 ]] && warn "TLS=1: MQTT_URL was set by hand, so the bridge uses $MQTT_URL as given (set MQTT_CA_FILE for an mqtts:// broker)"
     ensure_mosquitto
     return 0
   fi
-  local port
+  local port want_tls=
+  [[ ${TLS:-} == 1 ]] && want_tls=1
   if port="$(own_service_port mosquitto "$RUN_DIR/mosquitto.pid" mosquitto)"; then
-    log "mosquitto: using IoTFlow's own broker, already running on 127.0.0.1:$port"
+    local running_tls=
+    [[ -f $RUN_DIR/mosquitto.tls ]] && running_tls=1
+    if [[ $want_tls == "$running_tls" ]]; then
+      log "mosquitto: using IoTFlow's own broker, already running on 127.0.0.1:$port"
+    else
+      log "mosquitto: restarting IoTFlow's own broker on 127.0.0.1:$port, ${want_tls:+with TLS}${want_tls:-without TLS}, as asked"
+      mosquitto_stop_own
+      mosquitto_start "$port"
+    fi
   else
     port=1883
-    if tcp_reachable 127.0.0.1 1883; then
-      port="$(first_free_port 1884)"
-      log "mosquitto: 1883 is taken by a broker IoTFlow did not start; its settings may drop messages" \
+    [[ -n $want_tls ]] && port=8883
+    if tcp_reachable 127.0.0.1 "$port"; then
+      local taken="$port"
+      port="$(first_free_port $((port + 1)))"
+      log "mosquitto: $taken is taken by a broker IoTFlow did not start; its settings may drop messages" \
         "it acknowledged (Mosquitto's default max_queued_messages is 1000). Starting one with" \
         "infra/mosquitto/mosquitto.conf on 127.0.0.1:$port instead (set MQTT_URL to use another)."
     fi
     mosquitto_start "$port"
   fi
-  export MQTT_URL="mqtt://127.0.0.1:$port"
+  if [[ -n $want_tls ]]; then
+    export MQTT_URL="mqtts://127.0.0.1:$port" MQTT_CA_FILE="$DATA/tls/ca.pem"
+  else
+    export MQTT_URL="mqtt://127.0.0.1:$port"
+  fi
+}
+
+# Stops the broker this checkout started (to start it again with other settings).
+mosquitto_stop_own() {
+  local pid
+  pid="$(tr -d '[:space:]' <"$RUN_DIR/mosquitto.pid")"
+  kill -TERM "$pid" 2>/dev/null || true
+  wait_until 20 process_gone "$pid" || kill -KILL "$pid" 2>/dev/null || true
+}
+process_gone() { ! kill -0 "$1" 2>/dev/null; }
+
+# TLS=1 npm start: a local CA and certificates under .iotflow/tls (infra/tls/certs.sh, made once
+# and kept), the gateway on HTTPS with them, and (ensure_project_mosquitto) the broker's listener
+# and the bridge on TLS. Node trusts the local CA (NODE_EXTRA_CA_CERTS) for the apps' own checks.
+ensure_local_tls() {
+  [[ ${TLS:-} == 1 ]] || return 0
+  command -v openssl >/dev/null 2>&1 || apt_install openssl
+  bash "$ROOT/infra/tls/certs.sh" local "$DATA/tls"
+  export TLS_CERT_FILE="$DATA/tls/server.pem" TLS_KEY_FILE="$DATA/tls/server.key" \
+    NODE_EXTRA_CA_CERTS="$DATA/tls/ca.pem"
+  log "tls: local CA and certificates in $DATA/tls (the CA to trust: $DATA/tls/ca.pem)"
 }
 
 # Starts Mosquitto on 127.0.0.1:PORT with the project's config, data under $DATA/mosquitto.
@@ -475,12 +512,18 @@ mosquitto_start() {
   # its log, pid file and persistence: let that user write them.
   if is_root && id mosquitto >/dev/null 2>&1; then
     chown mosquitto: "$DATA/mosquitto" "$logfile" "$RUN_DIR/mosquitto.pid"
+    # TLS=1: and read the server's key, which certs.sh leaves to its owner only.
+    if [[ ${TLS:-} == 1 ]]; then
+      chgrp mosquitto "$DATA/tls/server.key"
+      chmod 640 "$DATA/tls/server.key"
+    fi
   fi
   PATH="$PATH:/usr/sbin" mosquitto -d -c "$conf" || die_with_log "mosquitto: failed to start" "$logfile"
   wait_until 20 tcp_reachable 127.0.0.1 "$port" ||
     die_with_log "mosquitto: no answer on 127.0.0.1:$port after 20 s" "$logfile"
   printf '%s\n' "$port" >"$RUN_DIR/mosquitto.port"
-  log "mosquitto: started on 127.0.0.1:$port with infra/mosquitto/mosquitto.conf (data $DATA/mosquitto)"
+  if [[ ${TLS:-} == 1 ]]; then touch "$RUN_DIR/mosquitto.tls"; else rm -f "$RUN_DIR/mosquitto.tls"; fi
+  log "mosquitto: started on 127.0.0.1:$port with infra/mosquitto/mosquitto.conf${TLS:+ and the TLS listener of mosquitto-tls.conf} (data $DATA/mosquitto)"
 }
 
 # The project's config (infra/mosquitto/mosquitto.conf, also docker-compose's), with this machine's
@@ -493,6 +536,11 @@ mosquitto_write_conf() {
       -e "s|^log_dest stdout\$|log_dest file $3|" \
       "$ROOT/infra/mosquitto/mosquitto.conf"
     printf 'pid_file %s\n' "$RUN_DIR/mosquitto.pid"
+    # TLS=1: the one listener takes the TLS settings of mosquitto-tls.conf's listener.
+    if [[ ${TLS:-} == 1 ]]; then
+      sed -n '/^listener /,/^$/{/^listener /d;/^$/d;p}' "$ROOT/infra/mosquitto/mosquitto-tls.conf" |
+        sed -e "s|/mosquitto/config/tls/|$DATA/tls/|"
+    fi
   } >"$1"
   grep -q "^listener $2 127.0.0.1\$" "$1" || die "mosquitto: infra/mosquitto/mosquitto.conf has no 'listener 1883' line to adapt"
 }

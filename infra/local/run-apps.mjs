@@ -187,7 +187,8 @@ function fail(message) {
 
 async function announceWhenHealthy() {
   const host = ['0.0.0.0', '::', ''].includes(process.env.HOST ?? '') ? '127.0.0.1' : process.env.HOST
-  const base = `http://${host.includes(':') ? `[${host}]` : host}:${process.env.PORT ?? '8080'}`
+  const scheme = process.env.TLS_CERT_FILE ? 'https' : 'http'
+  const base = `${scheme}://${host.includes(':') ? `[${host}]` : host}:${process.env.PORT ?? '8080'}`
   const deadline = Date.now() + HEALTH_TIMEOUT_MS
   while (!stopping && Date.now() < deadline) {
     if (await isHealthy(`${base}/health`)) {
@@ -210,6 +211,12 @@ async function isHealthy(url) {
 
 function printBanner(base) {
   const token = process.env.ADMIN_TOKEN ?? '<ADMIN_TOKEN>'
+  const mqttUrl = process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883'
+  // TLS=1 npm start: clients trust the local CA (NODE_EXTRA_CA_CERTS, made by infra/tls/certs.sh).
+  const ca = process.env.TLS_CERT_FILE ? process.env.NODE_EXTRA_CA_CERTS : undefined
+  const curl = ca ? `curl -s --cacert ${ca}` : 'curl -s'
+  const mosquittoCa =
+    mqttUrl.startsWith('mqtts:') && process.env.MQTT_CA_FILE ? ` --cafile ${process.env.MQTT_CA_FILE}` : ''
   const lines = [
     '',
     paint(1, 'IoTFlow is running'),
@@ -218,20 +225,21 @@ function printBanner(base) {
     `  Health       ${base}/health/ready`,
     `  Admin token  ${token}`,
     `  Redis        ${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'} (the queues)`,
-    `  MQTT broker  ${process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883'}`,
+    `  MQTT broker  ${mqttUrl}`,
+    ...(ca ? [`  TLS CA       ${ca} (trust it in clients: curl --cacert, mosquitto_pub --cafile)`] : []),
     '',
     '  Register a device (the response contains its API key):',
-    `    curl -s -X POST ${base}/api/v1/devices \\`,
+    `    ${curl} -X POST ${base}/api/v1/devices \\`,
     `      -H 'Authorization: Bearer ${token}' \\`,
     `      -H 'Content-Type: application/json' -d '{"name":"my-sensor"}'`,
     '',
     '  Send telemetry with that key:',
-    `    curl -s -X POST ${base}/api/v1/telemetry \\`,
+    `    ${curl} -X POST ${base}/api/v1/telemetry \\`,
     `      -H 'X-API-Key: <apiKey from the response above>' \\`,
     `      -H 'Content-Type: application/json' -d '{"data":{"temperature":21.5}}'`,
     '',
     '  Or over MQTT (QoS 1; the bridge acknowledges once the message is queued):',
-    `    mosquitto_pub -L ${process.env.MQTT_URL ?? 'mqtt://127.0.0.1:1883'}/iotflow/devices/<id>/telemetry -q 1 \\`,
+    `    mosquitto_pub -L ${mqttUrl}/iotflow/devices/<id>/telemetry${mosquittoCa} -q 1 \\`,
     `      -m '{"api_key":"<apiKey>","data":{"temperature":21.5}}'`,
     '',
     '  Ctrl+C stops the apps; `npm stop` also stops the services started for them.',

@@ -9,6 +9,8 @@ cd "$ROOT"
 iotflow_env_defaults
 ensure_pnpm
 ensure_node_modules
+iotflow_dirs
+ensure_local_tls
 ensure_services_for_start
 
 log "migrate: pnpm migrate"

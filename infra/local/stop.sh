@@ -55,4 +55,4 @@ stop_pidfile influxdb "$RUN_DIR/influxd.pid" influxd
 stop_postgres
 stop_pidfile redis "$RUN_DIR/redis.pid" redis-server
 # The ports they ran on (own_service_port in lib.sh) are theirs no more.
-rm -f "$RUN_DIR/redis.port" "$RUN_DIR/mosquitto.port"
+rm -f "$RUN_DIR/redis.port" "$RUN_DIR/mosquitto.port" "$RUN_DIR/mosquitto.tls"
