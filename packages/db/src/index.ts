@@ -1,4 +1,7 @@
+export * from './alert-rules-repository.js'
+export * from './alert-states-repository.js'
 export * from './api-keys.js'
+export * from './classify-postgres-error.js'
 export * from './client.js'
 export * from './device-authenticator.js'
 export * from './device-identity-cache.js'

@@ -1,4 +1,8 @@
 import {
+  type AlertRulesRepository,
+  type AlertStatesRepository,
+  createAlertRulesRepository,
+  createAlertStatesRepository,
   createDevicesRepository,
   createEdgeGatewaysRepository,
   createTelemetryQueryRepository,
@@ -19,6 +23,8 @@ declare module 'fastify' {
     devicesRepository: DevicesRepository
     edgeGatewaysRepository: EdgeGatewaysRepository
     telemetryQueries: TelemetryQueryRepository
+    alertRulesRepository: AlertRulesRepository
+    alertStatesRepository: AlertStatesRepository
   }
 }
 
@@ -27,6 +33,8 @@ export default fp(
     fastify.decorate('devicesRepository', createDevicesRepository(fastify.sql))
     fastify.decorate('telemetryQueries', createTelemetryQueryRepository(fastify.sql))
     fastify.decorate('edgeGatewaysRepository', createEdgeGatewaysRepository(fastify.sql))
+    fastify.decorate('alertRulesRepository', createAlertRulesRepository(fastify.sql))
+    fastify.decorate('alertStatesRepository', createAlertStatesRepository(fastify.sql))
     fastify.decorateRequest('edgeGateway', null)
   },
   { name: 'repositories', dependencies: ['postgres'] },
