@@ -1,5 +1,5 @@
 // Local supervisor for `npm start` (no dependencies).
-// Runs the gateway, both writers and the MQTT bridge with prefixed, coloured output, prints a
+// Runs the gateway, both writers, the MQTT bridge and the alert evaluator with prefixed, coloured output, prints a
 // banner once the gateway is healthy, and shuts everything down together:
 // on SIGINT/SIGTERM, or as soon as one app exits on its own.
 import { spawn } from 'node:child_process'
@@ -17,6 +17,7 @@ const APPS = [
   { name: 'writer-postgres', entry: 'dist/writer-postgres/main.js', color: 35 },
   { name: 'writer-influx', entry: 'dist/writer-influx/main.js', color: 33 },
   { name: 'mqtt-bridge', entry: 'dist/mqtt-bridge/main.js', color: 32 },
+  { name: 'alert-evaluator', entry: 'dist/alert-evaluator/main.js', color: 34 },
 ]
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR

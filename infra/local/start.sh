@@ -10,6 +10,7 @@ iotflow_env_defaults
 ensure_pnpm
 ensure_node_modules
 ensure_services
+ensure_alertmanager
 
 log "migrate: pnpm migrate"
 pnpm migrate

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  loadAlertEvaluatorConfig,
   loadGatewayConfig,
   loadMqttBridgeConfig,
   loadWriterInfluxConfig,
@@ -141,6 +142,22 @@ describe('app configuration', () => {
     ])
     expect(problemsOf(() => loadMqttBridgeConfig({ ...mqtts, MQTT_CA_FILE: '/nope.pem' }))).toEqual([
       'MQTT_CA_FILE',
+    ])
+  })
+
+  it('configures the alert evaluator: Alertmanager on 127.0.0.1:9093, one write at a time, a bad URL named', () => {
+    const config = loadAlertEvaluatorConfig({})
+    expect(config.ALERTMANAGER_URL).toBe('http://127.0.0.1:9093')
+    expect(config.ALERTMANAGER_RESEND_MS).toBe(60_000)
+    expect(config.WRITER_MAX_INFLIGHT_WRITES).toBe(1)
+    expect(config.HEALTH_PORT).toBe(9104)
+    expect(config.ALERT_RULES_REFRESH_MS).toBe(30_000)
+    expect(loadGatewayConfig({ ADMIN_TOKEN: 'a-long-enough-token' }).ALERT_RULES_REFRESH_MS).toBe(30_000)
+    expect(problemsOf(() => loadAlertEvaluatorConfig({ ALERTMANAGER_URL: 'alertmanager:9093' }))).toEqual([
+      'ALERTMANAGER_URL',
+    ])
+    expect(problemsOf(() => loadMqttBridgeConfig({ ALERT_RULES_REFRESH_MS: '10' }))).toEqual([
+      'ALERT_RULES_REFRESH_MS',
     ])
   })
 })

@@ -1,3 +1,4 @@
+import { coalescedRun } from '@iotflow/runtime'
 import type { Redis } from 'ioredis'
 import { bullPrefix } from './catalog.js'
 import { type ChannelSubscription, subscribeChannel } from './pubsub.js'
@@ -54,31 +55,14 @@ export async function watchAlertRules<T>(options: AlertRuleWatchOptions<T>): Pro
     options.logger.warn({ err: (error as Error).message }, 'could not load the alert rules; retrying')
     value = options.initial as T
   }
-  let loading: Promise<void> | undefined
-  let again = false
-  const reload = (): Promise<void> => {
-    if (loading) {
-      // A change heard during a load may not be in it: load once more after it.
-      again = true
-      return loading
-    }
-    loading = options
-      .load()
-      .then(
-        (loaded: T) => {
-          value = loaded
-        },
-        (error: Error) => options.logger.warn({ err: error.message }, 'could not reload the alert rules'),
-      )
-      .finally(() => {
-        loading = undefined
-        if (again) {
-          again = false
-          void reload()
-        }
-      })
-    return loading
-  }
+  const reload = coalescedRun(() =>
+    options.load().then(
+      (loaded: T) => {
+        value = loaded
+      },
+      (error: Error) => options.logger.warn({ err: error.message }, 'could not reload the alert rules'),
+    ),
+  )
   const subscription = await subscribeAlertRuleChanges(
     options.redisUrl,
     options.queuePrefix,
@@ -92,7 +76,6 @@ export async function watchAlertRules<T>(options: AlertRuleWatchOptions<T>): Pro
     async close() {
       clearInterval(timer)
       await subscription.close()
-      await loading
     },
   }
 }
