@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { createBatchEnqueuer, createQueueDepths, createRedisConnection, queueCatalog } from '@iotflow/queue'
 import {
   createTestDatabase,
+  ScrapedMetrics,
   serviceUrls,
   startPrivateAlertmanager,
   type TestDatabase,
@@ -22,6 +23,7 @@ let db: TestDatabase
 let pipeline: Pipeline
 let receiver: Awaited<ReturnType<typeof startAlertReceiver>>
 let alertmanager: Awaited<ReturnType<typeof startPrivateAlertmanager>>
+let evaluator: Awaited<ReturnType<Pipeline['startAlertEvaluator']>>
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }
 const devices: Record<string, { id: number; apiKey: string }> = {}
 const rules: Record<string, number> = {}
@@ -62,7 +64,7 @@ beforeAll(async () => {
     expect(response.status).toBe(201)
     rules[name] = ((await response.json()) as { rule: { id: number } }).rule.id
   }
-  await pipeline.startAlertEvaluator({ ALERTMANAGER_URL: alertmanager.url })
+  evaluator = await pipeline.startAlertEvaluator({ ALERTMANAGER_URL: alertmanager.url })
 })
 
 afterAll(async () => {
@@ -131,6 +133,13 @@ describe('threshold alerts through Alertmanager', () => {
       case: 'crossing',
     })
     expect(Date.parse(firing?.startsAt ?? '')).toBe(T0 + 1000)
+    const resolved = receiver.alerts.find(
+      (a) => a.labels.device_id === String(devices.crossing?.id) && a.status === 'resolved',
+    )
+    expect([Date.parse(resolved?.startsAt ?? ''), Date.parse(resolved?.endsAt ?? '')]).toEqual([
+      T0 + 1000,
+      T0 + 4000,
+    ])
     const { alerts } = await get<{ alerts: { state: string; since: string; value: number }[] }>(
       `/api/v1/alerts?rule_id=${rules.crossing}`,
     )
@@ -227,5 +236,17 @@ describe('threshold alerts through Alertmanager', () => {
     expect(receiver.statusesOf(devices.outage?.id as number)).toEqual([])
     await alertmanager.start()
     await waitForNotifications('outage', ['firing'], 40_000)
+  })
+
+  it('exposes the firing alerts per rule and the evaluation lag', async () => {
+    const metrics = new ScrapedMetrics(await evaluator.metrics.registry.metrics())
+    // Of the cases above, these end firing (the others resolved or never fired).
+    for (const name of ['holding', 'late', 'redelivered', 'outage']) {
+      const rule = receiver.alerts.find((a) => a.labels.case === name)?.labels.alertname as string
+      expect(metrics.value('iotflow_alerts_firing', { rule, severity: 'critical' }), name).toBe(1)
+    }
+    const crossing = receiver.alerts.find((a) => a.labels.case === 'crossing')?.labels.alertname as string
+    expect(metrics.value('iotflow_alerts_firing', { rule: crossing })).toBe(0)
+    expect(metrics.value('iotflow_alert_evaluation_lag_seconds_count')).toBeGreaterThanOrEqual(12)
   })
 })

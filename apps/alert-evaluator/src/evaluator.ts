@@ -7,6 +7,7 @@ import {
   createSql,
   migrateWhenReachable,
 } from '@iotflow/db'
+import { createMetrics, type Metrics } from '@iotflow/metrics'
 import { startStoreConsumer, type WriterReadiness, watchAlertRules } from '@iotflow/queue'
 import type { Logger } from '@iotflow/runtime'
 import { type AlertDelivery, startAlertDelivery } from './delivery.js'
@@ -15,6 +16,8 @@ import { decide, isThresholdRule, samplesOf } from './judge.js'
 export interface AlertEvaluator {
   /** Redis and PostgreSQL, and the alert-evaluate queue's depths. */
   ready(): Promise<WriterReadiness>
+  /** iotflow_alerts_firing, iotflow_alert_evaluation_lag_seconds and the process's metrics. */
+  metrics: Metrics
   close(): Promise<void>
 }
 
@@ -41,12 +44,14 @@ export async function startAlertEvaluator(
 
   // Set once the consumer's connection exists; no batch is judged before (the worker starts with it).
   let delivery: AlertDelivery | undefined
+  const metrics = createMetrics()
   const consumer = await startStoreConsumer('alertEvaluate', config, {
     writeBatch: async (batches) => {
       const found = samplesOf(batches, rules.current())
-      if (found.size === 0) return
       const keys = [...found.values()].map(({ rule, device_id }) => ({ rule_id: rule.id, device_id }))
       const transitions = await states.evaluate(keys, (locked) => decide(found, locked))
+      const judgedAt = Date.now()
+      for (const batch of batches) metrics.alertEvaluationLag.observe((judgedAt - batch.received_at) / 1000)
       if (transitions > 0) await delivery?.flush()
     },
     classify: classifyPostgresError,
@@ -62,9 +67,16 @@ export async function startAlertEvaluator(
     logger,
   })
 
+  const ready = () => consumer.readiness({ postgres: () => sql`SELECT 1` })
+  metrics.readOnScrape({
+    dependencies: async () => (await ready()).dependencies,
+    alertsFiring: () => states.firingCounts(),
+  })
+
   let closing: Promise<void> | undefined
   return {
-    ready: () => consumer.readiness({ postgres: () => sql`SELECT 1` }),
+    ready,
+    metrics,
     close() {
       closing ??= (async () => {
         await consumer.close()

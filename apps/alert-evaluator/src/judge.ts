@@ -84,6 +84,7 @@ export function judge(
       to,
       at: sample.t,
       value: sample.value,
+      firing_since: firing,
     })
     state = { ...state, state: to, since: sample.t, firing_since: firing }
   }

@@ -1,4 +1,5 @@
 import { loadAlertEvaluatorConfig, loadConfigOrExit } from '@iotflow/config'
+import { exposition } from '@iotflow/metrics'
 import { applyProcessNice, createLogger, startHealthServer } from '@iotflow/runtime'
 import closeWithGrace from 'close-with-grace'
 import { startAlertEvaluator } from './evaluator.js'
@@ -8,7 +9,9 @@ const config = loadConfigOrExit(loadAlertEvaluatorConfig)
 const logger = createLogger('alert-evaluator', config.LOG_LEVEL)
 applyProcessNice(config.PROCESS_NICE, logger)
 const evaluator = await startAlertEvaluator(config, logger)
-const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, evaluator.ready)
+const health = await startHealthServer(config.HEALTH_HOST, config.HEALTH_PORT, evaluator.ready, () =>
+  exposition(evaluator.metrics.registry),
+)
 logger.info({ health: `http://${config.HEALTH_HOST}:${health.port}/health` }, 'alert-evaluator started')
 
 closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {

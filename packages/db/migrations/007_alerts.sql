@@ -43,6 +43,7 @@ CREATE TABLE alert_transitions (
   to_state        text NOT NULL,
   at              timestamptz NOT NULL,
   value           double precision,
+  firing_since    timestamptz,
   recorded_at     timestamptz NOT NULL DEFAULT now(),
   delivery_queued boolean NOT NULL DEFAULT false
 );

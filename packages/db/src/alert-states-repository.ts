@@ -28,6 +28,8 @@ export interface NewAlertTransition {
   to: AlertState
   at: number
   value: number | null
+  /** When the firing this transition starts or ends began (Alertmanager's startsAt). */
+  firing_since: number | null
 }
 
 /** A transition still to hand to delivery, with what a notification needs of its rule and state. */
@@ -36,7 +38,6 @@ export interface UndeliveredTransition extends NewAlertTransition {
   rule_name: string
   severity: string
   labels: Record<string, string>
-  firing_since: number | null
 }
 
 /** A firing alert, with what a notification needs of its rule. */
@@ -125,11 +126,12 @@ export function createAlertStatesRepository(sql: Sql) {
         const transitions = decision.transitions
         if (transitions.length > 0) {
           await tx`
-            INSERT INTO alert_transitions (rule_id, device_id, from_state, to_state, at, value)
+            INSERT INTO alert_transitions (rule_id, device_id, from_state, to_state, at, value, firing_since)
             SELECT * FROM unnest(
               ${transitions.map((t) => t.rule_id)}::int[], ${transitions.map((t) => t.device_id)}::int[],
               ${transitions.map((t) => t.from)}::text[], ${transitions.map((t) => t.to)}::text[],
-              ${transitions.map((t) => iso(t.at))}::timestamptz[], ${transitions.map((t) => t.value)}::float8[])`
+              ${transitions.map((t) => iso(t.at))}::timestamptz[], ${transitions.map((t) => t.value)}::float8[],
+              ${transitions.map((t) => iso(t.firing_since))}::timestamptz[])`
         }
         return transitions.length
       })
@@ -148,10 +150,9 @@ export function createAlertStatesRepository(sql: Sql) {
         })[]
       >`
         SELECT t.id, t.rule_id, t.device_id, t.from_state AS "from", t.to_state AS "to", t.at, t.value,
-               r.name AS rule_name, r.severity, r.labels, s.firing_since
+               t.firing_since, r.name AS rule_name, r.severity, r.labels
         FROM alert_transitions t
         JOIN alert_rules r ON r.id = t.rule_id
-        LEFT JOIN alert_states s ON s.rule_id = t.rule_id AND s.device_id = t.device_id
         WHERE NOT t.delivery_queued
         ORDER BY t.id LIMIT ${limit}`
       return rows.map((row) => ({
@@ -170,6 +171,14 @@ export function createAlertStatesRepository(sql: Sql) {
         WHERE s.state = 'firing' AND s.firing_since IS NOT NULL
         ORDER BY s.rule_id, s.device_id`
       return rows.map((row) => ({ ...row, firing_since: row.firing_since.getTime() }))
+    },
+
+    /** Firing alerts per rule name and severity (for iotflow_alerts_firing). */
+    async firingCounts(): Promise<{ rule: string; severity: string; count: number }[]> {
+      return sql<{ rule: string; severity: string; count: number }[]>`
+        SELECT r.name AS rule, r.severity, count(*)::int AS count
+        FROM alert_states s JOIN alert_rules r ON r.id = s.rule_id
+        WHERE s.state = 'firing' GROUP BY r.name, r.severity`
     },
 
     async markQueued(ids: number[]): Promise<void> {
