@@ -1,30 +1,19 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { createBatchEnqueuer, createQueueDepths, createRedisConnection, queueCatalog } from '@iotflow/queue'
-import {
-  createTestDatabase,
-  ScrapedMetrics,
-  serviceUrls,
-  startPrivateAlertmanager,
-  type TestDatabase,
-  uniqueName,
-  waitFor,
-} from '@iotflow/testkit'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { startAlertReceiver } from './support/alert-receiver.js'
-import { ADMIN_TOKEN, type Pipeline, startPipeline } from './support/pipeline.js'
+import { ScrapedMetrics, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
+import { beforeAll, describe, expect, it } from 'vitest'
+import { useAlertingFixture } from './support/alerting.js'
+import { ADMIN_TOKEN, type Pipeline } from './support/pipeline.js'
 
 /**
  * Alerting end to end, against the real services and a real Prometheus Alertmanager whose webhook
  * is a plain HTTP server of the test's: telemetry in through the gateway, judged by the alert
- * evaluator, delivered to Alertmanager, notified to the receiver. Each case has a device and a rule
+ * evaluator, delivered to Alertmanager, notified to the fixture.receiver. Each case has a device and a rule
  * of its own, made before the evaluator starts (so it never judges a batch before it knows them).
  */
-let db: TestDatabase
-let pipeline: Pipeline
-let receiver: Awaited<ReturnType<typeof startAlertReceiver>>
-let alertmanager: Awaited<ReturnType<typeof startPrivateAlertmanager>>
+const fixture = useAlertingFixture()
 let evaluator: Awaited<ReturnType<Pipeline['startAlertEvaluator']>>
-const admin = { authorization: `Bearer ${ADMIN_TOKEN}`, 'content-type': 'application/json' }
+const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
 const devices: Record<string, { id: number; apiKey: string }> = {}
 const rules: Record<string, number> = {}
 
@@ -38,40 +27,20 @@ const cases = {
 }
 
 beforeAll(async () => {
-  db = await createTestDatabase()
-  receiver = await startAlertReceiver()
-  alertmanager = await startPrivateAlertmanager({ webhookUrl: receiver.url })
-  pipeline = await startPipeline({
-    databaseUrl: db.url,
-    influx: { url: serviceUrls.influx, database: 'unused' }, // no writer is started: alerts only
-  })
   for (const [name, extra] of Object.entries(cases)) {
-    devices[name] = await pipeline.registerDevice()
-    const response = await fetch(`${pipeline.baseUrl}/api/v1/alert-rules`, {
-      method: 'POST',
-      headers: admin,
-      body: JSON.stringify({
-        name: uniqueName(name),
-        field: 'temperature',
-        condition: '>',
-        threshold: 30,
-        severity: 'critical',
-        labels: { case: name },
-        device_ids: [devices[name]?.id],
-        ...extra,
-      }),
+    devices[name] = await fixture.pipeline.registerDevice()
+    rules[name] = await fixture.createRule({
+      name: uniqueName(name),
+      field: 'temperature',
+      condition: '>',
+      threshold: 30,
+      severity: 'critical',
+      labels: { case: name },
+      device_ids: [devices[name]?.id],
+      ...extra,
     })
-    expect(response.status).toBe(201)
-    rules[name] = ((await response.json()) as { rule: { id: number } }).rule.id
   }
-  evaluator = await pipeline.startAlertEvaluator({ ALERTMANAGER_URL: alertmanager.url })
-})
-
-afterAll(async () => {
-  await pipeline?.close()
-  await alertmanager?.dispose()
-  await receiver?.close()
-  await db?.drop()
+  evaluator = await fixture.pipeline.startAlertEvaluator({ ALERTMANAGER_URL: fixture.alertmanager.url })
 })
 
 const T0 = Date.now() - 60_000
@@ -80,12 +49,12 @@ async function send(name: string, points: [number, number][]) {
   const body = {
     points: points.map(([s, temperature]) => ({ timestamp: T0 + s * 1000, data: { temperature } })),
   }
-  const response = await pipeline.send(devices[name]?.apiKey, body)
+  const response = await fixture.pipeline.send(devices[name]?.apiKey, body)
   expect(response.status).toBe(202)
 }
 
 const get = async <T>(path: string) =>
-  (await (await fetch(`${pipeline.baseUrl}${path}`, { headers: admin })).json()) as T
+  (await (await fetch(`${fixture.pipeline.baseUrl}${path}`, { headers: admin })).json()) as T
 type Transition = { from: string; to: string; at: string; value: number }
 /** The transitions of a case, oldest first, as `from>to`. */
 const historyOf = async (name: string) =>
@@ -106,11 +75,12 @@ async function waitForHistory(name: string, expected: string[]) {
 }
 const waitForNotifications = (name: string, expected: string[], timeoutMs = 15_000) =>
   waitFor(
-    () => JSON.stringify(receiver.statusesOf(devices[name]?.id as number)) === JSON.stringify(expected),
+    () =>
+      JSON.stringify(fixture.receiver.statusesOf(devices[name]?.id as number)) === JSON.stringify(expected),
     {
       timeoutMs,
       what: () =>
-        `notifications ${expected} for ${name}, got ${receiver.statusesOf(devices[name]?.id as number)}`,
+        `notifications ${expected} for ${name}, got ${fixture.receiver.statusesOf(devices[name]?.id as number)}`,
     },
   )
 
@@ -125,7 +95,7 @@ describe('threshold alerts through Alertmanager', () => {
     await send('crossing', [[4, 29]])
     await waitForNotifications('crossing', ['firing', 'resolved'])
     await waitForHistory('crossing', ['inactive>firing', 'firing>resolved'])
-    const firing = receiver.alerts.find((a) => a.labels.device_id === String(devices.crossing?.id))
+    const firing = fixture.receiver.alerts.find((a) => a.labels.device_id === String(devices.crossing?.id))
     expect(firing?.labels).toMatchObject({
       alertname: expect.stringMatching(/^crossing_/),
       device_id: String(devices.crossing?.id),
@@ -133,7 +103,7 @@ describe('threshold alerts through Alertmanager', () => {
       case: 'crossing',
     })
     expect(Date.parse(firing?.startsAt ?? '')).toBe(T0 + 1000)
-    const resolved = receiver.alerts.find(
+    const resolved = fixture.receiver.alerts.find(
       (a) => a.labels.device_id === String(devices.crossing?.id) && a.status === 'resolved',
     )
     expect([Date.parse(resolved?.startsAt ?? ''), Date.parse(resolved?.endsAt ?? '')]).toEqual([
@@ -148,7 +118,7 @@ describe('threshold alerts through Alertmanager', () => {
     ])
     // Nothing more arrives.
     await sleep(1500)
-    expect(receiver.statusesOf(devices.crossing?.id as number)).toEqual(['firing', 'resolved'])
+    expect(fixture.receiver.statusesOf(devices.crossing?.id as number)).toEqual(['firing', 'resolved'])
   })
 
   it('holds hysteresis: under the threshold but above the clear threshold stays firing', async () => {
@@ -174,7 +144,7 @@ describe('threshold alerts through Alertmanager', () => {
     )
     expect(pending.alerts.map((a) => a.device_id)).toEqual([devices.holding?.id])
     await sleep(500)
-    expect(receiver.statusesOf(devices.holding?.id as number)).toEqual([])
+    expect(fixture.receiver.statusesOf(devices.holding?.id as number)).toEqual([])
     await send('holding', [[10, 33]])
     await waitForHistory('holding', ['inactive>pending', 'pending>firing'])
     await waitForNotifications('holding', ['firing'])
@@ -191,7 +161,7 @@ describe('threshold alerts through Alertmanager', () => {
       return alerts[0]?.value === 36
     })
     expect(await historyOf('late')).toEqual(['inactive>firing'])
-    expect(receiver.statusesOf(devices.late?.id as number)).toEqual(['firing'])
+    expect(fixture.receiver.statusesOf(devices.late?.id as number)).toEqual(['firing'])
   })
 
   it('makes no second transition and no second notification of a redelivered batch', async () => {
@@ -205,8 +175,8 @@ describe('threshold alerts through Alertmanager', () => {
     // The same points queued again (as a redelivery after a crash hands a batch over again), through
     // the producers' own fan-out; no writer runs here, so only the evaluator takes its copy.
     const redis = createRedisConnection(serviceUrls.redis, 'producer')
-    const enqueuer = createBatchEnqueuer(redis, pipeline.queuePrefix, {}, { alertFanOut: () => true })
-    const depths = createQueueDepths(redis, pipeline.queuePrefix, ['alertEvaluate'])
+    const enqueuer = createBatchEnqueuer(redis, fixture.pipeline.queuePrefix, {}, { alertFanOut: () => true })
+    const depths = createQueueDepths(redis, fixture.pipeline.queuePrefix, ['alertEvaluate'])
     await enqueuer.enqueue({
       device_id: devices.redelivered?.id as number,
       received_at: Date.now(),
@@ -221,7 +191,7 @@ describe('threshold alerts through Alertmanager', () => {
     )
     await sleep(1000)
     expect(await historyOf('redelivered')).toEqual(['inactive>firing'])
-    expect(receiver.statusesOf(devices.redelivered?.id as number)).toEqual(['firing'])
+    expect(fixture.receiver.statusesOf(devices.redelivered?.id as number)).toEqual(['firing'])
     await Promise.all([enqueuer.close(), depths.close()])
     await redis.quit()
   })
@@ -229,12 +199,12 @@ describe('threshold alerts through Alertmanager', () => {
   it('delivers an alert that fired while Alertmanager was down once it is back', {
     timeout: 60_000,
   }, async () => {
-    await alertmanager.stop()
+    await fixture.alertmanager.stop()
     await send('outage', [[0, 45]])
     await waitForHistory('outage', ['inactive>firing'])
     await sleep(6_000)
-    expect(receiver.statusesOf(devices.outage?.id as number)).toEqual([])
-    await alertmanager.start()
+    expect(fixture.receiver.statusesOf(devices.outage?.id as number)).toEqual([])
+    await fixture.alertmanager.start()
     await waitForNotifications('outage', ['firing'], 40_000)
   })
 
@@ -242,10 +212,11 @@ describe('threshold alerts through Alertmanager', () => {
     const metrics = new ScrapedMetrics(await evaluator.metrics.registry.metrics())
     // Of the cases above, these end firing (the others resolved or never fired).
     for (const name of ['holding', 'late', 'redelivered', 'outage']) {
-      const rule = receiver.alerts.find((a) => a.labels.case === name)?.labels.alertname as string
+      const rule = fixture.receiver.alerts.find((a) => a.labels.case === name)?.labels.alertname as string
       expect(metrics.value('iotflow_alerts_firing', { rule, severity: 'critical' }), name).toBe(1)
     }
-    const crossing = receiver.alerts.find((a) => a.labels.case === 'crossing')?.labels.alertname as string
+    const crossing = fixture.receiver.alerts.find((a) => a.labels.case === 'crossing')?.labels
+      .alertname as string
     expect(metrics.value('iotflow_alerts_firing', { rule: crossing })).toBe(0)
     expect(metrics.value('iotflow_alert_evaluation_lag_seconds_count')).toBeGreaterThanOrEqual(12)
   })
