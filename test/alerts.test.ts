@@ -1,8 +1,11 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { AlertNotice } from '@iotflow/contracts'
 import { createBatchEnqueuer, createQueueDepths, createRedisConnection, queueCatalog } from '@iotflow/queue'
 import { ScrapedMetrics, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
-import { beforeAll, describe, expect, it } from 'vitest'
+import mqtt, { type MqttClient } from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { useAlertingFixture } from './support/alerting.js'
+import { sharedBrokerUrl } from './support/mqtt.js'
 import { ADMIN_TOKEN, type Pipeline } from './support/pipeline.js'
 
 /**
@@ -16,6 +19,10 @@ let evaluator: Awaited<ReturnType<Pipeline['startAlertEvaluator']>>
 const admin = { authorization: `Bearer ${ADMIN_TOKEN}` }
 const devices: Record<string, { id: number; apiKey: string }> = {}
 const rules: Record<string, number> = {}
+// Alerts on MQTT: a topic root of this file's own on the shared broker.
+const topicRoot = uniqueName('iotflow')
+let subscriber: MqttClient | undefined
+const notices: { topic: string; notice: AlertNotice }[] = []
 
 const cases = {
   crossing: {},
@@ -40,7 +47,20 @@ beforeAll(async () => {
       ...extra,
     })
   }
-  evaluator = await fixture.pipeline.startAlertEvaluator({ ALERTMANAGER_URL: fixture.alertmanager.url })
+  subscriber = await mqtt.connectAsync(sharedBrokerUrl)
+  subscriber.on('message', (topic, payload) =>
+    notices.push({ topic, notice: JSON.parse(payload.toString()) }),
+  )
+  await subscriber.subscribeAsync([`${topicRoot}/alerts`, `${topicRoot}/devices/+/alerts`], { qos: 1 })
+  evaluator = await fixture.pipeline.startAlertEvaluator({
+    ALERTMANAGER_URL: fixture.alertmanager.url,
+    MQTT_URL: sharedBrokerUrl,
+    MQTT_TOPIC_ROOT: topicRoot,
+  })
+})
+
+afterAll(async () => {
+  await subscriber?.endAsync()
 })
 
 const T0 = Date.now() - 60_000
@@ -85,7 +105,7 @@ const waitForNotifications = (name: string, expected: string[], timeoutMs = 15_0
   )
 
 describe('threshold alerts through Alertmanager', () => {
-  it('fires exactly once on a crossing and resolves once, with the contract’s labels', async () => {
+  it('fires exactly once on a crossing and resolves once, with the contract’s labels, on Alertmanager and MQTT', async () => {
     await send('crossing', [
       [0, 20],
       [1, 31],
@@ -116,9 +136,24 @@ describe('threshold alerts through Alertmanager', () => {
     expect(alerts).toEqual([
       expect.objectContaining({ state: 'resolved', since: new Date(T0 + 4000).toISOString(), value: 29 }),
     ])
+    // On MQTT too, on the device's topic and the fleet's, once each.
+    const id = devices.crossing?.id as number
+    const onTopic = (topic: string) =>
+      notices.filter((n) => n.topic === topic && n.notice.device_id === id).map((n) => n.notice.state)
+    await waitFor(() => onTopic(`${topicRoot}/alerts`).length === 2, { what: 'the MQTT notices' })
+    expect(onTopic(`${topicRoot}/devices/${id}/alerts`)).toEqual(['firing', 'resolved'])
+    expect(notices.find((n) => n.notice.device_id === id)?.notice).toMatchObject({
+      rule_id: rules.crossing,
+      state: 'firing',
+      at: new Date(T0 + 1000).toISOString(),
+      value: 31,
+      severity: 'critical',
+      labels: { case: 'crossing' },
+    })
     // Nothing more arrives.
     await sleep(1500)
-    expect(fixture.receiver.statusesOf(devices.crossing?.id as number)).toEqual(['firing', 'resolved'])
+    expect(fixture.receiver.statusesOf(id)).toEqual(['firing', 'resolved'])
+    expect(onTopic(`${topicRoot}/alerts`)).toEqual(['firing', 'resolved'])
   })
 
   it('holds hysteresis: under the threshold but above the clear threshold stays firing', async () => {

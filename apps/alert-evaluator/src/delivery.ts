@@ -2,9 +2,10 @@ import type { AlertDeliveryPayload } from '@iotflow/contracts'
 import type { AlertStatesRepository } from '@iotflow/db'
 import { bullPrefix, type Logger, queueCatalog } from '@iotflow/queue'
 import { coalescedRun } from '@iotflow/runtime'
-import { Queue, Worker } from 'bullmq'
+import { Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { alertLabels, alertmanagerAlert, postAlerts } from './alertmanager.js'
+import { alertNotice, alertTopics, createMqttPublisher } from './mqtt-notices.js'
 
 export interface AlertDeliveryOptions {
   connection: Redis
@@ -14,6 +15,8 @@ export interface AlertDeliveryOptions {
   timeoutMs: number
   /** Every firing alert is sent again this often (well within Alertmanager's resolve_timeout). */
   resendMs: number
+  /** Also publish each transition on MQTT (`<topicRoot>/devices/{id}/alerts` and `<topicRoot>/alerts`). */
+  mqtt?: { url: string; topicRoot: string }
   logger: Logger
 }
 
@@ -29,7 +32,7 @@ const OUTBOX_PAGE = 500
 const OUTBOX_SWEEP_MS = 5_000
 
 /**
- * Hands notifications to Alertmanager through a queue of their own (retries with backoff, the
+ * Hands notifications to Alertmanager (and MQTT, when configured) through a queue of their own (retries with backoff, the
  * dead-letter set), so Alertmanager being down delays them and loses none. A transition's job id is
  * its id: queued twice (two evaluators reading the outbox at once, a crash before it was marked),
  * it is delivered once.
@@ -38,9 +41,16 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
   const { alertDeliver } = queueCatalog
   const prefix = bullPrefix(options.queuePrefix)
   const queue = new Queue<AlertDeliveryPayload>(alertDeliver.name, { connection: options.connection, prefix })
+  const mqttOptions = options.mqtt
+  const publisher = mqttOptions && createMqttPublisher(mqttOptions.url, options.logger)
   const worker = new Worker<AlertDeliveryPayload>(
     alertDeliver.name,
-    (job) => postAlerts(options.alertmanagerUrl, job.data.alerts, options.timeoutMs),
+    async (job) => {
+      const { data } = job
+      if (data.target !== 'mqtt') return postAlerts(options.alertmanagerUrl, data.alerts, options.timeoutMs)
+      if (!publisher) throw new UnrecoverableError('MQTT_URL is not set: no MQTT delivery')
+      await publisher.publish(data.messages)
+    },
     { connection: options.connection, prefix, concurrency: 4 },
   )
   worker.on('error', (error) => options.logger.error({ err: error.message }, 'delivery worker error'))
@@ -55,8 +65,19 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
       const jobs = transitions.flatMap((transition) => {
         const alert = alertmanagerAlert(transition)
         if (!alert) return []
-        const opts = { ...alertDeliver.options, jobId: `transition-${transition.id}` }
-        return [{ name: alertDeliver.jobName, data: { alerts: [alert] }, opts }]
+        const job = (id: string, data: AlertDeliveryPayload) => ({
+          name: alertDeliver.jobName,
+          data,
+          opts: { ...alertDeliver.options, jobId: `${id}-${transition.id}` },
+        })
+        const notice = mqttOptions && alertNotice(transition)
+        if (!notice) return [job('transition', { alerts: [alert] })]
+        const payload = JSON.stringify(notice)
+        const messages = alertTopics(mqttOptions.topicRoot, transition.device_id).map((topic) => ({
+          topic,
+          payload,
+        }))
+        return [job('transition', { alerts: [alert] }), job('mqtt-transition', { target: 'mqtt', messages })]
       })
       if (jobs.length > 0) await queue.addBulk(jobs)
       await options.states.markQueued(transitions.map((t) => t.id))
@@ -103,6 +124,7 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
       await flush()
       await worker.close()
       await queue.close()
+      await publisher?.close()
     },
   }
 }

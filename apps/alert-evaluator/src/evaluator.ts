@@ -64,6 +64,7 @@ export async function startAlertEvaluator(
     alertmanagerUrl: config.ALERTMANAGER_URL,
     timeoutMs: config.ALERTMANAGER_TIMEOUT_MS,
     resendMs: config.ALERTMANAGER_RESEND_MS,
+    ...(config.MQTT_URL && { mqtt: { url: config.MQTT_URL, topicRoot: config.MQTT_TOPIC_ROOT } }),
     logger,
   })
 

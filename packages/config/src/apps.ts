@@ -109,6 +109,17 @@ export const AlertEvaluatorEnv = Type.Object({
   ...alertmanagerEnv,
   ...alertRulesEnv,
   MIGRATE_ON_START: Type.Boolean({ default: true }),
+  MQTT_URL: Type.Optional(
+    Type.String({
+      pattern: '^(mqtts?|tcp|ssl|wss?)://',
+      description: 'an mqtt:// … URL: alerts are also published there (unset: not on MQTT)',
+    }),
+  ),
+  MQTT_TOPIC_ROOT: Type.String({
+    pattern: '^[A-Za-z0-9_.-]{1,64}$',
+    default: 'iotflow',
+    description: 'alerts go to <root>/devices/{id}/alerts and <root>/alerts',
+  }),
 })
 export type AlertEvaluatorConfig = Static<typeof AlertEvaluatorEnv>
 

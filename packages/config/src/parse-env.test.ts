@@ -152,6 +152,9 @@ describe('app configuration', () => {
     expect(config.WRITER_MAX_INFLIGHT_WRITES).toBe(1)
     expect(config.HEALTH_PORT).toBe(9104)
     expect(config.ALERT_RULES_REFRESH_MS).toBe(30_000)
+    expect(config.MQTT_URL).toBeUndefined() // no MQTT delivery unless asked
+    expect(loadAlertEvaluatorConfig({ MQTT_URL: 'mqtt://broker:1883' }).MQTT_TOPIC_ROOT).toBe('iotflow')
+    expect(problemsOf(() => loadAlertEvaluatorConfig({ MQTT_URL: 'broker:1883' }))).toEqual(['MQTT_URL'])
     expect(loadGatewayConfig({ ADMIN_TOKEN: 'a-long-enough-token' }).ALERT_RULES_REFRESH_MS).toBe(30_000)
     expect(problemsOf(() => loadAlertEvaluatorConfig({ ALERTMANAGER_URL: 'alertmanager:9093' }))).toEqual([
       'ALERTMANAGER_URL',

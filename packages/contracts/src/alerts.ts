@@ -259,7 +259,20 @@ export interface AlertmanagerAlert {
   endsAt?: string
 }
 
-/** A delivery job: the alerts to post to Alertmanager, as one request. */
-export interface AlertDeliveryPayload {
-  alerts: AlertmanagerAlert[]
+/** What a transition to firing or resolved publishes on MQTT (`<root>/devices/{id}/alerts`, `<root>/alerts`). */
+export interface AlertNotice {
+  rule_id: number
+  rule: string
+  device_id: number
+  state: 'firing' | 'resolved'
+  /** The time of the point that made the transition (ISO-8601). */
+  at: string
+  value: number | null
+  severity: string
+  labels: Record<string, string>
 }
+
+/** A delivery job: alerts to post to Alertmanager as one request, or messages to publish on MQTT. */
+export type AlertDeliveryPayload =
+  | { target?: 'alertmanager'; alerts: AlertmanagerAlert[] }
+  | { target: 'mqtt'; messages: { topic: string; payload: string }[] }
