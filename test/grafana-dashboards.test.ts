@@ -233,8 +233,9 @@ describe('the Grafana dashboards', () => {
       'writer-postgres': [`writer-postgres:${compose.services['writer-postgres']?.environment?.HEALTH_PORT}`],
       'writer-influx': [`writer-influx:${compose.services['writer-influx']?.environment?.HEALTH_PORT}`],
       'mqtt-bridge': [`mqtt-bridge:${compose.services['mqtt-bridge']?.environment?.HEALTH_PORT}`],
+      'alert-evaluator': [`alert-evaluator:${compose.services['alert-evaluator']?.environment?.HEALTH_PORT}`],
     })
-    for (const app of ['writer-postgres', 'writer-influx', 'mqtt-bridge']) {
+    for (const app of ['writer-postgres', 'writer-influx', 'mqtt-bridge', 'alert-evaluator']) {
       expect(compose.services[app]?.environment?.HEALTH_HOST).toBe('0.0.0.0')
     }
     expect(compose.services.prometheus?.volumes).toContain(

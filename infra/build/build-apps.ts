@@ -16,7 +16,7 @@ import { fileURLToPath, pathToFileURL } from 'node:url'
 import { build, type Plugin } from 'esbuild'
 
 const ROOT = resolve(dirname(fileURLToPath(import.meta.url)), '../..')
-export const APPS = ['gateway', 'writer-postgres', 'writer-influx', 'mqtt-bridge'] as const
+export const APPS = ['gateway', 'writer-postgres', 'writer-influx', 'mqtt-bridge', 'alert-evaluator'] as const
 export type AppName = (typeof APPS)[number]
 
 /**

@@ -58,8 +58,9 @@ iotflow_env_defaults() {
   : "${PORT:=8080}"
   : "${LOG_LEVEL:=info}"
   : "${QUEUE_PREFIX:=iotflow}"
+  : "${ALERTMANAGER_URL:=http://127.0.0.1:9093}"
   export REDIS_URL DATABASE_URL INFLUX_URL INFLUX_API INFLUX_DATABASE MQTT_URL \
-    HOST PORT LOG_LEVEL QUEUE_PREFIX
+    HOST PORT LOG_LEVEL QUEUE_PREFIX ALERTMANAGER_URL
   if [[ -z ${ADMIN_TOKEN:-} ]]; then
     ADMIN_TOKEN="$(iotflow_admin_token)"
   fi
@@ -545,6 +546,36 @@ mosquitto_write_conf() {
   grep -q "^listener $2 127.0.0.1\$" "$1" || die "mosquitto: infra/mosquitto/mosquitto.conf has no 'listener 1883' line to adapt"
 }
 
+# ----------------------------------------------------------- alertmanager ----
+
+alertmanager_ready() { [[ $(http_status "${ALERTMANAGER_URL%/}/-/ready") == 200 ]]; }
+
+# For `npm start` only: the alert evaluator delivers to Alertmanager (docs/alerts.md). A local one
+# holds the alerts (its UI and API show them); route them to email, Slack … in its config.
+ensure_alertmanager() {
+  if alertmanager_ready; then
+    log "alertmanager: using existing at $ALERTMANAGER_URL"
+    return 0
+  fi
+  local host port
+  read -r host port < <(url_host_port "$ALERTMANAGER_URL" 9093)
+  is_local_host "$host" || die "alertmanager: $ALERTMANAGER_URL is not reachable"
+  command -v prometheus-alertmanager >/dev/null 2>&1 || apt_install prometheus-alertmanager
+  iotflow_dirs
+  mkdir -p "$DATA/alertmanager"
+  local conf="$DATA/alertmanager.yml" logfile="$LOG_DIR/alertmanager.log" monitor=0 pid
+  [[ -f $conf ]] || cp "$ROOT/infra/alertmanager/alertmanager.yml" "$conf"
+  [[ $- == *m* ]] && monitor=1 && set +m
+  setsid nohup prometheus-alertmanager --config.file="$conf" --storage.path="$DATA/alertmanager" \
+    --web.listen-address="127.0.0.1:$port" --cluster.listen-address= >>"$logfile" 2>&1 </dev/null &
+  pid=$!
+  ((monitor)) && set -m
+  echo "$pid" >"$RUN_DIR/alertmanager.pid"
+  wait_until 20 alertmanager_ready ||
+    die_with_log "alertmanager: not ready on 127.0.0.1:$port after 20 s" "$logfile"
+  log "alertmanager: started on 127.0.0.1:$port (config $conf)"
+}
+
 # ---------------------------------------------------------------- all four ----
 
 ensure_services() {
@@ -579,8 +610,10 @@ ensure_test_tools() {
   # (for Debian's /usr/bin/python3, whatever python3 is first on the PATH).
   command -v influx >/dev/null 2>&1 || missing+=(influxdb-client)
   /usr/bin/python3 -c 'import influxdb' >/dev/null 2>&1 || missing+=(python3-influxdb)
+  # The real Alertmanager the alert tests deliver to (each test starts a private one).
+  command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-  log "test tools: influxd, influx, python3-influxdb, redis-server, victoria-metrics, postgresql, mosquitto, mosquitto_pub present"
+  log "test tools: influxd, influx, python3-influxdb, redis-server, victoria-metrics, postgresql, mosquitto, mosquitto_pub, prometheus-alertmanager present"
 }
 
 # Programs the operator-surface tests run: Prometheus (and promtool) to scrape the apps and check

@@ -1,5 +1,5 @@
 // Local supervisor for `npm start` (no dependencies).
-// Runs the gateway, both writers and the MQTT bridge with prefixed, coloured output, prints a
+// Runs the gateway, both writers, the MQTT bridge and the alert evaluator with prefixed, coloured output, prints a
 // banner once the gateway is healthy, restarts an app that exits on its own (with backoff, while
 // the others keep serving), and stops everything together on SIGINT/SIGTERM (`npm stop`).
 import { spawn } from 'node:child_process'
@@ -42,6 +42,12 @@ const APPS = [
     entry: 'dist/mqtt-bridge/main.js',
     color: 32,
     healthPort: 'MQTT_BRIDGE_HEALTH_PORT',
+  },
+  {
+    name: 'alert-evaluator',
+    entry: 'dist/alert-evaluator/main.js',
+    color: 34,
+    healthPort: 'ALERT_EVALUATOR_HEALTH_PORT',
   },
 ]
 

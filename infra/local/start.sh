@@ -12,6 +12,7 @@ ensure_node_modules
 iotflow_dirs
 ensure_local_tls
 ensure_services_for_start
+ensure_alertmanager
 
 log "migrate: pnpm migrate"
 pnpm migrate

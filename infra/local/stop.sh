@@ -50,6 +50,7 @@ stop_postgres() {
 
 # The app supervisor first, so the apps drain before their backends go away.
 stop_pidfile apps "$RUN_DIR/apps.pid" node
+stop_pidfile alertmanager "$RUN_DIR/alertmanager.pid" prometheus-aler
 stop_pidfile mosquitto "$RUN_DIR/mosquitto.pid" mosquitto
 stop_pidfile influxdb "$RUN_DIR/influxd.pid" influxd
 stop_postgres

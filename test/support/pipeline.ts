@@ -1,7 +1,13 @@
-import { loadGatewayConfig, loadWriterInfluxConfig, loadWriterPostgresConfig } from '@iotflow/config'
+import {
+  loadAlertEvaluatorConfig,
+  loadGatewayConfig,
+  loadWriterInfluxConfig,
+  loadWriterPostgresConfig,
+} from '@iotflow/config'
 import { createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
 import { deleteKeys, registerDeviceOverHttp, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
+import { startAlertEvaluator } from '../../apps/alert-evaluator/src/evaluator.js'
 import { buildApp } from '../../apps/gateway/src/app.js'
 import { startInfluxWriter } from '../../apps/writer-influx/src/writer.js'
 import { startPostgresWriter } from '../../apps/writer-postgres/src/writer.js'
@@ -83,6 +89,13 @@ export async function startPipeline(options: PipelineOptions) {
       )
       writers.push(writer)
       return writer
+    },
+
+    /** `extraEnv` overrides the evaluator's environment (ALERTMANAGER_URL above all). */
+    startAlertEvaluator: async (extraEnv: Record<string, string> = {}) => {
+      const evaluator = await startAlertEvaluator(loadAlertEvaluatorConfig({ ...env, ...extraEnv }), logger)
+      writers.push(evaluator)
+      return evaluator
     },
 
     registerDevice: (name: string = uniqueName('device')) =>

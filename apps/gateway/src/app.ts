@@ -5,6 +5,7 @@ import { LazyChildLogger } from './lib/lazy-child-logger.js'
 import { gatewayLoggerOptions } from './lib/logger-options.js'
 import { RequestLogController } from './lib/request-log-controller.js'
 import { serverOptionsFrom } from './lib/server-options.js'
+import alertRulePresence from './plugins/app/alert-rule-presence.js'
 import audit from './plugins/app/audit.js'
 import authentication from './plugins/app/authentication.js'
 import backpressure from './plugins/app/backpressure.js'
@@ -22,6 +23,8 @@ import repositories from './plugins/app/repositories.js'
 import postgres from './plugins/external/postgres.js'
 import queue from './plugins/external/queue.js'
 import swagger from './plugins/external/swagger.js'
+import alertRules from './routes/alert-rules.js'
+import alerts from './routes/alerts.js'
 import auditRoutes from './routes/audit.js'
 import devices from './routes/devices.js'
 import edgeGateways from './routes/edge-gateways.js'
@@ -61,6 +64,11 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     poolSize: config.DATABASE_POOL_SIZE,
     migrateOnStart: config.MIGRATE_ON_START,
   })
+  await app.register(alertRulePresence, {
+    redisUrl: config.REDIS_URL,
+    queuePrefix: config.QUEUE_PREFIX,
+    refreshMs: config.ALERT_RULES_REFRESH_MS,
+  })
   await app.register(queue, {
     redisUrl: config.REDIS_URL,
     queuePrefix: config.QUEUE_PREFIX,
@@ -96,6 +104,8 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     registrationPerIp: config.REGISTRATION_PER_IP,
   })
   await app.register(telemetry)
+  await app.register(alertRules, { queuePrefix: config.QUEUE_PREFIX })
+  await app.register(alerts)
   await app.register(telemetryQuery)
   await app.register(ingestStatus)
   await app.register(edgeGateways, { limits: telemetryLimitsFrom(config) })

@@ -138,7 +138,13 @@ describe('the queue dashboard at /admin/queues', () => {
       })
       expect(response.statusCode).toBe(200)
       const names = (response.json() as { queues: { name: string }[] }).queues.map((q) => q.name)
-      expect(names.sort()).toEqual(['ingest-batches', 'store-influx', 'store-postgres'])
+      expect(names.sort()).toEqual([
+        'alert-deliver',
+        'alert-evaluate',
+        'ingest-batches',
+        'store-influx',
+        'store-postgres',
+      ])
     }
     const page = await gateway.app.inject({ url: '/admin/queues', headers: admin })
     expect(page.statusCode).toBe(200)

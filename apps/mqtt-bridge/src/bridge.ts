@@ -2,6 +2,7 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { MqttBridgeConfig } from '@iotflow/config'
 import {
   closeSql,
+  createAlertRulesRepository,
   createDeviceAuthenticator,
   createDevicesRepository,
   createFieldTypesRepository,
@@ -27,6 +28,7 @@ import {
   reportRedisDurability,
   startBacklogMonitor,
   subscribeDeviceChanges,
+  watchAlertRules,
 } from '@iotflow/queue'
 import { type DependencyState, type Logger, probe, startPeriodicJob } from '@iotflow/runtime'
 import type { IPublishPacket } from 'mqtt'
@@ -79,8 +81,19 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     logger,
   })
 
+  // Batches go to the alert evaluator too while any alert rule exists (docs/alerts.md).
+  const alertRulesExist = await watchAlertRules({
+    redisUrl: config.REDIS_URL,
+    queuePrefix: config.QUEUE_PREFIX,
+    load: async () => (await createAlertRulesRepository(sql).count()) > 0,
+    refreshMs: config.ALERT_RULES_REFRESH_MS,
+    logger,
+    initial: true,
+  })
   const retry = { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS }
-  const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry), {
+  const alertFanOut = () => alertRulesExist.current()
+  const batches = createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry, { alertFanOut })
+  const enqueuer = createGroupCommitEnqueuer(batches, {
     maxPoints: config.MQTT_GROUP_COMMIT_MAX_POINTS,
     lingerMs: config.MQTT_GROUP_COMMIT_LINGER_MS,
     maxInFlight: config.MQTT_GROUP_COMMIT_MAX_INFLIGHT,
@@ -258,6 +271,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
         await lastSeenFlush.runNow()
         await backlog.close()
         await deviceChanges.close()
+        await alertRulesExist.close()
         await redis.quit().catch(() => redis.disconnect())
         await closeSql(sql)
       })()

@@ -1,6 +1,7 @@
 import type { WriterPostgresConfig } from '@iotflow/config'
 import { pointCount } from '@iotflow/contracts'
 import {
+  classifyPostgresError,
   closeSql,
   createSql,
   createTelemetryRepository,
@@ -10,7 +11,6 @@ import {
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { startStoreConsumer, type WriterReadiness } from '@iotflow/queue'
 import { type Logger, type PeriodicJob, startRetentionJob } from '@iotflow/runtime'
-import { classifyPostgresError } from './classify-postgres-error.js'
 
 export interface PostgresWriter {
   /** Redis and PostgreSQL, and the store-postgres queue's depths and backlog. */

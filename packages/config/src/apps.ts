@@ -1,5 +1,7 @@
 import { type Static, Type } from '@sinclair/typebox'
 import {
+  alertmanagerEnv,
+  alertRulesEnv,
   backlogEnv,
   bodyLimitEnv,
   deviceAuthEnv,
@@ -37,6 +39,7 @@ export const GatewayEnv = Type.Object({
   ...lastSeenEnv,
   ...groupCommitEnv,
   ...storeJobRetryEnv,
+  ...alertRulesEnv,
   ADMIN_TOKEN: Type.String({ minLength: 16, description: 'at least 16 characters' }),
   DEVICE_ONLINE_SECONDS: Type.Integer({
     minimum: 1,
@@ -114,6 +117,31 @@ export const WriterInfluxEnv = Type.Object({
 })
 export type WriterInfluxConfig = Static<typeof WriterInfluxEnv>
 
+export const AlertEvaluatorEnv = Type.Object({
+  ...loggingEnv,
+  ...processNiceEnv,
+  ...redisEnv,
+  ...postgresEnv,
+  // One write at a time by default: batches are then judged in the order they were queued.
+  ...writerEnv({ maxBatchPoints: 10_000, maxInFlightWrites: 1 }),
+  ...healthEnv(9104),
+  ...alertmanagerEnv,
+  ...alertRulesEnv,
+  MIGRATE_ON_START: Type.Boolean({ default: true }),
+  MQTT_URL: Type.Optional(
+    Type.String({
+      pattern: '^(mqtts?|tcp|ssl|wss?)://',
+      description: 'an mqtt:// … URL: alerts are also published there (unset: not on MQTT)',
+    }),
+  ),
+  MQTT_TOPIC_ROOT: Type.String({
+    pattern: '^[A-Za-z0-9_.-]{1,64}$',
+    default: 'iotflow',
+    description: 'alerts go to <root>/devices/{id}/alerts and <root>/alerts',
+  }),
+})
+export type AlertEvaluatorConfig = Static<typeof AlertEvaluatorEnv>
+
 const Name = (defaultValue: string, maxLength: number) =>
   Type.String({
     pattern: `^[A-Za-z0-9_.-]{1,${maxLength}}$`,
@@ -134,6 +162,7 @@ export const MqttBridgeEnv = Type.Object({
   ...lastSeenEnv,
   ...retentionEnv,
   ...storeJobRetryEnv,
+  ...alertRulesEnv,
   ...healthEnv(9103),
   MIGRATE_ON_START: Type.Boolean({ default: true }),
   MQTT_URL: Type.String({
@@ -188,6 +217,9 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   }
   return config
 }
+export const loadAlertEvaluatorConfig = (env: NodeJS.ProcessEnv = process.env) =>
+  parseEnv(AlertEvaluatorEnv, env)
+
 export const loadWriterPostgresConfig = (env: NodeJS.ProcessEnv = process.env) =>
   parseEnv(WriterPostgresEnv, env)
 

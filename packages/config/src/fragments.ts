@@ -129,7 +129,7 @@ export const storeJobRetryEnv = {
   ),
 }
 
-export const writerEnv = (defaults: { maxBatchPoints: number }) => ({
+export const writerEnv = (defaults: { maxBatchPoints: number; maxInFlightWrites?: number }) => ({
   WRITER_CONCURRENCY: Type.Integer({
     minimum: 1,
     maximum: 5000,
@@ -139,7 +139,7 @@ export const writerEnv = (defaults: { maxBatchPoints: number }) => ({
   WRITER_MAX_INFLIGHT_WRITES: Type.Integer({
     minimum: 1,
     maximum: 64,
-    default: 2,
+    default: defaults.maxInFlightWrites ?? 2,
     description: 'batch writes running at once',
   }),
   WRITER_MAX_BATCH_POINTS: Type.Integer({ minimum: 1, maximum: 1_000_000, default: defaults.maxBatchPoints }),
@@ -264,3 +264,33 @@ export const influxEnv = {
 const InfluxEnv = Type.Object(influxEnv)
 /** The InfluxDB variables as parsed. */
 export type InfluxEnvConfig = Static<typeof InfluxEnv>
+
+/** Where the alert evaluator delivers (docs/alerts.md). */
+export const alertmanagerEnv = {
+  ALERTMANAGER_URL: Type.String({
+    pattern: '^https?://',
+    default: 'http://127.0.0.1:9093',
+    description: "an http(s):// URL of Alertmanager (its v2 API's base)",
+  }),
+  ALERTMANAGER_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 5_000 }),
+  ALERTMANAGER_RESEND_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 3_600_000,
+    default: 60_000,
+    description:
+      "every firing alert is sent again this often; keep it well under Alertmanager's resolve_timeout",
+  }),
+}
+
+/**
+ * The alert rules are cached by every producer (whether to fan out to the alert queue) and every
+ * evaluator: reloaded on each change announced over Redis, and this often in case one was missed.
+ */
+export const alertRulesEnv = {
+  ALERT_RULES_REFRESH_MS: Type.Integer({
+    minimum: 1000,
+    maximum: 3_600_000,
+    default: 30_000,
+    description: 'the cached alert rules are reloaded on every change and also this often',
+  }),
+}

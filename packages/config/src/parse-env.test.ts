@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest'
 import {
+  loadAlertEvaluatorConfig,
   loadBackupConfig,
   loadGatewayConfig,
   loadMqttBridgeConfig,
@@ -201,5 +202,24 @@ describe('app configuration', () => {
       'BACKUP_SETTLE_MS',
     ])
     expect(problemsOf(() => loadBackupConfig({ INFLUX_API: 'v2' }))).toEqual(['INFLUX_TOKEN'])
+  })
+
+  it('configures the alert evaluator: Alertmanager on 127.0.0.1:9093, one write at a time, a bad URL named', () => {
+    const config = loadAlertEvaluatorConfig({})
+    expect(config.ALERTMANAGER_URL).toBe('http://127.0.0.1:9093')
+    expect(config.ALERTMANAGER_RESEND_MS).toBe(60_000)
+    expect(config.WRITER_MAX_INFLIGHT_WRITES).toBe(1)
+    expect(config.HEALTH_PORT).toBe(9104)
+    expect(config.ALERT_RULES_REFRESH_MS).toBe(30_000)
+    expect(config.MQTT_URL).toBeUndefined() // no MQTT delivery unless asked
+    expect(loadAlertEvaluatorConfig({ MQTT_URL: 'mqtt://broker:1883' }).MQTT_TOPIC_ROOT).toBe('iotflow')
+    expect(problemsOf(() => loadAlertEvaluatorConfig({ MQTT_URL: 'broker:1883' }))).toEqual(['MQTT_URL'])
+    expect(loadGatewayConfig({ ADMIN_TOKEN: 'a-long-enough-token' }).ALERT_RULES_REFRESH_MS).toBe(30_000)
+    expect(problemsOf(() => loadAlertEvaluatorConfig({ ALERTMANAGER_URL: 'alertmanager:9093' }))).toEqual([
+      'ALERTMANAGER_URL',
+    ])
+    expect(problemsOf(() => loadMqttBridgeConfig({ ALERT_RULES_REFRESH_MS: '10' }))).toEqual([
+      'ALERT_RULES_REFRESH_MS',
+    ])
   })
 })

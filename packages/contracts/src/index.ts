@@ -1,3 +1,4 @@
+export * from './alerts.js'
 export * from './device-columns.js'
 export * from './devices.js'
 export * from './errors.js'

@@ -16,6 +16,8 @@ export interface ScrapeSources {
   queues?: () => Promise<QueueCounts>
   /** Points queued but not yet stored, per store queue (the backpressure counters). */
   backlog?: () => Promise<Record<string, number>>
+  /** Firing alerts per rule (its name) and severity (the alert evaluator's). */
+  alertsFiring?: () => Promise<{ rule: string; severity: string; count: number }[]>
 }
 
 const LATENCY_BUCKETS = [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 300, 900, 3600]
@@ -139,6 +141,25 @@ export function createMetrics() {
       name: 'iotflow_store_write_failures_total',
       help: 'Failed batch writes, by store and kind (unavailable, permanent, transient)',
       labelNames: ['store', 'kind'] as const,
+      registers,
+    }),
+    alertsFiring: new Gauge({
+      name: 'iotflow_alerts_firing',
+      help: 'Alerts firing, per rule and severity (read from PostgreSQL at scrape time)',
+      labelNames: ['rule', 'severity'] as const,
+      registers,
+      async collect() {
+        const firing = await scrape.alertsFiring?.().catch(() => undefined)
+        if (!firing) return
+        // A rule that stopped firing (or was deleted) must not keep its last count.
+        this.reset()
+        for (const { rule, severity, count } of firing) this.set({ rule, severity }, count)
+      },
+    }),
+    alertEvaluationLag: new Histogram({
+      name: 'iotflow_alert_evaluation_lag_seconds',
+      help: 'From the acknowledgement (202 / PUBACK) to judged by the alert evaluator, per device batch',
+      buckets: LATENCY_BUCKETS,
       registers,
     }),
     endToEndLatency: new Histogram({

@@ -3,7 +3,7 @@ import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { releaseBacklogOnCompletion } from './backlog.js'
-import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey } from './catalog.js'
+import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from './catalog.js'
 import {
   asError,
   failedForGood,
@@ -28,7 +28,7 @@ export interface Logger {
   error(obj: object, msg?: string): void
 }
 
-export interface BatchingWorkerOptions<K extends StoreQueueKey> {
+export interface BatchingWorkerOptions<K extends BatchQueueKey> {
   queue: K
   connection: Redis
   queuePrefix: string
@@ -69,7 +69,7 @@ class HandedBackError extends Error {
   override name = 'HandedBackError'
 }
 
-export function createBatchingWorker<K extends StoreQueueKey>(
+export function createBatchingWorker<K extends BatchQueueKey>(
   options: BatchingWorkerOptions<K>,
 ): BatchingWorker {
   const { name } = queueCatalog[options.queue]
@@ -137,7 +137,9 @@ export function createBatchingWorker<K extends StoreQueueKey>(
   worker.on('stalled', (jobId) =>
     options.logger.warn({ queue: name, job: jobId }, 'job stalled (its lock lapsed); queued again'),
   )
-  const backlog = releaseBacklogOnCompletion(worker, options)
+  // Only the store queues count in the backlog; the alert evaluator's does not (catalog.ts).
+  const countsInBacklog = (storeQueues as readonly BatchQueueKey[]).includes(options.queue)
+  const backlog = countsInBacklog ? releaseBacklogOnCompletion(worker, options) : undefined
   worker.on('failed', (job, error) => {
     if (!job || error.name === 'RateLimitError') return
     const final = failedForGood(job, error)
@@ -164,7 +166,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
           options.logger.warn({ queue: name, jobs: handedBack }, 'shutdown: handed unwritten jobs back')
         }
         await closed
-        await backlog.close()
+        await backlog?.close()
         await queue.close()
       })()
       return closing
@@ -179,7 +181,7 @@ export function createBatchingWorker<K extends StoreQueueKey>(
  * writer's memory follows points, not jobs. Never more than `concurrency`.
  */
 function createHeldPointsBound(
-  options: Pick<BatchingWorkerOptions<StoreQueueKey>, 'concurrency' | 'maxBatchPoints' | 'maxInFlightWrites'>,
+  options: Pick<BatchingWorkerOptions<BatchQueueKey>, 'concurrency' | 'maxBatchPoints' | 'maxInFlightWrites'>,
 ) {
   const target = options.maxBatchPoints * (options.maxInFlightWrites + 1)
   let averagePoints: number | undefined

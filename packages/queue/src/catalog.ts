@@ -1,4 +1,4 @@
-import type { BatchSummaryPayload, StoreBatchPayload } from '@iotflow/contracts'
+import type { AlertDeliveryPayload, BatchSummaryPayload, StoreBatchPayload } from '@iotflow/contracts'
 import type { JobsOptions } from 'bullmq'
 
 /**
@@ -40,16 +40,39 @@ export const queueCatalog = {
   },
   storePostgres: { name: 'store-postgres', jobName: 'store', options: storeJobOptions },
   storeInflux: { name: 'store-influx', jobName: 'store', options: storeJobOptions },
+  /**
+   * The alert evaluator's copy of each batch (docs/alerts.md): queued in the fan-out's MULTI but
+   * not a child of its parent, so it neither counts in the store backlog nor holds back "stored".
+   */
+  alertEvaluate: { name: 'alert-evaluate', jobName: 'evaluate', options: storeJobOptions },
+  /**
+   * One notification to Alertmanager. Its job id is the transition's, kept a day after delivery,
+   * so queueing the same transition twice delivers it once.
+   */
+  alertDeliver: {
+    name: 'alert-deliver',
+    jobName: 'deliver',
+    options: {
+      attempts: 15,
+      backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
+      removeOnComplete: { age: 24 * 3600, count: 100_000 },
+      removeOnFail: false,
+    },
+  },
 } as const satisfies Record<string, { name: string; jobName: string; options: JobsOptions }>
 
 export interface QueuePayloads {
   batches: BatchSummaryPayload
   storePostgres: StoreBatchPayload
   storeInflux: StoreBatchPayload
+  alertEvaluate: StoreBatchPayload
+  alertDeliver: AlertDeliveryPayload
 }
 
 export type QueueKey = keyof typeof queueCatalog
 export type StoreQueueKey = 'storePostgres' | 'storeInflux'
+/** The queues whose jobs carry device batches, consumed by a batching worker. */
+export type BatchQueueKey = StoreQueueKey | 'alertEvaluate'
 
 /** The options of a store job: the catalog's policy, with the numbers an app's config overrides. */
 export function storeJobOptionsWith(key: StoreQueueKey, overrides: StoreRetryOverrides = {}): JobsOptions {

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
 import { bullPrefix } from './catalog.js'
-import { createRedisConnection } from './connection.js'
+import { type ChannelSubscription, subscribeChannel } from './pubsub.js'
 
 /**
  * "This device's credentials or status changed": published by the instance that changed it, heard
@@ -17,29 +17,21 @@ export async function publishDeviceChanged(
   await redis.publish(channelOf(queuePrefix), String(deviceId))
 }
 
-export interface DeviceChangeSubscription {
-  close(): Promise<void>
-}
+export type DeviceChangeSubscription = ChannelSubscription
 
-export async function subscribeDeviceChanges(
+export function subscribeDeviceChanges(
   redisUrl: string,
   queuePrefix: string,
   onChange: (deviceId: number) => void,
   onError: (error: Error) => void,
 ): Promise<DeviceChangeSubscription> {
-  // A subscribed connection can do nothing else, so it is its own. It resubscribes on reconnect.
-  const subscriber = createRedisConnection(redisUrl, 'worker')
-  subscriber.on('error', onError)
-  subscriber.on('message', (_channel: string, message: string) => {
-    const deviceId = Number(message)
-    if (Number.isInteger(deviceId)) onChange(deviceId)
-  })
-  await subscriber.subscribe(channelOf(queuePrefix))
-  return {
-    close: () =>
-      subscriber.quit().then(
-        () => undefined,
-        () => subscriber.disconnect(),
-      ),
-  }
+  return subscribeChannel(
+    redisUrl,
+    channelOf(queuePrefix),
+    (message) => {
+      const deviceId = Number(message)
+      if (Number.isInteger(deviceId)) onChange(deviceId)
+    },
+    onError,
+  )
 }

@@ -31,15 +31,27 @@ export interface BatchEnqueuer {
   close(): Promise<void>
 }
 
+export interface BatchEnqueuerOptions {
+  /**
+   * Whether each batch also goes to the alert evaluator's queue (while any alert rule exists: see
+   * createAlertRulePresence). Unset: never.
+   */
+  alertFanOut?: () => boolean
+}
+
 /**
  * Fans a batch out to every store queue atomically: FlowProducer writes the parent and all its
  * children in one MULTI, so a batch is in both writer queues or in neither. `retry` overrides the
- * numbers of the store jobs' retry policy (STORE_JOB_ATTEMPTS, STORE_JOB_BACKOFF_MS).
+ * numbers of the store jobs' retry policy (STORE_JOB_ATTEMPTS, STORE_JOB_BACKOFF_MS). The alert
+ * evaluator's job, when there is one, is a second flow of the same `addBulk`, hence the same MULTI:
+ * a flow of its own rather than a child, so that it never holds back the parent's completion (the
+ * batch's "stored") and is not counted in the store backlog.
  */
 export function createBatchEnqueuer(
   connection: Redis,
   queuePrefix: string,
   retry: StoreRetryOverrides = {},
+  options: BatchEnqueuerOptions = {},
 ): BatchEnqueuer {
   // Counts each store job's points into the backlog, in the same MULTI (backlog.ts).
   const flows = createBacklogCountingFlowProducer(connection, queuePrefix)
@@ -48,7 +60,8 @@ export function createBatchEnqueuer(
   ) as Record<StoreQueueKey, JobsOptions>
   async function enqueueMany(batches: NewBatch[]) {
     const flow = fanOut(batches, storeOptions)
-    await flows.add(flow.job)
+    if (options.alertFanOut?.()) await flows.addBulk([flow.job, alertEvaluation(flow.job)])
+    else await flows.add(flow.job)
     return batches.map(() => ({ batchId: flow.batchId }))
   }
   return {
@@ -58,6 +71,18 @@ export function createBatchEnqueuer(
     },
     enqueueMany,
     close: () => flows.close(),
+  }
+}
+
+/** The alert evaluator's job of a fan-out: the same payload object (serialized once), no parent. */
+function alertEvaluation(storeFlow: FlowJob): FlowJob {
+  const { alertEvaluate } = queueCatalog
+  const payload = storeFlow.children?.[0]?.data as StoreBatchPayload
+  return {
+    name: alertEvaluate.jobName,
+    queueName: alertEvaluate.name,
+    data: payload,
+    opts: { ...alertEvaluate.options },
   }
 }
 

@@ -1,15 +1,15 @@
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
+import { bullPrefix, type QueueKey, queueCatalog, storeQueues } from './catalog.js'
 import { onSharedConnection } from './connection.js'
 
 export type JobCounts = Record<'waiting' | 'active' | 'delayed' | 'failed' | 'prioritized', number>
 
-/** Reads how many jobs each store queue (or only `keys`) holds per state (health, metrics, dashboards). */
+/** Reads how many jobs each store queue (or each of `keys`) holds per state (health, metrics, dashboards). */
 export function createQueueDepths(
   connection: Redis,
   queuePrefix: string,
-  keys: readonly StoreQueueKey[] = storeQueues,
+  keys: readonly QueueKey[] = storeQueues,
 ) {
   const queues = keys.map(
     (key) =>

@@ -4,7 +4,7 @@ import { readBacklog } from './backlog.js'
 import { type BacklogReport, backlogReport } from './backlog-monitor.js'
 import { createBatchCompletionWorker } from './batch-completion-worker.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
-import { queueCatalog, type StoreQueueKey } from './catalog.js'
+import { type BatchQueueKey, queueCatalog, storeQueues } from './catalog.js'
 import { createRedisConnection, waitUntilRedisReady } from './connection.js'
 import { createQueueDepths, type JobCounts } from './queue-depths.js'
 import { type RedisDurability, readRedisDurability, reportRedisDurability } from './redis-durability.js'
@@ -20,7 +20,8 @@ export interface WriterQueueConfig {
   WRITER_MAX_INFLIGHT_WRITES: number
   WRITER_LOCK_DURATION_MS: number
   WRITER_STALLED_INTERVAL_MS: number
-  BACKLOG_MAX_POINTS: number
+  /** Only for the store queues, which have a backlog. */
+  BACKLOG_MAX_POINTS?: number
 }
 
 /** A writer's /health/ready: Redis and its store, its queue's depths and backlog, what Redis promises. */
@@ -40,8 +41,10 @@ export interface StoreConsumer {
 /**
  * Everything a store writer needs from Redis: a worker connection, the durability report, the batching
  * worker on its store queue and the parent-completion worker. The writer brings only the write.
+ * The alert evaluator consumes its queue the same way; its queue has no backlog and its jobs no
+ * parent to complete.
  */
-export async function startStoreConsumer<K extends StoreQueueKey>(
+export async function startStoreConsumer<K extends BatchQueueKey>(
   queue: K,
   config: WriterQueueConfig,
   store: Pick<BatchingWorkerOptions<K>, 'writeBatch' | 'classify' | 'logger'>,
@@ -65,7 +68,10 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
     stalledIntervalMs: config.WRITER_STALLED_INTERVAL_MS,
     ...store,
   })
-  const completion = createBatchCompletionWorker(connection, config.QUEUE_PREFIX, logger)
+  const isStoreQueue = (storeQueues as readonly BatchQueueKey[]).includes(queue)
+  const completion = isStoreQueue
+    ? createBatchCompletionWorker(connection, config.QUEUE_PREFIX, logger)
+    : undefined
   const depths = createQueueDepths(connection, config.QUEUE_PREFIX, [queue])
   const { name } = queueCatalog[queue]
 
@@ -77,6 +83,8 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
         readBacklog(connection, config.QUEUE_PREFIX),
         readRedisDurability(connection),
       ])
+      if (!isStoreQueue || config.BACKLOG_MAX_POINTS === undefined)
+        return { queues, redis_durability: durability }
       return {
         queues,
         backlog: backlogReport({ [name]: points[name] ?? 0 }, config.BACKLOG_MAX_POINTS),
@@ -104,7 +112,7 @@ export async function startStoreConsumer<K extends StoreQueueKey>(
     },
     close() {
       closing ??= (async () => {
-        await Promise.all([batching.close(), completion.close()])
+        await Promise.all([batching.close(), completion?.close()])
         await depths.close()
         await connection.quit().catch(() => connection.disconnect())
       })()

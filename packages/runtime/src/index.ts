@@ -1,3 +1,4 @@
+export * from './coalesced-run.js'
 export * from './deadline.js'
 export * from './health-server.js'
 export * from './logger.js'

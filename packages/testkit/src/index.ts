@@ -1,3 +1,4 @@
+export * from './alertmanager.js'
 export * from './devices.js'
 export * from './influx.js'
 export * from './mosquitto.js'

@@ -1,5 +1,9 @@
 import {
+  type AlertRulesRepository,
+  type AlertStatesRepository,
   type AuditRepository,
+  createAlertRulesRepository,
+  createAlertStatesRepository,
   createAuditRepository,
   createDevicesRepository,
   createEdgeGatewaysRepository,
@@ -23,6 +27,8 @@ declare module 'fastify' {
     devicesRepository: DevicesRepository
     edgeGatewaysRepository: EdgeGatewaysRepository
     telemetryQueries: TelemetryQueryRepository
+    alertRulesRepository: AlertRulesRepository
+    alertStatesRepository: AlertStatesRepository
     operatorTokensRepository: OperatorTokensRepository
     auditRepository: AuditRepository
   }
@@ -33,6 +39,8 @@ export default fp(
     fastify.decorate('devicesRepository', createDevicesRepository(fastify.sql))
     fastify.decorate('telemetryQueries', createTelemetryQueryRepository(fastify.sql))
     fastify.decorate('edgeGatewaysRepository', createEdgeGatewaysRepository(fastify.sql))
+    fastify.decorate('alertRulesRepository', createAlertRulesRepository(fastify.sql))
+    fastify.decorate('alertStatesRepository', createAlertStatesRepository(fastify.sql))
     fastify.decorate('operatorTokensRepository', createOperatorTokensRepository(fastify.sql))
     fastify.decorate('auditRepository', createAuditRepository(fastify.sql))
     fastify.decorateRequest('edgeGateway', null)

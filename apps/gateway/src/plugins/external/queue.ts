@@ -47,7 +47,9 @@ export default fp(
     await waitUntilRedisReady(redis, fastify.log)
     await reportRedisDurability(redis, fastify.log)
     const batchEnqueuer = createGroupCommitEnqueuer(
-      createBatchEnqueuer(redis, options.queuePrefix, options.storeJobRetry),
+      createBatchEnqueuer(redis, options.queuePrefix, options.storeJobRetry, {
+        alertFanOut: () => fastify.alertRulesExist.current(),
+      }),
       options.groupCommit,
     )
     fastify.decorate('redis', redis)
@@ -63,5 +65,5 @@ export default fp(
       await redis.quit().catch(() => redis.disconnect())
     })
   },
-  { name: 'queue' },
+  { name: 'queue', dependencies: ['alert-rule-presence'] },
 )

@@ -36,6 +36,7 @@ export default fp(
             name: 'line protocol',
             description: 'InfluxDB write API (v1 and v2) for Telegraf, Vector and InfluxDB clients',
           },
+          { name: 'alerts', description: 'Alert rules, alert states and their history (admin)' },
           { name: 'operations', description: 'Health and metrics' },
         ],
         components: {

@@ -1,5 +1,3 @@
-import type { FailureKind } from '@iotflow/queue'
-
 const CONNECTION_CODES = new Set([
   'ECONNREFUSED',
   'ECONNRESET',
@@ -16,9 +14,10 @@ const CONNECTION_CODES = new Set([
 /**
  * SQLSTATE classes: 08 connection, 57 operator intervention (shutdown, restart), 53 insufficient
  * resources mean the server is not there for us now; 22 data exception and 23 integrity violation
- * mean this data will never go in; the rest (serialization failures, deadlocks, …) retry.
+ * mean this data will never go in; the rest (serialization failures, deadlocks, …) retry. The
+ * answer is the queue's FailureKind (packages/queue), spelled out here so db needs no queue.
  */
-export function classifyPostgresError(error: Error): FailureKind {
+export function classifyPostgresError(error: Error): 'unavailable' | 'permanent' | 'transient' {
   const code = (error as { code?: string }).code ?? ''
   if (CONNECTION_CODES.has(code) || /^(08|57|53)/.test(code)) return 'unavailable'
   if (/^(22|23)/.test(code)) return 'permanent'

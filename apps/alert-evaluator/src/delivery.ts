@@ -1,0 +1,130 @@
+import type { AlertDeliveryPayload } from '@iotflow/contracts'
+import type { AlertStatesRepository } from '@iotflow/db'
+import { bullPrefix, type Logger, queueCatalog } from '@iotflow/queue'
+import { coalescedRun } from '@iotflow/runtime'
+import { Queue, UnrecoverableError, Worker } from 'bullmq'
+import type { Redis } from 'ioredis'
+import { alertLabels, alertmanagerAlert, postAlerts } from './alertmanager.js'
+import { alertNotice, alertTopics, createMqttPublisher } from './mqtt-notices.js'
+
+export interface AlertDeliveryOptions {
+  connection: Redis
+  queuePrefix: string
+  states: AlertStatesRepository
+  alertmanagerUrl: string
+  timeoutMs: number
+  /** Every firing alert is sent again this often (well within Alertmanager's resolve_timeout). */
+  resendMs: number
+  /** Also publish each transition on MQTT (`<topicRoot>/devices/{id}/alerts` and `<topicRoot>/alerts`). */
+  mqtt?: { url: string; topicRoot: string }
+  logger: Logger
+}
+
+export interface AlertDelivery {
+  /** Queues a delivery for every stored transition not yet queued (the outbox); one at a time. */
+  flush(): Promise<void>
+  close(): Promise<void>
+}
+
+/** Transitions read from the outbox per round trip. */
+const OUTBOX_PAGE = 500
+/** The outbox is also read this often: transitions an evaluator stored just before it died. */
+const OUTBOX_SWEEP_MS = 5_000
+
+/**
+ * Hands notifications to Alertmanager (and MQTT, when configured) through a queue of their own (retries with backoff, the
+ * dead-letter set), so Alertmanager being down delays them and loses none. A transition's job id is
+ * its id: queued twice (two evaluators reading the outbox at once, a crash before it was marked),
+ * it is delivered once.
+ */
+export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery {
+  const { alertDeliver } = queueCatalog
+  const prefix = bullPrefix(options.queuePrefix)
+  const queue = new Queue<AlertDeliveryPayload>(alertDeliver.name, { connection: options.connection, prefix })
+  const mqttOptions = options.mqtt
+  const publisher = mqttOptions && createMqttPublisher(mqttOptions.url, options.logger)
+  const worker = new Worker<AlertDeliveryPayload>(
+    alertDeliver.name,
+    async (job) => {
+      const { data } = job
+      if (data.target !== 'mqtt') return postAlerts(options.alertmanagerUrl, data.alerts, options.timeoutMs)
+      if (!publisher) throw new UnrecoverableError('MQTT_URL is not set: no MQTT delivery')
+      await publisher.publish(data.messages)
+    },
+    { connection: options.connection, prefix, concurrency: 4 },
+  )
+  worker.on('error', (error) => options.logger.error({ err: error.message }, 'delivery worker error'))
+  worker.on('failed', (job, error) => {
+    if (job)
+      options.logger.warn({ job: job.id, attempt: job.attemptsMade, err: error.message }, 'delivery failed')
+  })
+
+  async function drainOutbox(): Promise<void> {
+    for (;;) {
+      const transitions = await options.states.undelivered(OUTBOX_PAGE)
+      const jobs = transitions.flatMap((transition) => {
+        const alert = alertmanagerAlert(transition)
+        if (!alert) return []
+        const job = (id: string, data: AlertDeliveryPayload) => ({
+          name: alertDeliver.jobName,
+          data,
+          opts: { ...alertDeliver.options, jobId: `${id}-${transition.id}` },
+        })
+        const notice = mqttOptions && alertNotice(transition)
+        if (!notice) return [job('transition', { alerts: [alert] })]
+        const payload = JSON.stringify(notice)
+        const messages = alertTopics(mqttOptions.topicRoot, transition.device_id).map((topic) => ({
+          topic,
+          payload,
+        }))
+        return [job('transition', { alerts: [alert] }), job('mqtt-transition', { target: 'mqtt', messages })]
+      })
+      if (jobs.length > 0) await queue.addBulk(jobs)
+      await options.states.markQueued(transitions.map((t) => t.id))
+      if (transitions.length < OUTBOX_PAGE) return
+    }
+  }
+
+  const flush = coalescedRun(() =>
+    drainOutbox().catch((error: Error) =>
+      options.logger.warn({ err: error.message }, 'could not read the alert outbox'),
+    ),
+  )
+
+  /** Every firing alert once more, as one job per period (one across all evaluators: its job id). */
+  async function resendFiring(): Promise<void> {
+    const firing = await options.states.firing()
+    if (firing.length === 0) return
+    const alerts = firing.map((alert) => ({
+      labels: alertLabels(alert),
+      annotations: { value: String(alert.value) },
+      startsAt: new Date(alert.firing_since).toISOString(),
+    }))
+    const period = Math.floor(Date.now() / options.resendMs)
+    // No retries: the next period sends them again anyway.
+    const opts = { ...alertDeliver.options, attempts: 1, jobId: `resend-${period}` }
+    await queue.add(alertDeliver.jobName, { alerts }, opts)
+  }
+
+  const sweep = setInterval(() => void flush(), OUTBOX_SWEEP_MS)
+  const resend = setInterval(
+    () =>
+      void resendFiring().catch((error: Error) =>
+        options.logger.warn({ err: error.message }, 'could not send the firing alerts again'),
+      ),
+    options.resendMs,
+  )
+  void flush()
+
+  return {
+    flush,
+    async close() {
+      clearInterval(sweep)
+      clearInterval(resend)
+      await flush()
+      await worker.close()
+      await queue.close()
+      await publisher?.close()
+    },
+  }
+}

@@ -1,0 +1,91 @@
+import type { AlertEvaluatorConfig } from '@iotflow/config'
+import {
+  classifyPostgresError,
+  closeSql,
+  createAlertRulesRepository,
+  createAlertStatesRepository,
+  createSql,
+  migrateWhenReachable,
+} from '@iotflow/db'
+import { createMetrics, type Metrics } from '@iotflow/metrics'
+import { startStoreConsumer, type WriterReadiness, watchAlertRules } from '@iotflow/queue'
+import type { Logger } from '@iotflow/runtime'
+import { type AlertDelivery, startAlertDelivery } from './delivery.js'
+import { decide, isThresholdRule, samplesOf } from './judge.js'
+
+export interface AlertEvaluator {
+  /** Redis and PostgreSQL, and the alert-evaluate queue's depths. */
+  ready(): Promise<WriterReadiness>
+  /** iotflow_alerts_firing, iotflow_alert_evaluation_lag_seconds and the process's metrics. */
+  metrics: Metrics
+  close(): Promise<void>
+}
+
+/**
+ * Consumes the alert-evaluate queue: judges every batch against the rules (cached, reloaded on
+ * every change), stores each (rule, device) state and its transitions in one transaction, then
+ * queues the notifications of the new transitions for Alertmanager (docs/alerts.md).
+ */
+export async function startAlertEvaluator(
+  config: AlertEvaluatorConfig,
+  logger: Logger,
+): Promise<AlertEvaluator> {
+  if (config.MIGRATE_ON_START) await migrateWhenReachable(config.DATABASE_URL, logger)
+  const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE })
+  const rulesRepository = createAlertRulesRepository(sql)
+  const states = createAlertStatesRepository(sql)
+  const rules = await watchAlertRules({
+    redisUrl: config.REDIS_URL,
+    queuePrefix: config.QUEUE_PREFIX,
+    load: async () => (await rulesRepository.list()).filter(isThresholdRule),
+    refreshMs: config.ALERT_RULES_REFRESH_MS,
+    logger,
+  })
+
+  // Set once the consumer's connection exists; no batch is judged before (the worker starts with it).
+  let delivery: AlertDelivery | undefined
+  const metrics = createMetrics()
+  const consumer = await startStoreConsumer('alertEvaluate', config, {
+    writeBatch: async (batches) => {
+      const found = samplesOf(batches, rules.current())
+      const keys = [...found.values()].map(({ rule, device_id }) => ({ rule_id: rule.id, device_id }))
+      const transitions = await states.evaluate(keys, (locked) => decide(found, locked))
+      const judgedAt = Date.now()
+      for (const batch of batches) metrics.alertEvaluationLag.observe((judgedAt - batch.received_at) / 1000)
+      if (transitions > 0) await delivery?.flush()
+    },
+    classify: classifyPostgresError,
+    logger,
+  })
+  delivery = startAlertDelivery({
+    connection: consumer.connection,
+    queuePrefix: config.QUEUE_PREFIX,
+    states,
+    alertmanagerUrl: config.ALERTMANAGER_URL,
+    timeoutMs: config.ALERTMANAGER_TIMEOUT_MS,
+    resendMs: config.ALERTMANAGER_RESEND_MS,
+    ...(config.MQTT_URL && { mqtt: { url: config.MQTT_URL, topicRoot: config.MQTT_TOPIC_ROOT } }),
+    logger,
+  })
+
+  const ready = () => consumer.readiness({ postgres: () => sql`SELECT 1` })
+  metrics.readOnScrape({
+    dependencies: async () => (await ready()).dependencies,
+    alertsFiring: () => states.firingCounts(),
+  })
+
+  let closing: Promise<void> | undefined
+  return {
+    ready,
+    metrics,
+    close() {
+      closing ??= (async () => {
+        await consumer.close()
+        await delivery?.close()
+        await rules.close()
+        await closeSql(sql)
+      })()
+      return closing
+    },
+  }
+}

@@ -1,0 +1,126 @@
+import { type AlertRule, asColumns, conditionHolds, type QueuedDeviceBatch } from '@iotflow/contracts'
+import type { AlertDecision, NewAlertTransition, StoredAlertState } from '@iotflow/db'
+
+/** A threshold rule, its target and test complete (the API refuses any other). */
+export type ThresholdRule = AlertRule & {
+  kind: 'threshold'
+  field: string
+  condition: NonNullable<AlertRule['condition']>
+  threshold: number
+}
+
+export const isThresholdRule = (rule: AlertRule): rule is ThresholdRule =>
+  rule.kind === 'threshold' && rule.field !== null && rule.condition !== null && rule.threshold !== null
+
+/** Whether `rule` watches the device: listed, of its type, or every device. */
+export function ruleTargets(rule: AlertRule, deviceId: number, deviceType: string | undefined): boolean {
+  if (rule.device_ids !== null) return rule.device_ids.includes(deviceId)
+  if (rule.device_type !== null) return rule.device_type === deviceType
+  return true
+}
+
+/** One point's value of a rule's field: its time (epoch ms) and value (a boolean counts as 1 or 0). */
+export interface Sample {
+  t: number
+  value: number
+}
+
+/** The samples of each (rule, device) in some device batches, keyed `rule:device`, oldest first. */
+export type SamplesByKey = Map<string, { rule: ThresholdRule; device_id: number; samples: Sample[] }>
+
+export const stateKey = (ruleId: number, deviceId: number) => `${ruleId}:${deviceId}`
+
+/**
+ * Picks out of device batches the samples every rule watches. Points without the field, or whose
+ * value is a string, are not the rule's business.
+ */
+export function samplesOf(batches: QueuedDeviceBatch[], rules: ThresholdRule[]): SamplesByKey {
+  const found: SamplesByKey = new Map()
+  for (const queued of batches) {
+    const batch = asColumns(queued)
+    for (const rule of rules) {
+      if (!ruleTargets(rule, batch.device_id, batch.device_type)) continue
+      const column = batch.values[batch.fields.indexOf(rule.field)]
+      if (!column) continue
+      const key = stateKey(rule.id, batch.device_id)
+      let entry = found.get(key)
+      for (let i = 0; i < column.length; i++) {
+        const raw = column[i]
+        const value = typeof raw === 'boolean' ? Number(raw) : raw
+        if (typeof value !== 'number') continue
+        if (!entry) {
+          entry = { rule, device_id: batch.device_id, samples: [] }
+          found.set(key, entry)
+        }
+        entry.samples.push({ t: batch.t[i] as number, value })
+      }
+    }
+  }
+  for (const entry of found.values()) entry.samples.sort((a, b) => a.t - b.t)
+  return found
+}
+
+/**
+ * Runs one (rule, device) through its samples, oldest first: inactive → pending → firing →
+ * resolved, judged by the points' own times. A sample not newer than the last one evaluated changes
+ * nothing (a redelivered batch, a late point). `for_seconds` holds from the first sample over the
+ * threshold to the first one at least that much later, with every sample between over it too; a
+ * firing alert resolves only once a sample is past `clear_threshold` (or the threshold without one).
+ * Returns the new state and its transitions; the state is returned unchanged (same object) when no
+ * sample was new.
+ */
+export function judge(
+  rule: ThresholdRule,
+  initial: StoredAlertState,
+  samples: Sample[],
+): { state: StoredAlertState; transitions: NewAlertTransition[] } {
+  let state = initial
+  const transitions: NewAlertTransition[] = []
+  const move = (to: StoredAlertState['state'], sample: Sample, firing = state.firing_since) => {
+    transitions.push({
+      rule_id: rule.id,
+      device_id: state.device_id,
+      from: state.state,
+      to,
+      at: sample.t,
+      value: sample.value,
+      firing_since: firing,
+    })
+    state = { ...state, state: to, since: sample.t, firing_since: firing }
+  }
+  for (const sample of samples) {
+    if (state.last_point_at !== null && sample.t <= state.last_point_at) continue
+    state = { ...state, last_point_at: sample.t, value: sample.value }
+    const holds = conditionHolds(rule.condition, sample.value, rule.threshold)
+    switch (state.state) {
+      case 'inactive':
+      case 'resolved':
+        if (holds && rule.for_seconds === 0) move('firing', sample, sample.t)
+        else if (holds) move('pending', sample)
+        break
+      case 'pending':
+        if (!holds) move('inactive', sample)
+        else if (sample.t - (state.since ?? sample.t) >= rule.for_seconds * 1000)
+          move('firing', sample, sample.t)
+        break
+      case 'firing':
+        if (!conditionHolds(rule.condition, sample.value, rule.clear_threshold ?? rule.threshold))
+          move('resolved', sample)
+        break
+    }
+  }
+  return { state, transitions }
+}
+
+/** Judges every (rule, device) of `found` from its locked state: what to store. */
+export function decide(found: SamplesByKey, states: StoredAlertState[]): AlertDecision {
+  const decision: AlertDecision = { states: [], transitions: [] }
+  for (const current of states) {
+    const entry = found.get(stateKey(current.rule_id, current.device_id))
+    if (!entry) continue
+    const { state, transitions } = judge(entry.rule, current, entry.samples)
+    if (state !== current) decision.states.push(state)
+    decision.transitions.push(...transitions)
+  }
+  return decision
+}

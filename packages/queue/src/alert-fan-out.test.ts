@@ -1,0 +1,66 @@
+import { serviceUrls, waitFor } from '@iotflow/testkit'
+import { Queue, Worker } from 'bullmq'
+import { describe, expect, it } from 'vitest'
+import { readBacklog } from './backlog.js'
+import { createBatchCompletionWorker } from './batch-completion-worker.js'
+import { createBatchStatusReader } from './batch-status.js'
+import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
+import { createRedisConnection } from './connection.js'
+import { createBatchEnqueuer, type NewBatch } from './enqueue.js'
+import { useTestRedis } from './use-test-redis.js'
+
+const test = useTestRedis('alertfan')
+const silent = { info() {}, warn() {}, error() {} }
+const batch: NewBatch = {
+  device_id: 7,
+  received_at: Date.now(),
+  points: [
+    { t: 1_800_000_000_000, data: { temperature: 31 } },
+    { t: 1_800_000_001_000, data: { temperature: 32 } },
+  ],
+}
+
+describe('the alert fan-out', () => {
+  it('queues the alert job in the same enqueue only while switched on, outside the backlog and the parent', async () => {
+    const redis = test.redis()
+    const prefix = test.prefix
+    let alertsOn = false
+    const enqueuer = createBatchEnqueuer(redis, prefix, {}, { alertFanOut: () => alertsOn })
+    const options = { connection: redis, prefix: bullPrefix(prefix), skipVersionCheck: true }
+    const alertQueue = new Queue(queueCatalog.alertEvaluate.name, options)
+
+    await enqueuer.enqueue(batch)
+    expect(await alertQueue.getWaitingCount()).toBe(0)
+    alertsOn = true
+    const { batchId } = await enqueuer.enqueue(batch)
+    const [job] = await alertQueue.getWaiting()
+    expect(await alertQueue.getWaitingCount()).toBe(1)
+    expect(job?.data).toMatchObject({
+      batch_id: batchId,
+      batches: [{ device_id: 7, t: [1_800_000_000_000, 1_800_000_001_000] }],
+    })
+    expect(job?.parentKey).toBeUndefined()
+    // Only the store queues count: 2 batches of 2 points each.
+    expect(await readBacklog(redis, prefix)).toEqual({ 'store-postgres': 4, 'store-influx': 4 })
+
+    // Both stores done, the alert job still waiting: the batch reads "stored".
+    const worker = createRedisConnection(serviceUrls.redis, 'worker')
+    const stores = storeQueues.map(
+      (key) =>
+        new Worker(queueCatalog[key].name, async () => ({}), {
+          connection: worker,
+          prefix: bullPrefix(prefix),
+        }),
+    )
+    const completion = createBatchCompletionWorker(worker, prefix, silent)
+    const status = createBatchStatusReader(redis, prefix)
+    await waitFor(async () => (await status.read(batchId))?.status === 'stored', {
+      what: 'the batch to be stored',
+    })
+    expect(await alertQueue.getWaitingCount()).toBe(1)
+
+    await Promise.all([...stores.map((s) => s.close()), completion.close()])
+    await Promise.all([status.close(), alertQueue.close(), enqueuer.close()])
+    await worker.quit()
+  })
+})

@@ -1,0 +1,106 @@
+import { freePort, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
+import { afterAll, expect, it } from 'vitest'
+import { useAlertingFixture } from './support/alerting.js'
+import { type AppProcess, spawnApp } from './support/app-process.js'
+
+/**
+ * SIGKILL the alert evaluator (the built app, in a process of its own) while it judges batches
+ * that cross a threshold, then start it again: every (rule, device) makes exactly one transition
+ * and the receiver behind a real Alertmanager hears exactly one notification of it, firing and
+ * then resolved. The killed jobs come back once their lock expires (BullMQ's stalled-job
+ * recovery, 30 to 60 s).
+ */
+const DEVICES = 60
+const fixture = useAlertingFixture()
+let evaluator: AppProcess | undefined
+
+afterAll(async () => {
+  await evaluator?.stop('SIGKILL')
+})
+
+/** Starts the evaluator and resolves once it is ready. */
+async function startEvaluator(): Promise<AppProcess> {
+  const port = await freePort()
+  const app = spawnApp('alert-evaluator', {
+    REDIS_URL: serviceUrls.redis,
+    QUEUE_PREFIX: fixture.pipeline.queuePrefix,
+    DATABASE_URL: fixture.db.url,
+    MIGRATE_ON_START: 'false',
+    HEALTH_PORT: String(port),
+    ALERTMANAGER_URL: fixture.alertmanager.url,
+  })
+  await waitFor(
+    async () => {
+      if (!app.running()) throw new Error(`the evaluator exited:\n${app.output()}`)
+      return (await fetch(`http://127.0.0.1:${port}/health/ready`)).ok
+    },
+    { timeoutMs: 30_000, what: 'the evaluator to be ready' },
+  )
+  return app
+}
+
+const transitions = async () =>
+  (await fixture.db.sql<{ n: number }[]>`SELECT count(*)::int AS n FROM alert_transitions`)[0]?.n ?? 0
+
+/**
+ * Sends each device one batch, one request after another, kills the evaluator as soon as the first
+ * transition is stored (batches are then being judged, some committed and not yet completed, some
+ * not yet taken), sends the rest, and starts it again.
+ */
+async function sendAndKillMidway(devices: { apiKey: string }[], points: [number, number][]) {
+  const before = await transitions()
+  evaluator = await startEvaluator()
+  const sent = (async () => {
+    for (const device of devices) {
+      const body = { points: points.map(([t, temperature]) => ({ timestamp: t, data: { temperature } })) }
+      expect((await fixture.pipeline.send(device.apiKey, body)).status).toBe(202)
+    }
+  })()
+  await waitFor(async () => (await transitions()) > before, {
+    timeoutMs: 30_000,
+    intervalMs: 5,
+    what: 'a first transition',
+  })
+  await evaluator.stop('SIGKILL')
+  const atKill = (await transitions()) - before
+  await sent
+  evaluator = await startEvaluator()
+  return atKill
+}
+
+it('makes one transition and one notification per crossing across a SIGKILL of the evaluator', {
+  timeout: 180_000,
+}, async () => {
+  await fixture.createRule({
+    name: uniqueName('killed'),
+    field: 'temperature',
+    condition: '>',
+    threshold: 30,
+  })
+  const devices = await Promise.all(Array.from({ length: DEVICES }, () => fixture.pipeline.registerDevice()))
+  const everyDevice = (statuses: string[]) => () =>
+    devices.every((d) => JSON.stringify(fixture.receiver.statusesOf(d.id)) === JSON.stringify(statuses))
+  const T0 = Date.now() - 60_000
+
+  const firedAtKill = await sendAndKillMidway(devices, [
+    [T0, 20],
+    [T0 + 1000, 40],
+  ])
+  expect(firedAtKill).toBeLessThan(DEVICES) // killed in the middle, not after
+  await waitFor(everyDevice(['firing']), { timeoutMs: 120_000, what: 'one firing notification per device' })
+
+  // The restarted evaluator resolves them all, once each.
+  for (const device of devices) {
+    const body = { points: [{ timestamp: T0 + 2000, data: { temperature: 10 } }] }
+    expect((await fixture.pipeline.send(device.apiKey, body)).status).toBe(202)
+  }
+  await waitFor(everyDevice(['firing', 'resolved']), {
+    timeoutMs: 30_000,
+    what: 'one resolved notification per device',
+  })
+  // The transitions are stored once each, and nothing more is heard.
+  expect(await transitions()).toBe(2 * DEVICES)
+  await new Promise((resolve) => setTimeout(resolve, 2000))
+  expect(devices.every((d) => fixture.receiver.statusesOf(d.id).length === 2)).toBe(true)
+  expect(fixture.receiver.alerts).toHaveLength(2 * DEVICES)
+})
