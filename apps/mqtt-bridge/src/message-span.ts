@@ -8,7 +8,7 @@ import { type Context, ROOT_CONTEXT, SpanKind, trace } from '@opentelemetry/api'
  */
 export function withMessageSpan<T>(topic: string, work: (trace?: Context) => Promise<T>): Promise<T> {
   if (!tracingEnabled()) return work(undefined)
-  const span = tracer.startSpan('mqtt message', {
+  const span = tracer().startSpan('mqtt message', {
     kind: SpanKind.CONSUMER,
     attributes: { 'messaging.system': 'mqtt', 'messaging.destination.name': topic },
   })

@@ -23,7 +23,7 @@ export async function enqueueTraced(
   else attributes[spanAttributes.deviceIds] = batches.map((batch) => batch.device_id)
   const request = trace.getSpan(parent)
   request?.setAttributes(attributes)
-  const span = tracer.startSpan('enqueue', { kind: SpanKind.PRODUCER, attributes }, parent)
+  const span = tracer().startSpan('enqueue', { kind: SpanKind.PRODUCER, attributes }, parent)
   const traceparent = traceparentOf(span)
   const carried = traceparent ? batches.map((batch) => ({ ...batch, traceparents: [traceparent] })) : batches
   return runInSpan(span, async () => {

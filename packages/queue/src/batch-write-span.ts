@@ -38,7 +38,7 @@ export function withBatchWriteSpan<T>(
     [spanAttributes.points]: points,
     [spanAttributes.batchIds]: payloads.map((payload) => payload.batch_id),
   }
-  return tracer.startActiveSpan(
+  return tracer().startActiveSpan(
     `write ${queueName} batch`,
     { kind: SpanKind.CONSUMER, links, attributes },
     (span) => runInSpan(span, write),

@@ -13,7 +13,7 @@ export async function withChildSpan<T>(
   work: () => Promise<T>,
 ): Promise<T> {
   if (!trace.getActiveSpan()?.isRecording()) return work()
-  return tracer.startActiveSpan(name, { kind: SpanKind.CLIENT, attributes: attributes() }, (span) =>
+  return tracer().startActiveSpan(name, { kind: SpanKind.CLIENT, attributes: attributes() }, (span) =>
     runInSpan(span, work),
   )
 }

@@ -1,3 +1,5 @@
+import { takeRegisteredTracer } from './tracer.js'
+
 /** The service names of API.md (Extensions, Operations); OTEL_SERVICE_NAME overrides them. */
 export type IotflowServiceName =
   | 'iotflow-gateway'
@@ -41,6 +43,7 @@ export async function startTracing(
   if (!tracingWantedBy(env)) return { enabled: false, shutdown: async () => {} }
   const { startSdk } = await import('./sdk.js')
   const sdk = await startSdk(serviceName, env)
+  takeRegisteredTracer()
   enabled = true
   return {
     enabled: true,

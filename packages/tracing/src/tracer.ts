@@ -1,7 +1,20 @@
-import { trace } from '@opentelemetry/api'
+import { type Tracer, trace } from '@opentelemetry/api'
 
-/** IoTFlow's spans; a no-op until startTracing registers a provider. */
-export const tracer = trace.getTracer('iotflow')
+let current: Tracer = trace.getTracer('iotflow')
+
+/**
+ * IoTFlow's tracer: a no-op until startTracing registers a provider. Taken again after the
+ * registration because the SDK (CommonJS) registers through its own copy of @opentelemetry/api: a
+ * tracer this (ESM) copy handed out before would stay a no-op.
+ */
+export function tracer(): Tracer {
+  return current
+}
+
+/** Called by startTracing once the provider is registered. */
+export function takeRegisteredTracer(): void {
+  current = trace.getTracer('iotflow')
+}
 
 /** The attribute names IoTFlow's spans and links carry (docs/operations.md, Traces). */
 export const spanAttributes = {

@@ -41,7 +41,7 @@ export default fp(
     fastify.addHook('onRequest', async (request) => {
       if (!request.routeOptions.config.ingestTransport) return
       const route = request.routeOptions.url ?? request.url
-      const span = tracer.startSpan(
+      const span = tracer().startSpan(
         `${request.method} ${route}`,
         {
           kind: SpanKind.SERVER,
