@@ -8,8 +8,10 @@ import {
   type TelemetryLimits,
 } from '@iotflow/contracts'
 import type { BatchEnqueuer } from '@iotflow/queue'
+import type { Context } from '@opentelemetry/api'
 import type { FieldTypeRegistry } from './field-type-registry.js'
 import { IngestUnavailableError, refused } from './ingest-service.js'
+import { enqueueTraced } from './traced-enqueue.js'
 
 /** An edge gateway and the devices it may speak for. */
 export interface BulkSender {
@@ -34,6 +36,7 @@ export function createBulkIngest(options: {
     sender: BulkSender,
     body: unknown,
     receivedAt = Date.now(),
+    trace?: Context,
   ): Promise<BulkOutcome> {
     const shape = Array.isArray(body)
       ? { points: body, base: '', wrap: (points: unknown[]) => points }
@@ -101,13 +104,15 @@ export function createBulkIngest(options: {
     })
     const groups = [...byDevice]
     try {
-      const queued = await options.enqueuer.enqueueMany(
+      const queued = await enqueueTraced(
+        trace,
         groups.map(([id, points]) => ({
           device_id: id,
           device_type: sender.devices.get(id)?.device_type,
           received_at: receivedAt,
           points,
         })),
+        (traced) => options.enqueuer.enqueueMany(traced),
       )
       return {
         status: 202,

@@ -166,7 +166,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
       const sender = request.edgeGateway
       if (!sender) throw httpError(401, 'an edge gateway key is required')
       try {
-        const outcome = await ingestBulk(sender, request.body)
+        const outcome = await ingestBulk(sender, request.body, undefined, request.traceContext)
         if (outcome.status !== 202) throw httpError(outcome.status, outcome.message, outcome.errors)
         return reply.code(202).send({
           accepted: outcome.accepted,
