@@ -15,6 +15,7 @@ import {
 } from '@iotflow/testkit'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { type AppName, type AppProcess, spawnApp } from './support/app-process.js'
+import { bridgeEnv, brokerArgs, mosquittoPub, sharedBrokerUrl } from './support/mqtt.js'
 import { type OtlpReceiver, type ReceivedSpan, startOtlpReceiver } from './support/otlp-receiver.js'
 import { ADMIN_TOKEN } from './support/pipeline.js'
 
@@ -102,11 +103,18 @@ async function send(gatewayUrl: string, apiKey: string, body: unknown, headers: 
 const loadedModules = (file: string) => readFileSync(file, 'utf8')
 const sdkModules = /@opentelemetry\/(sdk-trace|exporter-trace|resources|otlp-)/
 
-it('one trace follows a request: gateway span, enqueue, and each writer batch write linked to it, with its store call', async () => {
+it('one trace follows a request (HTTP or MQTT): its span, enqueue, and each writer batch write linked to it, with its store call', async () => {
   const moduleLog = join(tmp, 'on.log')
+  const mqtt = bridgeEnv({ databaseUrl: db.url, queuePrefix })
   const { apps, gatewayUrl } = await startApps(
-    ['gateway', 'writer-postgres', 'writer-influx'],
-    { ...baseEnv(), OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url, OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json' },
+    ['gateway', 'writer-postgres', 'writer-influx', 'mqtt-bridge'],
+    {
+      ...mqtt,
+      ...baseEnv(),
+      LOG_LEVEL: 'warn',
+      OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
+      OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
+    },
     moduleLog,
   )
   const device = await registerDeviceOverHttp(gatewayUrl, ADMIN_TOKEN, uniqueName('traced'))
@@ -180,6 +188,42 @@ it('one trace follows a request: gateway span, enqueue, and each writer batch wr
     }
     if (batchId === third) expect(request).toMatchObject({ traceId: callerTrace, parentSpanId: callerSpan })
   }
+
+  // The MQTT path: the bridge's message span, its enqueue, and the same links from both writers.
+  const message = { api_key: device.apiKey, timestamp: t + 10, data: { a: 5 } }
+  const topic = `${mqtt.MQTT_TOPIC_ROOT}/devices/${device.id}/telemetry`
+  expect(
+    (
+      await mosquittoPub([
+        ...brokerArgs(sharedBrokerUrl),
+        '-q',
+        '1',
+        '-t',
+        topic,
+        '-m',
+        JSON.stringify(message),
+      ])
+    ).code,
+  ).toBe(0)
+  const viaMqtt = await waitFor(
+    () => {
+      const span = byName('iotflow-mqtt-bridge', 'mqtt message').find(
+        (candidate) => candidate.attributes['iotflow.device.id'] === device.id,
+      )
+      const batchId = span?.attributes['iotflow.batch.id'] as string | undefined
+      if (!span || !batchId) return false
+      const linked = ['iotflow-writer-postgres', 'iotflow-writer-influx'].every((service) =>
+        linkedTo(service, span.traceId, batchId),
+      )
+      return linked && span
+    },
+    { timeoutMs: 20_000, what: 'the spans of the MQTT message' },
+  )
+  expect(viaMqtt.attributes).toMatchObject({ 'messaging.destination.name': topic, 'iotflow.points': 1 })
+  expect(byName('iotflow-mqtt-bridge', 'enqueue').some((span) => span.parentSpanId === viaMqtt.spanId)).toBe(
+    true,
+  )
+
   expect(loadedModules(moduleLog)).toMatch(sdkModules)
 
   // Shutdown flushes: every app stops cleanly, with its last spans sent.
