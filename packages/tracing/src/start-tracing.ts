@@ -1,3 +1,4 @@
+import { withDeadline } from '@iotflow/runtime'
 import { takeRegisteredTracer } from './tracer.js'
 
 /** The service names of API.md (Extensions, Operations); OTEL_SERVICE_NAME overrides them. */
@@ -49,12 +50,8 @@ export async function startTracing(
   return {
     enabled: true,
     async shutdown(deadlineMs = 5_000) {
-      let timer: NodeJS.Timeout | undefined
-      const deadline = new Promise<void>((resolve) => {
-        timer = setTimeout(resolve, deadlineMs)
-      })
-      await Promise.race([sdk.shutdown().catch(() => {}), deadline])
-      clearTimeout(timer)
+      // An unreachable collector must not hold the process: spans not sent by then are dropped.
+      await withDeadline(sdk.shutdown(), deadlineMs, 'trace export at shutdown').catch(() => {})
     },
   }
 }
