@@ -21,7 +21,8 @@ import { ADMIN_TOKEN } from './support/pipeline.js'
 
 // Real processes (dist/<app>/main.js) exporting with the real OTLP exporter to a receiver in this test.
 const recordModuleLoads = fileURLToPath(new URL('./support/record-module-loads.mjs', import.meta.url))
-const queuePrefix = uniqueName('traces')
+// Each test a queue prefix of its own: apps a failed test leaves running never take another's jobs.
+const queuePrefixes: string[] = []
 const redis = createRedisConnection(serviceUrls.redis, 'worker')
 const tmp = mkdtempSync(join(tmpdir(), 'iotflow-traces-'))
 let db: Awaited<ReturnType<typeof createTestDatabase>>
@@ -39,7 +40,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await Promise.all(running.map((app) => app.stop('SIGKILL')))
-  await deleteKeys(redis, `${bullPrefix(queuePrefix)}:*`)
+  for (const prefix of queuePrefixes) await deleteKeys(redis, `${bullPrefix(prefix)}:*`)
   await redis.quit()
   await receiver?.close()
   await influx?.drop()
@@ -47,7 +48,13 @@ afterAll(async () => {
   rmSync(tmp, { recursive: true, force: true })
 })
 
-const baseEnv = () => ({
+function newQueuePrefix() {
+  const prefix = uniqueName('traces')
+  queuePrefixes.push(prefix)
+  return prefix
+}
+
+const baseEnv = (queuePrefix: string) => ({
   REDIS_URL: serviceUrls.redis,
   DATABASE_URL: db.url,
   QUEUE_PREFIX: queuePrefix,
@@ -105,12 +112,13 @@ const sdkModules = /@opentelemetry\/(sdk-trace|exporter-trace|resources|otlp-)/
 
 it('one trace follows a request (HTTP or MQTT): its span, enqueue, and each writer batch write linked to it, with its store call', async () => {
   const moduleLog = join(tmp, 'on.log')
+  const queuePrefix = newQueuePrefix()
   const mqtt = bridgeEnv({ databaseUrl: db.url, queuePrefix })
   const { apps, gatewayUrl } = await startApps(
     ['gateway', 'writer-postgres', 'writer-influx', 'mqtt-bridge'],
     {
       ...mqtt,
-      ...baseEnv(),
+      ...baseEnv(queuePrefix),
       LOG_LEVEL: 'warn',
       OTEL_EXPORTER_OTLP_ENDPOINT: receiver.url,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/json',
@@ -233,7 +241,8 @@ it('one trace follows a request (HTTP or MQTT): its span, enqueue, and each writ
 
 it('with OTEL_EXPORTER_OTLP_ENDPOINT unset, nothing is sent, no SDK module is loaded and the job carries no trace context', async () => {
   const moduleLog = join(tmp, 'off.log')
-  const { apps, gatewayUrl } = await startApps(['gateway'], baseEnv(), moduleLog)
+  const queuePrefix = newQueuePrefix()
+  const { apps, gatewayUrl } = await startApps(['gateway'], baseEnv(queuePrefix), moduleLog)
   const exportsBefore = receiver.exports.length
   const device = await registerDeviceOverHttp(gatewayUrl, ADMIN_TOKEN, uniqueName('untraced'))
   const batchId = await send(gatewayUrl, device.apiKey, { timestamp: Date.UTC(2026, 10, 21), data: { a: 1 } })
@@ -259,7 +268,7 @@ it('OTEL_EXPORTER_OTLP_PROTOCOL=http/protobuf exports protobuf', async () => {
   const { apps, gatewayUrl } = await startApps(
     ['gateway'],
     {
-      ...baseEnv(),
+      ...baseEnv(newQueuePrefix()),
       OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: `${receiver.url}/v1/traces`,
       OTEL_EXPORTER_OTLP_PROTOCOL: 'http/protobuf',
     },
