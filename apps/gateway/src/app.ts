@@ -20,6 +20,7 @@ import metrics from './plugins/app/metrics.js'
 import queueDashboard from './plugins/app/queue-dashboard.js'
 import readiness from './plugins/app/readiness.js'
 import repositories from './plugins/app/repositories.js'
+import tracing from './plugins/app/tracing.js'
 import postgres from './plugins/external/postgres.js'
 import queue from './plugins/external/queue.js'
 import swagger from './plugins/external/swagger.js'
@@ -57,6 +58,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     ajv: { customOptions: { removeAdditional: false } },
   })
   await app.register(errorHandler)
+  await app.register(tracing)
   await app.register(jsonBody)
   await app.register(swagger)
   await app.register(postgres, {

@@ -31,6 +31,7 @@ import {
   watchAlertRules,
 } from '@iotflow/queue'
 import { type DependencyState, type Logger, probe, startPeriodicJob } from '@iotflow/runtime'
+import type { Context } from '@opentelemetry/api'
 import type { IPublishPacket } from 'mqtt'
 import {
   type BrokerConnection,
@@ -41,6 +42,7 @@ import {
 import { watchBrokerDrops } from './broker-drop-watch.js'
 import { brokerTlsFrom } from './broker-tls.js'
 import { createMessageHandler, type MessageVerdict } from './message-handler.js'
+import { withMessageSpan } from './message-span.js'
 import { BridgeMetrics } from './metrics.js'
 import { subscriptionTopics } from './topics.js'
 
@@ -136,12 +138,20 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   const inFlight = new Set<Promise<Disposition>>()
 
   /** Handles a message until it is queued or refused; while a dependency is down, retries with backoff. */
-  async function decide(topic: string, payload: Buffer): Promise<MessageVerdict | null> {
+  function decide(topic: string, payload: Buffer): Promise<MessageVerdict | null> {
+    return withMessageSpan(topic, (trace) => decideTraced(topic, payload, trace))
+  }
+
+  async function decideTraced(
+    topic: string,
+    payload: Buffer,
+    trace?: Context,
+  ): Promise<MessageVerdict | null> {
     const receivedAt = Date.now()
     for (let delay = RETRY_FIRST_MS; ; delay = Math.min(delay * 2, RETRY_MAX_MS)) {
       if (stopping.signal.aborted) return null
       try {
-        return await handle(topic, payload, receivedAt)
+        return await handle(topic, payload, receivedAt, trace)
       } catch (error) {
         if (error instanceof IngestUnavailableError) {
           if (metrics.unavailableRetries++ % 50 === 0) {

@@ -1,8 +1,10 @@
 import { loadConfigOrExit, loadMqttBridgeConfig } from '@iotflow/config'
 import { applyProcessNice, createLogger, startHealthServer } from '@iotflow/runtime'
+import { startTracing } from '@iotflow/tracing'
 import closeWithGrace from 'close-with-grace'
 import { startMqttBridge } from './bridge.js'
 
+const tracing = await startTracing('iotflow-mqtt-bridge')
 const config = loadConfigOrExit(loadMqttBridgeConfig)
 
 const logger = createLogger('mqtt-bridge', config.LOG_LEVEL)
@@ -19,4 +21,5 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   else logger.info({ signal }, 'shutting down')
   await health.close()
   await bridge.close()
+  await tracing.shutdown()
 })

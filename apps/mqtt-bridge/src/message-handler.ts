@@ -2,6 +2,7 @@ import { STATUS_CODES } from 'node:http'
 import { type ErrorDetail, type ErrorResponse, parseJsonBody } from '@iotflow/contracts'
 import type { DeviceAuthenticator } from '@iotflow/db'
 import { type IngestService, IngestUnavailableError } from '@iotflow/ingest'
+import type { Context } from '@opentelemetry/api'
 import { preparePayload } from './prepare-payload.js'
 import { errorTopic, parseTelemetryTopic } from './topics.js'
 
@@ -35,6 +36,7 @@ export function createMessageHandler(options: MessageHandlerOptions) {
     topic: string,
     payload: Buffer,
     receivedAt = Date.now(),
+    trace?: Context,
   ): Promise<MessageVerdict> {
     const parsedTopic = parseTelemetryTopic(topicRoot, topic)
     if (!parsedTopic) throw new Error(`not a telemetry topic: ${topic}`) // the subscription never yields one
@@ -86,7 +88,7 @@ export function createMessageHandler(options: MessageHandlerOptions) {
       )
     }
 
-    const outcome = await ingest.ingest(authentication.device, prepared.body, receivedAt)
+    const outcome = await ingest.ingest(authentication.device, prepared.body, receivedAt, trace)
     if (outcome.status === 429) return refuse(429, outcome.message)
     if (outcome.status !== 202) return refuse(outcome.status, outcome.message, outcome.errors)
     return { kind: 'accepted', deviceId, batchId: outcome.batchId, accepted: outcome.accepted }

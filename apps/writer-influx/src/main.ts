@@ -1,9 +1,11 @@
 import { loadConfigOrExit, loadWriterInfluxConfig } from '@iotflow/config'
 import { exposition } from '@iotflow/metrics'
 import { applyProcessNice, createLogger, startHealthServer } from '@iotflow/runtime'
+import { startTracing } from '@iotflow/tracing'
 import closeWithGrace from 'close-with-grace'
 import { startInfluxWriter } from './writer.js'
 
+const tracing = await startTracing('iotflow-writer-influx')
 const config = loadConfigOrExit(loadWriterInfluxConfig)
 
 const logger = createLogger('writer-influx', config.LOG_LEVEL)
@@ -26,4 +28,5 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   else logger.info({ signal }, 'shutting down')
   await health.close()
   await writer.close()
+  await tracing.shutdown()
 })

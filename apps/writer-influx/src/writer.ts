@@ -4,6 +4,7 @@ import { batchToLines, classifyInfluxError, createInfluxWriteClient, influxTarge
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { type FailureKind, startStoreConsumer, type WriterReadiness } from '@iotflow/queue'
 import { type Logger, type PeriodicJob, startRetentionJob } from '@iotflow/runtime'
+import { storeCallAttributes, withChildSpan } from '@iotflow/tracing'
 
 export interface InfluxWriter {
   /** Redis and InfluxDB, and the store-influx queue's depths and backlog. */
@@ -34,7 +35,11 @@ export async function startInfluxWriter(config: WriterInfluxConfig, logger: Logg
           prepared = true
         }
         try {
-          await influx.write(batches.flatMap(batchToLines))
+          await withChildSpan(
+            'influxdb write',
+            () => storeCallAttributes('influxdb', batches),
+            () => influx.write(batches.flatMap(batchToLines)),
+          )
         } catch (error) {
           if ((error as { statusCode?: number }).statusCode === 404) prepared = false
           throw error

@@ -1,9 +1,11 @@
 import { loadConfigOrExit, loadWriterPostgresConfig } from '@iotflow/config'
 import { exposition } from '@iotflow/metrics'
 import { applyProcessNice, createLogger, startHealthServer } from '@iotflow/runtime'
+import { startTracing } from '@iotflow/tracing'
 import closeWithGrace from 'close-with-grace'
 import { startPostgresWriter } from './writer.js'
 
+const tracing = await startTracing('iotflow-writer-postgres')
 const config = loadConfigOrExit(loadWriterPostgresConfig)
 
 const logger = createLogger('writer-postgres', config.LOG_LEVEL)
@@ -19,4 +21,5 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   else logger.info({ signal }, 'shutting down')
   await health.close()
   await writer.close()
+  await tracing.shutdown()
 })

@@ -11,6 +11,7 @@ import {
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { startStoreConsumer, type WriterReadiness } from '@iotflow/queue'
 import { type Logger, type PeriodicJob, startRetentionJob } from '@iotflow/runtime'
+import { storeCallAttributes, withChildSpan } from '@iotflow/tracing'
 
 export interface PostgresWriter {
   /** Redis and PostgreSQL, and the store-postgres queue's depths and backlog. */
@@ -36,7 +37,11 @@ export async function startPostgresWriter(
       metrics,
       'postgres',
       async (batches) => {
-        await telemetry.writeBatches(batches)
+        await withChildSpan(
+          'postgres insert',
+          () => storeCallAttributes('postgresql', batches),
+          () => telemetry.writeBatches(batches),
+        )
       },
       classifyPostgresError,
       pointCount,

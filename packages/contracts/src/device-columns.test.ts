@@ -88,4 +88,11 @@ describe('device columns', () => {
     })
     expect(pointCount(legacy)).toBe(1)
   })
+
+  it("carry their requests' traceparents when traced, and no such key otherwise", () => {
+    const batch: DeviceBatch = { device_id: 1, received_at: 5, points: [{ t: 7, data: { v: 1 } }] }
+    const traceparents = [`00-${'1'.repeat(32)}-${'2'.repeat(16)}-01`]
+    expect(toColumns({ ...batch, traceparents }).traceparents).toEqual(traceparents)
+    expect(toColumns(batch)).not.toHaveProperty('traceparents')
+  })
 })

@@ -3,6 +3,13 @@ import type { DeviceBatch } from './jobs.js'
 import { FieldValue, type StoredPoint } from './telemetry.js'
 
 /**
+ * The W3C `traceparent` of each sampled request whose points a device batch carries (several when
+ * group commit merged one device's requests): the writers link their batch write to each. Absent
+ * when tracing is off or no request was sampled, so a job is then exactly what it was before.
+ */
+export const TraceParents = Type.Array(Type.String(), { minItems: 1 })
+
+/**
  * One device's points as they travel through the queue: a column per field instead of an object per
  * point. A 1,000-point batch of four fields is a third of the JSON of the same points as objects,
  * and the writers parse it in a third of the time (arrays of numbers, not 1,000 objects to build and
@@ -21,6 +28,7 @@ export const DeviceColumns = Type.Object({
   type: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Null()]))),
   /** Each point's `metadata`; absent when no point has any. */
   metadata: Type.Optional(Type.Array(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]))),
+  traceparents: Type.Optional(TraceParents),
 })
 export type DeviceColumns = Static<typeof DeviceColumns>
 
@@ -66,6 +74,7 @@ export function toColumns(batch: DeviceBatch): DeviceColumns {
   if (batch.device_type !== undefined) columns.device_type = batch.device_type
   if (types) columns.type = types
   if (metadata) columns.metadata = metadata
+  if (batch.traceparents) columns.traceparents = batch.traceparents
   return columns
 }
 

@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { DeviceColumns, pointCount, type QueuedDeviceBatch } from './device-columns.js'
+import { DeviceColumns, pointCount, type QueuedDeviceBatch, TraceParents } from './device-columns.js'
 import { StoredPoint } from './telemetry.js'
 
 /**
@@ -11,6 +11,7 @@ export const DeviceBatch = Type.Object({
   device_type: Type.Optional(Type.String()),
   received_at: Type.Integer({ description: 'epoch ms at the gateway or bridge' }),
   points: Type.Array(StoredPoint, { minItems: 1 }),
+  traceparents: Type.Optional(TraceParents),
 })
 export type DeviceBatch = Static<typeof DeviceBatch>
 

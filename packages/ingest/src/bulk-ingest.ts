@@ -9,6 +9,7 @@ import {
   type TelemetryLimits,
 } from '@iotflow/contracts'
 import type { BatchEnqueuer } from '@iotflow/queue'
+import type { Context } from '@opentelemetry/api'
 import type { DeviceRateLimiter } from './device-rate-limiter.js'
 import type { FieldTypeRegistry } from './field-type-registry.js'
 import {
@@ -18,6 +19,7 @@ import {
   rateRefusal,
   refused,
 } from './ingest-service.js'
+import { enqueueTraced } from './traced-enqueue.js'
 
 /** An edge gateway and the devices it may speak for. */
 export interface BulkSender {
@@ -45,6 +47,7 @@ export function createBulkIngest(options: {
     sender: BulkSender,
     body: unknown,
     receivedAt = Date.now(),
+    trace?: Context,
   ): Promise<BulkOutcome> {
     const shape = Array.isArray(body)
       ? { points: body, base: '', wrap: (points: unknown[]) => points }
@@ -121,13 +124,15 @@ export function createBulkIngest(options: {
     )
     if (!admitted.ok) return rateRefusal(admitted) as BulkOutcome
     try {
-      const queued = await options.enqueuer.enqueueMany(
+      const queued = await enqueueTraced(
+        trace,
         groups.map(([id, points]) => ({
           device_id: id,
           device_type: sender.devices.get(id)?.device_type,
           received_at: receivedAt,
           points,
         })),
+        (traced) => options.enqueuer.enqueueMany(traced),
       )
       return {
         status: 202,

@@ -8,8 +8,10 @@ import {
   type TelemetryLimits,
 } from '@iotflow/contracts'
 import type { BatchEnqueuer } from '@iotflow/queue'
+import type { Context } from '@opentelemetry/api'
 import type { DeviceRateLimiter, RateCharge, RateVerdict } from './device-rate-limiter.js'
 import type { FieldTypeRegistry } from './field-type-registry.js'
+import { enqueueTraced } from './traced-enqueue.js'
 
 export interface IngestDevice {
   id: number
@@ -74,7 +76,13 @@ export function createIngestService({
   rateLimiter,
 }: IngestServiceOptions) {
   return {
-    async ingest(device: IngestDevice, body: unknown, receivedAt = Date.now()): Promise<IngestOutcome> {
+    /** `trace`: the request's (or message's) span context, when tracing is on (traced-enqueue.ts). */
+    async ingest(
+      device: IngestDevice,
+      body: unknown,
+      receivedAt = Date.now(),
+      trace?: Context,
+    ): Promise<IngestOutcome> {
       const parsed = parseTelemetryBody(body, receivedAt, limits)
       if (!parsed.ok) return refused(parsed.status, parsed.errors)
 
@@ -93,12 +101,16 @@ export function createIngestService({
       if (!admitted.ok) return rateRefusal(admitted)
 
       try {
-        const { batchId } = await enqueuer.enqueue({
+        const batch = {
           device_id: device.id,
           device_type: device.device_type,
           received_at: receivedAt,
           points: parsed.points,
-        })
+        }
+        const [queued] = await enqueueTraced(trace, [batch], async ([traced]) => [
+          await enqueuer.enqueue(traced as typeof batch),
+        ])
+        const { batchId } = queued as { batchId: string }
         return { status: 202, batchId, accepted: parsed.points.length }
       } catch (cause) {
         throw new IngestUnavailableError('queue', { cause })
@@ -114,6 +126,7 @@ export function createIngestService({
       batches: DevicePoints[],
       pointPath: (index: number) => string,
       receivedAt = Date.now(),
+      trace?: Context,
     ): Promise<PointsOutcome> {
       const points = batches.flatMap((batch) => batch.points)
       let typeErrors: ErrorDetail[]
@@ -134,13 +147,15 @@ export function createIngestService({
       )
       if (!admitted.ok) return rateRefusal(admitted) as RateLimited
       try {
-        const queued = await enqueuer.enqueueMany(
+        const queued = await enqueueTraced(
+          trace,
           batches.map(({ device, points }) => ({
             device_id: device.id,
             device_type: device.device_type,
             received_at: receivedAt,
             points,
           })),
+          (traced) => enqueuer.enqueueMany(traced),
         )
         return { status: 202, accepted: points.length, batchIds: queued.map((q) => q.batchId) }
       } catch (cause) {

@@ -10,6 +10,7 @@ import {
   tagValueProblem,
   timeProblem,
 } from '@iotflow/contracts'
+import type { Context } from '@opentelemetry/api'
 import type { BulkSender } from './bulk-ingest.js'
 import type { DevicePoints, IngestDevice, IngestService, RateLimited } from './ingest-service.js'
 
@@ -61,6 +62,7 @@ export function createLineProtocolIngest({
     text: string,
     precision: Precision,
     receivedAt = Date.now(),
+    trace?: Context,
   ): Promise<LineProtocolOutcome> {
     const parsed = parseLineProtocol(text, precision)
     if (!parsed.ok) return invalid(linePath(parsed.line), parsed.message)
@@ -88,6 +90,7 @@ export function createLineProtocolIngest({
         batches,
         (index) => linePath((order[index] as MappedLine).line),
         receivedAt,
+        trace,
       )
       if (outcome.status === 202) {
         if (dropped.length === 0) return { status: 204, accepted: outcome.accepted }

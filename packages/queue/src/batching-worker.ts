@@ -3,6 +3,7 @@ import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { releaseBacklogOnCompletion } from './backlog.js'
+import { withBatchWriteSpan } from './batch-write-span.js'
 import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from './catalog.js'
 import {
   asError,
@@ -80,7 +81,11 @@ export function createBatchingWorker<K extends BatchQueueKey>(
 
   const gatherer = new JobGatherer<QueuePayloads[K]>(
     async (items) => {
-      const failures = await writeIsolatingFailures(items, options.writeBatch, options.classify)
+      const failures = await withBatchWriteSpan(
+        name,
+        items.map((item) => item.value),
+        () => writeIsolatingFailures(items, options.writeBatch, options.classify),
+      )
       unavailablePauseMs = UNAVAILABLE_PAUSE_MIN_MS
       return failures
     },

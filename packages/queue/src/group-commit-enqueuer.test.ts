@@ -73,6 +73,28 @@ describe('group commit enqueuer (real Redis)', () => {
     await enqueuer.close()
   })
 
+  it('keeps the traceparent of every traced request it merges, and adds none to untraced ones', async () => {
+    const redis = connection()
+    const tracePrefix = more()
+    const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, tracePrefix), {
+      maxPoints: 1000,
+      lingerMs: 5,
+      maxInFlight: 1,
+    })
+    const traceparent = (i: number) => `00-${'a'.repeat(31)}${i}-${'b'.repeat(16)}-01`
+    await Promise.all([
+      enqueuer.enqueue({ ...batch(1), traceparents: [traceparent(1)] }),
+      enqueuer.enqueue(batch(1)),
+      enqueuer.enqueue({ ...batch(1), traceparents: [traceparent(2)] }),
+      enqueuer.enqueue(batch(2)),
+    ])
+    const [payload] = await waitingPayloads(redis, tracePrefix)
+    const byDevice = new Map(payload?.batches.map((b) => [b.device_id, b]))
+    expect(byDevice.get(1)?.traceparents).toEqual([traceparent(1), traceparent(2)])
+    expect(byDevice.get(2)).not.toHaveProperty('traceparents')
+    await enqueuer.close()
+  })
+
   // SIGKILL: Redis goes while BullMQ's own connection setup (its INFO) is still in flight, as a
   // clean stop does too on a loaded machine, where this failed one run in three (connection.ts,
   // onSharedConnection): the enqueuer then rejected every batch for good, Redis back or not.

@@ -30,11 +30,15 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
     const merged = [...byDevice.values()].map((group) => {
       const [first] = group as [NewBatch, ...NewBatch[]]
       if (group.length === 1) return first
-      return {
+      const merged: NewBatch = {
         ...first,
         received_at: Math.min(...group.map((b) => b.received_at)),
         points: group.flatMap((b) => b.points),
       }
+      // Each traced request stays linkable from the writers' batch write.
+      const traceparents = group.flatMap((b) => b.traceparents ?? [])
+      if (traceparents.length > 0) merged.traceparents = traceparents
+      return merged
     })
     const [queued] = await inner.enqueueMany(merged)
     for (const { value } of items) value.queuedAs = queued?.batchId

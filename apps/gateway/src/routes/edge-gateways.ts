@@ -175,7 +175,7 @@ const edgeGateways: FastifyPluginAsyncTypebox<EdgeGatewayRoutesOptions> = async 
       const sender = request.edgeGateway
       if (!sender) throw httpError(401, 'an edge gateway key is required')
       try {
-        const outcome = await ingestBulk(sender, request.body)
+        const outcome = await ingestBulk(sender, request.body, undefined, request.traceContext)
         if (outcome.status !== 202) throw refusalError(outcome)
         // The devices behind the edge gateway are alive as much as one that sends itself.
         for (const batch of outcome.batches) fastify.lastSeen.touch(batch.device_id)

@@ -97,7 +97,7 @@ const lineProtocol: FastifyPluginAsyncTypebox<LineProtocolRoutesOptions> = async
       bodyLimit,
     )
     try {
-      const outcome = await ingestLineProtocol(sender, text, precision)
+      const outcome = await ingestLineProtocol(sender, text, precision, undefined, request.traceContext)
       // Counted in metrics: the points queued, or for a partial write the lines dropped.
       if (outcome.status === 204) request.ingestedPoints = outcome.accepted
       else if (outcome.status === 422) request.ingestedPoints = outcome.dropped

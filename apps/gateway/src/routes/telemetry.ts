@@ -9,7 +9,12 @@ const telemetry: FastifyPluginAsyncTypebox = async (fastify) => {
     const device = request.device
     if (!device) throw httpError(401, 'a device API key is required in the X-API-Key header')
     try {
-      const outcome = await fastify.ingestService.ingest(device, request.body)
+      const outcome = await fastify.ingestService.ingest(
+        device,
+        request.body,
+        undefined,
+        request.traceContext,
+      )
       if (outcome.status !== 202) throw refusalError(outcome)
       return reply.code(202).send({ batch_id: outcome.batchId, accepted: outcome.accepted })
     } catch (error) {
