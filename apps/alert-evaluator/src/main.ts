@@ -1,9 +1,11 @@
 import { loadAlertEvaluatorConfig, loadConfigOrExit } from '@iotflow/config'
 import { exposition } from '@iotflow/metrics'
 import { applyProcessNice, createLogger, startHealthServer } from '@iotflow/runtime'
+import { startTracing } from '@iotflow/tracing'
 import closeWithGrace from 'close-with-grace'
 import { startAlertEvaluator } from './evaluator.js'
 
+const tracing = await startTracing('iotflow-alert-evaluator')
 const config = loadConfigOrExit(loadAlertEvaluatorConfig)
 
 const logger = createLogger('alert-evaluator', config.LOG_LEVEL)
@@ -19,4 +21,5 @@ closeWithGrace({ delay: 20_000 }, async ({ signal, err }) => {
   else logger.info({ signal }, 'shutting down')
   await health.close()
   await evaluator.close()
+  await tracing.shutdown()
 })
