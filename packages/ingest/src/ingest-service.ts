@@ -95,11 +95,14 @@ export function createIngestService({
       }
       if (typeErrors.length > 0) return refused(400, typeErrors)
 
-      const admitted = await admitRate(rateLimiter, [
+      // The rate check runs while the batch gathers for its group commit (the enqueuer awaits it
+      // before the MULTI and leaves the batch out if refused): it adds no wait of its own.
+      const admission = admitRate(rateLimiter, [
         { deviceId: device.id, rateLimit: device.rate_limit, points: parsed.points.length },
-      ])
-      if (!admitted.ok) return rateRefusal(admitted)
-
+      ]).then((verdict) => {
+        if (!verdict.ok) throw new RateRefused(verdict)
+      })
+      admission.catch(() => {}) // its failure is answered through the enqueue; never unhandled
       try {
         const batch = {
           device_id: device.id,
@@ -108,11 +111,13 @@ export function createIngestService({
           points: parsed.points,
         }
         const [queued] = await enqueueTraced(trace, [batch], async ([traced]) => [
-          await enqueuer.enqueue(traced as typeof batch),
+          await enqueuer.enqueue(traced as typeof batch, admission),
         ])
         const { batchId } = queued as { batchId: string }
         return { status: 202, batchId, accepted: parsed.points.length }
       } catch (cause) {
+        if (cause instanceof RateRefused) return rateRefusal(cause.verdict)
+        if (cause instanceof IngestUnavailableError) throw cause
         throw new IngestUnavailableError('queue', { cause })
       }
     },
@@ -177,6 +182,14 @@ export async function admitRate(
     return await rateLimiter.admit(charges)
   } catch (cause) {
     throw new IngestUnavailableError('rate-limits', { cause })
+  }
+}
+
+/** Carries the rate limiter's refusal through the enqueuer to the ingest path that asked. */
+class RateRefused extends Error {
+  constructor(readonly verdict: Exclude<RateVerdict, { ok: true }>) {
+    super(verdict.message)
+    this.name = 'RateRefused'
   }
 }
 

@@ -21,8 +21,13 @@ import {
 export type NewBatch = DeviceBatch
 
 export interface BatchEnqueuer {
-  /** Resolves only once Redis has accepted the whole fan-out; rejects if it did not. */
-  enqueue(batch: NewBatch): Promise<{ batchId: string }>
+  /**
+   * Resolves only once Redis has accepted the whole fan-out; rejects if it did not. `admission`, a
+   * check of the caller's that is still running (its rate limit), must resolve before the batch is
+   * queued; if it rejects, nothing of the batch is queued and `enqueue` rejects with its error. A
+   * group commit runs it while the batch gathers, so it adds no wait of its own.
+   */
+  enqueue(batch: NewBatch, admission?: Promise<unknown>): Promise<{ batchId: string }>
   /**
    * Several device batches (of any devices) as one batch: all of them are queued, or none. Resolves
    * with the id of the batch that carries them, once per batch given.
@@ -65,7 +70,8 @@ export function createBatchEnqueuer(
     return batches.map(() => ({ batchId: flow.batchId }))
   }
   return {
-    async enqueue(batch) {
+    async enqueue(batch, admission) {
+      await admission
       const [queued] = await enqueueMany([batch])
       return queued as { batchId: string }
     },

@@ -54,6 +54,39 @@ describe('group commit enqueuer (real Redis)', () => {
     await enqueuer.close()
   })
 
+  it("runs each caller's admission while its batch gathers, and leaves a refused batch out of the group", async () => {
+    const redis = connection()
+    const admissionPrefix = more()
+    const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, admissionPrefix))
+    const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 20, maxInFlight: 2 })
+    const refusal = new Error('over its rate limit')
+    let checked = 0
+    // Each check takes 10 ms, within the 20 ms the group lingers: the flush waits for none of them.
+    const admission = (ok: boolean) =>
+      new Promise<void>((resolve, reject) =>
+        setTimeout(() => {
+          checked++
+          if (ok) resolve()
+          else reject(refusal)
+        }, 10),
+      )
+    const results = await Promise.allSettled([
+      enqueuer.enqueue(batch(1), admission(true)),
+      enqueuer.enqueue(batch(2), admission(false)),
+      enqueuer.enqueue(batch(3), admission(true)),
+    ])
+    expect(checked).toBe(3)
+    expect(results.map((r) => r.status)).toEqual(['fulfilled', 'rejected', 'fulfilled'])
+    expect((results[1] as PromiseRejectedResult).reason).toBe(refusal)
+    expect(calls).toEqual([2]) // one MULTI, without the refused batch
+    const payloads = await waitingPayloads(redis, admissionPrefix)
+    expect(payloads.flatMap((p) => p.batches.map((b) => b.device_id)).sort()).toEqual([1, 3])
+    // Every batch refused: no MULTI at all.
+    await expect(enqueuer.enqueue(batch(4), admission(false))).rejects.toBe(refusal)
+    expect(calls).toEqual([2])
+    await enqueuer.close()
+  })
+
   it('merges the batches of one device that arrive together into one device batch with all their points', async () => {
     const redis = connection()
     const mergePrefix = more()

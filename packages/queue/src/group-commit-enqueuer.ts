@@ -1,8 +1,11 @@
 import type { BatchEnqueuer, NewBatch } from './enqueue.js'
+import { asError } from './failure-isolation.js'
 import { type GathererLimits, JobGatherer } from './job-gatherer.js'
 
 interface Pending {
   batch: NewBatch
+  /** The caller's own check, run while the batch gathers (enqueue's `admission`). */
+  admission?: Promise<unknown> | undefined
   /** The id of the batch that carried it, set when its group is queued. */
   queuedAs?: string
 }
@@ -15,10 +18,21 @@ interface Pending {
  * however many requests it carries. The batches of one device are merged (a point is identified by
  * device and timestamp, so merging changes nothing stored). Each caller's promise resolves only once
  * the MULTI that carried its batch succeeded, with that batch's id, and rejects with the MULTI's
- * error otherwise: an acknowledgement still waits for its own enqueue.
+ * error otherwise: an acknowledgement still waits for its own enqueue. A caller's `admission` runs
+ * while its batch gathers and is awaited at the flush; a batch it refuses is left out.
  */
 export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: GathererLimits): BatchEnqueuer {
-  const gatherer = new JobGatherer<Pending>(async (items) => {
+  const gatherer = new JobGatherer<Pending>(async (gathered) => {
+    // A batch whose admission failed is left out of the MULTI; its caller gets that failure.
+    const failures = new Map<string, Error>()
+    const admissions = await Promise.allSettled(gathered.map(({ value }) => value.admission))
+    const items = gathered.filter((item, i) => {
+      const admission = admissions[i]
+      if (admission?.status !== 'rejected') return true
+      failures.set(item.id, asError(admission.reason))
+      return false
+    })
+    if (items.length === 0) return failures
     const byDevice = new Map<string, NewBatch[]>()
     for (const { value } of items) {
       const key = `${value.batch.device_id}\u0000${value.batch.device_type ?? ''}`
@@ -42,14 +56,14 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
     })
     const [queued] = await inner.enqueueMany(merged)
     for (const { value } of items) value.queuedAs = queued?.batchId
-    return undefined
+    return failures.size > 0 ? failures : undefined
   }, limits)
 
   let nextId = 0
   let closing: Promise<void> | undefined
   return {
-    async enqueue(batch) {
-      const pending: Pending = { batch }
+    async enqueue(batch, admission) {
+      const pending: Pending = { batch, admission }
       nextId = (nextId + 1) % Number.MAX_SAFE_INTEGER
       await gatherer.add({ id: String(nextId), points: batch.points.length, value: pending })
       return { batchId: pending.queuedAs as string }
