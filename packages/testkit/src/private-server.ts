@@ -1,5 +1,5 @@
 import { type ChildProcess, spawn } from 'node:child_process'
-import { chown, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { chown, link, mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
@@ -26,20 +26,31 @@ const PORT_RESERVATIONS = join(tmpdir(), 'iotflow-ports')
 /** Reserves `port` for this process; false when a live process holds it (this one included). */
 async function reserve(port: number): Promise<boolean> {
   const file = join(PORT_RESERVATIONS, String(port))
-  try {
-    await writeFile(file, String(process.pid), { flag: 'wx' })
-    return true
-  } catch (error) {
-    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
-  }
+  if (await claim(file)) return true
   const holder = Number(await readFile(file, 'utf8').catch(() => ''))
   if (holder > 0 && isAlive(holder)) return false
   // The process that reserved it is gone: take it over, unless another process just did.
   await rm(file, { force: true })
-  return writeFile(file, String(process.pid), { flag: 'wx' }).then(
-    () => true,
-    () => false,
-  )
+  return claim(file)
+}
+
+/**
+ * Creates the reservation `file` holding this process's pid, or false when it exists. Written aside
+ * and linked into place, so the file never exists empty: a reader that found it empty took the
+ * reservation for a dead process's and took it over, and two callers held one port.
+ */
+async function claim(file: string): Promise<boolean> {
+  const written = `${file}.${process.pid}.${Math.random().toString(36).slice(2)}`
+  await writeFile(written, String(process.pid))
+  try {
+    await link(written, file)
+    return true
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error
+    return false
+  } finally {
+    await rm(written, { force: true })
+  }
 }
 
 function isAlive(pid: number): boolean {
