@@ -63,6 +63,8 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
   let closing: Promise<void> | undefined
   return {
     async enqueue(batch, admission) {
+      // Observed here, as it may settle before the flush looks at it; a rejection is answered then.
+      admission?.catch(() => {})
       const pending: Pending = { batch, admission }
       nextId = (nextId + 1) % Number.MAX_SAFE_INTEGER
       await gatherer.add({ id: String(nextId), points: batch.points.length, value: pending })
