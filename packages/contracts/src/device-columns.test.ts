@@ -1,7 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { asColumns, dataAt, pointCount, toColumns } from './device-columns.js'
-import type { DeviceBatch } from './jobs.js'
+import { asColumns, type DeviceBatch, dataAt, pointCount, toColumns } from './device-columns.js'
 
 const value = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.string())
 const point = fc.record(

@@ -1,6 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import type { DeviceBatch } from './jobs.js'
-import { FieldValue, type StoredPoint } from './telemetry.js'
+import { FieldValue, StoredPoint } from './telemetry.js'
 
 /**
  * The W3C `traceparent` of each sampled request whose points a device batch carries (several when
@@ -8,6 +7,19 @@ import { FieldValue, type StoredPoint } from './telemetry.js'
  * when tracing is off or no request was sampled, so a job is then exactly what it was before.
  */
 export const TraceParents = Type.Array(Type.String(), { minItems: 1 })
+
+/**
+ * One device's points, already validated and normalised, as one request or message brought them.
+ * Producers build this; the queue carries it as columns (`DeviceColumns`).
+ */
+export const DeviceBatch = Type.Object({
+  device_id: Type.Integer(),
+  device_type: Type.Optional(Type.String()),
+  received_at: Type.Integer({ description: 'epoch ms at the gateway or bridge' }),
+  points: Type.Array(StoredPoint, { minItems: 1 }),
+  traceparents: Type.Optional(TraceParents),
+})
+export type DeviceBatch = Static<typeof DeviceBatch>
 
 /**
  * One device's points as they travel through the queue: a column per field instead of an object per

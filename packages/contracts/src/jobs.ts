@@ -1,19 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { DeviceColumns, pointCount, type QueuedDeviceBatch, TraceParents } from './device-columns.js'
-import { StoredPoint } from './telemetry.js'
-
-/**
- * One device's points, already validated and normalised, as one request or message brought them.
- * Producers build this; the queue carries it as columns (`DeviceColumns`).
- */
-export const DeviceBatch = Type.Object({
-  device_id: Type.Integer(),
-  device_type: Type.Optional(Type.String()),
-  received_at: Type.Integer({ description: 'epoch ms at the gateway or bridge' }),
-  points: Type.Array(StoredPoint, { minItems: 1 }),
-  traceparents: Type.Optional(TraceParents),
-})
-export type DeviceBatch = Static<typeof DeviceBatch>
+import { DeviceBatch, DeviceColumns, pointCount, type QueuedDeviceBatch } from './device-columns.js'
 
 /**
  * What each writer's job carries: the device batches queued together under one batch id. One

@@ -2,11 +2,12 @@ import { pointsInPayload, type QueuedDeviceBatch } from '@iotflow/contracts'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { asError } from './as-error.js'
 import { releaseBacklogOnCompletion } from './backlog.js'
 import { withBatchWriteSpan } from './batch-write-span.js'
 import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from './catalog.js'
 import {
-  asError,
+  type FailureKind,
   failedForGood,
   RefusedBatchesError,
   UnstoredBatchesError,
@@ -21,7 +22,7 @@ import { JobGatherer } from './job-gatherer.js'
  * - `permanent`: this payload can never succeed; fail at once into the dead-letter (failed) set.
  * - `transient`: anything else; retried with exponential backoff and jitter.
  */
-export type FailureKind = 'unavailable' | 'permanent' | 'transient'
+export type { FailureKind }
 
 export interface Logger {
   info(obj: object, msg?: string): void

@@ -1,7 +1,10 @@
 import type { QueuedDeviceBatch, StoreBatchPayload } from '@iotflow/contracts'
 import { type Job, UnrecoverableError } from 'bullmq'
-import type { FailureKind } from './batching-worker.js'
+import { asError } from './as-error.js'
 import type { GatheredItem } from './job-gatherer.js'
+
+/** How a writer classifies a failed write (docs/pipeline.md, "Failures, by kind"). */
+export type FailureKind = 'unavailable' | 'permanent' | 'transient'
 
 /** A job some of whose device batches the store refuses for good; the rest of it is stored. */
 export class RefusedBatchesError extends Error {
@@ -102,8 +105,6 @@ export async function writeIsolatingFailures(
   }
   return failures
 }
-
-export const asError = (error: unknown) => (error instanceof Error ? error : new Error(String(error)))
 
 /**
  * Whether a job that just failed stays failed (in the dead-letter set): its last attempt was used, or

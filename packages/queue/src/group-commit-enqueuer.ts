@@ -1,5 +1,5 @@
+import { asError } from './as-error.js'
 import type { BatchEnqueuer, NewBatch } from './enqueue.js'
-import { asError } from './failure-isolation.js'
 import { type GathererLimits, JobGatherer } from './job-gatherer.js'
 
 interface Pending {

@@ -1,4 +1,4 @@
-import { asError } from './failure-isolation.js'
+import { asError } from './as-error.js'
 
 /**
  * Group commit for a queue consumer: jobs handed in one by one are held until `maxPoints` points are
