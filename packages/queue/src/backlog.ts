@@ -5,6 +5,7 @@ import {
   type Job,
   type JobNode,
   type QueueBaseOptions,
+  QueueKeys,
   type Worker,
 } from 'bullmq'
 import type { ChainableCommander, Redis } from 'ioredis'
@@ -29,8 +30,9 @@ export type BacklogPoints = Record<string, number>
 /**
  * A FlowProducer that adds, to the same MULTI as each store job, the HINCRBY that counts its
  * points: a job and its count reach Redis together or not at all, and the count is there before any
- * writer can take the job. It hooks BullMQ's `addNode` (protected: meant for subclasses), which
- * both `add` and `addBulk` go through for every job of a flow; the backlog test checks it counts.
+ * writer can take the job. No public BullMQ API does this, so it overrides the protected `addNode`
+ * and `Job`: bullmq is pinned to an exact version and bullmq-contract.test.ts fails on an upgrade
+ * that changes either (docs/pipeline.md, "BullMQ beyond its public API").
  */
 class BacklogCountingFlowProducer extends FlowProducer {
   constructor(
@@ -91,6 +93,12 @@ redis.call('HSET', KEYS[1], ARGV[1], value)
 return value
 `
 const SCRIPT_NAME = 'iotflowBacklogRelease'
+/**
+ * The keys of the states a queued job is in until a worker is done with it, in the script's order.
+ * Their names come from BullMQ's public QueueKeys; that wait, paused and active are lists and
+ * delayed and prioritized sorted sets is BullMQ's internal layout, checked by bullmq-contract.test.ts.
+ */
+export const jobStateKeys = ['wait', 'paused', 'active', 'delayed', 'prioritized'] as const
 
 type ReleaseCommand = (...args: (string | number)[]) => Promise<number>
 
@@ -105,16 +113,12 @@ export function releaseBacklog(
 ): Promise<number> {
   if (!(SCRIPT_NAME in redis))
     redis.defineCommand(SCRIPT_NAME, { numberOfKeys: 6, lua: RELEASE_AND_RECONCILE })
-  const queueKey = (state: string) => `${bullPrefix(queuePrefix)}:${queueName}:${state}`
+  const keys = new QueueKeys(bullPrefix(queuePrefix)).getKeys(queueName)
   const release = (redis as unknown as Record<string, ReleaseCommand>)[SCRIPT_NAME] as ReleaseCommand
   return release.call(
     redis,
     backlogKey(queuePrefix),
-    queueKey('wait'),
-    queueKey('paused'),
-    queueKey('active'),
-    queueKey('delayed'),
-    queueKey('prioritized'),
+    ...jobStateKeys.map((state) => keys[state] as string),
     queueName,
     points,
   )
