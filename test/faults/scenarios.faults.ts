@@ -226,11 +226,15 @@ it('8. a poison batch InfluxDB refuses forever: dead-lettered, the rest flows, s
       )
 
       expect(await ctx.influx.dropShardHolding(poisonTime)).toBe(1)
-      const replay = spawnSync('node', ['--import', 'tsx', 'packages/queue/src/dlq-replay-cli.ts', '--all'], {
-        env: { ...process.env, ...ctx.env },
-        encoding: 'utf8',
-        timeout: 30_000,
-      })
+      const replay = spawnSync(
+        'node',
+        ['--import', 'tsx', 'packages/queue/src/dead-letters/dlq-replay-cli.ts', '--all'],
+        {
+          env: { ...process.env, ...ctx.env },
+          encoding: 'utf8',
+          timeout: 30_000,
+        },
+      )
       ctx.checks['pnpm dlq:replay --all replayed 1 job'] = replay.stdout.includes('1 job(s) replayed')
       ctx.notes.push(`replay: ${replay.stdout.trim().split('\n').at(-1)}`)
     },

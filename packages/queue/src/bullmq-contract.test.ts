@@ -7,10 +7,10 @@ import { startPrivateRedis } from '@iotflow/testkit'
 import { Queue, Worker } from 'bullmq'
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { backlogKey, jobStateKeys, readBacklog, releaseBacklog } from './backlog.js'
+import { backlogKey, jobStateKeys, readBacklog, releaseBacklog } from './backlog/backlog.js'
 import { bullPrefix } from './catalog.js'
-import { waitForReady } from './connection.js'
-import { createBatchEnqueuer, type NewBatch } from './enqueue.js'
+import { createBatchEnqueuer, type NewBatch } from './produce/enqueue.js'
+import { waitForReady } from './redis/connection.js'
 
 /**
  * What the queue layer takes from BullMQ beyond its public API (docs/pipeline.md, "BullMQ beyond its
@@ -74,7 +74,8 @@ describe('BullMQ internals the queue layer relies on (a private Redis)', () => {
       const [name, key] = args
       const command = String(name).toLowerCase()
       if (command === 'multi' || command === 'exec') commands.push(command)
-      else if (command === 'hincrby' && key === backlogKey(prefix)) commands.push(`hincrby ${args[2]} ${args[3]}`)
+      else if (command === 'hincrby' && key === backlogKey(prefix))
+        commands.push(`hincrby ${args[2]} ${args[3]}`)
       else if (command === 'evalsha' || command === 'eval') commands.push('script')
     })
     const enqueuer = createBatchEnqueuer(redis, prefix)

@@ -1,5 +1,5 @@
 import type { Redis } from 'ioredis'
-import { bullPrefix } from './catalog.js'
+import { bullPrefix } from '../catalog.js'
 
 /** One bucket to take from: refilled at `perSecond` tokens a second, holding at most `burst`. */
 export interface BucketTake {

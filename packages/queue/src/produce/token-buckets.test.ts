@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import { describe, expect, it } from 'vitest'
 import { createTokenBuckets } from './token-buckets.js'
-import { useTestRedis } from './use-test-redis.js'
 
 const test = useTestRedis('buckets')
 

@@ -1,6 +1,6 @@
-import { asError } from './as-error.js'
+import { asError } from '../consume/as-error.js'
+import { type GathererLimits, JobGatherer } from '../consume/job-gatherer.js'
 import type { BatchEnqueuer, NewBatch } from './enqueue.js'
-import { type GathererLimits, JobGatherer } from './job-gatherer.js'
 
 interface Pending {
   batch: NewBatch

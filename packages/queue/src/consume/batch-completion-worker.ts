@@ -1,7 +1,7 @@
 import { Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { bullPrefix, type QueuePayloads, queueCatalog } from '../catalog.js'
 import type { Logger } from './batching-worker.js'
-import { bullPrefix, type QueuePayloads, queueCatalog } from './catalog.js'
 
 /**
  * Completes parent jobs once all their store jobs are done, so a batch reads `stored` and the parent

@@ -9,10 +9,10 @@ import {
   type Worker,
 } from 'bullmq'
 import type { ChainableCommander, Redis } from 'ioredis'
-import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
-import { failedForGood } from './failure-isolation.js'
-import { SharedPayloadJob } from './shared-payload-job.js'
+import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
+import { failedForGood } from '../consume/failure-isolation.js'
+import { SharedPayloadJob } from '../produce/shared-payload-job.js'
+import { onSharedConnection } from '../redis/connection.js'
 
 /**
  * The backlog: per store queue, the points queued but not yet stored. One Redis hash, a field per

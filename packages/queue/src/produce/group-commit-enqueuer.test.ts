@@ -1,12 +1,12 @@
 import { pointCount, type StoreBatchPayload } from '@iotflow/contracts'
 import { startPrivateRedis } from '@iotflow/testkit'
+import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
-import { createRedisConnection, waitForReady } from './connection.js'
+import { createRedisConnection, waitForReady } from '../redis/connection.js'
+import { createQueueDepths } from '../status/queue-depths.js'
 import { type BatchEnqueuer, createBatchEnqueuer, type NewBatch } from './enqueue.js'
 import { createGroupCommitEnqueuer } from './group-commit-enqueuer.js'
-import { createQueueDepths } from './queue-depths.js'
-import { useTestRedis } from './use-test-redis.js'
 
 const batch = (deviceId: number, points = 1): NewBatch => ({
   device_id: deviceId,

@@ -1,6 +1,6 @@
 import type { Redis } from 'ioredis'
-import { bullPrefix } from './catalog.js'
-import { type ChannelSubscription, subscribeChannel } from './pubsub.js'
+import { bullPrefix } from '../catalog.js'
+import { type ChannelSubscription, subscribeChannel } from '../redis/pubsub.js'
 
 /**
  * "This device's credentials or status changed": published by the instance that changed it, heard

@@ -1,13 +1,13 @@
 import { serviceUrls, waitFor } from '@iotflow/testkit'
+import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import { Queue, Worker } from 'bullmq'
 import { describe, expect, it } from 'vitest'
-import { readBacklog } from './backlog.js'
-import { createBatchCompletionWorker } from './batch-completion-worker.js'
-import { createBatchStatusReader } from './batch-status.js'
-import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
-import { createRedisConnection } from './connection.js'
+import { readBacklog } from '../backlog/backlog.js'
+import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
+import { createBatchCompletionWorker } from '../consume/batch-completion-worker.js'
+import { createRedisConnection } from '../redis/connection.js'
+import { createBatchStatusReader } from '../status/batch-status.js'
 import { createBatchEnqueuer, type NewBatch } from './enqueue.js'
-import { useTestRedis } from './use-test-redis.js'
 
 const test = useTestRedis('alertfan')
 const silent = { info() {}, warn() {}, error() {} }

@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import { pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
 import { Job, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
+import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
+import { onSharedConnection } from '../redis/connection.js'
 
 const HOLD_POLL_MS = 50
 

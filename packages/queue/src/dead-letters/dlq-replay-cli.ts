@@ -11,8 +11,8 @@
 import { parseArgs } from 'node:util'
 import { loadConfigOrExit, parseEnv, redisEnv } from '@iotflow/config'
 import { Type } from '@sinclair/typebox'
-import { queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
-import { createRedisConnection } from './connection.js'
+import { queueCatalog, type StoreQueueKey, storeQueues } from '../catalog.js'
+import { createRedisConnection } from '../redis/connection.js'
 import { createDeadLetters } from './dead-letters.js'
 
 const USAGE = 'usage: pnpm dlq:replay [--queue store-postgres|store-influx] [--all | --job <id> ...]'

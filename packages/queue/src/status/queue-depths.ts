@@ -1,7 +1,7 @@
 import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { bullPrefix, type QueueKey, queueCatalog, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
+import { bullPrefix, type QueueKey, queueCatalog, storeQueues } from '../catalog.js'
+import { onSharedConnection } from '../redis/connection.js'
 
 export type JobCounts = Record<'waiting' | 'active' | 'delayed' | 'failed' | 'prioritized', number>
 

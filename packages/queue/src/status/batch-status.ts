@@ -1,7 +1,7 @@
 import { Job, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
+import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey, storeQueues } from '../catalog.js'
+import { onSharedConnection } from '../redis/connection.js'
 
 export type StoreState = 'queued' | 'stored' | 'failed'
 

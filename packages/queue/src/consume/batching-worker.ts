@@ -2,10 +2,10 @@ import { pointsInPayload, type QueuedDeviceBatch } from '@iotflow/contracts'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
+import { releaseBacklogOnCompletion } from '../backlog/backlog.js'
+import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from '../catalog.js'
 import { asError } from './as-error.js'
-import { releaseBacklogOnCompletion } from './backlog.js'
 import { withBatchWriteSpan } from './batch-write-span.js'
-import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from './catalog.js'
 import {
   type FailureKind,
   failedForGood,

@@ -1,7 +1,7 @@
 import { coalescedRun } from '@iotflow/runtime'
 import type { Redis } from 'ioredis'
-import { bullPrefix } from './catalog.js'
-import { type ChannelSubscription, subscribeChannel } from './pubsub.js'
+import { bullPrefix } from '../catalog.js'
+import { type ChannelSubscription, subscribeChannel } from '../redis/pubsub.js'
 
 /**
  * "The alert rules changed": published by the gateway that changed one, heard by every producer

@@ -1,8 +1,8 @@
 import { pointsInPayload } from '@iotflow/contracts'
 import { type Job, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { backlogKey } from './backlog.js'
-import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
+import { backlogKey } from '../backlog/backlog.js'
+import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from '../catalog.js'
 
 /** A store job that failed for good: it stays in its queue's failed set until replayed. */
 export interface DeadLetter {

@@ -1,13 +1,17 @@
 import { type DependencyState, probe, type ReadinessReport } from '@iotflow/runtime'
 import type { Redis } from 'ioredis'
-import { readBacklog } from './backlog.js'
-import { type BacklogReport, backlogReport } from './backlog-monitor.js'
+import { readBacklog } from '../backlog/backlog.js'
+import { type BacklogReport, backlogReport } from '../backlog/backlog-monitor.js'
+import { type BatchQueueKey, queueCatalog, storeQueues } from '../catalog.js'
+import { createRedisConnection, waitUntilRedisReady } from '../redis/connection.js'
+import {
+  type RedisDurability,
+  readRedisDurability,
+  reportRedisDurability,
+} from '../redis/redis-durability.js'
+import { createQueueDepths, type JobCounts } from '../status/queue-depths.js'
 import { createBatchCompletionWorker } from './batch-completion-worker.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
-import { type BatchQueueKey, queueCatalog, storeQueues } from './catalog.js'
-import { createRedisConnection, waitUntilRedisReady } from './connection.js'
-import { createQueueDepths, type JobCounts } from './queue-depths.js'
-import { type RedisDurability, readRedisDurability, reportRedisDurability } from './redis-durability.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
 export interface WriterQueueConfig {

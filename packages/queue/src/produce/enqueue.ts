@@ -8,14 +8,14 @@ import {
 } from '@iotflow/contracts'
 import type { FlowJob, JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { createBacklogCountingFlowProducer } from './backlog.js'
+import { createBacklogCountingFlowProducer } from '../backlog/backlog.js'
 import {
   queueCatalog,
   type StoreQueueKey,
   type StoreRetryOverrides,
   storeJobOptionsWith,
   storeQueues,
-} from './catalog.js'
+} from '../catalog.js'
 
 /** A device's batch to queue. */
 export type NewBatch = DeviceBatch
