@@ -1,18 +1,6 @@
-import { pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
-import {
-  type AddNodeOpts,
-  FlowProducer,
-  type Job,
-  type JobNode,
-  type QueueBaseOptions,
-  QueueKeys,
-  type Worker,
-} from 'bullmq'
-import type { ChainableCommander, Redis } from 'ioredis'
+import { QueueKeys } from 'bullmq'
+import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
-import { failedForGood } from '../consume/failure-isolation.js'
-import { SharedPayloadJob } from '../produce/shared-payload-job.js'
-import { onSharedConnection } from '../redis/connection.js'
 
 /**
  * The backlog: per store queue, the points queued but not yet stored. One Redis hash, a field per
@@ -22,50 +10,10 @@ import { onSharedConnection } from '../redis/connection.js'
  */
 export const backlogKey = (queuePrefix: string) => `${bullPrefix(queuePrefix)}:backlog`
 
-const storeQueueNames: ReadonlySet<string> = new Set(storeQueues.map((key) => queueCatalog[key].name))
+export const storeQueueNames: ReadonlySet<string> = new Set(storeQueues.map((key) => queueCatalog[key].name))
 
 /** Points per store queue name (`store-postgres`, `store-influx`). */
 export type BacklogPoints = Record<string, number>
-
-/**
- * A FlowProducer that adds, to the same MULTI as each store job, the HINCRBY that counts its
- * points: a job and its count reach Redis together or not at all, and the count is there before any
- * writer can take the job. No public BullMQ API does this, so it overrides the protected `addNode`
- * and `Job`: bullmq is pinned to an exact version and bullmq-contract.test.ts fails on an upgrade
- * that changes either (docs/pipeline.md, "BullMQ beyond its public API").
- */
-class BacklogCountingFlowProducer extends FlowProducer {
-  constructor(
-    options: QueueBaseOptions,
-    private readonly counterKey: string,
-  ) {
-    super(options)
-  }
-
-  /** The store jobs of a flow share one payload object: serialized once (shared-payload-job.ts). */
-  override get Job(): typeof Job {
-    return SharedPayloadJob as typeof Job
-  }
-
-  protected override async addNode(options: AddNodeOpts): Promise<JobNode> {
-    const added = await super.addNode(options)
-    const { node, multi } = options
-    if (storeQueueNames.has(node.queueName) && !node.children?.length) {
-      // Our connections are ioredis, whose MULTI BullMQ only wraps: every command is there.
-      const transaction = multi as unknown as ChainableCommander
-      transaction.hincrby(this.counterKey, node.queueName, pointsInPayload(node.data as StoreBatchPayload))
-    }
-    return added
-  }
-}
-
-/** The FlowProducer of the fan-out, counting every store job's points into the backlog. */
-export function createBacklogCountingFlowProducer(connection: Redis, queuePrefix: string): FlowProducer {
-  return new BacklogCountingFlowProducer(
-    { connection, prefix: bullPrefix(queuePrefix), ...onSharedConnection },
-    backlogKey(queuePrefix),
-  )
-}
 
 /** Reads every store queue's backlog in one round trip (a counter below zero reads as zero). */
 export async function readBacklog(redis: Redis, queuePrefix: string): Promise<BacklogPoints> {
@@ -122,81 +70,4 @@ export function releaseBacklog(
     queueName,
     points,
   )
-}
-
-export interface BacklogReleaser {
-  /** Subtracts what was stored since the last flush, and reconciles. */
-  flush(): Promise<void>
-  /** Stops the timer and flushes once more. */
-  close(): Promise<void>
-}
-
-/** Completed jobs' points are subtracted in one script call per this interval, not one per job. */
-const RELEASE_INTERVAL_MS = 100
-/** Even with nothing to subtract, the counter is reconciled this often. */
-const RECONCILE_INTERVAL_MS = 1_000
-
-/**
- * The writer's side of the backlog: every job the worker completes (after its batch committed) or
- * fails for good (it leaves for the dead-letter set) gives its points back. Points given back are
- * summed and subtracted every 100 ms; the same script reconciles the counter every second.
- */
-export function releaseBacklogOnCompletion(
-  worker: Worker<StoreBatchPayload>,
-  options: {
-    connection: Redis
-    queuePrefix: string
-    logger: { warn(obj: object, msg?: string): void }
-  },
-): BacklogReleaser {
-  const { connection, queuePrefix, logger } = options
-  const queueName = worker.name
-  let pending = 0
-  let lastRun = 0
-  let running: Promise<void> | undefined
-
-  // What each job counted when it was queued, read as the worker takes it: a job partly refused
-  // is cut down to its refused batches before it fails (batching-worker.ts), yet gives all back.
-  const counted = new WeakMap<Job<StoreBatchPayload>, number>()
-  const pointsOf = (job: Job<StoreBatchPayload>) => counted.get(job) ?? pointsInPayload(job.data)
-  worker.on('active', (job: Job<StoreBatchPayload>) => {
-    counted.set(job, pointsInPayload(job.data))
-  })
-  worker.on('completed', (job: Job<StoreBatchPayload>) => {
-    pending += pointsOf(job)
-  })
-  worker.on('failed', (job: Job<StoreBatchPayload> | undefined, error: Error) => {
-    if (!job || error.name === 'RateLimitError') return
-    if (failedForGood(job, error)) pending += pointsOf(job)
-  })
-
-  function flush(): Promise<void> {
-    running ??= (async () => {
-      const points = pending
-      pending = 0
-      lastRun = Date.now()
-      try {
-        await releaseBacklog(connection, queuePrefix, queueName, points)
-      } catch (error) {
-        pending += points // subtracted at the next flush instead
-        logger.warn({ queue: queueName, err: (error as Error).message }, 'could not update the backlog')
-      }
-    })().finally(() => {
-      running = undefined
-    })
-    return running
-  }
-
-  const timer = setInterval(() => {
-    if (pending > 0 || Date.now() - lastRun >= RECONCILE_INTERVAL_MS) void flush()
-  }, RELEASE_INTERVAL_MS)
-
-  return {
-    flush,
-    async close() {
-      clearInterval(timer)
-      await running
-      if (pending > 0) await flush()
-    },
-  }
 }

@@ -2,9 +2,9 @@ import { pointsInPayload, type QueuedDeviceBatch } from '@iotflow/contracts'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { releaseBacklogOnCompletion } from '../backlog/backlog.js'
 import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from '../catalog.js'
 import { asError } from './as-error.js'
+import { releaseBacklogOnCompletion } from './backlog-release.js'
 import { withBatchWriteSpan } from './batch-write-span.js'
 import {
   type FailureKind,

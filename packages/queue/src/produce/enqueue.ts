@@ -8,7 +8,6 @@ import {
 } from '@iotflow/contracts'
 import type { FlowJob, JobsOptions } from 'bullmq'
 import type { Redis } from 'ioredis'
-import { createBacklogCountingFlowProducer } from '../backlog/backlog.js'
 import {
   queueCatalog,
   type StoreQueueKey,
@@ -16,6 +15,7 @@ import {
   storeJobOptionsWith,
   storeQueues,
 } from '../catalog.js'
+import { createBacklogCountingFlowProducer } from './backlog-counting-flow-producer.js'
 
 /** A device's batch to queue. */
 export type NewBatch = DeviceBatch
