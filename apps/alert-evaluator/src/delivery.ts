@@ -1,6 +1,7 @@
 import type { AlertDeliveryPayload } from '@iotflow/contracts'
 import type { AlertStatesRepository } from '@iotflow/db'
-import { bullPrefix, type Logger, queueCatalog } from '@iotflow/queue'
+import { bullPrefix, queueCatalog } from '@iotflow/queue'
+import type { Logger } from '@iotflow/runtime'
 import { coalescedRun } from '@iotflow/runtime'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'

@@ -1,6 +1,6 @@
 import type { AlertNotice } from '@iotflow/contracts'
 import type { UndeliveredTransition } from '@iotflow/db'
-import type { Logger } from '@iotflow/queue'
+import type { Logger } from '@iotflow/runtime'
 import mqtt, { type MqttClient } from 'mqtt'
 
 /** A transition to firing or resolved as MQTT subscribers read it; undefined for the others. */

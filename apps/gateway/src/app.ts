@@ -5,7 +5,6 @@ import { LazyChildLogger } from './lib/lazy-child-logger.js'
 import { gatewayLoggerOptions } from './lib/logger-options.js'
 import { RequestLogController } from './lib/request-log-controller.js'
 import { serverOptionsFrom } from './lib/server-options.js'
-import alertRulePresence from './plugins/app/alert-rule-presence.js'
 import audit from './plugins/app/audit.js'
 import authentication from './plugins/app/authentication.js'
 import backpressure from './plugins/app/backpressure.js'
@@ -66,22 +65,16 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     poolSize: config.DATABASE_POOL_SIZE,
     migrateOnStart: config.MIGRATE_ON_START,
   })
-  await app.register(alertRulePresence, {
-    redisUrl: config.REDIS_URL,
-    queuePrefix: config.QUEUE_PREFIX,
-    refreshMs: config.ALERT_RULES_REFRESH_MS,
-  })
-  await app.register(queue, {
-    redisUrl: config.REDIS_URL,
-    queuePrefix: config.QUEUE_PREFIX,
+  await app.register(queue, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
+  await app.register(ingest, {
+    config,
     groupCommit: {
       maxPoints: config.GROUP_COMMIT_MAX_POINTS,
       lingerMs: config.GROUP_COMMIT_LINGER_MS,
       maxInFlight: config.GROUP_COMMIT_MAX_INFLIGHT,
     },
-    storeJobRetry: { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS },
   })
-  await app.register(backpressure, { queuePrefix: config.QUEUE_PREFIX, maxPoints: config.BACKLOG_MAX_POINTS })
+  await app.register(backpressure)
   await app.register(loadShedding, { shedAfterMs: config.INGEST_SHED_AFTER_MS })
   await app.register(readiness)
   await app.register(metrics)
@@ -93,7 +86,6 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     apiKeyCacheTtlMs: config.API_KEY_CACHE_TTL_MS,
   })
   await app.register(deviceCacheSync, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
-  await app.register(ingest, config)
   await app.register(queueDashboard, { queuePrefix: config.QUEUE_PREFIX })
   await app.register(audit)
 

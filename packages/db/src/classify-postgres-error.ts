@@ -1,10 +1,7 @@
-const CONNECTION_CODES = new Set([
-  'ECONNREFUSED',
-  'ECONNRESET',
-  'ETIMEDOUT',
-  'EHOSTUNREACH',
-  'ENOTFOUND',
-  'EPIPE',
+import { isConnectionError } from '@iotflow/runtime'
+
+/** postgres.js's own codes for a connection that could not be made or was lost. */
+const POSTGRES_CONNECTION_CODES = new Set([
   'CONNECT_TIMEOUT',
   'CONNECTION_CLOSED',
   'CONNECTION_ENDED',
@@ -19,7 +16,8 @@ const CONNECTION_CODES = new Set([
  */
 export function classifyPostgresError(error: Error): 'unavailable' | 'permanent' | 'transient' {
   const code = (error as { code?: string }).code ?? ''
-  if (CONNECTION_CODES.has(code) || /^(08|57|53)/.test(code)) return 'unavailable'
+  if (isConnectionError(error) || POSTGRES_CONNECTION_CODES.has(code) || /^(08|57|53)/.test(code))
+    return 'unavailable'
   if (/^(22|23)/.test(code)) return 'permanent'
   return 'transient'
 }

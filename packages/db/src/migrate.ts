@@ -1,5 +1,6 @@
 import { readdir, readFile } from 'node:fs/promises'
 import { fileURLToPath } from 'node:url'
+import type { Logger } from '@iotflow/runtime'
 import { retryUntilSuccess } from '@iotflow/runtime'
 import postgres from 'postgres'
 import { createSql, type Sql } from './client.js'
@@ -31,7 +32,7 @@ export async function migrate(databaseUrl: string): Promise<MigrationReport> {
  */
 export async function migrateWhenReachable(
   databaseUrl: string,
-  logger: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void },
+  logger: Pick<Logger, 'info' | 'warn'>,
 ): Promise<MigrationReport> {
   const report = await retryUntilSuccess(() => migrate(databaseUrl), {
     what: 'PostgreSQL (migrations)',

@@ -1,4 +1,5 @@
 import { HttpError, InfluxDB } from '@influxdata/influxdb-client'
+import { isConnectionError } from '@iotflow/runtime'
 
 export type InfluxTarget =
   | { api: 'v2'; url: string; token: string; org: string; bucket: string; timeoutMs?: number }
@@ -127,11 +128,8 @@ export function classifyInfluxError(error: unknown): InfluxFailure {
     if ([401, 403, 404, 429, 503].includes(error.statusCode)) return 'unavailable'
     return 'transient'
   }
-  const code = (error as { code?: string }).code
   const name = (error as { name?: string }).name
   if (name === 'RequestTimedOutError' || name === 'AbortError') return 'unavailable'
-  if (code && /^(ECONNREFUSED|ECONNRESET|EHOSTUNREACH|ENOTFOUND|ETIMEDOUT|EPIPE|EAI_AGAIN)$/.test(code)) {
-    return 'unavailable'
-  }
+  if (isConnectionError(error)) return 'unavailable'
   return 'transient'
 }

@@ -1,5 +1,6 @@
 export * from './bulk-ingest.js'
 export * from './device-rate-limiter.js'
 export * from './field-type-registry.js'
+export * from './ingest-assembly.js'
 export * from './ingest-service.js'
 export * from './line-protocol-ingest.js'

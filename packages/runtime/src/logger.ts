@@ -19,7 +19,16 @@ export function createLogger(name: string, level: string, destination?: Destinat
   return pino({ name, level, redact: { paths: REDACTED_PATHS, censor: '[redacted]' } }, destination)
 }
 
-export type Logger = ReturnType<typeof createLogger>
+/**
+ * What a component logs through. The process's pino logger and Fastify's are one; a component that
+ * needs less takes `Pick<Logger, 'warn'>`, so a test can hand it a silent object.
+ */
+export interface Logger {
+  debug(obj: object, msg?: string): void
+  info(obj: object, msg?: string): void
+  warn(obj: object, msg?: string): void
+  error(obj: object, msg?: string): void
+}
 
 const CREDENTIAL_PARAMS = /([?&](?:api_key|apikey|key|token|access_token|password)=)[^&#]*/gi
 

@@ -1,3 +1,4 @@
+import type { Logger } from './logger.js'
 export interface PeriodicJob {
   /** Runs the job now (waiting for a run in progress first). */
   runNow(): Promise<void>
@@ -12,7 +13,7 @@ export function startPeriodicJob(
   name: string,
   intervalMs: number,
   job: () => Promise<void>,
-  logger: { warn(obj: object, msg?: string): void },
+  logger: Pick<Logger, 'warn'>,
 ): PeriodicJob {
   let running: Promise<void> = Promise.resolve()
   const run = () => {
@@ -36,7 +37,7 @@ export function startPeriodicJob(
 export function startRetentionJob(
   config: { RETENTION_DAYS: number; RETENTION_CHECK_INTERVAL_MS: number },
   apply: (days: number) => Promise<void>,
-  logger: { warn(obj: object, msg?: string): void },
+  logger: Pick<Logger, 'warn'>,
 ): PeriodicJob | undefined {
   const days = config.RETENTION_DAYS
   if (days === 0) return undefined

@@ -1,15 +1,11 @@
 import { getPriority, setPriority } from 'node:os'
-
-interface WarnLogger {
-  info(obj: object, msg?: string): void
-  warn(obj: object, msg?: string): void
-}
+import type { Logger } from './logger.js'
 
 /**
  * Sets this process's scheduling priority (PROCESS_NICE). A priority the process may not take (below
  * its current one, without the privilege) is logged and skipped: the app runs either way.
  */
-export function applyProcessNice(nice: number, logger: WarnLogger): void {
+export function applyProcessNice(nice: number, logger: Pick<Logger, 'info' | 'warn'>): void {
   const current = getPriority()
   if (current === nice) return
   try {

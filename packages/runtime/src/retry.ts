@@ -1,9 +1,10 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import type { Logger } from './logger.js'
 
 export interface RetryOptions {
   /** What is being waited for, for the log: "PostgreSQL migrations", "Redis". */
   what: string
-  logger: { warn(obj: object, msg?: string): void }
+  logger: Pick<Logger, 'warn'>
   initialDelayMs?: number
   maxDelayMs?: number
   /** Stops retrying (rejecting with the abort reason) once aborted. */

@@ -1,3 +1,4 @@
+import type { Logger } from '@iotflow/runtime'
 import type { Redis } from 'ioredis'
 import { type BacklogPoints, readBacklog } from './backlog.js'
 
@@ -38,7 +39,7 @@ export interface BacklogMonitorOptions {
   limit: number
   /** How often the counters are read (one HMGET). */
   intervalMs?: number
-  logger: { warn(obj: object, msg?: string): void }
+  logger: Pick<Logger, 'warn'>
 }
 
 const DEFAULT_INTERVAL_MS = 250

@@ -1,4 +1,5 @@
 import { pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
+import type { Logger } from '@iotflow/runtime'
 import type { Job, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { releaseBacklog } from '../backlog/backlog.js'
@@ -26,7 +27,7 @@ export function releaseBacklogOnCompletion(
   options: {
     connection: Redis
     queuePrefix: string
-    logger: { warn(obj: object, msg?: string): void }
+    logger: Pick<Logger, 'warn'>
   },
 ): BacklogReleaser {
   const { connection, queuePrefix, logger } = options

@@ -1,4 +1,5 @@
 import { pointsInPayload, type QueuedDeviceBatch } from '@iotflow/contracts'
+import type { Logger } from '@iotflow/runtime'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
@@ -24,12 +25,6 @@ import { JobGatherer } from './job-gatherer.js'
  */
 export type { FailureKind }
 
-export interface Logger {
-  info(obj: object, msg?: string): void
-  warn(obj: object, msg?: string): void
-  error(obj: object, msg?: string): void
-}
-
 export interface BatchingWorkerOptions<K extends BatchQueueKey> {
   queue: K
   connection: Redis
@@ -43,7 +38,7 @@ export interface BatchingWorkerOptions<K extends BatchQueueKey> {
   /** Writes the device batches of many jobs at once; resolves once the store has committed them. */
   writeBatch: (batches: QueuedDeviceBatch[]) => Promise<void>
   classify: (error: Error) => FailureKind
-  logger: Logger
+  logger: Pick<Logger, 'info' | 'warn' | 'error'>
   /** On close, how long jobs already taken may still be written before the rest are handed back. */
   shutdownDrainMs: number
   /**

@@ -3,7 +3,7 @@ import type { Redis } from 'ioredis'
 import { readBacklog } from '../backlog/backlog.js'
 import { type BacklogReport, backlogReport } from '../backlog/backlog-monitor.js'
 import { type BatchQueueKey, queueCatalog, storeQueues } from '../catalog.js'
-import { createRedisConnection, waitUntilRedisReady } from '../redis/connection.js'
+import { createRedisConnection, waitUntilRedisReady, warnOnRedisErrors } from '../redis/connection.js'
 import {
   type RedisDurability,
   readRedisDurability,
@@ -55,7 +55,7 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
 ): Promise<StoreConsumer> {
   const { logger } = store
   const connection = createRedisConnection(config.REDIS_URL, 'worker')
-  connection.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
+  warnOnRedisErrors(connection, logger)
   await waitUntilRedisReady(connection, logger)
   await reportRedisDurability(connection, logger)
 

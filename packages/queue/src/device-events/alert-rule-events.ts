@@ -1,3 +1,4 @@
+import type { Logger } from '@iotflow/runtime'
 import { coalescedRun } from '@iotflow/runtime'
 import type { Redis } from 'ioredis'
 import { bullPrefix } from '../catalog.js'
@@ -29,7 +30,7 @@ export interface AlertRuleWatchOptions<T> {
   load: () => Promise<T>
   /** Also reloaded this often, in case a change message was missed (a Redis reconnect). */
   refreshMs: number
-  logger: { warn(obj: object, msg?: string): void }
+  logger: Pick<Logger, 'warn'>
   /** The value while the first load fails (PostgreSQL down at start); without it, that failure throws. */
   initial?: T
 }

@@ -1,3 +1,4 @@
+import type { Logger } from '@iotflow/runtime'
 import { retryUntilSuccess } from '@iotflow/runtime'
 import { Redis, type RedisOptions } from 'ioredis'
 
@@ -17,6 +18,15 @@ export function createRedisConnection(url: string, role: RedisRole, extra: Redis
     retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
     ...options,
   })
+}
+
+/**
+ * Logs a connection's errors as warnings: ioredis reconnects by itself, and an 'error' event with
+ * no listener would crash the process.
+ */
+export function warnOnRedisErrors(redis: Redis, logger: Pick<Logger, 'warn'>): Redis {
+  redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
+  return redis
 }
 
 /**
@@ -59,7 +69,7 @@ export function waitForReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
  */
 export function waitUntilRedisReady(
   redis: Redis,
-  logger: { warn(obj: object, msg?: string): void },
+  logger: Pick<Logger, 'warn'>,
   signal?: AbortSignal,
 ): Promise<void> {
   return retryUntilSuccess(() => waitForReady(redis, 5_000), { what: 'Redis', logger, signal })

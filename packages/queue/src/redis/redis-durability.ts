@@ -1,3 +1,4 @@
+import type { Logger } from '@iotflow/runtime'
 import type { Redis } from 'ioredis'
 
 /**
@@ -51,7 +52,7 @@ export async function readRedisDurability(redis: Redis): Promise<RedisDurability
 /** Logs what Redis promises at start: one info line when durable, a loud warning otherwise. */
 export async function reportRedisDurability(
   redis: Redis,
-  logger: { info(obj: object, msg?: string): void; warn(obj: object, msg?: string): void },
+  logger: Pick<Logger, 'info' | 'warn'>,
 ): Promise<RedisDurability> {
   const durability = await readRedisDurability(redis)
   const { problems, ...settings } = durability

@@ -1,23 +1,13 @@
 import type { RefusalReason } from '@iotflow/metrics'
-import { type BacklogMonitor, startBacklogMonitor } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 import { refuseBeforeBody } from '../../lib/ingest-answers.js'
 
 declare module 'fastify' {
-  interface FastifyInstance {
-    /** The queue backlog against BACKLOG_MAX_POINTS, read every 250 ms. */
-    backlog: BacklogMonitor
-  }
   interface FastifyRequest {
     /** Set by a hook that refused the request for a reason its status code does not tell. */
     ingestRefusal: RefusalReason | null
   }
-}
-
-export interface BackpressureOptions {
-  queuePrefix: string
-  maxPoints: number
 }
 
 const REFUSAL = {
@@ -33,21 +23,14 @@ const REFUSAL = {
  * under overload a refusal costs next to nothing and the gateway keeps answering.
  */
 export default fp(
-  async (fastify: FastifyInstance, options: BackpressureOptions) => {
-    const monitor = await startBacklogMonitor({
-      redis: fastify.redis,
-      queuePrefix: options.queuePrefix,
-      limit: options.maxPoints,
-      logger: fastify.log,
-    })
-    fastify.decorate('backlog', monitor)
+  async (fastify: FastifyInstance) => {
+    const monitor = fastify.backlog
     fastify.decorateRequest('ingestRefusal', null)
 
     fastify.addHook('onRequest', async (request, reply) => {
       if (!request.routeOptions.config.ingestTransport || !monitor.overLimit) return
       return refuseBeforeBody(request, reply, REFUSAL)
     })
-    fastify.addHook('onClose', () => monitor.close())
   },
-  { name: 'backpressure', dependencies: ['queue'] },
+  { name: 'backpressure', dependencies: ['ingest'] },
 )

@@ -1,16 +1,12 @@
 import {
-  type BatchEnqueuer,
   type BatchStatusReader,
-  createBatchEnqueuer,
   createBatchStatusReader,
-  createGroupCommitEnqueuer,
   createQueueDepths,
   createRedisConnection,
-  type GathererLimits,
   type QueueDepths,
   reportRedisDurability,
-  type StoreRetryOverrides,
   waitUntilRedisReady,
+  warnOnRedisErrors,
 } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
@@ -19,7 +15,6 @@ import type { Redis } from 'ioredis'
 declare module 'fastify' {
   interface FastifyInstance {
     redis: Redis
-    batchEnqueuer: BatchEnqueuer
     batchStatus: BatchStatusReader
     queueDepths: QueueDepths
   }
@@ -28,42 +23,30 @@ declare module 'fastify' {
 export interface QueuePluginOptions {
   redisUrl: string
   queuePrefix: string
-  /** Requests that arrive together are queued as one batch (see createGroupCommitEnqueuer). */
-  groupCommit: GathererLimits
-  /** Overrides of the store jobs' retry policy (STORE_JOB_ATTEMPTS, STORE_JOB_BACKOFF_MS). */
-  storeJobRetry: StoreRetryOverrides
 }
 
 /**
- * The producer side of the queue: requests that arrive together are queued as one batch (group
- * commit; each still answered only once its own enqueue succeeded). Its Redis connection fails fast (no offline queue), so while
- * Redis is unreachable an enqueue rejects at once and the device is told 503, never left waiting.
+ * The producer's Redis connection, and what reads the queues (batch status, depths). It fails fast
+ * (no offline queue), so while Redis is unreachable an enqueue rejects at once and the device is
+ * told 503, never left waiting. The ingest plugin queues through it.
  */
 export default fp(
   async (fastify: FastifyInstance, options: QueuePluginOptions) => {
     const redis = createRedisConnection(options.redisUrl, 'producer')
-    redis.on('error', (error) => fastify.log.warn({ err: error.message }, 'redis connection error'))
+    warnOnRedisErrors(redis, fastify.log)
     // Redis down at start: wait for it (logging) rather than crash-loop.
     await waitUntilRedisReady(redis, fastify.log)
     await reportRedisDurability(redis, fastify.log)
-    const batchEnqueuer = createGroupCommitEnqueuer(
-      createBatchEnqueuer(redis, options.queuePrefix, options.storeJobRetry, {
-        alertFanOut: () => fastify.alertRulesExist.current(),
-      }),
-      options.groupCommit,
-    )
     fastify.decorate('redis', redis)
     const queueDepths = createQueueDepths(redis, options.queuePrefix)
     const batchStatus = createBatchStatusReader(redis, options.queuePrefix)
-    fastify.decorate('batchEnqueuer', batchEnqueuer)
     fastify.decorate('batchStatus', batchStatus)
     fastify.decorate('queueDepths', queueDepths)
     fastify.addHook('onClose', async () => {
-      await batchEnqueuer.close()
       await batchStatus.close()
       await queueDepths.close()
       await redis.quit().catch(() => redis.disconnect())
     })
   },
-  { name: 'queue', dependencies: ['alert-rule-presence'] },
+  { name: 'queue' },
 )
