@@ -1,4 +1,4 @@
-import { type AlertRule, asColumns, conditionHolds, type QueuedDeviceBatch } from '@iotflow/contracts'
+import { type AlertRule, conditionHolds, type DeviceColumns } from '@iotflow/contracts'
 import type { AlertDecision, NewAlertTransition, StoredAlertState } from '@iotflow/db'
 
 /** A threshold rule, its target and test complete (the API refuses any other). */
@@ -34,10 +34,9 @@ export const stateKey = (ruleId: number, deviceId: number) => `${ruleId}:${devic
  * Picks out of device batches the samples every rule watches. Points without the field, or whose
  * value is a string, are not the rule's business.
  */
-export function samplesOf(batches: QueuedDeviceBatch[], rules: ThresholdRule[]): SamplesByKey {
+export function samplesOf(batches: DeviceColumns[], rules: ThresholdRule[]): SamplesByKey {
   const found: SamplesByKey = new Map()
-  for (const queued of batches) {
-    const batch = asColumns(queued)
+  for (const batch of batches) {
     for (const rule of rules) {
       if (!ruleTargets(rule, batch.device_id, batch.device_type)) continue
       const column = batch.values[batch.fields.indexOf(rule.field)]

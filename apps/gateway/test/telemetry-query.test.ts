@@ -1,4 +1,4 @@
-import type { DeviceBatch } from '@iotflow/contracts'
+import { type DeviceBatch, toColumns } from '@iotflow/contracts'
 import { createTelemetryRepository } from '@iotflow/db'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { admin, build, registerDevice, type TestGateway } from './helper.js'
@@ -24,7 +24,7 @@ beforeAll(async () => {
     data: { t: i, ...(i % 2 === 0 ? { mode: `m${i}` } : {}), ...(i < 10 ? { door: i % 3 === 0 } : {}) },
   }))
   const batch: DeviceBatch = { device_id: device.id, received_at: END, points }
-  await createTelemetryRepository(gateway.db.sql).writeBatches([batch])
+  await createTelemetryRepository(gateway.db.sql).writeBatches([toColumns(batch)])
 })
 afterAll(async () => {
   await gateway?.close()

@@ -26,7 +26,7 @@ export interface MessageFlowOptions {
 export interface MessageFlow {
   /** What to do with one delivered message: acknowledge it, hold it unacknowledged, or refuse it. */
   onMessage(
-    connection: BrokerConnection,
+    connection: Pick<BrokerConnection, 'publish'>,
     topic: string,
     payload: Buffer,
     packet: IPublishPacket,
@@ -79,7 +79,7 @@ export function createMessageFlow(options: MessageFlowOptions): MessageFlow {
   }
 
   async function dispose(
-    connection: BrokerConnection,
+    connection: Pick<BrokerConnection, 'publish'>,
     topic: string,
     payload: Buffer,
     packet: IPublishPacket,

@@ -271,8 +271,3 @@ export interface AlertNotice {
   severity: string
   labels: Record<string, string>
 }
-
-/** A delivery job: alerts to post to Alertmanager as one request, or messages to publish on MQTT. */
-export type AlertDeliveryPayload =
-  | { target?: 'alertmanager'; alerts: AlertmanagerAlert[] }
-  | { target: 'mqtt'; messages: { topic: string; payload: string }[] }

@@ -1,6 +1,6 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
-import { asColumns, type DeviceBatch, dataAt, pointCount, toColumns } from './device-columns.js'
+import { type DeviceBatch, type DeviceColumns, dataAt, pointCount, toColumns } from './device-columns.js'
 
 const value = fc.oneof(fc.double({ noNaN: true, noDefaultInfinity: true }), fc.boolean(), fc.string())
 const point = fc.record(
@@ -30,7 +30,7 @@ describe('device columns', () => {
         const b: DeviceBatch = JSON.parse(JSON.stringify(generated))
         const columns = toColumns(b)
         // What a writer gets: the columns as they come back from the queue's JSON.
-        const queued = asColumns(JSON.parse(JSON.stringify(columns)))
+        const queued: DeviceColumns = JSON.parse(JSON.stringify(columns))
         expect(pointCount(queued)).toBe(b.points.length)
         expect(queued.device_id).toBe(b.device_id)
         expect(queued.device_type).toBe(b.device_type)
@@ -74,18 +74,6 @@ describe('device columns', () => {
     const asPoints = JSON.stringify({ device_id: 1, received_at: 0, points })
     const asColumnsJson = JSON.stringify(toColumns({ device_id: 1, received_at: 0, points }))
     expect(asColumnsJson.length).toBeLessThan(asPoints.length * 0.4)
-  })
-
-  it('are converted from the points of jobs queued by earlier versions', () => {
-    const legacy: DeviceBatch = { device_id: 1, received_at: 5, points: [{ t: 7, data: { v: true } }] }
-    expect(asColumns(legacy)).toEqual({
-      device_id: 1,
-      received_at: 5,
-      t: [7],
-      fields: ['v'],
-      values: [[true]],
-    })
-    expect(pointCount(legacy)).toBe(1)
   })
 
   it("carry their requests' traceparents when traced, and no such key otherwise", () => {

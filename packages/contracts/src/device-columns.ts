@@ -90,21 +90,9 @@ export function toColumns(batch: DeviceBatch): DeviceColumns {
   return columns
 }
 
-/**
- * A device batch of a store job as columns. Jobs queued before the columnar payload (and kept in the
- * dead-letter set since) carry `points`: those are converted, so a writer upgraded with jobs still
- * waiting stores every one of them.
- */
-export function asColumns(batch: QueuedDeviceBatch): DeviceColumns {
-  return 'points' in batch ? toColumns(batch) : batch
-}
-
-/** What a store job holds for one device: columns, or points as jobs queued by earlier versions did. */
-export type QueuedDeviceBatch = DeviceColumns | DeviceBatch
-
-/** The number of points of a queued device batch, in either shape. */
-export function pointCount(batch: QueuedDeviceBatch): number {
-  return 'points' in batch ? batch.points.length : batch.t.length
+/** The number of points of a queued device batch. */
+export function pointCount(batch: DeviceColumns): number {
+  return batch.t.length
 }
 
 /** Calls `visit` with each field point `i` has (its name and value), in column order. */

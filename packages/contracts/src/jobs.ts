@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { DeviceBatch, DeviceColumns, pointCount, type QueuedDeviceBatch } from './device-columns.js'
+import { DeviceBatch, DeviceColumns, pointCount, toColumns } from './device-columns.js'
 
 /**
  * What each writer's job carries: the device batches queued together under one batch id. One
@@ -8,16 +8,38 @@ import { DeviceBatch, DeviceColumns, pointCount, type QueuedDeviceBatch } from '
  */
 export const StoreBatchPayload = Type.Object({
   batch_id: Type.String(),
-  batches: Type.Array(Type.Union([DeviceColumns, DeviceBatch]), { minItems: 1 }),
+  batches: Type.Array(DeviceColumns, { minItems: 1 }),
 })
-/** A store job's data: device batches as columns (or as points, in jobs queued by earlier versions). */
-export type StoreBatchPayload = { batch_id: string; batches: QueuedDeviceBatch[] }
+export type StoreBatchPayload = Static<typeof StoreBatchPayload>
 
 /** The points a store job carries. */
 export function pointsInPayload(payload: StoreBatchPayload): number {
   let points = 0
   for (const batch of payload.batches) points += pointCount(batch)
   return points
+}
+
+/**
+ * The last day a consumer accepts store jobs in the shape queued before columns (each device batch
+ * as `points`): jobs of that age still waiting, or kept in the dead-letter set, are upgraded as they
+ * enter a consumer (`upgradeLegacyStorePayload`, called only by packages/queue's job-payloads.ts).
+ * After it, delete LegacyStoreBatchPayload and the upgrade (docs/pipeline.md, "Job payloads").
+ */
+export const LEGACY_POINTS_PAYLOAD_END = '2027-06-30'
+
+/** A store job as queued before 2026-11-28: device batches as points, or already as columns. */
+export const LegacyStoreBatchPayload = Type.Object({
+  batch_id: Type.String(),
+  batches: Type.Array(Type.Union([DeviceColumns, DeviceBatch]), { minItems: 1 }),
+})
+export type LegacyStoreBatchPayload = Static<typeof LegacyStoreBatchPayload>
+
+/** The one upgrade of the pre-columns shape: every device batch as columns. */
+export function upgradeLegacyStorePayload(payload: LegacyStoreBatchPayload): StoreBatchPayload {
+  return {
+    ...payload,
+    batches: payload.batches.map((batch) => ('points' in batch ? toColumns(batch) : batch)),
+  }
 }
 
 /** The parent job of a fan-out: completes once every store has the batch. */
@@ -29,3 +51,20 @@ export const BatchSummaryPayload = Type.Object({
   devices: Type.Array(Type.Object({ device_id: Type.Integer(), points: Type.Integer() })),
 })
 export type BatchSummaryPayload = Static<typeof BatchSummaryPayload>
+
+const AlertmanagerAlert = Type.Object({
+  labels: Type.Record(Type.String(), Type.String()),
+  annotations: Type.Optional(Type.Record(Type.String(), Type.String())),
+  startsAt: Type.String(),
+  endsAt: Type.Optional(Type.String()),
+})
+
+/** A delivery job: alerts to post to Alertmanager as one request, or messages to publish on MQTT. */
+export const AlertDeliveryPayload = Type.Union([
+  Type.Object({ target: Type.Optional(Type.Literal('alertmanager')), alerts: Type.Array(AlertmanagerAlert) }),
+  Type.Object({
+    target: Type.Literal('mqtt'),
+    messages: Type.Array(Type.Object({ topic: Type.String(), payload: Type.String() })),
+  }),
+])
+export type AlertDeliveryPayload = Static<typeof AlertDeliveryPayload>

@@ -1,4 +1,4 @@
-import { type DeviceBatch, toColumns } from '@iotflow/contracts'
+import { type DeviceBatch, toColumns, upgradeLegacyStorePayload } from '@iotflow/contracts'
 import { createTestDatabase, type TestDatabase } from '@iotflow/testkit'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -15,11 +15,8 @@ afterAll(async () => {
 const DAY = 86_400_000
 const T0 = Date.UTC(2026, 0, 10, 23, 59, 59, 500)
 
-const batch = (device_id: number, points: DeviceBatch['points']): DeviceBatch => ({
-  device_id,
-  received_at: T0,
-  points,
-})
+const batch = (device_id: number, points: DeviceBatch['points']) =>
+  toColumns({ device_id, received_at: T0, points })
 
 const rowsOf = (deviceId: number) =>
   db.sql<{ t: number; type: string | null; data: Record<string, unknown> }[]>`
@@ -68,15 +65,16 @@ describe('telemetry repository', () => {
     expect(await rowsOf(3)).toEqual([{ t: T0, type: 'sensors', data: { a: 1, b: 'y', c: true } }])
   })
 
-  it('stores a batch queued as columns as it stores the same points, and keeps the latest value of each field', async () => {
+  it('stores a batch queued as columns as it stores the same points queued before columns (upgraded), and keeps the latest value of each field', async () => {
     const repo = createTelemetryRepository(db.sql)
     const points: DeviceBatch['points'] = [
       { t: T0, data: { a: 1.5, s: 'say "hi"\u001e\n' } },
       { t: T0 + 1, type: 'status', data: { b: false }, metadata: { fw: '1.2' } },
       { t: T0 + 2, data: { a: -3, 'x.y': 'z' } },
     ]
-    await repo.writeBatches([toColumns(batch(5, points))])
-    await repo.writeBatches([batch(6, points)])
+    await repo.writeBatches([batch(5, points)])
+    const legacy = { batch_id: 'b', batches: [{ device_id: 6, received_at: T0, points }] }
+    await repo.writeBatches(upgradeLegacyStorePayload(legacy).batches)
     const asStored = (rows: { t: number; type: string | null; data: Record<string, unknown> }[]) =>
       rows.map(({ t, type, data }) => ({ t: t - T0, type, data }))
     expect(asStored(await rowsOf(5))).toEqual([

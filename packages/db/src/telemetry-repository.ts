@@ -1,11 +1,4 @@
-import {
-  asColumns,
-  type DeviceColumns,
-  dataAt,
-  type FieldValue,
-  forEachFieldAt,
-  type QueuedDeviceBatch,
-} from '@iotflow/contracts'
+import { type DeviceColumns, dataAt, type FieldValue, forEachFieldAt } from '@iotflow/contracts'
 import type postgres from 'postgres'
 import type { Sql } from './client.js'
 
@@ -59,10 +52,9 @@ function dataJson(row: TelemetryRow): string {
  * the same order and cannot deadlock. The sort is stable, so "later" is the order given; points
  * usually arrive in time order, which the sort passes through in one scan.
  */
-export function toTelemetryRows(batches: QueuedDeviceBatch[]): TelemetryRow[] {
+export function toTelemetryRows(batches: DeviceColumns[]): TelemetryRow[] {
   const rows: TelemetryRow[] = []
-  for (const batch of batches) {
-    const columns = asColumns(batch)
+  for (const columns of batches) {
     const source = { columns, jsonKeys: columns.fields.map((name) => `${JSON.stringify(name)}:`) }
     for (let index = 0; index < columns.t.length; index++) {
       rows.push({
@@ -237,7 +229,7 @@ export function createTelemetryRepository(sql: Sql) {
 
   return {
     /** Stores the batches idempotently on (device, timestamp); resolves once committed. */
-    async writeBatches(batches: QueuedDeviceBatch[]): Promise<number> {
+    async writeBatches(batches: DeviceColumns[]): Promise<number> {
       const rows = toTelemetryRows(batches)
       if (rows.length === 0) return 0
       await ensurePartitions(rows)

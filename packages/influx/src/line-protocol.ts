@@ -1,4 +1,4 @@
-import { asColumns, type QueuedDeviceBatch } from '@iotflow/contracts'
+import type { DeviceColumns } from '@iotflow/contracts'
 
 export const MEASUREMENT = 'telemetry'
 
@@ -30,8 +30,8 @@ function fieldValue(value: string | number | boolean): string {
  * in key order, fields in name order, timestamp in ms (written with precision=ms). The batch's
  * fields are sorted and escaped once, not per point.
  */
-export function batchToLines(batch: QueuedDeviceBatch): string[] {
-  const { t, fields, values, type } = asColumns(batch)
+export function batchToLines(batch: DeviceColumns): string[] {
+  const { t, fields, values, type } = batch
   let series = `${MEASUREMENT},device_id=${batch.device_id}`
   if (batch.device_type) series += `,device_type=${escapeKey(batch.device_type)}`
   const order = fields.map((_, j) => j).sort((a, b) => compareNames(fields[a] as string, fields[b] as string))

@@ -1,4 +1,5 @@
-import type { AlertDeliveryPayload, BatchSummaryPayload, StoreBatchPayload } from '@iotflow/contracts'
+import { AlertDeliveryPayload, BatchSummaryPayload, StoreBatchPayload } from '@iotflow/contracts'
+import type { Static, TSchema } from '@sinclair/typebox'
 import type { JobsOptions } from 'bullmq'
 
 /**
@@ -23,14 +24,16 @@ export interface StoreRetryOverrides {
 }
 
 /**
- * Every queue of the pipeline, its payload and its retry policy, in one place. Producers and
- * workers are typed from this, so a payload shape can only change here.
+ * Every queue of the pipeline, its payload's schema and its retry policy, in one place. Producers
+ * and workers are typed from the schemas, and a consumer checks each job against its queue's
+ * (job-payloads.ts), so a payload shape can only change here.
  */
 export const queueCatalog = {
   /** Parent of each fan-out; completes once every store has the batch. */
   batches: {
     name: 'ingest-batches',
     jobName: 'batch',
+    payload: BatchSummaryPayload,
     options: {
       // Kept so GET /api/v1/ingest/{id} can answer "stored": a day, but at most the newest 100,000,
       // so that Redis memory stays bounded under any load. Failures kept a week.
@@ -38,13 +41,28 @@ export const queueCatalog = {
       removeOnFail: { age: 7 * 24 * 3600 },
     },
   },
-  storePostgres: { name: 'store-postgres', jobName: 'store', options: storeJobOptions },
-  storeInflux: { name: 'store-influx', jobName: 'store', options: storeJobOptions },
+  storePostgres: {
+    name: 'store-postgres',
+    jobName: 'store',
+    payload: StoreBatchPayload,
+    options: storeJobOptions,
+  },
+  storeInflux: {
+    name: 'store-influx',
+    jobName: 'store',
+    payload: StoreBatchPayload,
+    options: storeJobOptions,
+  },
   /**
    * The alert evaluator's copy of each batch (docs/alerts.md): queued in the fan-out's MULTI but
    * not a child of its parent, so it neither counts in the store backlog nor holds back "stored".
    */
-  alertEvaluate: { name: 'alert-evaluate', jobName: 'evaluate', options: storeJobOptions },
+  alertEvaluate: {
+    name: 'alert-evaluate',
+    jobName: 'evaluate',
+    payload: StoreBatchPayload,
+    options: storeJobOptions,
+  },
   /**
    * One notification to Alertmanager. Its job id is the transition's, kept a day after delivery,
    * so queueing the same transition twice delivers it once.
@@ -52,6 +70,7 @@ export const queueCatalog = {
   alertDeliver: {
     name: 'alert-deliver',
     jobName: 'deliver',
+    payload: AlertDeliveryPayload,
     options: {
       attempts: 15,
       backoff: { type: 'exponential', delay: 1000, jitter: 0.5 },
@@ -59,17 +78,12 @@ export const queueCatalog = {
       removeOnFail: false,
     },
   },
-} as const satisfies Record<string, { name: string; jobName: string; options: JobsOptions }>
-
-export interface QueuePayloads {
-  batches: BatchSummaryPayload
-  storePostgres: StoreBatchPayload
-  storeInflux: StoreBatchPayload
-  alertEvaluate: StoreBatchPayload
-  alertDeliver: AlertDeliveryPayload
-}
+} as const satisfies Record<string, { name: string; jobName: string; payload: TSchema; options: JobsOptions }>
 
 export type QueueKey = keyof typeof queueCatalog
+
+/** Each queue's job data, as its schema says. */
+export type QueuePayloads = { [K in QueueKey]: Static<(typeof queueCatalog)[K]['payload']> }
 export type StoreQueueKey = 'storePostgres' | 'storeInflux'
 /** The queues whose jobs carry device batches, consumed by a batching worker. */
 export type BatchQueueKey = StoreQueueKey | 'alertEvaluate'

@@ -1,12 +1,9 @@
-import { pointCount, type QueuedDeviceBatch } from '@iotflow/contracts'
+import { type DeviceColumns, pointCount } from '@iotflow/contracts'
 import type { Attributes } from '@opentelemetry/api'
 import { spanAttributes } from './tracer.js'
 
 /** The attributes of a store call's span: the database system, points and devices written. */
-export function storeCallAttributes(
-  system: 'postgresql' | 'influxdb',
-  batches: QueuedDeviceBatch[],
-): Attributes {
+export function storeCallAttributes(system: 'postgresql' | 'influxdb', batches: DeviceColumns[]): Attributes {
   let points = 0
   for (const batch of batches) points += pointCount(batch)
   return {

@@ -1,8 +1,9 @@
-import { pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
+import type { StoreBatchPayload } from '@iotflow/contracts'
 import type { Logger } from '@iotflow/runtime'
 import type { Job, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { releaseBacklog } from '../backlog/backlog.js'
+import { pointsOfStoreJob } from '../job-payloads.js'
 import { failedForGood } from './failure-isolation.js'
 
 export interface BacklogReleaser {
@@ -39,9 +40,9 @@ export function releaseBacklogOnCompletion(
   // What each job counted when it was queued, read as the worker takes it: a job partly refused
   // is cut down to its refused batches before it fails (batching-worker.ts), yet gives all back.
   const counted = new WeakMap<Job<StoreBatchPayload>, number>()
-  const pointsOf = (job: Job<StoreBatchPayload>) => counted.get(job) ?? pointsInPayload(job.data)
+  const pointsOf = (job: Job<StoreBatchPayload>) => counted.get(job) ?? pointsOfStoreJob(job)
   worker.on('active', (job: Job<StoreBatchPayload>) => {
-    counted.set(job, pointsInPayload(job.data))
+    counted.set(job, pointsOfStoreJob(job))
   })
   worker.on('completed', (job: Job<StoreBatchPayload>) => {
     pending += pointsOf(job)

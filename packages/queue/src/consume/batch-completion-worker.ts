@@ -2,6 +2,7 @@ import type { Logger } from '@iotflow/runtime'
 import { Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { bullPrefix, type QueuePayloads, queueCatalog } from '../catalog.js'
+import { payloadOf } from '../job-payloads.js'
 
 /**
  * Completes parent jobs once all their store jobs are done, so a batch reads `stored` and the parent
@@ -14,7 +15,7 @@ export function createBatchCompletionWorker(
 ) {
   const worker = new Worker<QueuePayloads['batches']>(
     queueCatalog.batches.name,
-    async (job) => ({ stored_at: Date.now(), points: job.data.points }),
+    async (job) => ({ stored_at: Date.now(), points: payloadOf('batches', job).points }),
     { connection, prefix: bullPrefix(queuePrefix), concurrency: 50 },
   )
   worker.on('error', (error) => logger.error({ err: error.message }, 'batch completion worker error'))

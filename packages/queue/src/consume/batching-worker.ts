@@ -1,9 +1,10 @@
-import { pointsInPayload, type QueuedDeviceBatch } from '@iotflow/contracts'
+import { type DeviceColumns, pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
 import type { Logger } from '@iotflow/runtime'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from '../catalog.js'
+import { InvalidJobPayloadError, payloadOf } from '../job-payloads.js'
 import { asError } from './as-error.js'
 import { releaseBacklogOnCompletion } from './backlog-release.js'
 import { withBatchWriteSpan } from './batch-write-span.js'
@@ -36,7 +37,7 @@ export interface BatchingWorkerOptions<K extends BatchQueueKey> {
   /** Batch writes running at once; jobs that arrive meanwhile gather into the next batch. */
   maxInFlightWrites: number
   /** Writes the device batches of many jobs at once; resolves once the store has committed them. */
-  writeBatch: (batches: QueuedDeviceBatch[]) => Promise<void>
+  writeBatch: (batches: DeviceColumns[]) => Promise<void>
   classify: (error: Error) => FailureKind
   logger: Pick<Logger, 'info' | 'warn' | 'error'>
   /** On close, how long jobs already taken may still be written before the rest are handed back. */
@@ -90,23 +91,30 @@ export function createBatchingWorker<K extends BatchQueueKey>(
 
   const heldPoints = createHeldPointsBound(options)
   const processor = async (job: Job<QueuePayloads[K]>) => {
+    let payload: StoreBatchPayload
     try {
-      const points = pointsInPayload(job.data)
+      payload = payloadOf(options.queue, job)
+    } catch (error) {
+      if (error instanceof InvalidJobPayloadError) throw new UnrecoverableError(error.message)
+      throw error
+    }
+    try {
+      const points = pointsInPayload(payload)
       worker.concurrency = heldPoints.concurrencyAfter(points)
-      await gatherer.add({ id: job.id as string, points, value: job.data })
+      await gatherer.add({ id: job.id as string, points, value: payload })
       return { stored: points }
     } catch (error) {
       if (error instanceof HandedBackError) throw Worker.RateLimitError()
       if (error instanceof RefusedBatchesError) {
         // The rest of the job is stored: only the refused device batches stay in the dead-letter set.
-        if (error.refused.length < job.data.batches.length)
-          await job.updateData({ ...job.data, batches: error.refused })
+        if (error.refused.length < payload.batches.length)
+          await job.updateData({ ...payload, batches: error.refused })
         throw new UnrecoverableError(error.message)
       }
       if (error instanceof UnstoredBatchesError) {
         // A transient failure: retried (with backoff) with the device batches that were not stored.
-        if (error.unstored.length < job.data.batches.length)
-          await job.updateData({ ...job.data, batches: error.unstored })
+        if (error.unstored.length < payload.batches.length)
+          await job.updateData({ ...payload, batches: error.unstored })
         throw error.cause
       }
       const failure = asError(error)

@@ -1,4 +1,4 @@
-import type { QueuedDeviceBatch, StoreBatchPayload } from '@iotflow/contracts'
+import type { DeviceColumns, StoreBatchPayload } from '@iotflow/contracts'
 import { type Job, UnrecoverableError } from 'bullmq'
 import { asError } from './as-error.js'
 import type { GatheredItem } from './job-gatherer.js'
@@ -10,7 +10,7 @@ export type FailureKind = 'unavailable' | 'permanent' | 'transient'
 export class RefusedBatchesError extends Error {
   override name = 'RefusedBatchesError'
   constructor(
-    readonly refused: QueuedDeviceBatch[],
+    readonly refused: DeviceColumns[],
     cause: Error,
   ) {
     const devices = [...new Set(refused.map((b) => b.device_id))].join(', ')
@@ -25,7 +25,7 @@ export class RefusedBatchesError extends Error {
 export class UnstoredBatchesError extends Error {
   override name = 'UnstoredBatchesError'
   constructor(
-    readonly unstored: QueuedDeviceBatch[],
+    readonly unstored: DeviceColumns[],
     override readonly cause: Error,
   ) {
     super(cause.message, { cause })
@@ -45,15 +45,15 @@ export class UnstoredBatchesError extends Error {
  */
 export async function writeIsolatingFailures(
   items: GatheredItem<StoreBatchPayload>[],
-  writeBatch: (batches: QueuedDeviceBatch[]) => Promise<void>,
+  writeBatch: (batches: DeviceColumns[]) => Promise<void>,
   classify: (error: Error) => FailureKind,
 ): Promise<Map<string, RefusedBatchesError | UnstoredBatchesError> | undefined> {
   const all = items.flatMap((item) => item.value.batches)
-  const refused = new Map<QueuedDeviceBatch, Error>()
-  const retried = new Map<QueuedDeviceBatch, Error>()
+  const refused = new Map<DeviceColumns, Error>()
+  const retried = new Map<DeviceColumns, Error>()
 
   /** The error of writing `batches`, if it failed; an unavailable store is thrown. */
-  async function attempt(batches: QueuedDeviceBatch[]): Promise<Error | undefined> {
+  async function attempt(batches: DeviceColumns[]): Promise<Error | undefined> {
     try {
       await writeBatch(batches)
       return undefined
@@ -65,17 +65,14 @@ export async function writeIsolatingFailures(
   }
 
   /** `batches` failed with `error`: writes what of them can be, and records the rest. */
-  async function isolate(batches: QueuedDeviceBatch[], error: Error): Promise<void> {
+  async function isolate(batches: DeviceColumns[], error: Error): Promise<void> {
     if (batches.length === 1) {
-      ;(classify(error) === 'permanent' ? refused : retried).set(batches[0] as QueuedDeviceBatch, error)
+      ;(classify(error) === 'permanent' ? refused : retried).set(batches[0] as DeviceColumns, error)
       return
     }
     const mid = Math.ceil(batches.length / 2)
     const halves = [batches.slice(0, mid), batches.slice(mid)]
-    const errors = [
-      await attempt(halves[0] as QueuedDeviceBatch[]),
-      await attempt(halves[1] as QueuedDeviceBatch[]),
-    ]
+    const errors = [await attempt(halves[0] as DeviceColumns[]), await attempt(halves[1] as DeviceColumns[])]
     if (errors.every((e) => e && classify(e) === 'transient')) {
       halves.forEach((half, i) => {
         for (const batch of half) retried.set(batch, errors[i] as Error)

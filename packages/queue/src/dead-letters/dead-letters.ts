@@ -1,8 +1,8 @@
-import { pointsInPayload } from '@iotflow/contracts'
 import { type Job, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { backlogKey } from '../backlog/backlog.js'
 import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from '../catalog.js'
+import { pointsOfStoreJob } from '../job-payloads.js'
 
 /** A store job that failed for good: it stays in its queue's failed set until replayed. */
 export interface DeadLetter {
@@ -80,7 +80,7 @@ export function createDeadLetters(connection: Redis, queuePrefix: string) {
         for (const job of jobs) {
           // Back in its queue, it counts in the backlog again: counted first, so that a writer
           // taking it at once cannot give its points back before they were added.
-          await connection.hincrby(backlogKey(queuePrefix), queue.name, pointsInPayload(job.data))
+          await connection.hincrby(backlogKey(queuePrefix), queue.name, pointsOfStoreJob(job))
           await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
           report.replayed.push({ queue: queue.name, jobId: job.id as string })
         }
@@ -102,7 +102,7 @@ function toDeadLetter(queue: string, job: Job): DeadLetter {
     jobId: job.id as string,
     batchId: job.data?.batch_id,
     deviceIds: (job.data?.batches ?? []).map((b: { device_id: number }) => b.device_id),
-    points: job.data?.batches ? pointsInPayload(job.data) : 0,
+    points: pointsOfStoreJob(job),
     failedReason: job.failedReason,
     attemptsMade: job.attemptsMade,
     failedAt: job.finishedOn,

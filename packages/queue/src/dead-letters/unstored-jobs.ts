@@ -1,8 +1,9 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import { pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
+import type { StoreBatchPayload } from '@iotflow/contracts'
 import { Job, Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
+import { pointsOfStoreJob } from '../job-payloads.js'
 import { onSharedConnection } from '../redis/connection.js'
 
 const HOLD_POLL_MS = 50
@@ -59,7 +60,7 @@ export function createUnstoredJobs(connection: Redis, queuePrefix: string) {
     async pointsOf(queueName: string, ids: readonly string[]): Promise<number> {
       const queue = queueNamed(queueName)
       const jobs = await Promise.all(ids.map((id) => Job.fromId<StoreBatchPayload>(queue, id)))
-      return jobs.reduce((sum, job) => sum + (job ? pointsInPayload(job.data) : 0), 0)
+      return jobs.reduce((sum, job) => sum + (job ? pointsOfStoreJob(job) : 0), 0)
     },
 
     /**

@@ -1,0 +1,54 @@
+import { LEGACY_POINTS_PAYLOAD_END, type StoreBatchPayload, toColumns } from '@iotflow/contracts'
+import { describe, expect, it } from 'vitest'
+import { InvalidJobPayloadError, payloadOf, pointsOfStoreJob } from './job-payloads.js'
+
+const points = [
+  { t: 1_800_000_000_000, data: { v: 1 } },
+  { t: 1_800_000_000_001, type: 'status', data: { on: true } },
+]
+const columns = toColumns({ device_id: 7, received_at: 1_800_000_000_000, points })
+
+describe('a job entering a consumer', () => {
+  it('is read as its queue’s schema says, once per job and data', () => {
+    const job = { data: { batch_id: 'b', batches: [columns] } satisfies StoreBatchPayload }
+    expect(payloadOf('storeInflux', job)).toBe(job.data)
+    expect(pointsOfStoreJob(job)).toBe(2)
+    expect(
+      payloadOf('batches', { data: { batch_id: 'b', points: 2, received_at: 1, devices: [] } }),
+    ).toMatchObject({
+      points: 2,
+    })
+  })
+
+  it(`queued before columns (accepted until ${LEGACY_POINTS_PAYLOAD_END}), is upgraded to columns`, () => {
+    const legacy = {
+      batch_id: 'b',
+      batches: [{ device_id: 7, received_at: 1_800_000_000_000, points }, columns],
+    }
+    const job = { data: legacy }
+    expect(payloadOf('storePostgres', job)).toEqual({ batch_id: 'b', batches: [columns, columns] })
+    expect(pointsOfStoreJob(job)).toBe(4)
+    // Only store batches ever had that shape.
+    expect(() => payloadOf('batches', { data: legacy })).toThrow(InvalidJobPayloadError)
+    expect(LEGACY_POINTS_PAYLOAD_END).toMatch(/^\d{4}-\d{2}-\d{2}$/)
+  })
+
+  it('that matches no schema is refused with the place it goes wrong, and counts no points', () => {
+    const job = { data: { batch_id: 'b', batches: [{ ...columns, t: ['soon'] }] } }
+    expect(() => payloadOf('storeInflux', job)).toThrow(
+      /store-influx job's data does not match its schema: \/batches\/0/,
+    )
+    expect(() => payloadOf('storeInflux', { data: { batch_id: 'b', batches: [] } })).toThrow(
+      InvalidJobPayloadError,
+    )
+    expect(pointsOfStoreJob(job)).toBe(0)
+    expect(() => payloadOf('alertDeliver', { data: { target: 'pager' } })).toThrow(InvalidJobPayloadError)
+  })
+
+  it('is read again once its data changed (a job cut down to its refused batches)', () => {
+    const job = { data: { batch_id: 'b', batches: [columns, columns] } as StoreBatchPayload }
+    expect(pointsOfStoreJob(job)).toBe(4)
+    job.data = { batch_id: 'b', batches: [columns] }
+    expect(pointsOfStoreJob(job)).toBe(2)
+  })
+})
