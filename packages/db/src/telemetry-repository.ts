@@ -142,8 +142,8 @@ export function createTelemetryRepository(sql: Sql) {
    * Stores the rows: a plain INSERT first, and only if a point is already there (a redelivered job,
    * a device sending a time twice) the same rows again as an upsert that merges their fields. Both
    * run in one transaction with the latest values, so a failed INSERT leaves nothing behind. The
-   * upsert (INSERT … ON CONFLICT, a speculative insertion per row) costs PostgreSQL about 45% more
-   * CPU per row than a plain INSERT when nothing conflicts, which is almost always.
+   * upsert's speculative insertion costs PostgreSQL CPU on every row even when nothing conflicts,
+   * which is almost always (measured: docs/pipeline.md, "Postgres").
    */
   async function store(rows: TelemetryRow[]) {
     try {
