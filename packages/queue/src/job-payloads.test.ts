@@ -1,8 +1,13 @@
-import { LEGACY_POINTS_PAYLOAD_END, type StoreBatchPayload, toColumns } from '@iotflow/contracts'
+import {
+  type DeviceBatch,
+  LEGACY_POINTS_PAYLOAD_END,
+  type StoreBatchPayload,
+  toColumns,
+} from '@iotflow/contracts'
 import { describe, expect, it } from 'vitest'
 import { InvalidJobPayloadError, payloadOf, pointsOfStoreJob } from './job-payloads.js'
 
-const points = [
+const points: DeviceBatch['points'] = [
   { t: 1_800_000_000_000, data: { v: 1 } },
   { t: 1_800_000_000_001, type: 'status', data: { on: true } },
 ]
