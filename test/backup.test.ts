@@ -5,18 +5,11 @@ import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import type { Manifest } from '@iotflow/backup'
 import { closeSql, createSql, migrationVersions } from '@iotflow/db'
-import {
-  createTestDatabase,
-  createTestInfluxDatabase,
-  maintenanceUrl,
-  serviceUrls,
-  startPrivateInfluxd,
-  waitFor,
-} from '@iotflow/testkit'
+import { maintenanceUrl, startPrivateInfluxd, waitFor } from '@iotflow/testkit'
 import postgres from 'postgres'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { LoadGenerator, pointFields, pointTime } from './faults/load-generator.js'
-import { startPipeline } from './support/pipeline.js'
+import { BACKUP_CLI, backupStores, countRows, RESTORE_CLI } from './support/backup-stores.js'
 
 /**
  * pnpm backup and pnpm restore, run as their scripts, against a private influxd 1.x (its RPC port
@@ -34,29 +27,7 @@ afterAll(async () => {
   await influxd?.dispose()
 })
 
-/** A database, an InfluxDB database and a pipeline (no writer started yet) of the test's own. */
-async function ownStores() {
-  const db = await createTestDatabase()
-  const influx = await createTestInfluxDatabase(influxd.url)
-  const pipeline = await startPipeline({ databaseUrl: db.url, influx })
-  const dir = await mkdtemp(join(tmpdir(), 'iotflow-backup-test-'))
-  cleanups.push(
-    () => db.drop(),
-    () => influx.drop().catch(() => {}),
-    () => pipeline.close(),
-    () => rm(dir, { recursive: true, force: true }),
-  )
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: serviceUrls.redis,
-    QUEUE_PREFIX: pipeline.queuePrefix,
-    INFLUX_API: 'v1',
-    INFLUX_URL: influxd.url,
-    INFLUX_DATABASE: influx.database,
-    INFLUX_BACKUP_HOST: influxd.rpcAddress,
-  }
-  return { db, influx, pipeline, dir, env }
-}
+const ownStores = () => backupStores(influxd, cleanups)
 
 interface CliResult {
   status: number
@@ -79,25 +50,14 @@ function runCli(entry: string, args: string[], env: Record<string, string>): Pro
   })
 }
 
-const backup = (dir: string, env: Record<string, string>) =>
-  runCli('packages/backup/src/backup-cli.ts', ['--to', dir], env)
+const backup = (dir: string, env: Record<string, string>) => runCli(BACKUP_CLI, ['--to', dir], env)
 const restore = (dir: string, env: Record<string, string>, ...flags: string[]) =>
-  runCli('packages/backup/src/restore-cli.ts', ['--from', dir, ...flags], env)
+  runCli(RESTORE_CLI, ['--from', dir, ...flags], env)
 const verify = (env: Record<string, string>, ...args: string[]) =>
   runCli('packages/verify/src/verify-cli.ts', args, env)
 
 const readManifest = async (dir: string) =>
   JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest
-
-async function countRows(databaseUrl: string): Promise<number> {
-  const sql = createSql(databaseUrl, { max: 1 })
-  try {
-    const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM telemetry`
-    return row?.n ?? 0
-  } finally {
-    await closeSql(sql)
-  }
-}
 
 it('backs up both stores while 100,000 points are ingested; after both are wiped and restored, verify finds them equal and every point acknowledged before the backup started', async () => {
   const { db, influx, pipeline, dir, env } = await ownStores()
