@@ -12,7 +12,12 @@ import {
   type WriterHold,
   type WriterHolds,
 } from '@iotflow/queue'
-import { influxBackupTargetOf, influxFieldValues, influxVersionOf } from './influx-store.js'
+import {
+  checkInfluxServerAndTool,
+  influxBackupTargetOf,
+  influxFieldValues,
+  influxVersionOf,
+} from './influx-store.js'
 import {
   describeFiles,
   INFLUX_BACKUP_DIR,
@@ -48,6 +53,7 @@ export async function runBackup(
   const server = await postgresServerOf(config.DATABASE_URL)
   const tools = await postgresToolsFor(server, config.PG_BIN_DIR)
   const influxVersion = await influxVersionOf(config.INFLUX_URL)
+  await checkInfluxServerAndTool(influx, influxVersion)
 
   const redis = createRedisConnection(config.REDIS_URL, 'producer', { enableOfflineQueue: true })
   redis.on('error', () => {}) // a command that fails rejects; the backup reports that
@@ -57,6 +63,15 @@ export async function runBackup(
   let postgres: PostgresContents
   let fieldValues = 0
   try {
+    const writers = await unstoredJobs.writersConnected()
+    if (Object.values(writers).every((n) => n === 0)) {
+      // Not an error (stores that no writer changes are of one moment), but the likeliest cause is a
+      // REDIS_URL or QUEUE_PREFIX other than the apps': the apps' writers would then not be held.
+      log(
+        `no writer is connected to the store queues of QUEUE_PREFIX ${config.QUEUE_PREFIX} at REDIS_URL ${redactedUrl(config.REDIS_URL)}: ` +
+          'if the writers run, they use another Redis or prefix, and this backup does not hold them',
+      )
+    }
     const backlog = await readBacklog(redis, config.QUEUE_PREFIX)
     const atStart = await unstoredJobs.ids()
     log(
@@ -202,6 +217,13 @@ async function holdWriters(
   }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   return { token: hold.token, release }
+}
+
+/** The URL without its password. */
+function redactedUrl(url: string): string {
+  const parsed = new URL(url)
+  if (parsed.password) parsed.password = '***'
+  return parsed.toString()
 }
 
 const describeBacklog = (backlog: Record<string, number>) =>

@@ -60,6 +60,14 @@ export function createUnstoredJobs(connection: Redis, queuePrefix: string) {
       return jobs.reduce((sum, job) => sum + (job ? pointsInPayload(job.data) : 0), 0)
     },
 
+    /** Writers connected to each store queue (BullMQ's CLIENT LIST of its workers). */
+    async writersConnected(): Promise<Record<string, number>> {
+      const entries = await Promise.all(
+        [...queues].map(async ([name, queue]) => [name, await queue.getWorkersCount()] as const),
+      )
+      return Object.fromEntries(entries)
+    },
+
     close: () => Promise.all([...queues.values()].map((q) => q.close())).then(() => undefined),
   }
 }
