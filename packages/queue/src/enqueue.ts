@@ -7,7 +7,6 @@ import {
   toColumns,
 } from '@iotflow/contracts'
 import type { FlowJob, JobsOptions } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { createBacklogCountingFlowProducer } from './backlog.js'
 import {
   queueCatalog,
@@ -16,6 +15,7 @@ import {
   storeJobOptionsWith,
   storeQueues,
 } from './catalog.js'
+import type { RedisConnection } from './connection.js'
 
 /** A device's batch to queue. */
 export type NewBatch = DeviceBatch
@@ -53,7 +53,7 @@ export interface BatchEnqueuerOptions {
  * batch's "stored") and is not counted in the store backlog.
  */
 export function createBatchEnqueuer(
-  connection: Redis,
+  connection: RedisConnection,
   queuePrefix: string,
   retry: StoreRetryOverrides = {},
   options: BatchEnqueuerOptions = {},

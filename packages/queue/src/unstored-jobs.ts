@@ -1,9 +1,8 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
 import { Job, Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
+import { onSharedConnection, type RedisConnection } from './connection.js'
 
 const HOLD_POLL_MS = 50
 
@@ -15,7 +14,7 @@ const UNSTORED_STATES = ['wait', 'paused', 'active', 'delayed', 'prioritized', '
  * writers: what a backup needs to take both stores at one moment. A store job is removed once its batch is committed (or kept as completed), so a job
  * that is gone was stored; one in the failed set was not (it waits for a replay).
  */
-export function createUnstoredJobs(connection: Redis, queuePrefix: string) {
+export function createUnstoredJobs(connection: RedisConnection, queuePrefix: string) {
   const queues = new Map(
     storeQueues.map((key) => {
       const name = queueCatalog[key].name

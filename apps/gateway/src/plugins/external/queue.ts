@@ -1,3 +1,4 @@
+import type { RedisTarget } from '@iotflow/config'
 import {
   type BatchEnqueuer,
   type BatchStatusReader,
@@ -8,17 +9,17 @@ import {
   createRedisConnection,
   type GathererLimits,
   type QueueDepths,
+  type RedisConnection,
   reportRedisDurability,
   type StoreRetryOverrides,
   waitUntilRedisReady,
 } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis
+    redis: RedisConnection
     batchEnqueuer: BatchEnqueuer
     batchStatus: BatchStatusReader
     queueDepths: QueueDepths
@@ -26,7 +27,7 @@ declare module 'fastify' {
 }
 
 export interface QueuePluginOptions {
-  redisUrl: string
+  redisTarget: RedisTarget
   queuePrefix: string
   /** Requests that arrive together are queued as one batch (see createGroupCommitEnqueuer). */
   groupCommit: GathererLimits
@@ -41,7 +42,7 @@ export interface QueuePluginOptions {
  */
 export default fp(
   async (fastify: FastifyInstance, options: QueuePluginOptions) => {
-    const redis = createRedisConnection(options.redisUrl, 'producer')
+    const redis = createRedisConnection(options.redisTarget, 'producer')
     redis.on('error', (error) => fastify.log.warn({ err: error.message }, 'redis connection error'))
     // Redis down at start: wait for it (logging) rather than crash-loop.
     await waitUntilRedisReady(redis, fastify.log)
@@ -52,7 +53,7 @@ export default fp(
       }),
       options.groupCommit,
     )
-    fastify.decorate('redis', redis)
+    fastify.decorate<RedisConnection>('redis', redis)
     const queueDepths = createQueueDepths(redis, options.queuePrefix)
     const batchStatus = createBatchStatusReader(redis, options.queuePrefix)
     fastify.decorate('batchEnqueuer', batchEnqueuer)
