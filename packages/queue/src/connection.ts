@@ -47,8 +47,8 @@ export function createRedisConnection(
   switch (target.mode) {
     case 'single':
       return new Redis(target.url, { retryStrategy: reconnectDelay, ...options })
-    case 'sentinel':
-      return new Redis({
+    case 'sentinel': {
+      const connection = new Redis({
         sentinels: target.sentinels,
         name: target.name,
         ...(target.password !== undefined && { password: target.password }),
@@ -60,6 +60,11 @@ export function createRedisConnection(
         reconnectOnError: reconnectOnReadonly,
         ...options,
       })
+      // quit() closes the primary's connection but not the failover detector's subscriptions to
+      // the sentinels, which would keep a tool's process alive: disconnect() closes those too.
+      connection.once('end', () => connection.disconnect())
+      return connection
+    }
     case 'cluster': {
       const { enableOfflineQueue, ...nodeOptions } = options
       return new Cluster(target.nodes, {

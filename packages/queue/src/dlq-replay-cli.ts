@@ -10,7 +10,6 @@
  */
 import { parseArgs } from 'node:util'
 import { loadConfigOrExit, loadRedisConfig, redisTargetOf } from '@iotflow/config'
-import { Type } from '@sinclair/typebox'
 import { queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
 import { createRedisConnection } from './connection.js'
 import { createDeadLetters } from './dead-letters.js'
