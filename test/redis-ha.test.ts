@@ -233,7 +233,9 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
           SELECT (data->>'n')::int AS n FROM telemetry WHERE device_id = ${device.id} ORDER BY 1`
         const have = new Set(rows.map((r) => r.n))
         const missing = Array.from({ length: sent }, (_, i) => i).filter((i) => !have.has(i))
-        throw new Error(`${error.message}; missing in postgres: ${missing.join(',')}; influx ${(await storedCount(device.id)).influx}`)
+        throw new Error(
+          `${error.message}; missing in postgres: ${missing.join(',')}; influx ${(await storedCount(device.id)).influx}`,
+        )
       })
       // The writers' and gateways' readiness is back on the new primary.
       for (const gateway of gateways) expect((await fetch(`${gateway}/health/ready`)).status).toBe(200)
