@@ -15,10 +15,11 @@ import {
 } from '@iotflow/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { type AppName, type AppProcess, spawnApp } from './support/app-process.js'
+import { bridgeEnv, publishMany, sharedBrokerUrl } from './support/mqtt.js'
 import { ADMIN_TOKEN } from './support/pipeline.js'
 
-// The gateway (two of them: a key revoked on one is refused by the other through the pub/sub) and
-// both writers as real processes on a Redis Sentinel setup and on a Redis Cluster, real servers
+// The gateway (two of them: a key revoked on one is refused by the other through the pub/sub), the
+// MQTT bridge, both writers and the alert evaluator as real processes on a Redis Sentinel setup and on a Redis Cluster, real servers
 // started by the test (testkit/redis-ha.ts). The tools run as operators run them.
 type Setup =
   | { kind: 'sentinel'; redis: PrivateRedisSentinel }
@@ -32,6 +33,7 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
   const gateways: string[] = []
   const queuePrefix = uniqueName('ha')
   let env: Record<string, string>
+  let mqttTopicRoot: string
 
   async function start(name: AppName, extra: Record<string, string> = {}) {
     const port = await freePort()
@@ -78,7 +80,14 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
       LOG_LEVEL: 'warn',
     }
     gateways.push(await start('gateway'), await start('gateway'))
-    await Promise.all([start('writer-postgres'), start('writer-influx')])
+    const bridge = { ...bridgeEnv({ databaseUrl: db.url, queuePrefix }), ...env }
+    mqttTopicRoot = bridge.MQTT_TOPIC_ROOT as string
+    await Promise.all([
+      start('writer-postgres'),
+      start('writer-influx'),
+      start('mqtt-bridge', bridge),
+      start('alert-evaluator'),
+    ])
   }, 180_000)
 
   afterAll(async () => {
@@ -125,7 +134,7 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
     return { status: result.status, stdout: result.stdout, stderr: result.stderr }
   }
 
-  it('stores every point posted through either gateway in both stores once, says Redis is durable, and `pnpm verify` agrees', async () => {
+  it('stores every point posted through either gateway or published to the bridge in both stores once, says Redis is durable, and `pnpm verify` agrees', async () => {
     const device = await registerDeviceOverHttp(gateways[0] as string, ADMIN_TOKEN, uniqueName('ha'))
     const start = Date.UTC(2026, 10, 3)
     for (let request = 0; request < 20; request++) {
@@ -135,10 +144,19 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
       }))
       expect(await post(gateways[request % 2] as string, device.apiKey, points)).toBe(202)
     }
-    await bothStoresHold(device.id, 1_000)
+    const published = await publishMany(sharedBrokerUrl, 100, (i) => ({
+      topic: `${mqttTopicRoot}/devices/${device.id}/telemetry`,
+      payload: JSON.stringify({
+        api_key: device.apiKey,
+        timestamp: start + 1_000 + i,
+        data: { level: 1_000 + i },
+      }),
+    }))
+    expect(published).toEqual({ acked: 100, failed: 0 })
+    await bothStoresHold(device.id, 1_100)
     // Once, not more: a second look after the queues had time to deliver anything twice.
     await sleep(500)
-    expect(await storedCount(device.id)).toEqual({ postgres: 1_000, influx: 1_000 })
+    expect(await storedCount(device.id)).toEqual({ postgres: 1_100, influx: 1_100 })
 
     const ready = (await (await fetch(`${gateways[0]}/health/ready`)).json()) as {
       redis_durability?: { durable: boolean | null; problems: string[] }
@@ -147,7 +165,7 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
 
     const verified = tool('packages/verify/src/verify-cli.ts', '--since', new Date(start).toISOString())
     expect(verified.status, verified.stderr).toBe(0)
-    expect(verified.stdout).toContain('postgres 1000 points, influxdb 1000 points')
+    expect(verified.stdout).toContain('postgres 1100 points, influxdb 1100 points')
     expect(verified.stdout).toContain('the stores agree')
   }, 120_000)
 
@@ -193,9 +211,9 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
     await bothStoresHold(device.id, 1)
   }, 90_000)
 
-  it.runIf(kind === 'sentinel')(
-    'goes on ingesting through a failover: the apps follow the new primary and every accepted point is stored',
-    async () => {
+  // Sentinel's own promise; a cluster master's failover is the fault suite's scenario.
+  if (kind === 'sentinel')
+    it('goes on ingesting through a failover: the apps follow the new primary and every accepted point is stored', async () => {
       const sentinel = (setup as Extract<Setup, { kind: 'sentinel' }>).redis
       const device = await registerDeviceOverHttp(gateways[0] as string, ADMIN_TOKEN, uniqueName('failover'))
       const start = Date.UTC(2026, 10, 5)
@@ -239,7 +257,5 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
       })
       // The writers' and gateways' readiness is back on the new primary.
       for (const gateway of gateways) expect((await fetch(`${gateway}/health/ready`)).status).toBe(200)
-    },
-    120_000,
-  )
+    }, 120_000)
 })
