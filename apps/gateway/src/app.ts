@@ -80,6 +80,12 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
       maxInFlight: config.GROUP_COMMIT_MAX_INFLIGHT,
     },
     storeJobRetry: { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS },
+    ...(config.REDIS_MIN_REPLICAS_ACK > 0 && {
+      replicasAck: {
+        replicas: config.REDIS_MIN_REPLICAS_ACK,
+        timeoutMs: config.REDIS_REPLICAS_ACK_TIMEOUT_MS,
+      },
+    }),
   })
   await app.register(backpressure, { queuePrefix: config.QUEUE_PREFIX, maxPoints: config.BACKLOG_MAX_POINTS })
   await app.register(loadShedding, { shedAfterMs: config.INGEST_SHED_AFTER_MS })

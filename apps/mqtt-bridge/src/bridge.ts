@@ -94,7 +94,14 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   })
   const retry = { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS }
   const alertFanOut = () => alertRulesExist.current()
-  const batches = createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry, { alertFanOut })
+  const replicasAck =
+    config.REDIS_MIN_REPLICAS_ACK > 0
+      ? { replicas: config.REDIS_MIN_REPLICAS_ACK, timeoutMs: config.REDIS_REPLICAS_ACK_TIMEOUT_MS }
+      : undefined
+  const batches = createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry, {
+    alertFanOut,
+    ...(replicasAck && { replicasAck }),
+  })
   const enqueuer = createGroupCommitEnqueuer(batches, {
     maxPoints: config.MQTT_GROUP_COMMIT_MAX_POINTS,
     lingerMs: config.MQTT_GROUP_COMMIT_LINGER_MS,

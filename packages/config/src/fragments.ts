@@ -68,6 +68,25 @@ export const redisEnv = {
   }),
 }
 
+/**
+ * Producers (gateway, bridge): acknowledge a batch only once Redis WAIT says this many replicas hold
+ * it (docs/redis-ha.md). 0: once the primary has it (replication is asynchronous).
+ */
+export const replicaAckEnv = {
+  REDIS_MIN_REPLICAS_ACK: Type.Integer({
+    minimum: 0,
+    maximum: 16,
+    default: 0,
+    description: 'replicas that must hold a batch before it is acknowledged (0: the primary alone)',
+  }),
+  REDIS_REPLICAS_ACK_TIMEOUT_MS: Type.Integer({
+    minimum: 10,
+    maximum: 4_000,
+    default: 1_000,
+    description: 'how long to wait for them; past it the request gets 503 (MQTT: no PUBACK) and is retried',
+  }),
+}
+
 export const postgresEnv = {
   DATABASE_URL: Type.String({
     pattern: '^postgres(ql)?://',

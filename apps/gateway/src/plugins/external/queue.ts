@@ -10,6 +10,7 @@ import {
   type GathererLimits,
   type QueueDepths,
   type RedisConnection,
+  type ReplicaAck,
   reportRedisDurability,
   type StoreRetryOverrides,
   waitUntilRedisReady,
@@ -33,6 +34,8 @@ export interface QueuePluginOptions {
   groupCommit: GathererLimits
   /** Overrides of the store jobs' retry policy (STORE_JOB_ATTEMPTS, STORE_JOB_BACKOFF_MS). */
   storeJobRetry: StoreRetryOverrides
+  /** REDIS_MIN_REPLICAS_ACK: a batch is acknowledged once that many replicas hold it. */
+  replicasAck?: ReplicaAck
 }
 
 /**
@@ -50,6 +53,7 @@ export default fp(
     const batchEnqueuer = createGroupCommitEnqueuer(
       createBatchEnqueuer(redis, options.queuePrefix, options.storeJobRetry, {
         alertFanOut: () => fastify.alertRulesExist.current(),
+        ...(options.replicasAck && { replicasAck: options.replicasAck }),
       }),
       options.groupCommit,
     )
