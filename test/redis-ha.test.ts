@@ -261,7 +261,8 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
         )
       })
       // The writers' and gateways' readiness is back on the new primary.
-      for (const gateway of [...gateways, ...ackingGateways]) expect((await fetch(`${gateway}/health/ready`)).status).toBe(200)
+      for (const gateway of [...gateways, ...ackingGateways])
+        expect((await fetch(`${gateway}/health/ready`)).status).toBe(200)
     }, 120_000)
   /** One POST, no retry: its status and Retry-After. */
   async function postOnce(gateway: string, apiKey: string, timestamp: number) {
