@@ -614,6 +614,8 @@ ensure_test_tools() {
   local missing=()
   command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  # The Sentinel setup of test/redis-ha.test.ts (testkit/redis-ha.ts).
+  command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
   command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
   [[ -n $(pg_bindir) ]] || missing+=(postgresql)
   command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
@@ -625,7 +627,7 @@ ensure_test_tools() {
   # The real Alertmanager the alert tests deliver to (each test starts a private one).
   command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-  log "test tools: influxd, influx, python3-influxdb, redis-server, victoria-metrics, postgresql, mosquitto, mosquitto_pub, prometheus-alertmanager present"
+  log "test tools: influxd, influx, python3-influxdb, redis-server, redis-sentinel, victoria-metrics, postgresql, mosquitto, mosquitto_pub, prometheus-alertmanager present"
 }
 
 # Programs the operator-surface tests run: Prometheus (and promtool) to scrape the apps and check
