@@ -1,14 +1,13 @@
 import type { AlertDeliveryPayload } from '@iotflow/contracts'
 import type { AlertStatesRepository } from '@iotflow/db'
-import { bullPrefix, type Logger, queueCatalog } from '@iotflow/queue'
+import { bullPrefix, type Logger, queueCatalog, type RedisConnection } from '@iotflow/queue'
 import { coalescedRun } from '@iotflow/runtime'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { alertLabels, alertmanagerAlert, postAlerts } from './alertmanager.js'
 import { alertNotice, alertTopics, createMqttPublisher } from './mqtt-notices.js'
 
 export interface AlertDeliveryOptions {
-  connection: Redis
+  connection: RedisConnection
   queuePrefix: string
   states: AlertStatesRepository
   alertmanagerUrl: string

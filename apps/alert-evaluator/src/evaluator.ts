@@ -1,4 +1,4 @@
-import type { AlertEvaluatorConfig } from '@iotflow/config'
+import { type AlertEvaluatorConfig, redisTargetOf } from '@iotflow/config'
 import {
   classifyPostgresError,
   closeSql,
@@ -35,7 +35,7 @@ export async function startAlertEvaluator(
   const rulesRepository = createAlertRulesRepository(sql)
   const states = createAlertStatesRepository(sql)
   const rules = await watchAlertRules({
-    redisUrl: config.REDIS_URL,
+    redisTarget: redisTargetOf(config),
     queuePrefix: config.QUEUE_PREFIX,
     load: async () => (await rulesRepository.list()).filter(isThresholdRule),
     refreshMs: config.ALERT_RULES_REFRESH_MS,

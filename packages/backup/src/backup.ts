@@ -1,7 +1,7 @@
 import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { BackupConfig } from '@iotflow/config'
+import { type BackupConfig, redisTargetOf } from '@iotflow/config'
 import { databaseNameOf } from '@iotflow/db'
 import {
   createRedisConnection,
@@ -55,7 +55,7 @@ export async function runBackup(
   const influxVersion = await influxVersionOf(config.INFLUX_URL)
   await checkInfluxServerAndTool(influx, influxVersion)
 
-  const redis = createRedisConnection(config.REDIS_URL, 'producer', { enableOfflineQueue: true })
+  const redis = createRedisConnection(redisTargetOf(config), 'producer', { enableOfflineQueue: true })
   redis.on('error', () => {}) // a command that fails rejects; the backup reports that
   const unstoredJobs = createUnstoredJobs(redis, config.QUEUE_PREFIX)
   const holds = createWriterHolds(redis, config.QUEUE_PREFIX)

@@ -15,6 +15,7 @@ import {
   postgresEnv,
   processNiceEnv,
   redisEnv,
+  replicaAckEnv,
   retentionEnv,
   storeJobRetryEnv,
   telemetryEnv,
@@ -22,6 +23,7 @@ import {
 } from './fragments.js'
 import { checkInfluxCredentials } from './influx-credentials.js'
 import { ConfigError, parseEnv, requireTogether } from './parse-env.js'
+import { redisTargetOf } from './redis-target.js'
 import { requireReadableFiles } from './tls-files.js'
 
 export const GatewayEnv = Type.Object({
@@ -29,6 +31,7 @@ export const GatewayEnv = Type.Object({
   ...processNiceEnv,
   ...httpEnv(8080),
   ...redisEnv,
+  ...replicaAckEnv,
   ...backlogEnv,
   ...postgresEnv,
   ...telemetryEnv,
@@ -153,6 +156,7 @@ export const MqttBridgeEnv = Type.Object({
   ...loggingEnv,
   ...processNiceEnv,
   ...redisEnv,
+  ...replicaAckEnv,
   ...backlogEnv,
   ...postgresEnv,
   ...telemetryEnv,
@@ -207,8 +211,20 @@ export const MqttBridgeEnv = Type.Object({
 })
 export type MqttBridgeConfig = Static<typeof MqttBridgeEnv>
 
+/** Checks at load that the Redis variables name exactly one Redis mode (redis-target.ts). */
+function withRedisTarget<T extends Static<typeof RedisEnv>>(config: T): T {
+  redisTargetOf(config)
+  return config
+}
+
+/** The Redis variables alone: the tools that only need the queues (`pnpm dlq:replay`). */
+export const RedisEnv = Type.Object(redisEnv)
+export type RedisConfig = Static<typeof RedisEnv>
+export const loadRedisConfig = (env: NodeJS.ProcessEnv = process.env): RedisConfig =>
+  withRedisTarget(parseEnv(RedisEnv, env))
+
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const config = parseEnv(GatewayEnv, env)
+  const config = withRedisTarget(parseEnv(GatewayEnv, env))
   requireTogether(config, 'TLS_CERT_FILE', 'TLS_KEY_FILE')
   requireReadableFiles(config, ['TLS_CERT_FILE', 'TLS_KEY_FILE'])
   if (config.HTTP_REQUEST_TIMEOUT_MS < config.HTTP_HEADERS_TIMEOUT_MS) {
@@ -218,13 +234,13 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   return config
 }
 export const loadAlertEvaluatorConfig = (env: NodeJS.ProcessEnv = process.env) =>
-  parseEnv(AlertEvaluatorEnv, env)
+  withRedisTarget(parseEnv(AlertEvaluatorEnv, env))
 
 export const loadWriterPostgresConfig = (env: NodeJS.ProcessEnv = process.env) =>
-  parseEnv(WriterPostgresEnv, env)
+  withRedisTarget(parseEnv(WriterPostgresEnv, env))
 
 export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): MqttBridgeConfig {
-  const config = parseEnv(MqttBridgeEnv, env)
+  const config = withRedisTarget(parseEnv(MqttBridgeEnv, env))
   requireTogether(config, 'MQTT_USERNAME', 'MQTT_PASSWORD')
   requireTogether(config, 'MQTT_CERT_FILE', 'MQTT_KEY_FILE')
   requireReadableFiles(config, ['MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE'])
@@ -243,7 +259,7 @@ export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): Mqtt
 }
 
 export function loadWriterInfluxConfig(env: NodeJS.ProcessEnv = process.env): WriterInfluxConfig {
-  return checkInfluxCredentials(parseEnv(WriterInfluxEnv, env))
+  return checkInfluxCredentials(withRedisTarget(parseEnv(WriterInfluxEnv, env)))
 }
 
 /**
@@ -287,7 +303,7 @@ export type BackupConfig = Static<typeof BackupEnv> & { INFLUX_BACKUP_HOST: stri
 const INFLUXD_RPC_PORT = 8088
 
 export function loadBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
-  const config = checkInfluxCredentials(parseEnv(BackupEnv, env))
+  const config = checkInfluxCredentials(withRedisTarget(parseEnv(BackupEnv, env)))
   const influxHost = new URL(config.INFLUX_URL).hostname
   return { ...config, INFLUX_BACKUP_HOST: config.INFLUX_BACKUP_HOST ?? `${influxHost}:${INFLUXD_RPC_PORT}` }
 }

@@ -1,8 +1,8 @@
 import { pointsInPayload } from '@iotflow/contracts'
 import { type Job, Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { backlogKey } from './backlog.js'
 import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
+import type { RedisConnection } from './connection.js'
 
 /** A store job that failed for good: it stays in its queue's failed set until replayed. */
 export interface DeadLetter {
@@ -37,7 +37,7 @@ const PAGE = 500
  * to `wait` with its attempts reset, so it gets its full retry budget again; the writes are
  * idempotent, so replaying a job whose data was in fact stored changes nothing.
  */
-export function createDeadLetters(connection: Redis, queuePrefix: string) {
+export function createDeadLetters(connection: RedisConnection, queuePrefix: string) {
   const queues = new Map(
     storeQueues.map((key) => [
       key,

@@ -6,11 +6,10 @@
  *   pnpm dlq:replay --queue store-influx --all        replay only InfluxDB's
  *   pnpm dlq:replay --queue store-influx --job 42 --job 43
  *
- * Reads REDIS_URL and QUEUE_PREFIX like the apps. Exit code 1 when a job asked for was not found.
+ * Reads the Redis variables (REDIS_URL, or REDIS_SENTINELS…, or REDIS_CLUSTER_NODES) and QUEUE_PREFIX like the apps. Exit code 1 when a job asked for was not found.
  */
 import { parseArgs } from 'node:util'
-import { loadConfigOrExit, parseEnv, redisEnv } from '@iotflow/config'
-import { Type } from '@sinclair/typebox'
+import { loadConfigOrExit, loadRedisConfig, redisTargetOf } from '@iotflow/config'
 import { queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
 import { createRedisConnection } from './connection.js'
 import { createDeadLetters } from './dead-letters.js'
@@ -43,8 +42,8 @@ if (values.all && values.job) {
   process.exit(2)
 }
 
-const config = loadConfigOrExit(() => parseEnv(Type.Object(redisEnv)))
-const connection = createRedisConnection(config.REDIS_URL, 'producer', { enableOfflineQueue: true })
+const config = loadConfigOrExit(() => loadRedisConfig())
+const connection = createRedisConnection(redisTargetOf(config), 'producer', { enableOfflineQueue: true })
 const deadLetters = createDeadLetters(connection, config.QUEUE_PREFIX)
 let exitCode = 0
 try {
