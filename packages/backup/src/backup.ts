@@ -1,7 +1,7 @@
 import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { type BackupConfig, redisTargetOf } from '@iotflow/config'
+import { type BackupConfig, describeRedisTarget, redisTargetOf } from '@iotflow/config'
 import { databaseNameOf } from '@iotflow/db'
 import {
   createRedisConnection,
@@ -68,7 +68,7 @@ export async function runBackup(
       // Not an error (stores that no writer changes are of one moment), but the likeliest cause is a
       // REDIS_URL or QUEUE_PREFIX other than the apps': the apps' writers would then not be held.
       log(
-        `no writer is connected to the store queues of QUEUE_PREFIX ${config.QUEUE_PREFIX} at REDIS_URL ${redactedUrl(config.REDIS_URL)}: ` +
+        `no writer is connected to the store queues of QUEUE_PREFIX ${config.QUEUE_PREFIX} at ${describeRedisTarget(redisTargetOf(config))}: ` +
           'if the writers run, they use another Redis or prefix, and this backup does not hold them',
       )
     }
@@ -217,13 +217,6 @@ async function holdWriters(
   }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   return { token: hold.token, release }
-}
-
-/** The URL without its password. */
-function redactedUrl(url: string): string {
-  const parsed = new URL(url)
-  if (parsed.password) parsed.password = '***'
-  return parsed.toString()
 }
 
 const describeBacklog = (backlog: Record<string, number>) =>
