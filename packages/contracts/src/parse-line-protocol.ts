@@ -106,6 +106,8 @@ export function parseLineProtocol(
 /** The field keys met after a measurement, by their place in the line: as written (with `=`) and as named. */
 interface FieldKeys {
   written: string[]
+  /** Unescaped, as error messages name them. */
+  keys: string[]
   names: string[]
 }
 
@@ -118,7 +120,7 @@ class Scanner {
   private seriesText = ''
   private measurement = ''
   private tags: Readonly<Record<string, string>> | undefined
-  private keys: FieldKeys = { written: [], names: [] }
+  private keys: FieldKeys = { written: [], keys: [], names: [] }
   /** Field keys per measurement (lines of several measurements often alternate). */
   private readonly keysByMeasurement = new Map<string, FieldKeys>()
 
@@ -171,23 +173,21 @@ class Scanner {
     const { measurement, tags } = this
     this.spaces('fields are missing')
     const fields: Record<string, FieldValue> = {}
-    const { written, names } = this.keys
+    const { written, keys, names } = this.keys
     for (let k = 0; ; k++) {
       // A key written as in the line before (with its `=`, which no backslash precedes) is the same name.
       const known = written[k]
-      let name: string
       if (known !== undefined && text.startsWith(known, this.i)) {
-        name = names[k] as string
         this.i += known.length
       } else {
         const keyStart = this.i
         const key = this.name(true, 'field key')
         this.expect(EQUALS, `field key "${key}" is not followed by "="`)
-        name = this.qualifyFields ? `${measurement}.${key}` : key
         written[k] = text.slice(keyStart, this.i)
-        names[k] = name
+        keys[k] = key
+        names[k] = this.qualifyFields ? `${measurement}.${key}` : key
       }
-      fields[name] = this.fieldValue(name)
+      fields[names[k] as string] = this.fieldValue(keys[k] as string)
       if (text.charCodeAt(this.i) !== COMMA) break
       this.i++
     }
@@ -215,7 +215,7 @@ class Scanner {
     if (measurement !== this.measurement) {
       let keys = this.keysByMeasurement.get(measurement)
       if (!keys) {
-        keys = { written: [], names: [] }
+        keys = { written: [], keys: [], names: [] }
         this.keysByMeasurement.set(measurement, keys)
       }
       this.keys = keys
