@@ -2,10 +2,10 @@ import { gzipSync } from 'node:zlib'
 import { describe, expect, it } from 'vitest'
 import { usePipelineFixture } from './support/fixture.js'
 
-/** One body at a time: 1 in progress, 16 waiting, the rest refused at once (and no load shedding). */
+/** One body at a time: 1 in progress, 16 waiting, the rest refused at once (no other refusal on). */
 const fixture = usePipelineFixture({
   writers: true,
-  env: { LINE_PROTOCOL_MAX_IN_FLIGHT: '1', INGEST_SHED_AFTER_MS: '0' },
+  env: { LINE_PROTOCOL_MAX_IN_FLIGHT: '1', INGEST_SHED_AFTER_MS: '0', DEVICE_RATE_POINTS_PER_SECOND: '0' },
 })
 const T = Math.floor(Date.now() / 1000) * 1000 - 3_600_000
 const LINES = 5000
