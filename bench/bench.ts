@@ -12,6 +12,10 @@
  *   5. The yardstick: scenarios 1 and 2 against a gateway that writes both stores in each request
  *      (each run right after the scenario it is compared with)
  *   6. Line protocol: gzipped 5,000-line bodies to /api/v2/write from 50 clients, as Telegraf sends
+ *   7. Outside-style: a Node HTTP client, 16 clients, 1,000-point batches, run IoTFlow, yardstick,
+ *      yardstick, IoTFlow (A/B/B/A), and the ratio of the sums
+ *   8. Latency at fixed offered rates (1,000, 3,000, 5,000 single-point requests/s, open loop, from
+ *      the Node client), IoTFlow then the yardstick at each rate
  *
  * Scenarios run in the order --scenarios lists them, 5.1 and 5.2 right after 1 and 2: the default
  * runs 1, 5.1, 6, 2, 5.2, 3, 4, and `--scenarios 6,1` runs 6 before 1.
@@ -36,6 +40,7 @@ import { printGoals } from './harness/goals.js'
 import { type HttpScenario, runHttpOnIotflow, runHttpOnYardstick } from './harness/http-scenarios.js'
 import { writeLineProtocolBodies } from './harness/line-protocol-bodies.js'
 import { runMqttOnIotflow } from './harness/mqtt-scenario.js'
+import { printAlternation, printFixedRates } from './harness/outside-report.js'
 import { printScenario, printYardstickComparison } from './harness/report.js'
 import { settleMachine } from './harness/settle.js'
 import { withTeardown } from './harness/teardown.js'
@@ -59,7 +64,7 @@ const overloadClients = Number(args['overload-clients'])
 const overloadBound = Number(args['overload-bound'])
 const mqttRate = Number(args['mqtt-rate'])
 for (const id of selected)
-  if (!['1', '2', '3', '4', '5', '6'].includes(id)) fail(`unknown scenario ${id} (1 to 6)`)
+  if (!['1', '2', '3', '4', '5', '6', '7', '8'].includes(id)) fail(`unknown scenario ${id} (1 to 8)`)
 if (!(seconds >= 1)) fail('--seconds must be at least 1')
 if (!(overloadClients >= 1) || !(overloadBound >= 1) || !(mqttRate >= 0))
   fail('the options take positive numbers')
@@ -74,6 +79,25 @@ const LINES_PER_REQUEST = 5000
 /** Line protocol bodies are prepared for this rate, ten times anything stored on the machine so far. */
 const LINE_PROTOCOL_MAX_POINTS_PER_SECOND = 1_000_000
 const LINE_PROTOCOL_CLIENTS = 50
+
+/** Scenario 8's offered rates, single-point requests a second. */
+const FIXED_RATES = [1000, 3000, 5000]
+const outsideStyle: HttpScenario = {
+  id: '7',
+  title: 'Outside-style: a Node HTTP client, 16 clients, batches of 1,000 points',
+  clients: 16,
+  pointsPerRequest: 1000,
+  exact: true,
+  nodeClient: {},
+}
+const fixedRate = (rate: number): HttpScenario => ({
+  id: '8',
+  title: `Fixed rate: ${rate.toLocaleString('en-US')} single-point requests/s on a schedule (Node client, up to 200 connections)`,
+  clients: 200,
+  pointsPerRequest: 1,
+  exact: true,
+  nodeClient: { rate },
+})
 
 const httpScenarios: Record<'1' | '2' | '4', HttpScenario> = {
   '1': {
@@ -155,8 +179,12 @@ await withTeardown(async (teardown) => {
   // Its bodies are compressed before any scenario settles the machine: not part of a measurement.
   const scenario6 = selected.has('6') ? await lineProtocolScenario() : undefined
   const results: ScenarioResult[] = []
-  const run = async (id: string, scenario: () => Promise<ScenarioResult>) => {
-    if (teardown.stopping) return
+  const fixedRateRuns: { rate: number; result: ScenarioResult }[] = []
+  const run = async (
+    id: string,
+    scenario: () => Promise<ScenarioResult>,
+  ): Promise<ScenarioResult | undefined> => {
+    if (teardown.stopping) return undefined
     const settled = await settleMachine(cpus().length)
     console.log(
       `\n… settled in ${(settled.waitedMs / 1000).toFixed(1)} s (machine ${Math.round(settled.busy * 100)}% busy)` +
@@ -166,10 +194,12 @@ await withTeardown(async (teardown) => {
       const result = await scenario()
       results.push(result)
       printScenario(result)
+      return result
     } catch (error) {
-      if (teardown.stopping) return // the signal stopped its processes: not a failure to report
+      if (teardown.stopping) return undefined // the signal stopped its processes: not a failure to report
       failures.push(id)
       console.error(`scenario ${id} failed: ${(error as Error).stack ?? error}`)
+      return undefined
     }
   }
 
@@ -187,6 +217,26 @@ await withTeardown(async (teardown) => {
       await run(`5.${id}`, () => runHttpOnYardstick(context, httpScenarios[id]))
     if (id === '3') await run('3', () => runMqttOnIotflow(context, { devices: 200, rate: mqttRate }))
     if (id === '6' && scenario6) await run('6', () => runHttpOnIotflow(context, scenario6))
+    if (id === '7') {
+      const order = [
+        ['7', runHttpOnIotflow],
+        ['5.7', runHttpOnYardstick],
+        ['5.7', runHttpOnYardstick],
+        ['7', runHttpOnIotflow],
+      ] as const
+      for (const [runId, runOn] of order) await run(runId, () => runOn(context, outsideStyle))
+    }
+    if (id === '8') {
+      for (const rate of FIXED_RATES) {
+        for (const [runId, runOn] of [
+          ['8', runHttpOnIotflow],
+          ['5.8', runHttpOnYardstick],
+        ] as const) {
+          const result = await run(runId, () => runOn(context, fixedRate(rate)))
+          if (result) fixedRateRuns.push({ rate, result })
+        }
+      }
+    }
     // Listed without its scenario: the yardstick's runs alone.
     if (id === '5') {
       for (const compared of ['1', '2'] as const)
@@ -200,6 +250,9 @@ await withTeardown(async (teardown) => {
     return ours && theirs ? [[ours, theirs] as [ScenarioResult, ScenarioResult]] : []
   })
   if (pairs.length && !teardown.stopping) printYardstickComparison(pairs)
+  const alternation = results.filter((r) => r.id === '7' || r.id === '5.7')
+  if (alternation.length && !teardown.stopping) printAlternation(alternation)
+  if (fixedRateRuns.length && !teardown.stopping) printFixedRates(fixedRateRuns)
   if (!teardown.stopping) printGoals(results)
 })
 if (failures.length) {
