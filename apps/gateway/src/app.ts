@@ -125,6 +125,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(lineProtocol, {
     limits: telemetryLimitsFrom(config),
     deviceTag: config.LINE_PROTOCOL_DEVICE_TAG,
+    maxInFlight: config.LINE_PROTOCOL_MAX_IN_FLIGHT,
   })
   await app.ready()
   return app

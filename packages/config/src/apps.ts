@@ -90,6 +90,13 @@ export const GatewayEnv = Type.Object({
     default: 'device_id',
     description: 'the line protocol tag that names the device of a line sent with an edge gateway key',
   }),
+  LINE_PROTOCOL_MAX_IN_FLIGHT: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 4,
+    description:
+      'line protocol bodies decompressed, parsed and queued at once; others wait their turn holding only the body as sent (16 per slot at most, then 503 with Retry-After)',
+  }),
 })
 export type GatewayConfig = Static<typeof GatewayEnv>
 
