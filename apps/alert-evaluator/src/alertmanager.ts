@@ -28,7 +28,8 @@ export function alertmanagerAlert(
 ): AlertmanagerAlert | undefined {
   const labels = alertLabels(transition)
   // A no_data alert has no value.
-  const annotations = transition.value === null ? {} : { value: String(transition.value) }
+  const annotations: Record<string, string> =
+    transition.value === null ? {} : { value: String(transition.value) }
   if (transition.to === 'firing') return { labels, annotations, startsAt: iso(transition.at) }
   if (transition.to !== 'resolved') return undefined
   return {

@@ -97,7 +97,7 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
     if (firing.length === 0) return
     const alerts = firing.map((alert) => ({
       labels: alertLabels(alert),
-      annotations: alert.value === null ? {} : { value: String(alert.value) },
+      annotations: (alert.value === null ? {} : { value: String(alert.value) }) as Record<string, string>,
       startsAt: new Date(alert.firing_since).toISOString(),
     }))
     const period = Math.floor(Date.now() / options.resendMs)
