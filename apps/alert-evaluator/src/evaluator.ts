@@ -62,6 +62,8 @@ export async function startAlertEvaluator(
     connection: consumer.connection,
     queuePrefix: config.QUEUE_PREFIX,
     states,
+    rules: rulesRepository,
+    webhookTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
     alertmanagerUrl: config.ALERTMANAGER_URL,
     timeoutMs: config.ALERTMANAGER_TIMEOUT_MS,
     resendMs: config.ALERTMANAGER_RESEND_MS,

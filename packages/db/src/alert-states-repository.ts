@@ -38,6 +38,8 @@ export interface UndeliveredTransition extends NewAlertTransition {
   rule_name: string
   severity: string
   labels: Record<string, string>
+  /** Whether its rule has a webhook (its URL and secret are read when the notification is sent). */
+  webhook: boolean
 }
 
 /** A firing alert, with what a notification needs of its rule. */
@@ -181,7 +183,8 @@ export function createAlertStatesRepository(sql: Sql) {
         })[]
       >`
         SELECT t.id, t.rule_id, t.device_id, t.from_state AS "from", t.to_state AS "to", t.at, t.value,
-               t.firing_since, r.name AS rule_name, r.severity, r.labels
+               t.firing_since, r.name AS rule_name, r.severity, r.labels,
+               r.webhook_url IS NOT NULL AS webhook
         FROM alert_transitions t
         JOIN alert_rules r ON r.id = t.rule_id
         WHERE NOT t.delivery_queued
