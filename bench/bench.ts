@@ -2,8 +2,9 @@
  * The benchmark of issues 8 and 19: IoTFlow's apps as separate processes (as in production) against
  * the real PostgreSQL and InfluxDB, a private Redis, and for MQTT a private Mosquitto.
  *
- *   pnpm bench [--scenarios 1,6,2,3,4,5] [--seconds 60] [--overload-clients 100]
+ *   pnpm bench [--scenarios 1,6,2,3,4,5,7] [--seconds 60] [--overload-clients 100]
  *              [--overload-bound 200000] [--mqtt-rate 10000] [--device-rate 1000000|off] [--cpu-prof DIR]
+ *              [--alert-seconds 30]
  *
  *   1. HTTP batches of 1,000 points from 50 concurrent clients
  *   2. HTTP single-point requests from 200 concurrent clients
@@ -12,6 +13,10 @@
  *   5. The yardstick: scenarios 1 and 2 against a gateway that writes both stores in each request
  *      (each run right after the scenario it is compared with)
  *   6. Line protocol: gzipped 5,000-line bodies to /api/v2/write from 50 clients, as Telegraf sends
+ *   7. Alerts: 50 rules over 1,000 devices at 20,000 points/s (paced, --alert-seconds long), four
+ *      runs A/B/B/A: without the alert path (7.0: no rule, no evaluator), with it (7: the rules,
+ *      an evaluator, a private Alertmanager); CPU per 1,000 points of each, and the p99 from the
+ *      202 to Alertmanager holding the alert
  *
  * Scenarios run in the order --scenarios lists them, 5.1 and 5.2 right after 1 and 2: the default
  * runs 1, 5.1, 6, 2, 5.2, 3, 4, and `--scenarios 6,1` runs 6 before 1.
@@ -31,6 +36,7 @@ import { parseArgs } from 'node:util'
 import { createRedisConnection, waitForReady } from '@iotflow/queue'
 import { startPrivateRedis } from '@iotflow/testkit'
 import { buildApps } from '../infra/build/build-apps.js'
+import { type AlertScenarioResult, printAlertComparison, runAlertScenario } from './harness/alert-scenario.js'
 import type { BenchContext, ScenarioResult } from './harness/context.js'
 import { printGoals } from './harness/goals.js'
 import { type HttpScenario, runHttpOnIotflow, runHttpOnYardstick } from './harness/http-scenarios.js'
@@ -43,13 +49,14 @@ import { ensureWrk } from './harness/wrk.js'
 
 const { values: args } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: '1,6,2,3,4,5' },
+    scenarios: { type: 'string', default: '1,6,2,3,4,5,7' },
     seconds: { type: 'string', default: '60' },
     'overload-clients': { type: 'string', default: '100' },
     'overload-bound': { type: 'string', default: '200000' },
     'mqtt-rate': { type: 'string', default: '10000' },
     'device-rate': { type: 'string', default: '1000000' },
     'cpu-prof': { type: 'string' },
+    'alert-seconds': { type: 'string', default: '30' },
   },
 })
 // In the order given: the run order.
@@ -59,7 +66,9 @@ const overloadClients = Number(args['overload-clients'])
 const overloadBound = Number(args['overload-bound'])
 const mqttRate = Number(args['mqtt-rate'])
 for (const id of selected)
-  if (!['1', '2', '3', '4', '5', '6'].includes(id)) fail(`unknown scenario ${id} (1 to 6)`)
+  if (!['1', '2', '3', '4', '5', '6', '7'].includes(id)) fail(`unknown scenario ${id} (1 to 7)`)
+const alertSeconds = Number(args['alert-seconds'])
+if (!(alertSeconds >= 10)) fail('--alert-seconds must be at least 10')
 if (!(seconds >= 1)) fail('--seconds must be at least 1')
 if (!(overloadClients >= 1) || !(overloadBound >= 1) || !(mqttRate >= 0))
   fail('the options take positive numbers')
@@ -74,6 +83,15 @@ const LINES_PER_REQUEST = 5000
 /** Line protocol bodies are prepared for this rate, ten times anything stored on the machine so far. */
 const LINE_PROTOCOL_MAX_POINTS_PER_SECOND = 1_000_000
 const LINE_PROTOCOL_CLIENTS = 50
+
+/** Scenario 7 (issue 18). */
+const ALERT_SCENARIO = {
+  devices: 1000,
+  rules: 50,
+  pointsPerSecond: 20_000,
+  periodMs: 5000,
+  crossingEvery: 4,
+}
 
 const httpScenarios: Record<'1' | '2' | '4', HttpScenario> = {
   '1': {
@@ -187,6 +205,14 @@ await withTeardown(async (teardown) => {
       await run(`5.${id}`, () => runHttpOnYardstick(context, httpScenarios[id]))
     if (id === '3') await run('3', () => runMqttOnIotflow(context, { devices: 200, rate: mqttRate }))
     if (id === '6' && scenario6) await run('6', () => runHttpOnIotflow(context, scenario6))
+    if (id === '7') {
+      // A/B/B/A: what drifts on a shared machine during the four runs weighs on both sides alike.
+      const alertContext = { ...context, seconds: alertSeconds }
+      for (const alerts of [false, true, true, false])
+        await run(alerts ? '7' : '7.0', () => runAlertScenario(alertContext, { ...ALERT_SCENARIO, alerts }))
+      const runs = results.filter((r): r is AlertScenarioResult => r.id === '7' || r.id === '7.0')
+      if (runs.length > 0 && !teardown.stopping) printAlertComparison(runs)
+    }
     // Listed without its scenario: the yardstick's runs alone.
     if (id === '5') {
       for (const compared of ['1', '2'] as const)
