@@ -173,12 +173,12 @@ await withTeardown(async (teardown) => {
   // Its bodies are compressed before any scenario settles the machine: not part of a measurement.
   const scenario6 = selected.has('6') ? await lineProtocolScenario() : undefined
   const results: ScenarioResult[] = []
-  const run = async (id: string, scenario: () => Promise<ScenarioResult>) => {
+  const run = async (id: string, scenario: () => Promise<ScenarioResult>, loadSeconds = seconds) => {
     if (teardown.stopping) return
     const settled = await settleMachine(cpus().length)
     console.log(
       `\n… settled in ${(settled.waitedMs / 1000).toFixed(1)} s (machine ${Math.round(settled.busy * 100)}% busy)` +
-        `; scenario ${id}: ${seconds} s of load, then until both stores hold every point`,
+        `; scenario ${id}: ${loadSeconds} s of load, then until both stores hold every point`,
     )
     try {
       const result = await scenario()
@@ -209,7 +209,11 @@ await withTeardown(async (teardown) => {
       // A/B/B/A: what drifts on a shared machine during the four runs weighs on both sides alike.
       const alertContext = { ...context, seconds: alertSeconds }
       for (const alerts of [false, true, true, false])
-        await run(alerts ? '7' : '7.0', () => runAlertScenario(alertContext, { ...ALERT_SCENARIO, alerts }))
+        await run(
+          alerts ? '7' : '7.0',
+          () => runAlertScenario(alertContext, { ...ALERT_SCENARIO, alerts }),
+          alertSeconds,
+        )
       const runs = results.filter((r): r is AlertScenarioResult => r.id === '7' || r.id === '7.0')
       if (runs.length > 0 && !teardown.stopping) printAlertComparison(runs)
     }

@@ -31,6 +31,7 @@ export interface AlertScenario {
 const THRESHOLD = 50
 const UNDER = 20
 const OVER = 60
+const ALERTMANAGER = 'alertmanager (private)'
 /** How often Alertmanager is asked which alerts it holds (the resolution of the latency figure). */
 const ALERTMANAGER_POLL_MS = 50
 
@@ -82,7 +83,12 @@ export async function runAlertScenario(
       redisUrl: context.redisUrl,
       stores,
       alertEvaluator: scenario.alerts,
-      ...(alertmanager && { env: { ALERTMANAGER_URL: alertmanager.url } }),
+      // The cost of a point is measured, not shedding (scenario 4's): on a busy shared machine the
+      // gateway's 200 ms shedding would refuse part of the 20,000 points/s, differently each run.
+      env: {
+        INGEST_SHED_AFTER_MS: '0',
+        ...(alertmanager && { ALERTMANAGER_URL: alertmanager.url }),
+      },
       nodeArgs: (app) => cpuProfileArgs(context, id, app),
     })
     const gatewayUrl = iotflow.gatewayUrl
@@ -110,7 +116,7 @@ export async function runAlertScenario(
     const alertmanagerPid = alertmanager?.pid()
     if (alertmanagerPid !== undefined)
       processes.push({ name: 'alertmanager (private)', pid: alertmanagerPid })
-    let alerting: AlertFigures | undefined
+    let finishAlerting: (() => Promise<AlertFigures>) | undefined
     const measurement = await measure({
       stores,
       processes,
@@ -118,12 +124,14 @@ export async function runAlertScenario(
       probes: iotflowProbes(context, apps),
       load: async (started) => {
         const run = await pacedLoad(context, scenario, gatewayUrl, devices, started, alertmanager?.url)
-        alerting = run.alerting
+        finishAlerting = run.finishAlerting
         return run.load
       },
       progress: () => apps.drainProgress('http'),
       drainTimeoutMs: drainTimeoutMs(context.seconds),
     })
+    // Alertmanager is read during the drain too; the last crossings are waited for after it.
+    const alerting = await finishAlerting?.()
     const title =
       `Alerts: ${scenario.rules} rules over ${scenario.devices.toLocaleString('en')} devices at ` +
       `${scenario.pointsPerSecond.toLocaleString('en')} points/s, ${scenario.alerts ? 'with' : 'without'} the alert path`
@@ -149,8 +157,9 @@ async function pacedLoad(
   devices: { id: number; apiKey: string }[],
   started: () => void,
   alertmanagerUrl: string | undefined,
-): Promise<{ load: LoadOutcome; alerting?: AlertFigures }> {
-  const sender = createHttpSender(gatewayUrl, 64)
+): Promise<{ load: LoadOutcome; finishAlerting?: () => Promise<AlertFigures> }> {
+  // Connections enough that requests do not queue in the sender while the gateway answers slowly.
+  const sender = createHttpSender(gatewayUrl, 256)
   const pointsPerRequest = Math.round(
     (scenario.pointsPerSecond * scenario.periodMs) / 1000 / scenario.devices,
   )
@@ -212,7 +221,6 @@ async function pacedLoad(
   const loadSeconds = (Date.now() - start) / 1000
   await Promise.all(inFlight)
   sender.close()
-  const alerting = await poller?.finish(acknowledgedAt, 30_000)
   const cpu = process.cpuUsage(cpuBefore)
   latencies.sort((a, b) => a - b)
   return {
@@ -234,7 +242,7 @@ async function pacedLoad(
       },
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
     },
-    ...(alerting && { alerting }),
+    ...(poller && { finishAlerting: () => poller.finish(acknowledgedAt, 30_000) }),
   }
 }
 
@@ -292,21 +300,28 @@ export function printAlertComparison(runs: AlertScenarioResult[]): void {
   const rows = runs.map((run, n) => {
     const f = figuresOf(run)
     const m = run.measurement
+    const cpuOf = (name: string) => m.cpu.processes.get(name) ?? 0
+    const alertmanager = cpuOf(ALERTMANAGER)
+    // IoTFlow's processes and its Redis; Alertmanager apart (the bench reads it every 50 ms).
+    const iotflow = f.systemCpuSeconds - alertmanager
     const postgresServer = m.cpu.servers.get('postgres (shared server)') ?? 0
+    const points = m.counted.postgres
     const a = run.alerting
     return {
       alerts: run.id === '7',
-      ours: f.cpuMsPerThousandPoints,
-      postgres: perThousand(postgresServer, m.counted.postgres),
+      ours: perThousand(iotflow, points),
+      withAlertmanager: perThousand(f.systemCpuSeconds, points),
+      postgres: perThousand(postgresServer, points),
       cells: [
         String(n + 1),
         run.id === '7' ? 'with' : 'without',
         integer(f.acceptedPointsPerSecond),
-        integer(m.counted.postgres),
-        decimal(f.systemCpuSeconds),
-        decimal(m.cpu.processes.get('alert-evaluator') ?? 0),
-        decimal(f.cpuMsPerThousandPoints),
-        decimal(perThousand(postgresServer, m.counted.postgres)),
+        integer(points),
+        decimal(iotflow),
+        decimal(cpuOf('alert-evaluator')),
+        decimal(perThousand(iotflow, points)),
+        decimal(perThousand(alertmanager, points)),
+        decimal(perThousand(postgresServer, points)),
         a ? `${a.held} / ${a.crossings}` : '–',
         a ? `${integer(a.p50)} / ${integer(a.p99)} / ${integer(a.max)}` : '–',
       ],
@@ -319,9 +334,10 @@ export function printAlertComparison(runs: AlertScenarioResult[]): void {
         'alert path',
         'accepted points/s',
         'points stored',
-        'our CPU s',
+        'IoTFlow CPU s (apps, Redis)',
         'of which evaluator',
-        'our CPU ms per 1,000 points',
+        'IoTFlow CPU ms per 1,000 points',
+        'Alertmanager CPU ms per 1,000 points',
         'PostgreSQL server CPU ms per 1,000 points',
         'alerts held / crossings',
         '202 → Alertmanager holds it, p50 / p99 / max ms',
@@ -339,11 +355,11 @@ export function printAlertComparison(runs: AlertScenarioResult[]): void {
     return without && withAlerts ? withAlerts / without : undefined
   }
   const ours = ratio((r) => r.ours)
-  const withPostgres = ratio((r) => (r.ours ?? 0) + (r.postgres ?? 0))
+  const withAll = ratio((r) => (r.withAlertmanager ?? 0) + (r.postgres ?? 0))
   const p99s = runs.flatMap((r) => (r.alerting?.p99 === undefined ? [] : [r.alerting.p99]))
   console.log(
-    `\nscenario 7: our CPU per 1,000 points with the alert path ${decimal(ours, 3)}× without it (goal: at most 1.10×); ` +
-      `with the shared PostgreSQL server's CPU ${decimal(withPostgres, 3)}×; ` +
+    `\nscenario 7: IoTFlow's CPU per 1,000 points with the alert path ${decimal(ours, 3)}× without it (goal: at most 1.10×); ` +
+      `with Alertmanager's and the shared PostgreSQL server's CPU ${decimal(withAll, 3)}×; ` +
       `p99 from the 202 to Alertmanager holding the alert ${p99s.map((p) => `${integer(p)} ms`).join(', ') || '–'} (goal: under 2,000 ms)`,
   )
 }
