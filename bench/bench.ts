@@ -2,7 +2,7 @@
  * The benchmark of issues 8 and 19: IoTFlow's apps as separate processes (as in production) against
  * the real PostgreSQL and InfluxDB, a private Redis, and for MQTT a private Mosquitto.
  *
- *   pnpm bench [--scenarios 1,6,2,3,4,5,7] [--seconds 60] [--overload-clients 100]
+ *   pnpm bench [--scenarios 1,6,2,3,4,5] [--seconds 60] [--overload-clients 100]
  *              [--overload-bound 200000] [--mqtt-rate 10000] [--device-rate 1000000|off] [--cpu-prof DIR]
  *              [--alert-seconds 30]
  *
@@ -13,8 +13,12 @@
  *   5. The yardstick: scenarios 1 and 2 against a gateway that writes both stores in each request
  *      (each run right after the scenario it is compared with)
  *   6. Line protocol: gzipped 5,000-line bodies to /api/v2/write from 50 clients, as Telegraf sends
- *   7. Alerts: 50 rules over 1,000 devices at 20,000 points/s (paced, --alert-seconds long), four
- *      runs A/B/B/A: without the alert path (7.0: no rule, no evaluator), with it (7: the rules,
+ *   7. Outside-style: a Node HTTP client, 16 clients, 1,000-point batches, run IoTFlow, yardstick,
+ *      yardstick, IoTFlow (A/B/B/A), and the ratio of the sums
+ *   8. Latency at fixed offered rates (1,000, 3,000, 5,000 single-point requests/s, open loop, from
+ *      the Node client), IoTFlow then the yardstick at each rate
+ *   9. Alerts: 50 rules over 1,000 devices at 20,000 points/s (paced, --alert-seconds long), four
+ *      runs A/B/B/A: without the alert path (9.0: no rule, no evaluator), with it (9: the rules,
  *      an evaluator, a private Alertmanager); CPU per 1,000 points of each, and the p99 from the
  *      202 to Alertmanager holding the alert
  *
@@ -42,6 +46,7 @@ import { printGoals } from './harness/goals.js'
 import { type HttpScenario, runHttpOnIotflow, runHttpOnYardstick } from './harness/http-scenarios.js'
 import { writeLineProtocolBodies } from './harness/line-protocol-bodies.js'
 import { runMqttOnIotflow } from './harness/mqtt-scenario.js'
+import { printAlternation, printFixedRates } from './harness/outside-report.js'
 import { printScenario, printYardstickComparison } from './harness/report.js'
 import { settleMachine } from './harness/settle.js'
 import { withTeardown } from './harness/teardown.js'
@@ -49,7 +54,7 @@ import { ensureWrk } from './harness/wrk.js'
 
 const { values: args } = parseArgs({
   options: {
-    scenarios: { type: 'string', default: '1,6,2,3,4,5,7' },
+    scenarios: { type: 'string', default: '1,6,2,3,4,5' },
     seconds: { type: 'string', default: '60' },
     'overload-clients': { type: 'string', default: '100' },
     'overload-bound': { type: 'string', default: '200000' },
@@ -66,7 +71,7 @@ const overloadClients = Number(args['overload-clients'])
 const overloadBound = Number(args['overload-bound'])
 const mqttRate = Number(args['mqtt-rate'])
 for (const id of selected)
-  if (!['1', '2', '3', '4', '5', '6', '7'].includes(id)) fail(`unknown scenario ${id} (1 to 7)`)
+  if (!['1', '2', '3', '4', '5', '6', '7', '8', '9'].includes(id)) fail(`unknown scenario ${id} (1 to 9)`)
 const alertSeconds = Number(args['alert-seconds'])
 if (!(alertSeconds >= 10)) fail('--alert-seconds must be at least 10')
 if (!(seconds >= 1)) fail('--seconds must be at least 1')
@@ -84,7 +89,7 @@ const LINES_PER_REQUEST = 5000
 const LINE_PROTOCOL_MAX_POINTS_PER_SECOND = 1_000_000
 const LINE_PROTOCOL_CLIENTS = 50
 
-/** Scenario 7 (issue 18). */
+/** Scenario 9 (issue 18). */
 const ALERT_SCENARIO = {
   devices: 1000,
   rules: 50,
@@ -92,6 +97,24 @@ const ALERT_SCENARIO = {
   periodMs: 5000,
   crossingEvery: 4,
 }
+/** Scenario 8's offered rates, single-point requests a second. */
+const FIXED_RATES = [1000, 3000, 5000]
+const outsideStyle: HttpScenario = {
+  id: '7',
+  title: 'Outside-style: a Node HTTP client, 16 clients, batches of 1,000 points',
+  clients: 16,
+  pointsPerRequest: 1000,
+  exact: true,
+  nodeClient: {},
+}
+const fixedRate = (rate: number): HttpScenario => ({
+  id: '8',
+  title: `Fixed rate: ${rate.toLocaleString('en-US')} single-point requests/s on a schedule (Node client, up to 200 connections)`,
+  clients: 200,
+  pointsPerRequest: 1,
+  exact: true,
+  nodeClient: { rate },
+})
 
 const httpScenarios: Record<'1' | '2' | '4', HttpScenario> = {
   '1': {
@@ -173,8 +196,13 @@ await withTeardown(async (teardown) => {
   // Its bodies are compressed before any scenario settles the machine: not part of a measurement.
   const scenario6 = selected.has('6') ? await lineProtocolScenario() : undefined
   const results: ScenarioResult[] = []
-  const run = async (id: string, scenario: () => Promise<ScenarioResult>, loadSeconds = seconds) => {
-    if (teardown.stopping) return
+  const fixedRateRuns: { rate: number; result: ScenarioResult }[] = []
+  const run = async (
+    id: string,
+    scenario: () => Promise<ScenarioResult>,
+    loadSeconds = seconds,
+  ): Promise<ScenarioResult | undefined> => {
+    if (teardown.stopping) return undefined
     const settled = await settleMachine(cpus().length)
     console.log(
       `\n… settled in ${(settled.waitedMs / 1000).toFixed(1)} s (machine ${Math.round(settled.busy * 100)}% busy)` +
@@ -184,10 +212,12 @@ await withTeardown(async (teardown) => {
       const result = await scenario()
       results.push(result)
       printScenario(result)
+      return result
     } catch (error) {
-      if (teardown.stopping) return // the signal stopped its processes: not a failure to report
+      if (teardown.stopping) return undefined // the signal stopped its processes: not a failure to report
       failures.push(id)
       console.error(`scenario ${id} failed: ${(error as Error).stack ?? error}`)
+      return undefined
     }
   }
 
@@ -206,15 +236,35 @@ await withTeardown(async (teardown) => {
     if (id === '3') await run('3', () => runMqttOnIotflow(context, { devices: 200, rate: mqttRate }))
     if (id === '6' && scenario6) await run('6', () => runHttpOnIotflow(context, scenario6))
     if (id === '7') {
+      const order = [
+        ['7', runHttpOnIotflow],
+        ['5.7', runHttpOnYardstick],
+        ['5.7', runHttpOnYardstick],
+        ['7', runHttpOnIotflow],
+      ] as const
+      for (const [runId, runOn] of order) await run(runId, () => runOn(context, outsideStyle))
+    }
+    if (id === '8') {
+      for (const rate of FIXED_RATES) {
+        for (const [runId, runOn] of [
+          ['8', runHttpOnIotflow],
+          ['5.8', runHttpOnYardstick],
+        ] as const) {
+          const result = await run(runId, () => runOn(context, fixedRate(rate)))
+          if (result) fixedRateRuns.push({ rate, result })
+        }
+      }
+    }
+    if (id === '9') {
       // A/B/B/A: what drifts on a shared machine during the four runs weighs on both sides alike.
       const alertContext = { ...context, seconds: alertSeconds }
       for (const alerts of [false, true, true, false])
         await run(
-          alerts ? '7' : '7.0',
+          alerts ? '9' : '9.0',
           () => runAlertScenario(alertContext, { ...ALERT_SCENARIO, alerts }),
           alertSeconds,
         )
-      const runs = results.filter((r): r is AlertScenarioResult => r.id === '7' || r.id === '7.0')
+      const runs = results.filter((r): r is AlertScenarioResult => r.id === '9' || r.id === '9.0')
       if (runs.length > 0 && !teardown.stopping) printAlertComparison(runs)
     }
     // Listed without its scenario: the yardstick's runs alone.
@@ -230,6 +280,9 @@ await withTeardown(async (teardown) => {
     return ours && theirs ? [[ours, theirs] as [ScenarioResult, ScenarioResult]] : []
   })
   if (pairs.length && !teardown.stopping) printYardstickComparison(pairs)
+  const alternation = results.filter((r) => r.id === '7' || r.id === '5.7')
+  if (alternation.length && !teardown.stopping) printAlternation(alternation)
+  if (fixedRateRuns.length && !teardown.stopping) printFixedRates(fixedRateRuns)
   if (!teardown.stopping) printGoals(results)
 })
 if (failures.length) {

@@ -14,7 +14,7 @@ import type { LoadOutcome } from './measure.js'
 import { measure } from './measure.js'
 import { createBenchStores } from './stores.js'
 
-/** Scenario 7's shape (issue 18): 50 rules over 1,000 devices at 20,000 points/s. */
+/** Scenario 9's shape (issue 18): 50 rules over 1,000 devices at 20,000 points/s. */
 export interface AlertScenario {
   devices: number
   rules: number
@@ -48,7 +48,7 @@ export interface AlertFigures {
 export type AlertScenarioResult = ScenarioResult & { alerting?: AlertFigures }
 
 /**
- * Scenario 7: a paced fleet (the simulator's HTTP sender, in this process) of `devices` devices,
+ * Scenario 9: a paced fleet (the simulator's HTTP sender, in this process) of `devices` devices,
  * each sending `pointsPerSecond / devices` points a second in one request per `periodMs`. Rule k
  * (`temperature > 50`) watches the devices whose index is k modulo `rules`; every
  * `crossingEvery`-th device sends a value over the threshold from a moment spread over the load on,
@@ -59,7 +59,7 @@ export async function runAlertScenario(
   context: BenchContext,
   scenario: AlertScenario,
 ): Promise<AlertScenarioResult> {
-  const id = scenario.alerts ? '7' : '7.0'
+  const id = scenario.alerts ? '9' : '9.0'
   const scope = context.teardown.scope(`scenario ${id}`)
   let iotflow: IotflowApps | undefined
   try {
@@ -291,7 +291,7 @@ function startAlertPoller(alertmanagerUrl: string, devices: { id: number }[]) {
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
 
 /**
- * Scenario 7's comparison: each run's CPU per 1,000 points stored (our processes: the apps, the
+ * Scenario 9's comparison: each run's CPU per 1,000 points stored (our processes: the apps, the
  * private Redis and Alertmanager; and apart, the shared PostgreSQL server's, which the evaluator's
  * states also use), then the two sides' means and the latency of the alerts.
  */
@@ -308,13 +308,13 @@ export function printAlertComparison(runs: AlertScenarioResult[]): void {
     const points = m.counted.postgres
     const a = run.alerting
     return {
-      alerts: run.id === '7',
+      alerts: run.id === '9',
       ours: perThousand(iotflow, points),
       withAlertmanager: perThousand(f.systemCpuSeconds, points),
       postgres: perThousand(postgresServer, points),
       cells: [
         String(n + 1),
-        run.id === '7' ? 'with' : 'without',
+        run.id === '9' ? 'with' : 'without',
         integer(f.acceptedPointsPerSecond),
         integer(points),
         decimal(iotflow),
@@ -358,7 +358,7 @@ export function printAlertComparison(runs: AlertScenarioResult[]): void {
   const withAll = ratio((r) => (r.withAlertmanager ?? 0) + (r.postgres ?? 0))
   const p99s = runs.flatMap((r) => (r.alerting?.p99 === undefined ? [] : [r.alerting.p99]))
   console.log(
-    `\nscenario 7: IoTFlow's CPU per 1,000 points with the alert path ${decimal(ours, 3)}× without it (goal: at most 1.10×); ` +
+    `\nscenario 9: IoTFlow's CPU per 1,000 points with the alert path ${decimal(ours, 3)}× without it (goal: at most 1.10×); ` +
       `with Alertmanager's and the shared PostgreSQL server's CPU ${decimal(withAll, 3)}×; ` +
       `p99 from the 202 to Alertmanager holding the alert ${p99s.map((p) => `${integer(p)} ms`).join(', ') || '–'} (goal: under 2,000 ms)`,
   )

@@ -6,6 +6,7 @@ import { type BenchContext, cpuProfileArgs, redisUsedMemory, type ScenarioResult
 import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
 import type { LineProtocolBodies } from './line-protocol-bodies.js'
 import { type LoadOutcome, measure } from './measure.js'
+import { runNodeLoad } from './node-client.js'
 import type { Probe, WatchedProcess, WatchedServer } from './sampler.js'
 import { createBenchStores } from './stores.js'
 import type { Teardown } from './teardown.js'
@@ -30,6 +31,11 @@ export interface HttpScenario {
    * `/api/v1/telemetry` (answered 202); `pointsPerRequest` is then the lines of a body.
    */
   lineProtocol?: LineProtocolBodies
+  /**
+   * The Node HTTP client (node-load.ts) instead of wrk, as an outside measurement would load it:
+   * `clients` in a closed loop, or with `rate`, that many requests a second on a fixed schedule.
+   */
+  nodeClient?: { rate?: number }
 }
 
 /** The shared servers whose CPU a scenario reports (all their processes, whoever else uses them). */
@@ -175,19 +181,17 @@ async function wrkLoad(
   started: () => void,
 ): Promise<LoadOutcome> {
   started()
-  const report = await runWrk(
-    {
-      url: `${baseUrl}${scenario.lineProtocol ? '/api/v2/write' : '/api/v1/telemetry'}`,
-      devicesFile,
-      connections: scenario.clients,
-      exact: scenario.exact,
-      pointsPerRequest: scenario.pointsPerRequest,
-      firstTimestampMs: context.firstTimestampMs,
-      seconds: context.seconds,
-      bodies: scenario.lineProtocol,
-    },
-    teardown,
-  )
+  const load = {
+    url: `${baseUrl}${scenario.lineProtocol ? '/api/v2/write' : '/api/v1/telemetry'}`,
+    devicesFile,
+    connections: scenario.clients,
+    pointsPerRequest: scenario.pointsPerRequest,
+    firstTimestampMs: context.firstTimestampMs,
+    seconds: context.seconds,
+  }
+  const report = scenario.nodeClient
+    ? await runNodeLoad({ ...load, rate: scenario.nodeClient.rate }, teardown)
+    : await runWrk({ ...load, exact: scenario.exact, bodies: scenario.lineProtocol }, teardown)
   if (report.bodies_exhausted > 0) {
     throw new Error(
       `wrk ran out of prepared line protocol bodies (${report.bodies_exhausted} requests not sent): prepare more (bench.ts)`,

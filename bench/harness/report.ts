@@ -94,7 +94,7 @@ function processTable(result: ScenarioResult): string {
     rows.push([name, integer(m.peakRssMb.get(name)), decimal(seconds), share(seconds)])
     listed += seconds
   }
-  const generator = result.unit === 'request' ? 'wrk (load generator)' : 'simulator (load generator)'
+  const generator = result.unit === 'request' ? 'HTTP client (load generator)' : 'simulator (load generator)'
   rows.push([generator, '', decimal(m.load.cpuSeconds), share(m.load.cpuSeconds)])
   listed += m.load.cpuSeconds
   for (const [name, seconds] of m.cpu.servers) {

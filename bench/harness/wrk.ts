@@ -1,7 +1,8 @@
-import { execFile, spawn } from 'node:child_process'
+import { execFile } from 'node:child_process'
 import { fileURLToPath } from 'node:url'
 import { promisify } from 'node:util'
 import type { LineProtocolBodies } from './line-protocol-bodies.js'
+import { type LoadReport, runLoadProcess } from './load-process.js'
 import type { Teardown } from './teardown.js'
 
 const run = promisify(execFile)
@@ -48,38 +49,19 @@ export interface WrkLoad {
   bodies?: LineProtocolBodies
 }
 
-export interface LatencySummary {
-  count: number
-  p50?: number
-  p99?: number
-  max?: number
-}
-
 /** What wrk-telemetry.lua's done() prints. */
-export interface WrkReport {
-  duration_ms: number
-  requests: number
-  errors: { connect: number; read: number; write: number; status: number; timeout: number }
-  statuses: Record<string, number>
-  latency_ms: { p50: number; p99: number; max: number }
-  exact: boolean
-  by_status_ms?: { accepted: LatencySummary; refused: LatencySummary; other: LatencySummary }
-  first_refusal_epoch_ms?: number
-  /** Requests not sent because the prepared line protocol bodies ran out. */
-  bodies_exhausted: number
-  cpu_seconds: number
-}
+export type WrkReport = LoadReport
 
 /** Runs wrk for `seconds` and returns its report (its CPU time included: it reads its own). */
 export async function runWrk(load: WrkLoad, teardown: Teardown): Promise<WrkReport> {
   const threads = load.exact ? load.connections : Math.min(2, load.connections)
-  const child = spawn(
+  return runLoadProcess(
+    'wrk',
     'wrk',
     [
       `-t${threads}`,
       `-c${load.connections}`,
       `-d${load.seconds}s`,
-      // Past this wrk counts a timeout: long enough that a slow answer is measured, not dropped.
       '--timeout',
       '30s',
       '-s',
@@ -87,35 +69,13 @@ export async function runWrk(load: WrkLoad, teardown: Teardown): Promise<WrkRepo
       load.url,
     ],
     {
-      env: {
-        ...process.env,
-        BENCH_DEVICES_FILE: load.devicesFile,
-        BENCH_THREADS: String(threads),
-        BENCH_POINTS: String(load.pointsPerRequest),
-        BENCH_FIRST_TIMESTAMP_MS: String(load.firstTimestampMs),
-        BENCH_EXACT: load.exact ? '1' : '0',
-        ...(load.bodies
-          ? { BENCH_BODIES_DIR: load.bodies.dir, BENCH_BODIES: String(load.bodies.count) }
-          : {}),
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
+      BENCH_DEVICES_FILE: load.devicesFile,
+      BENCH_THREADS: String(threads),
+      BENCH_POINTS: String(load.pointsPerRequest),
+      BENCH_FIRST_TIMESTAMP_MS: String(load.firstTimestampMs),
+      BENCH_EXACT: load.exact ? '1' : '0',
+      ...(load.bodies ? { BENCH_BODIES_DIR: load.bodies.dir, BENCH_BODIES: String(load.bodies.count) } : {}),
     },
+    teardown,
   )
-  teardown.add('wrk', child, async (wrk) => {
-    if (wrk.exitCode === null && wrk.signalCode === null) wrk.kill('SIGKILL')
-  })
-  let output = ''
-  child.stdout.on('data', (chunk) => {
-    output += chunk
-  })
-  child.stderr.on('data', (chunk) => {
-    output += chunk
-  })
-  const code = await new Promise<number | null>((resolve, reject) => {
-    child.once('error', reject)
-    child.once('exit', resolve)
-  })
-  const line = output.split('\n').find((l) => l.startsWith('BENCH_RESULT '))
-  if (!line) throw new Error(`wrk exited with ${code} and no result:\n${output}`)
-  return JSON.parse(line.slice('BENCH_RESULT '.length)) as WrkReport
 }

@@ -43,7 +43,7 @@ describe('token buckets in Redis', () => {
   it('lets the key of a bucket expire once it would be full again, so idle senders cost nothing', async () => {
     const buckets = createTokenBuckets(test.redis(), test.prefix, 'idle')
     await buckets.take([{ name: 'x', perSecond: 1000, burst: 1000, cost: 500 }])
-    const ttl = await test.redis().pttl(`{${test.prefix}}:rate:idle:x`)
+    const ttl = await test.redis().pttl(`{${test.prefix}}:bucket:idle:x`)
     // 500 ms to refill, plus a second of slack.
     expect(ttl).toBeGreaterThan(1000)
     expect(ttl).toBeLessThanOrEqual(1500)

@@ -17,39 +17,49 @@ export type TakeResult = { ok: true } | { ok: false; retryAfterMs: number }
  * each over one or more buckets: a take gets tokens from all of its buckets, or from none when one
  * lacks them (its answer is then the wait in ms until all have them; 0 when taken). Redis's own
  * clock refills the buckets, so instances with skewed clocks agree. A bucket's key expires once it
- * would be full again, so an idle sender costs no memory.
- * ARGV: per take, its bucket count n, then rate, burst and cost of each of its n buckets (KEYS in order).
+ * would be full again, so an idle sender costs no memory. A bucket is one string, "<tokens> <ms>",
+ * read with GET and written with one SET PX: a hash needed three calls, the dearest part of the script.
+ * ARGV[1]: a JSON array (cjson decodes it in C, cheaper than one argument per number): per take, its
+ * bucket count n, then rate, burst and cost of each of its n buckets (KEYS in order).
  */
 const TAKE_SCRIPT = `
 local now_parts = redis.call('TIME')
-local now = tonumber(now_parts[1]) * 1000 + math.floor(tonumber(now_parts[2]) / 1000)
+local now = now_parts[1] * 1000 + math.floor(now_parts[2] / 1000)
+local args = cjson.decode(ARGV[1])
 local answers = {}
+local levels = {}
 local k = 0
 local a = 1
-while a <= #ARGV do
-  local n = tonumber(ARGV[a])
-  local levels = {}
+while a <= #args do
+  local n = args[a]
   local wait = 0
   for i = 1, n do
-    local rate = tonumber(ARGV[a + 3 * i - 2])
-    local burst = tonumber(ARGV[a + 3 * i - 1])
-    local cost = tonumber(ARGV[a + 3 * i])
-    local state = redis.call('HMGET', KEYS[k + i], 'tokens', 'at')
+    local at = a + 3 * i
+    local rate, burst, cost = args[at - 2], args[at - 1], args[at]
     local tokens = burst
-    if state[1] then
-      local elapsed = math.max(0, now - tonumber(state[2]))
-      tokens = math.min(burst, tonumber(state[1]) + elapsed * rate / 1000)
+    local state = redis.call('GET', KEYS[k + i])
+    if state then
+      local sep = string.find(state, ' ', 1, true)
+      local elapsed = now - tonumber(string.sub(state, sep + 1))
+      if elapsed > 0 then
+        tokens = tonumber(string.sub(state, 1, sep - 1)) + elapsed * rate / 1000
+        if tokens > burst then tokens = burst end
+      else
+        tokens = tonumber(string.sub(state, 1, sep - 1))
+      end
     end
     levels[i] = tokens
-    if tokens < cost then wait = math.max(wait, math.ceil((cost - tokens) * 1000 / rate)) end
+    if tokens < cost then
+      local w = math.ceil((cost - tokens) * 1000 / rate)
+      if w > wait then wait = w end
+    end
   end
   if wait == 0 then
     for i = 1, n do
-      local rate = tonumber(ARGV[a + 3 * i - 2])
-      local burst = tonumber(ARGV[a + 3 * i - 1])
-      local left = levels[i] - tonumber(ARGV[a + 3 * i])
-      redis.call('HSET', KEYS[k + i], 'tokens', left, 'at', now)
-      redis.call('PEXPIRE', KEYS[k + i], math.ceil((burst - left) * 1000 / rate) + 1000)
+      local at = a + 3 * i
+      local rate, burst = args[at - 2], args[at - 1]
+      local left = levels[i] - args[at]
+      redis.call('SET', KEYS[k + i], left .. ' ' .. now, 'PX', math.ceil((burst - left) * 1000 / rate) + 1000)
     end
   end
   answers[#answers + 1] = wait
@@ -62,6 +72,11 @@ return answers
 const COMMAND = 'iotflowTakeTokens'
 /** Takes decided by one script call at most; more wait for the next. */
 const MAX_TAKES_PER_CALL = 1000
+/**
+ * Script calls awaiting Redis at once: takes asked for meanwhile go together in the next call, so
+ * under load one call carries many takes (each call costs Redis and the caller a fixed share).
+ */
+const MAX_CALLS_IN_FLIGHT = 1
 
 type WithTakeCommand = Redis & {
   [COMMAND](keyCount: number, ...keysAndArgs: (string | number)[]): Promise<number[]>
@@ -76,20 +91,22 @@ interface PendingTake {
 /**
  * Buckets of one kind (`kind` names them: `device`, `registration`) under the queue prefix's hash
  * tag, so that one call over several buckets stays in one Redis Cluster slot. The takes asked for
- * in one turn of the event loop go to Redis in one script call (each still decided on its own, in
+ * while the previous call is out go to Redis in one script call (each still decided on its own, in
  * one atomic step), so the check costs a request a share of a round trip, not a round trip.
  */
 export function createTokenBuckets(redis: Redis, queuePrefix: string, kind: string) {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: TAKE_SCRIPT })
-  const keyPrefix = `${bullPrefix(queuePrefix)}:rate:${kind}:`
+  const keyPrefix = `${bullPrefix(queuePrefix)}:bucket:${kind}:`
   let pending: PendingTake[] = []
   let scheduled = false
+  let inFlight = 0
 
   function send() {
     scheduled = false
+    if (inFlight >= MAX_CALLS_IN_FLIGHT) return
+    inFlight++
     const batch = pending.slice(0, MAX_TAKES_PER_CALL)
     pending = pending.slice(batch.length)
-    if (pending.length > 0) schedule()
     const keys: string[] = []
     const args: number[] = []
     for (const { takes } of batch) {
@@ -99,16 +116,25 @@ export function createTokenBuckets(redis: Redis, queuePrefix: string, kind: stri
         args.push(take.perSecond, take.burst, take.cost)
       }
     }
-    ;(redis as WithTakeCommand)[COMMAND](keys.length, ...keys, ...args).then(
-      (waits) =>
+    keys.push(JSON.stringify(args))
+    ;(redis as WithTakeCommand)[COMMAND](keys.length - 1, ...keys).then(
+      (waits) => {
+        called()
         batch.forEach((take, i) => {
           const waitMs = Number(waits[i])
           take.resolve(waitMs === 0 ? { ok: true } : { ok: false, retryAfterMs: waitMs })
-        }),
+        })
+      },
       (error: unknown) => {
+        called()
         for (const take of batch) take.reject(error)
       },
     )
+  }
+
+  function called() {
+    inFlight--
+    if (pending.length > 0) schedule()
   }
 
   function schedule() {
