@@ -280,6 +280,13 @@ export const BackupEnv = Type.Object({
     default: 60_000,
     description: 'how long a backup waits for the jobs queued at its start to be stored; 0 does not wait',
   }),
+  BACKUP_HOLD_LEASE_MS: Type.Integer({
+    minimum: 1_000,
+    maximum: 600_000,
+    default: 30_000,
+    description:
+      "the lease of a backup's hold on the writers: renewed every third of it while the backup runs; a backup killed while holding them holds them this long at most",
+  }),
 })
 export type BackupConfig = Static<typeof BackupEnv> & { INFLUX_BACKUP_HOST: string }
 

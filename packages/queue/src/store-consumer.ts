@@ -8,6 +8,7 @@ import { type BatchQueueKey, queueCatalog, storeQueues } from './catalog.js'
 import { createRedisConnection, waitUntilRedisReady } from './connection.js'
 import { createQueueDepths, type JobCounts } from './queue-depths.js'
 import { type RedisDurability, readRedisDurability, reportRedisDurability } from './redis-durability.js'
+import { watchWriterHolds } from './writer-hold.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
 export interface WriterQueueConfig {
@@ -72,6 +73,9 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
   const completion = isStoreQueue
     ? createBatchCompletionWorker(connection, config.QUEUE_PREFIX, logger)
     : undefined
+  // A backup that died holding the store queues paused would stop every writer for good: its hold
+  // is a lease, and the writers lift it once it lapses (writer-hold.ts).
+  const holdWatch = isStoreQueue ? watchWriterHolds(connection, config.QUEUE_PREFIX, logger) : undefined
   const depths = createQueueDepths(connection, config.QUEUE_PREFIX, [queue])
   const { name } = queueCatalog[queue]
 
@@ -112,7 +116,7 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
     },
     close() {
       closing ??= (async () => {
-        await Promise.all([batching.close(), completion?.close()])
+        await Promise.all([batching.close(), completion?.close(), holdWatch?.close()])
         await depths.close()
         await connection.quit().catch(() => connection.disconnect())
       })()
