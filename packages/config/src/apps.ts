@@ -138,6 +138,13 @@ export const AlertEvaluatorEnv = Type.Object({
   ...alertmanagerEnv,
   ...alertRulesEnv,
   MIGRATE_ON_START: Type.Boolean({ default: true }),
+  ALERT_NO_DATA_CHECK_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 1_000,
+    description: 'how often the silent devices of no_data rules are looked for (the clock of no_data)',
+  }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 5_000 }),
   MQTT_URL: Type.Optional(
     Type.String({
       pattern: '^(mqtts?|tcp|ssl|wss?)://',
