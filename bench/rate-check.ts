@@ -1,5 +1,5 @@
 /**
- * Micro-benchmark of the per-device rate check (packages/queue/src/token-buckets.ts) against a
+ * Micro-benchmark of the per-device rate check (packages/queue/src/produce/token-buckets.ts) against a
  * private Redis with the production persistence (AOF, fsync every second): `--callers` concurrent
  * callers each take one point from their device's bucket, over and over, for `--seconds`.
  *

@@ -1,22 +1,16 @@
 import { execFile } from 'node:child_process'
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
 import type { Manifest } from '@iotflow/backup'
 import { closeSql, createSql, migrationVersions } from '@iotflow/db'
-import {
-  createTestDatabase,
-  createTestInfluxDatabase,
-  maintenanceUrl,
-  serviceUrls,
-  startPrivateInfluxd,
-  waitFor,
-} from '@iotflow/testkit'
+import { bullPrefix, createRedisConnection } from '@iotflow/queue'
+import { deleteKeys, maintenanceUrl, startPrivateInfluxd, waitFor } from '@iotflow/testkit'
 import postgres from 'postgres'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { LoadGenerator, pointFields, pointTime } from './faults/load-generator.js'
-import { startPipeline } from './support/pipeline.js'
+import { BACKUP_CLI, backupStores, countRows, RESTORE_CLI } from './support/backup-stores.js'
 
 /**
  * pnpm backup and pnpm restore, run as their scripts, against a private influxd 1.x (its RPC port
@@ -34,29 +28,7 @@ afterAll(async () => {
   await influxd?.dispose()
 })
 
-/** A database, an InfluxDB database and a pipeline (no writer started yet) of the test's own. */
-async function ownStores() {
-  const db = await createTestDatabase()
-  const influx = await createTestInfluxDatabase(influxd.url)
-  const pipeline = await startPipeline({ databaseUrl: db.url, influx })
-  const dir = await mkdtemp(join(tmpdir(), 'iotflow-backup-test-'))
-  cleanups.push(
-    () => db.drop(),
-    () => influx.drop().catch(() => {}),
-    () => pipeline.close(),
-    () => rm(dir, { recursive: true, force: true }),
-  )
-  const env = {
-    DATABASE_URL: db.url,
-    REDIS_URL: serviceUrls.redis,
-    QUEUE_PREFIX: pipeline.queuePrefix,
-    INFLUX_API: 'v1',
-    INFLUX_URL: influxd.url,
-    INFLUX_DATABASE: influx.database,
-    INFLUX_BACKUP_HOST: influxd.rpcAddress,
-  }
-  return { db, influx, pipeline, dir, env }
-}
+const ownStores = () => backupStores(influxd, cleanups)
 
 interface CliResult {
   status: number
@@ -79,25 +51,14 @@ function runCli(entry: string, args: string[], env: Record<string, string>): Pro
   })
 }
 
-const backup = (dir: string, env: Record<string, string>) =>
-  runCli('packages/backup/src/backup-cli.ts', ['--to', dir], env)
+const backup = (dir: string, env: Record<string, string>) => runCli(BACKUP_CLI, ['--to', dir], env)
 const restore = (dir: string, env: Record<string, string>, ...flags: string[]) =>
-  runCli('packages/backup/src/restore-cli.ts', ['--from', dir, ...flags], env)
+  runCli(RESTORE_CLI, ['--from', dir, ...flags], env)
 const verify = (env: Record<string, string>, ...args: string[]) =>
   runCli('packages/verify/src/verify-cli.ts', args, env)
 
 const readManifest = async (dir: string) =>
   JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest
-
-async function countRows(databaseUrl: string): Promise<number> {
-  const sql = createSql(databaseUrl, { max: 1 })
-  try {
-    const [row] = await sql<{ n: number }[]>`SELECT count(*)::int AS n FROM telemetry`
-    return row?.n ?? 0
-  } finally {
-    await closeSql(sql)
-  }
-}
 
 it('backs up both stores while 100,000 points are ingested; after both are wiped and restored, verify finds them equal and every point acknowledged before the backup started', async () => {
   const { db, influx, pipeline, dir, env } = await ownStores()
@@ -109,7 +70,9 @@ it('backs up both stores while 100,000 points are ingested; after both are wiped
     devices,
     pointsPerDevice: 10_000,
     pointsPerRequest: 500,
-    durationMs: 20_000,
+    // Long enough that the backup (its CLI starting through tsx, slow on a loaded machine) ends
+    // before the ingest does: the backup must be of a moment while ingest went on.
+    durationMs: 30_000,
     concurrency: 8,
     baseTime,
   })
@@ -125,6 +88,7 @@ it('backs up both stores while 100,000 points are ingested; after both are wiped
   const ackedWhenBackupEnded = load.acknowledged
   expect(made.status, made.stderr).toBe(0)
   expect(made.stdout).toContain('every point acknowledged before the start is in it')
+  expect(made.stdout).not.toContain('no writer is connected')
   await ingest
   expect(load.acknowledged).toBe(100_000)
   // Ingest went on during the backup; the backup is of a moment before its end (checked below).
@@ -217,6 +181,32 @@ it('counts in the manifest what is still queued, refuses a non-empty directory, 
   })
   expect(manifest.postgresql.points).toBe(300)
   expect(manifest.influxdb.field_values).toBe(0)
+
+  // A QUEUE_PREFIX no writer consumes (the apps' Redis or prefix mistaken): said, since the
+  // backup then holds no writer of the apps.
+  const elsewhere = await mkdtemp(join(tmpdir(), 'iotflow-backup-test-'))
+  cleanups.push(() => rm(elsewhere, { recursive: true, force: true }))
+  const mistaken = `${env.QUEUE_PREFIX}-mistaken`
+  cleanups.push(async () => {
+    const redis = createRedisConnection(env.REDIS_URL, 'worker')
+    await deleteKeys(redis, `${bullPrefix(mistaken)}:*`)
+    await redis.quit()
+  })
+  const unheld = await backup(elsewhere, { ...env, QUEUE_PREFIX: mistaken })
+  expect(unheld.status, unheld.stderr).toBe(0)
+  expect(unheld.stdout).toContain(`no writer is connected to the store queues of QUEUE_PREFIX ${mistaken}`)
+  expect(made.stdout).not.toContain('no writer is connected')
+
+  // INFLUX_API=v2 against this 1.x server: refused before anything is held or written (the 2.x
+  // path runs this far here; no InfluxDB 2.x server is on this machine).
+  const v2 = { INFLUX_API: 'v2', INFLUX_TOKEN: 't', INFLUX_ORG: 'o', INFLUX_BUCKET: 'b' }
+  const wrongApi = await mkdtemp(join(tmpdir(), 'iotflow-backup-test-'))
+  cleanups.push(() => rm(wrongApi, { recursive: true, force: true }))
+  const refusedV2 = await backup(wrongApi, { ...env, ...v2 })
+  expect(refusedV2.status).toBe(2)
+  expect(refusedV2.stderr).toContain('INFLUX_API is v2 but the server at INFLUX_URL is InfluxDB 1.')
+  expect(refusedV2.stdout).not.toContain('holding the writers')
+  expect(await readdir(wrongApi)).toEqual([])
 
   // A directory that holds anything is refused, the backup's own included; nothing is written.
   const again = await backup(dir, env)

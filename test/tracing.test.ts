@@ -2,6 +2,7 @@ import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { fileURLToPath } from 'node:url'
+import { telemetryPartitionOf } from '@iotflow/db'
 import { bullPrefix, createRedisConnection, queueCatalog } from '@iotflow/queue'
 import {
   createTestDatabase,
@@ -193,6 +194,10 @@ it('one trace follows a request (HTTP or MQTT): its span, enqueue, and each writ
       })
       const call = receiver.spans.find((span) => span.name === store && span.parentSpanId === batch.spanId)
       expect(call, `${store} under ${batch.name}`).toMatchObject({ traceId: batch.traceId })
+      if (store === 'postgres insert') {
+        // The request's points are of one UTC day: its partition is among those the call wrote.
+        expect(call?.attributes['iotflow.partitions']).toContain(telemetryPartitionOf(t))
+      }
     }
     if (batchId === third) expect(request).toMatchObject({ traceId: callerTrace, parentSpanId: callerSpan })
   }

@@ -7,7 +7,7 @@ type AnyValue = {
   stringValue?: string
   intValue?: string | number
   doubleValue?: number
-  arrayValue?: unknown
+  arrayValue?: { values?: AnyValue[] }
 }
 type KeyValue = { key: string; value: AnyValue }
 
@@ -28,8 +28,12 @@ export interface ReceivedExport {
   body: Buffer
 }
 
+/** An attribute's value: a string, a number, or an array of them (the device ids, partitions, …). */
 const scalar = (value: AnyValue): unknown =>
-  value.stringValue ?? (value.intValue !== undefined ? Number(value.intValue) : (value.doubleValue ?? value))
+  value.arrayValue
+    ? (value.arrayValue.values ?? []).map(scalar)
+    : (value.stringValue ??
+      (value.intValue !== undefined ? Number(value.intValue) : (value.doubleValue ?? value)))
 
 const attributesOf = (list: KeyValue[] | undefined) =>
   Object.fromEntries((list ?? []).map(({ key, value }) => [key, scalar(value)]))

@@ -1,4 +1,4 @@
-import type { GatewayConfig } from '@iotflow/config'
+import { type GatewayConfig, redisTargetOf } from '@iotflow/config'
 import { telemetryLimitsFrom } from '@iotflow/ingest'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import { LazyChildLogger } from './lib/lazy-child-logger.js'
@@ -65,7 +65,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     poolSize: config.DATABASE_POOL_SIZE,
     migrateOnStart: config.MIGRATE_ON_START,
   })
-  await app.register(queue, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
+  await app.register(queue, { redisTarget: redisTargetOf(config), queuePrefix: config.QUEUE_PREFIX })
   await app.register(ingest, {
     config,
     groupCommit: {
@@ -85,7 +85,10 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     adminToken: config.ADMIN_TOKEN,
     apiKeyCacheTtlMs: config.API_KEY_CACHE_TTL_MS,
   })
-  await app.register(deviceCacheSync, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
+  await app.register(deviceCacheSync, {
+    redisTarget: redisTargetOf(config),
+    queuePrefix: config.QUEUE_PREFIX,
+  })
   await app.register(queueDashboard, { queuePrefix: config.QUEUE_PREFIX })
   await app.register(audit)
 
@@ -108,6 +111,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(lineProtocol, {
     limits: telemetryLimitsFrom(config),
     deviceTag: config.LINE_PROTOCOL_DEVICE_TAG,
+    maxInFlight: config.LINE_PROTOCOL_MAX_IN_FLIGHT,
   })
   await app.ready()
   return app

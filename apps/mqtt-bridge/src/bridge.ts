@@ -1,4 +1,4 @@
-import type { MqttBridgeConfig } from '@iotflow/config'
+import { type MqttBridgeConfig, redisTargetOf } from '@iotflow/config'
 import {
   closeSql,
   createDeviceAuthenticator,
@@ -53,7 +53,7 @@ const SUBSCRIBE_TIMEOUT_MS = 30_000
 export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger): Promise<MqttBridge> {
   if (config.MIGRATE_ON_START) await migrateWhenReachable(config.DATABASE_URL, logger)
   const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE })
-  const redis = warnOnRedisErrors(createRedisConnection(config.REDIS_URL, 'producer'), logger)
+  const redis = warnOnRedisErrors(createRedisConnection(redisTargetOf(config), 'producer'), logger)
   redis.once('ready', () => void reportRedisDurability(redis, logger).catch(() => {}))
 
   const ingest = await assembleIngest({
@@ -71,7 +71,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   const authenticator = createDeviceAuthenticator({ devices, ttlMs: config.API_KEY_CACHE_TTL_MS })
   // A key revoked or a device deactivated on any gateway stops working here within a second too.
   const deviceChanges = await subscribeDeviceChanges(
-    config.REDIS_URL,
+    redisTargetOf(config),
     config.QUEUE_PREFIX,
     (deviceId) => authenticator.cache.forgetDevice(deviceId),
     (error) => logger.warn({ err: error.message }, 'device change subscription error'),

@@ -7,11 +7,12 @@ import {
   createTelemetryRepository,
   dropExpiredTelemetry,
   migrateWhenReachable,
+  telemetryPartitionsOf,
 } from '@iotflow/db'
 import { createMetrics, instrumentStoreWrites, type Metrics } from '@iotflow/metrics'
 import { startStoreConsumer, type WriterReadiness } from '@iotflow/queue'
 import { type Logger, type PeriodicJob, startRetentionJob } from '@iotflow/runtime'
-import { storeCallAttributes, withChildSpan } from '@iotflow/tracing'
+import { spanAttributes, storeCallAttributes, withChildSpan } from '@iotflow/tracing'
 
 export interface PostgresWriter {
   /** Redis and PostgreSQL, and the store-postgres queue's depths and backlog. */
@@ -39,7 +40,10 @@ export async function startPostgresWriter(
       async (batches) => {
         await withChildSpan(
           'postgres insert',
-          () => storeCallAttributes('postgresql', batches),
+          () => ({
+            ...storeCallAttributes('postgresql', batches),
+            [spanAttributes.partitions]: telemetryPartitionsOf(batches),
+          }),
           () => telemetry.writeBatches(batches),
         )
       },

@@ -3,8 +3,8 @@
  * with a manifest (docs/backups.md).
  *
  * Reads DATABASE_URL, REDIS_URL and QUEUE_PREFIX like the apps, the InfluxDB writer's variables
- * (INFLUX_API, INFLUX_URL, …), INFLUX_BACKUP_HOST (influxd's RPC address), PG_BIN_DIR and
- * BACKUP_SETTLE_MS.
+ * (INFLUX_API, INFLUX_URL, …), INFLUX_BACKUP_HOST (influxd's RPC address), PG_BIN_DIR,
+ * BACKUP_SETTLE_MS and BACKUP_HOLD_LEASE_MS (the lease of its hold on the writers).
  *
  * Exit code 0 when the backup is complete, 1 when it failed, 2 on bad usage or a refusal (DIR holds
  * something): nothing was written then.

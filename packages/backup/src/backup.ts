@@ -1,10 +1,23 @@
 import { mkdir, readdir } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { BackupConfig } from '@iotflow/config'
+import { type BackupConfig, describeRedisTarget, redisTargetOf } from '@iotflow/config'
 import { databaseNameOf } from '@iotflow/db'
-import { createRedisConnection, createUnstoredJobs, readBacklog, type UnstoredJobs } from '@iotflow/queue'
-import { influxBackupTargetOf, influxFieldValues, influxVersionOf } from './influx-store.js'
+import {
+  createRedisConnection,
+  createUnstoredJobs,
+  createWriterHolds,
+  readBacklog,
+  type UnstoredJobs,
+  type WriterHold,
+  type WriterHolds,
+} from '@iotflow/queue'
+import {
+  checkInfluxServerAndTool,
+  influxBackupTargetOf,
+  influxFieldValues,
+  influxVersionOf,
+} from './influx-store.js'
 import {
   describeFiles,
   INFLUX_BACKUP_DIR,
@@ -25,7 +38,9 @@ const SETTLE_POLL_MS = 200
  * (influxd backup -portable, or 2.x's influx backup) and a manifest written last. Every point
  * acknowledged before it started is in it, or counted in the manifest: the store jobs unstored at
  * the start are waited for (BACKUP_SETTLE_MS), then the writers are held while PostgreSQL's
- * snapshot is taken and InfluxDB is copied, so both stores are of one moment (docs/backups.md).
+ * snapshot is taken and InfluxDB is copied, so both stores are of one moment (docs/backups.md). The
+ * hold is a lease (BACKUP_HOLD_LEASE_MS) renewed while the backup runs: a backup that dies holding
+ * it leaves the writers held that long at most.
  */
 export async function runBackup(
   config: BackupConfig,
@@ -38,14 +53,25 @@ export async function runBackup(
   const server = await postgresServerOf(config.DATABASE_URL)
   const tools = await postgresToolsFor(server, config.PG_BIN_DIR)
   const influxVersion = await influxVersionOf(config.INFLUX_URL)
+  await checkInfluxServerAndTool(influx, influxVersion)
 
-  const redis = createRedisConnection(config.REDIS_URL, 'producer', { enableOfflineQueue: true })
+  const redis = createRedisConnection(redisTargetOf(config), 'producer', { enableOfflineQueue: true })
   redis.on('error', () => {}) // a command that fails rejects; the backup reports that
   const unstoredJobs = createUnstoredJobs(redis, config.QUEUE_PREFIX)
+  const holds = createWriterHolds(redis, config.QUEUE_PREFIX)
   let queue: Manifest['queue']
   let postgres: PostgresContents
   let fieldValues = 0
   try {
+    const writers = await unstoredJobs.writersConnected()
+    if (Object.values(writers).every((n) => n === 0)) {
+      // Not an error (stores that no writer changes are of one moment), but the likeliest cause is a
+      // REDIS_URL or QUEUE_PREFIX other than the apps': the apps' writers would then not be held.
+      log(
+        `no writer is connected to the store queues of QUEUE_PREFIX ${config.QUEUE_PREFIX} at ${describeRedisTarget(redisTargetOf(config))}: ` +
+          'if the writers run, they use another Redis or prefix, and this backup does not hold them',
+      )
+    }
     const backlog = await readBacklog(redis, config.QUEUE_PREFIX)
     const atStart = await unstoredJobs.ids()
     log(
@@ -55,7 +81,10 @@ export async function runBackup(
     // Both stores are taken at one moment: the writers are held from PostgreSQL's snapshot to the end
     // of InfluxDB's copy, so that each holds the same points. Ingest goes on meanwhile, into the queue.
     log('holding the writers: snapshot of postgresql, copy of influxdb')
-    const hold = await holdWriters(unstoredJobs)
+    const hold = await holdWriters(holds, config.BACKUP_HOLD_LEASE_MS, log)
+    log(
+      `writers held (hold ${hold.token}, a lease of ${config.BACKUP_HOLD_LEASE_MS} ms renewed while the backup runs)`,
+    )
     try {
       const left = await settle(unstoredJobs, atStart, 0)
       queue = {
@@ -72,13 +101,16 @@ export async function runBackup(
       postgres = await dumpPostgres(config.DATABASE_URL, tools, join(dir, POSTGRES_DUMP_FILE), async () => {
         await runCommand(influx.backupCommand(join(dir, INFLUX_BACKUP_DIR)))
         fieldValues = await influxFieldValues(influx.endpoint)
+        // Rejects when the lease lapsed meanwhile: the stores may not be of one moment, no backup.
         await hold.release()
         log(`writers released; postgresql: pg_dump of ${databaseNameOf(config.DATABASE_URL)}`)
       })
-    } finally {
-      await hold.release()
+    } catch (error) {
+      await hold.release().catch(() => {})
+      throw error
     }
   } finally {
+    await holds.close()
     await unstoredJobs.close()
     await redis.quit().catch(() => redis.disconnect())
   }
@@ -154,24 +186,37 @@ async function settle(
 
 /** Longest wait for the writers' running batches once they are held. */
 const HOLD_IDLE_TIMEOUT_MS = 30_000
+/** Longest wait for another backup's hold on the writers to end (it lasts that backup's InfluxDB copy). */
+const HOLD_WAIT_MS = 10 * 60_000
 
 /**
- * Holds the writers (unstored-jobs.ts); `release` may be called again. A SIGINT or SIGTERM during
- * the hold releases them before the process ends: a backup stopped by hand never leaves them held.
+ * Holds the writers under a lease of `leaseMs` (writer-hold.ts); `release` may be called again. A
+ * SIGINT or SIGTERM during the hold releases them before the process ends: a backup stopped by hand
+ * never leaves them held. One killed outright leaves them held until its lease lapses.
  */
-async function holdWriters(unstoredJobs: UnstoredJobs): Promise<{ release(): Promise<void> }> {
-  const hold = await unstoredJobs.hold(HOLD_IDLE_TIMEOUT_MS)
-  let released: Promise<void> | undefined
+async function holdWriters(
+  holds: WriterHolds,
+  leaseMs: number,
+  log: (line: string) => void,
+): Promise<WriterHold> {
+  const hold = await holds.hold({
+    leaseMs,
+    idleTimeoutMs: HOLD_IDLE_TIMEOUT_MS,
+    waitMs: HOLD_WAIT_MS,
+    onLapsedHold: (lapsed) =>
+      log(`a backup's hold on the writers (${lapsed.token}) had lapsed; resumed ${lapsed.queues.join(', ')}`),
+  })
   const onSignal = (signal: NodeJS.Signals) => {
-    void release().finally(() => process.kill(process.pid, signal))
+    void release()
+      .catch(() => {})
+      .finally(() => process.kill(process.pid, signal))
   }
   const release = () => {
     process.off('SIGINT', onSignal).off('SIGTERM', onSignal)
-    released ??= hold.release()
-    return released
+    return hold.release()
   }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
-  return { release }
+  return { token: hold.token, release }
 }
 
 const describeBacklog = (backlog: Record<string, number>) =>

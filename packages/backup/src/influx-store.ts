@@ -10,6 +10,7 @@ import {
   quoteInfluxIdentifier,
   runInfluxQlStatement,
 } from '@iotflow/influx'
+import { RefusedError } from './refused-error.js'
 import { type Command, runCommand } from './run-command.js'
 
 /**
@@ -27,6 +28,12 @@ export interface InfluxBackupTarget {
   backupCommand(dir: string): Command
   /** Restores the database or bucket called `from` in the backup in `dir` as `name`, which must not exist. */
   restoreCommand(dir: string, from: string): Command
+  /** Asks the program that backs up and restores for its version. */
+  versionCommand: Command
+  /** What that program must answer: the tool of this API's major version. */
+  toolVersion: RegExp
+  /** The program, as an operator would install it. */
+  toolName: string
 }
 
 export function influxBackupTargetOf(config: BackupConfig): InfluxBackupTarget {
@@ -45,6 +52,10 @@ export function influxBackupTargetOf(config: BackupConfig): InfluxBackupTarget {
         command: 'influxd',
         args: ['restore', '-portable', '-db', from, '-newdb', config.INFLUX_DATABASE, ...host, dir],
       }),
+      // "InfluxDB v1.8.10 (git: 1.8 688e697c51)"; 2.x's influxd has no backup command.
+      versionCommand: { command: 'influxd', args: ['version'] },
+      toolVersion: /^InfluxDB v?1\./,
+      toolName: "influxd 1.x (InfluxDB 1.x's server binary)",
     }
   }
   // influx CLI 2.x reads the token from INFLUX_TOKEN: kept off the command line.
@@ -64,6 +75,37 @@ export function influxBackupTargetOf(config: BackupConfig): InfluxBackupTarget {
       args: ['restore', dir, ...http, '--bucket', from, '--new-bucket', config.INFLUX_BUCKET],
       env,
     }),
+    // "Influx CLI 2.7.3 (git: 8b962c7e75) build_date: …"; InfluxDB 1.x's shell, also called
+    // influx, refuses the argument ("unknown arguments: version").
+    versionCommand: { command: 'influx', args: ['version'] },
+    toolVersion: /^Influx CLI v?2\./,
+    toolName: 'influx, the InfluxDB 2.x CLI (influx-cli)',
+  }
+}
+
+/**
+ * Refuses (before anything is held or written) a server or a tool of the other major version than
+ * INFLUX_API says: `serverVersion` is the server's /ping answer; the tool must say it is this API's.
+ */
+export async function checkInfluxServerAndTool(
+  target: InfluxBackupTarget,
+  serverVersion: string,
+): Promise<void> {
+  const serverMajor = /^v?(\d+)\./.exec(serverVersion)?.[1]
+  const expectedMajor = target.api === 'v1' ? '1' : '2'
+  if (serverMajor !== undefined && serverMajor !== expectedMajor) {
+    throw new RefusedError(
+      `INFLUX_API is ${target.api} but the server at INFLUX_URL is InfluxDB ${serverVersion}: set INFLUX_API=v${serverMajor}`,
+    )
+  }
+  const { command, args } = target.versionCommand
+  const answer = await runCommand(target.versionCommand).catch((error: Error) => error)
+  const said = answer instanceof Error ? answer.message : answer
+  if (answer instanceof Error || !target.toolVersion.test(said.trim())) {
+    throw new RefusedError(
+      `the backup and restore of InfluxDB ${expectedMajor}.x need ${target.toolName} on PATH; ` +
+        `\`${command} ${args.join(' ')}\` said: ${said.trim().split('\n').slice(0, 3).join(' / ')}`,
+    )
   }
 }
 

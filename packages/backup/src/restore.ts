@@ -4,10 +4,12 @@ import type { BackupConfig } from '@iotflow/config'
 import { databaseNameOf, migrationVersions } from '@iotflow/db'
 import type { InfluxQueryEndpoint } from '@iotflow/influx'
 import {
+  checkInfluxServerAndTool,
   dropInfluxDatabase,
   influxBackupTargetOf,
   influxDatabaseState,
   influxFieldValues,
+  influxVersionOf,
   restoreInflux,
 } from './influx-store.js'
 import { type Manifest, readCheckedManifest } from './manifest.js'
@@ -62,6 +64,7 @@ export async function runRestore(
     )
   }
   const tools = await postgresToolsFor(server, config.PG_BIN_DIR)
+  await checkInfluxServerAndTool(influx, await influxVersionOf(config.INFLUX_URL))
 
   const database = databaseNameOf(config.DATABASE_URL)
   const [postgresState, influxState] = [

@@ -8,6 +8,7 @@ import {
   loadWriterPostgresConfig,
 } from './apps.js'
 import { ConfigError } from './parse-env.js'
+import { redisTargetOf } from './redis-target.js'
 
 const problemsOf = (load: () => unknown) => {
   try {
@@ -28,7 +29,7 @@ describe('app configuration', () => {
     })
     expect(config.PORT).toBe(9000)
     expect(config.MIGRATE_ON_START).toBe(false)
-    expect(config.REDIS_URL).toBe('redis://127.0.0.1:6379')
+    expect(redisTargetOf(config)).toEqual({ mode: 'single', url: 'redis://127.0.0.1:6379' })
     expect(config.HOST).toBe('127.0.0.1')
   })
 
@@ -183,6 +184,7 @@ describe('app configuration', () => {
     expect(config.INFLUX_DATABASE).toBe('iotflow')
     expect(config.INFLUX_BACKUP_HOST).toBe('influx.internal:8088')
     expect(config.BACKUP_SETTLE_MS).toBe(60_000)
+    expect(config.BACKUP_HOLD_LEASE_MS).toBe(30_000)
     expect(config.PG_BIN_DIR).toBeUndefined()
     const set = loadBackupConfig({
       INFLUX_API: 'v1',
@@ -200,6 +202,13 @@ describe('app configuration', () => {
     ).toEqual(['INFLUX_BACKUP_HOST'])
     expect(problemsOf(() => loadBackupConfig({ INFLUX_API: 'v1', BACKUP_SETTLE_MS: '-1' }))).toEqual([
       'BACKUP_SETTLE_MS',
+    ])
+    expect(loadBackupConfig({ INFLUX_API: 'v1', BACKUP_HOLD_LEASE_MS: '5000' }).BACKUP_HOLD_LEASE_MS).toBe(
+      5000,
+    )
+    // A lease shorter than a second would lapse between renewals on a busy machine.
+    expect(problemsOf(() => loadBackupConfig({ INFLUX_API: 'v1', BACKUP_HOLD_LEASE_MS: '500' }))).toEqual([
+      'BACKUP_HOLD_LEASE_MS',
     ])
     expect(problemsOf(() => loadBackupConfig({ INFLUX_API: 'v2' }))).toEqual(['INFLUX_TOKEN'])
   })

@@ -59,12 +59,21 @@ const AlertmanagerAlert = Type.Object({
   endsAt: Type.Optional(Type.String()),
 })
 
-/** A delivery job: alerts to post to Alertmanager as one request, or messages to publish on MQTT. */
+/**
+ * A delivery job: alerts to post to Alertmanager as one request, messages to publish on MQTT, or
+ * a body to post to a rule's webhook (its URL and secret are read when it is sent, never queued).
+ */
 export const AlertDeliveryPayload = Type.Union([
   Type.Object({ target: Type.Optional(Type.Literal('alertmanager')), alerts: Type.Array(AlertmanagerAlert) }),
   Type.Object({
     target: Type.Literal('mqtt'),
     messages: Type.Array(Type.Object({ topic: Type.String(), payload: Type.String() })),
+  }),
+  Type.Object({
+    target: Type.Literal('webhook'),
+    rule_id: Type.Integer(),
+    transition_id: Type.Integer(),
+    body: Type.String(),
   }),
 ])
 export type AlertDeliveryPayload = Static<typeof AlertDeliveryPayload>

@@ -1,3 +1,4 @@
+import { type RedisTargetEnv, redisTargetOf } from '@iotflow/config'
 import { createAlertRulesRepository, createFieldTypesRepository, type Sql } from '@iotflow/db'
 import {
   type AlertRuleWatch,
@@ -6,20 +7,23 @@ import {
   createBatchEnqueuer,
   createGroupCommitEnqueuer,
   type GathererLimits,
+  type RedisConnection,
   startBacklogMonitor,
   watchAlertRules,
 } from '@iotflow/queue'
 import type { Logger } from '@iotflow/runtime'
-import type { Redis } from 'ioredis'
 import { type DeviceRateLimiter, deviceRateLimiterFrom } from './device-rate-limiter.js'
 import { FieldTypeRegistry } from './field-type-registry.js'
 import { createIngestService, type IngestService, telemetryLimitsFrom } from './ingest-service.js'
 
 /** The settings the ingest path reads, named as in the gateway's and the bridge's configs. */
 export type IngestAssemblyConfig = Parameters<typeof telemetryLimitsFrom>[0] &
-  Parameters<typeof deviceRateLimiterFrom>[1] & {
-    REDIS_URL: string
+  Parameters<typeof deviceRateLimiterFrom>[1] &
+  RedisTargetEnv & {
     QUEUE_PREFIX: string
+    /** A batch is acknowledged once this many replicas hold it (0: the primary alone). */
+    REDIS_MIN_REPLICAS_ACK: number
+    REDIS_REPLICAS_ACK_TIMEOUT_MS: number
     /** Unset: the catalog's retry policy. */
     STORE_JOB_ATTEMPTS?: number | undefined
     STORE_JOB_BACKOFF_MS?: number | undefined
@@ -30,8 +34,8 @@ export type IngestAssemblyConfig = Parameters<typeof telemetryLimitsFrom>[0] &
 export interface IngestAssemblyOptions {
   config: IngestAssemblyConfig
   sql: Sql
-  /** A producer connection (createRedisConnection(url, 'producer')); its owner closes it. */
-  redis: Redis
+  /** A producer connection (createRedisConnection(target, 'producer')); its owner closes it. */
+  redis: RedisConnection
   /** Batches that arrive together are queued as one (GROUP_COMMIT_* or MQTT_GROUP_COMMIT_*). */
   groupCommit: GathererLimits
   logger: Pick<Logger, 'warn'>
@@ -63,7 +67,7 @@ export async function assembleIngest(options: IngestAssemblyOptions): Promise<In
   const { config, sql, redis, logger } = options
   const rules = createAlertRulesRepository(sql)
   const alertRulesExist = await watchAlertRules({
-    redisUrl: config.REDIS_URL,
+    redisTarget: redisTargetOf(config),
     queuePrefix: config.QUEUE_PREFIX,
     load: async () => (await rules.count()) > 0,
     refreshMs: config.ALERT_RULES_REFRESH_MS,
@@ -74,7 +78,15 @@ export async function assembleIngest(options: IngestAssemblyOptions): Promise<In
   })
   const retry = { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS }
   const batchEnqueuer = createGroupCommitEnqueuer(
-    createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry, { alertFanOut: () => alertRulesExist.current() }),
+    createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry, {
+      alertFanOut: () => alertRulesExist.current(),
+      ...(config.REDIS_MIN_REPLICAS_ACK > 0 && {
+        replicasAck: {
+          replicas: config.REDIS_MIN_REPLICAS_ACK,
+          timeoutMs: config.REDIS_REPLICAS_ACK_TIMEOUT_MS,
+        },
+      }),
+    }),
     options.groupCommit,
   )
   const backlog = await startBacklogMonitor({

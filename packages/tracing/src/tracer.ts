@@ -25,4 +25,6 @@ export const spanAttributes = {
   points: 'iotflow.points',
   jobs: 'iotflow.jobs',
   queue: 'iotflow.queue',
+  /** The day partitions of PostgreSQL's telemetry table a store call writes. */
+  partitions: 'iotflow.partitions',
 } as const

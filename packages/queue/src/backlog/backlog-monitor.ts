@@ -1,5 +1,5 @@
 import type { Logger } from '@iotflow/runtime'
-import type { Redis } from 'ioredis'
+import type { RedisConnection } from '../redis/connection.js'
 import { type BacklogPoints, readBacklog } from './backlog.js'
 
 /** How the backlog stands against its bound, as /health/ready shows it. */
@@ -34,7 +34,7 @@ export interface BacklogMonitor {
 }
 
 export interface BacklogMonitorOptions {
-  redis: Redis
+  redis: RedisConnection
   queuePrefix: string
   limit: number
   /** How often the counters are read (one HMGET). */

@@ -1,6 +1,6 @@
 import { QueueKeys } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
+import type { RedisConnection } from '../redis/connection.js'
 
 /**
  * The backlog: per store queue, the points queued but not yet stored. One Redis hash, a field per
@@ -16,7 +16,7 @@ export const storeQueueNames: ReadonlySet<string> = new Set(storeQueues.map((key
 export type BacklogPoints = Record<string, number>
 
 /** Reads every store queue's backlog in one round trip (a counter below zero reads as zero). */
-export async function readBacklog(redis: Redis, queuePrefix: string): Promise<BacklogPoints> {
+export async function readBacklog(redis: RedisConnection, queuePrefix: string): Promise<BacklogPoints> {
   const names = [...storeQueueNames]
   const values = await redis.hmget(backlogKey(queuePrefix), ...names)
   return Object.fromEntries(names.map((name, i) => [name, Math.max(0, Number(values[i] ?? 0) || 0)]))
@@ -54,7 +54,7 @@ type ReleaseCommand = (...args: (string | number)[]) => Promise<number>
  * Subtracts `points` from the backlog of `queueName` (0 only reconciles); resolves with what remains.
  */
 export function releaseBacklog(
-  redis: Redis,
+  redis: RedisConnection,
   queuePrefix: string,
   queueName: string,
   points: number,

@@ -1,9 +1,9 @@
 import type { StoreBatchPayload } from '@iotflow/contracts'
 import type { Logger } from '@iotflow/runtime'
 import type { Job, Worker } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { releaseBacklog } from '../backlog/backlog.js'
 import { pointsOfStoreJob } from '../job-payloads.js'
+import type { RedisConnection } from '../redis/connection.js'
 import { failedForGood } from './failure-isolation.js'
 
 export interface BacklogReleaser {
@@ -26,7 +26,7 @@ const RECONCILE_INTERVAL_MS = 1_000
 export function releaseBacklogOnCompletion(
   worker: Worker<StoreBatchPayload>,
   options: {
-    connection: Redis
+    connection: RedisConnection
     queuePrefix: string
     logger: Pick<Logger, 'warn'>
   },

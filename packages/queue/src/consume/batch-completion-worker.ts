@@ -1,15 +1,15 @@
 import type { Logger } from '@iotflow/runtime'
 import { Worker } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { bullPrefix, type QueuePayloads, queueCatalog } from '../catalog.js'
 import { payloadOf } from '../job-payloads.js'
+import type { RedisConnection } from '../redis/connection.js'
 
 /**
  * Completes parent jobs once all their store jobs are done, so a batch reads `stored` and the parent
  * queue never grows without bound. Cheap: run one in every writer process.
  */
 export function createBatchCompletionWorker(
-  connection: Redis,
+  connection: RedisConnection,
   queuePrefix: string,
   logger: Pick<Logger, 'info' | 'warn' | 'error'>,
 ) {

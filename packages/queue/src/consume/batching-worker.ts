@@ -2,9 +2,9 @@ import { type DeviceColumns, pointsInPayload, type StoreBatchPayload } from '@io
 import type { Logger } from '@iotflow/runtime'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from '../catalog.js'
 import { InvalidJobPayloadError, payloadOf } from '../job-payloads.js'
+import type { RedisConnection } from '../redis/connection.js'
 import { asError } from './as-error.js'
 import { releaseBacklogOnCompletion } from './backlog-release.js'
 import { withBatchWriteSpan } from './batch-write-span.js'
@@ -28,7 +28,7 @@ export type { FailureKind }
 
 export interface BatchingWorkerOptions<K extends BatchQueueKey> {
   queue: K
-  connection: Redis
+  connection: RedisConnection
   queuePrefix: string
   /** Jobs held at once; they are gathered into batches. */
   concurrency: number

@@ -1,9 +1,14 @@
+import { type RedisTargetEnv, redisTargetOf } from '@iotflow/config'
 import { type DependencyState, probe, type ReadinessReport } from '@iotflow/runtime'
-import type { Redis } from 'ioredis'
 import { readBacklog } from '../backlog/backlog.js'
 import { type BacklogReport, backlogReport } from '../backlog/backlog-monitor.js'
 import { type BatchQueueKey, queueCatalog, storeQueues } from '../catalog.js'
-import { createRedisConnection, waitUntilRedisReady, warnOnRedisErrors } from '../redis/connection.js'
+import {
+  createRedisConnection,
+  type RedisConnection,
+  waitUntilRedisReady,
+  warnOnRedisErrors,
+} from '../redis/connection.js'
 import {
   type RedisDurability,
   readRedisDurability,
@@ -12,10 +17,10 @@ import {
 import { createQueueDepths, type JobCounts } from '../status/queue-depths.js'
 import { createBatchCompletionWorker } from './batch-completion-worker.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
+import { watchWriterHolds } from './writer-hold.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
-export interface WriterQueueConfig {
-  REDIS_URL: string
+export interface WriterQueueConfig extends RedisTargetEnv {
   QUEUE_PREFIX: string
   WRITER_CONCURRENCY: number
   WRITER_MAX_BATCH_POINTS: number
@@ -36,7 +41,7 @@ export type WriterReadiness = ReadinessReport & {
 }
 
 export interface StoreConsumer {
-  connection: Redis
+  connection: RedisConnection
   /** Probes Redis and `probes` (the store); when Redis is up, adds this queue's depths, backlog and Redis's durability. */
   readiness(probes: Record<string, () => Promise<unknown>>): Promise<WriterReadiness>
   close(): Promise<void>
@@ -54,7 +59,7 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
   store: Pick<BatchingWorkerOptions<K>, 'writeBatch' | 'classify' | 'logger'>,
 ): Promise<StoreConsumer> {
   const { logger } = store
-  const connection = createRedisConnection(config.REDIS_URL, 'worker')
+  const connection = createRedisConnection(redisTargetOf(config), 'worker')
   warnOnRedisErrors(connection, logger)
   await waitUntilRedisReady(connection, logger)
   await reportRedisDurability(connection, logger)
@@ -76,6 +81,9 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
   const completion = isStoreQueue
     ? createBatchCompletionWorker(connection, config.QUEUE_PREFIX, logger)
     : undefined
+  // A backup that died holding the store queues paused would stop every writer for good: its hold
+  // is a lease, and the writers lift it once it lapses (writer-hold.ts).
+  const holdWatch = isStoreQueue ? watchWriterHolds(connection, config.QUEUE_PREFIX, logger) : undefined
   const depths = createQueueDepths(connection, config.QUEUE_PREFIX, [queue])
   const { name } = queueCatalog[queue]
 
@@ -116,7 +124,7 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
     },
     close() {
       closing ??= (async () => {
-        await Promise.all([batching.close(), completion?.close()])
+        await Promise.all([batching.close(), completion?.close(), holdWatch?.close()])
         await depths.close()
         await connection.quit().catch(() => connection.disconnect())
       })()

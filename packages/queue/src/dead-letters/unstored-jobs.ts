@@ -1,22 +1,19 @@
-import { setTimeout as sleep } from 'node:timers/promises'
 import type { StoreBatchPayload } from '@iotflow/contracts'
 import { Job, Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
 import { pointsOfStoreJob } from '../job-payloads.js'
-import { onSharedConnection } from '../redis/connection.js'
-
-const HOLD_POLL_MS = 50
+import { onSharedConnection, type RedisConnection } from '../redis/connection.js'
 
 /** The states of a store job whose points are not stored yet; `failed` is a dead letter. */
 const UNSTORED_STATES = ['wait', 'paused', 'active', 'delayed', 'prioritized', 'failed'] as const
 
 /**
- * Which acknowledged points are not stored yet, job by job, in each store queue, and a hold on the
- * writers: what a backup needs to take both stores at one moment. A store job is removed once its batch is committed (or kept as completed), so a job
- * that is gone was stored; one in the failed set was not (it waits for a replay).
+ * Which acknowledged points are not stored yet, job by job, in each store queue: what a backup
+ * needs to say what it holds (it holds the writers with writer-hold.ts). A store job is removed once
+ * its batch is committed (or kept as completed), so a job that is gone was stored; one in the
+ * failed set was not (it waits for a replay).
  */
-export function createUnstoredJobs(connection: Redis, queuePrefix: string) {
+export function createUnstoredJobs(connection: RedisConnection, queuePrefix: string) {
   const queues = new Map(
     storeQueues.map((key) => {
       const name = queueCatalog[key].name
@@ -63,29 +60,12 @@ export function createUnstoredJobs(connection: Redis, queuePrefix: string) {
       return jobs.reduce((sum, job) => sum + (job ? pointsOfStoreJob(job) : 0), 0)
     },
 
-    /**
-     * Holds the store writers: pauses every store queue (new and retried jobs wait; the gateway and
-     * the bridge go on acknowledging) and resolves once no job is active, so neither store changes
-     * until `release`. Queues paused before (by an operator) are left as they were by `release`.
-     */
-    async hold(idleTimeoutMs: number): Promise<{ release(): Promise<void> }> {
-      const paused: Queue[] = []
-      for (const queue of queues.values()) {
-        if (await queue.isPaused()) continue
-        await queue.pause()
-        paused.push(queue)
-      }
-      const release = () => Promise.all(paused.map((q) => q.resume())).then(() => undefined)
-      const deadline = Date.now() + idleTimeoutMs
-      for (;;) {
-        const active = await Promise.all([...queues.values()].map((q) => q.getActiveCount()))
-        if (active.every((n) => n === 0)) return { release }
-        if (Date.now() >= deadline) {
-          await release()
-          throw new Error(`the writers did not finish their running batches in ${idleTimeoutMs} ms`)
-        }
-        await sleep(HOLD_POLL_MS)
-      }
+    /** Writers connected to each store queue (BullMQ's CLIENT LIST of its workers). */
+    async writersConnected(): Promise<Record<string, number>> {
+      const entries = await Promise.all(
+        [...queues].map(async ([name, queue]) => [name, await queue.getWorkersCount()] as const),
+      )
+      return Object.fromEntries(entries)
     },
 
     close: () => Promise.all([...queues.values()].map((q) => q.close())).then(() => undefined),

@@ -1,9 +1,9 @@
 import { pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
 import { type AddNodeOpts, FlowProducer, type Job, type JobNode, type QueueBaseOptions } from 'bullmq'
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { ChainableCommander } from 'ioredis'
 import { backlogKey, storeQueueNames } from '../backlog/backlog.js'
 import { bullPrefix } from '../catalog.js'
-import { onSharedConnection } from '../redis/connection.js'
+import { onSharedConnection, type RedisConnection } from '../redis/connection.js'
 import { SharedPayloadJob } from './shared-payload-job.js'
 
 /**
@@ -39,7 +39,10 @@ class BacklogCountingFlowProducer extends FlowProducer {
 }
 
 /** The FlowProducer of the fan-out, counting every store job's points into the backlog. */
-export function createBacklogCountingFlowProducer(connection: Redis, queuePrefix: string): FlowProducer {
+export function createBacklogCountingFlowProducer(
+  connection: RedisConnection,
+  queuePrefix: string,
+): FlowProducer {
   return new BacklogCountingFlowProducer(
     { connection, prefix: bullPrefix(queuePrefix), ...onSharedConnection },
     backlogKey(queuePrefix),

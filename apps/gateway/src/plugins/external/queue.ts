@@ -1,27 +1,28 @@
+import type { RedisTarget } from '@iotflow/config'
 import {
   type BatchStatusReader,
   createBatchStatusReader,
   createQueueDepths,
   createRedisConnection,
   type QueueDepths,
+  type RedisConnection,
   reportRedisDurability,
   waitUntilRedisReady,
   warnOnRedisErrors,
 } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis
+    redis: RedisConnection
     batchStatus: BatchStatusReader
     queueDepths: QueueDepths
   }
 }
 
 export interface QueuePluginOptions {
-  redisUrl: string
+  redisTarget: RedisTarget
   queuePrefix: string
 }
 
@@ -32,12 +33,12 @@ export interface QueuePluginOptions {
  */
 export default fp(
   async (fastify: FastifyInstance, options: QueuePluginOptions) => {
-    const redis = createRedisConnection(options.redisUrl, 'producer')
+    const redis = createRedisConnection(options.redisTarget, 'producer')
     warnOnRedisErrors(redis, fastify.log)
     // Redis down at start: wait for it (logging) rather than crash-loop.
     await waitUntilRedisReady(redis, fastify.log)
     await reportRedisDurability(redis, fastify.log)
-    fastify.decorate('redis', redis)
+    fastify.decorate<RedisConnection>('redis', redis)
     const queueDepths = createQueueDepths(redis, options.queuePrefix)
     const batchStatus = createBatchStatusReader(redis, options.queuePrefix)
     fastify.decorate('batchStatus', batchStatus)
