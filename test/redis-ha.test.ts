@@ -205,7 +205,12 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
     expect(listed.stdout).toContain(`device ${device.id}`)
 
     expect(await influx.dropShardHolding(poisonTime)).toBe(1)
-    const replayed = tool('packages/queue/src/dead-letters/dlq-replay-cli.ts', '--queue', 'store-influx', '--all')
+    const replayed = tool(
+      'packages/queue/src/dead-letters/dlq-replay-cli.ts',
+      '--queue',
+      'store-influx',
+      '--all',
+    )
     expect(replayed.status, replayed.stderr).toBe(0)
     expect(replayed.stdout).toContain('1 job(s) replayed')
     await bothStoresHold(device.id, 1)
