@@ -59,8 +59,9 @@ export const Manifest = Type.Object({
     unstored_jobs_at_start: Type.Record(Type.String(), Count),
     settle_ms: Count,
     /**
-     * Of the jobs unstored at the start, those still unstored at the backup's moment: points
-     * acknowledged before the backup started that it does not hold. Still queued in Redis (or dead
+     * Of the jobs unstored at the start, those still unstored at the backup's moment and not in
+     * `level` (the other store had them): points acknowledged before the backup started that it does
+     * not hold. Still queued in Redis (or dead
      * letters); a restored Redis or a replay stores them (the writes are idempotent).
      */
     acknowledged_not_in_backup: PerStoreQueue(
