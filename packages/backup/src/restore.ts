@@ -123,7 +123,9 @@ export async function runRestore(
     log(`postgresql: writing the ${postgresLacks.length} batch(es) InfluxDB held and it lacked`)
     const sql = createSql(config.DATABASE_URL, { max: 1 })
     try {
-      await createTelemetryRepository(sql).writeBatches(postgresLacks.flatMap((payload) => payload.batches))
+      // Batch by batch: each is of the size a writer writes at once.
+      const telemetry = createTelemetryRepository(sql)
+      for (const payload of postgresLacks) await telemetry.writeBatches(payload.batches)
     } finally {
       await closeSql(sql)
     }
@@ -152,7 +154,7 @@ export async function runRestore(
   if (influxLacks.length > 0) {
     log(`influxdb: writing the ${influxLacks.length} batch(es) PostgreSQL held and it lacked`)
     const writer = createInfluxWriteClient(influxTargetFrom(config))
-    await writer.write(influxLacks.flatMap((payload) => payload.batches.flatMap(batchToLines)))
+    for (const payload of influxLacks) await writer.write(payload.batches.flatMap(batchToLines))
     leveledFieldValues = await influxFieldValues(influx.endpoint)
   }
   const lackedFieldValues = influxLacks.reduce(
