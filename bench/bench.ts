@@ -4,6 +4,7 @@
  *
  *   pnpm bench [--scenarios 1,6,2,3,4,5] [--seconds 60] [--overload-clients 100]
  *              [--overload-bound 200000] [--mqtt-rate 10000] [--device-rate 1000000|off] [--cpu-prof DIR]
+ *              [--alert-seconds 30]
  *
  *   1. HTTP batches of 1,000 points from 50 concurrent clients
  *   2. HTTP single-point requests from 200 concurrent clients
@@ -16,6 +17,10 @@
  *      yardstick, IoTFlow (A/B/B/A), and the ratio of the sums
  *   8. Latency at fixed offered rates (1,000, 3,000, 5,000 single-point requests/s, open loop, from
  *      the Node client), IoTFlow then the yardstick at each rate
+ *   9. Alerts: 50 rules over 1,000 devices at 20,000 points/s (paced, --alert-seconds long), four
+ *      runs A/B/B/A: without the alert path (9.0: no rule, no evaluator), with it (9: the rules,
+ *      an evaluator, a private Alertmanager); CPU per 1,000 points of each, and the p99 from the
+ *      202 to Alertmanager holding the alert
  *
  * Scenarios run in the order --scenarios lists them, 5.1 and 5.2 right after 1 and 2: the default
  * runs 1, 5.1, 6, 2, 5.2, 3, 4, and `--scenarios 6,1` runs 6 before 1.
@@ -35,6 +40,7 @@ import { parseArgs } from 'node:util'
 import { createRedisConnection, waitForReady } from '@iotflow/queue'
 import { startPrivateRedis } from '@iotflow/testkit'
 import { buildApps } from '../infra/build/build-apps.js'
+import { type AlertScenarioResult, printAlertComparison, runAlertScenario } from './harness/alert-scenario.js'
 import type { BenchContext, ScenarioResult } from './harness/context.js'
 import { printGoals } from './harness/goals.js'
 import { type HttpScenario, runHttpOnIotflow, runHttpOnYardstick } from './harness/http-scenarios.js'
@@ -55,6 +61,7 @@ const { values: args } = parseArgs({
     'mqtt-rate': { type: 'string', default: '10000' },
     'device-rate': { type: 'string', default: '1000000' },
     'cpu-prof': { type: 'string' },
+    'alert-seconds': { type: 'string', default: '30' },
   },
 })
 // In the order given: the run order.
@@ -64,7 +71,9 @@ const overloadClients = Number(args['overload-clients'])
 const overloadBound = Number(args['overload-bound'])
 const mqttRate = Number(args['mqtt-rate'])
 for (const id of selected)
-  if (!['1', '2', '3', '4', '5', '6', '7', '8'].includes(id)) fail(`unknown scenario ${id} (1 to 8)`)
+  if (!['1', '2', '3', '4', '5', '6', '7', '8', '9'].includes(id)) fail(`unknown scenario ${id} (1 to 9)`)
+const alertSeconds = Number(args['alert-seconds'])
+if (!(alertSeconds >= 10)) fail('--alert-seconds must be at least 10')
 if (!(seconds >= 1)) fail('--seconds must be at least 1')
 if (!(overloadClients >= 1) || !(overloadBound >= 1) || !(mqttRate >= 0))
   fail('the options take positive numbers')
@@ -80,6 +89,14 @@ const LINES_PER_REQUEST = 5000
 const LINE_PROTOCOL_MAX_POINTS_PER_SECOND = 1_000_000
 const LINE_PROTOCOL_CLIENTS = 50
 
+/** Scenario 9 (issue 18). */
+const ALERT_SCENARIO = {
+  devices: 1000,
+  rules: 50,
+  pointsPerSecond: 20_000,
+  periodMs: 5000,
+  crossingEvery: 4,
+}
 /** Scenario 8's offered rates, single-point requests a second. */
 const FIXED_RATES = [1000, 3000, 5000]
 const outsideStyle: HttpScenario = {
@@ -183,12 +200,13 @@ await withTeardown(async (teardown) => {
   const run = async (
     id: string,
     scenario: () => Promise<ScenarioResult>,
+    loadSeconds = seconds,
   ): Promise<ScenarioResult | undefined> => {
     if (teardown.stopping) return undefined
     const settled = await settleMachine(cpus().length)
     console.log(
       `\n… settled in ${(settled.waitedMs / 1000).toFixed(1)} s (machine ${Math.round(settled.busy * 100)}% busy)` +
-        `; scenario ${id}: ${seconds} s of load, then until both stores hold every point`,
+        `; scenario ${id}: ${loadSeconds} s of load, then until both stores hold every point`,
     )
     try {
       const result = await scenario()
@@ -236,6 +254,18 @@ await withTeardown(async (teardown) => {
           if (result) fixedRateRuns.push({ rate, result })
         }
       }
+    }
+    if (id === '9') {
+      // A/B/B/A: what drifts on a shared machine during the four runs weighs on both sides alike.
+      const alertContext = { ...context, seconds: alertSeconds }
+      for (const alerts of [false, true, true, false])
+        await run(
+          alerts ? '9' : '9.0',
+          () => runAlertScenario(alertContext, { ...ALERT_SCENARIO, alerts }),
+          alertSeconds,
+        )
+      const runs = results.filter((r): r is AlertScenarioResult => r.id === '9' || r.id === '9.0')
+      if (runs.length > 0 && !teardown.stopping) printAlertComparison(runs)
     }
     // Listed without its scenario: the yardstick's runs alone.
     if (id === '5') {

@@ -2,14 +2,25 @@
  * Micro-benchmark of the line protocol parser: bodies of 5,000 Telegraf-like lines (a measurement,
  * three tags, five fields of every type, a nanosecond timestamp), parsed over and over; then the
  * four readings of `pnpm bench`'s points, as line protocol and as the JSON of /api/v1/telemetry,
- * each parsed as the gateway parses it.
+ * each parsed as the gateway parses it; then each taken as the gateway takes it up to the queue.
  *
  *   pnpm bench:line-protocol [--lines 5000] [--seconds 5]
  *
- * Prints lines/s and MB/s of text for each body, parsed from its bytes as the gateway gets them.
+ * Prints lines/s and MB/s of text for each body, parsed from its bytes as the gateway gets them,
+ * and the CPU it took per 1,000 lines (the steadier figure on a shared machine: it counts this
+ * process's time only, the garbage collector's threads included).
  */
+
 import { parseArgs } from 'node:util'
-import { parseJsonBody, parseLineProtocol, parseTelemetryBody } from '@iotflow/contracts'
+import { gunzipSync, gzipSync } from 'node:zlib'
+import { parseJsonBody, parseLineProtocol, parseTelemetryBody, toColumns } from '@iotflow/contracts'
+import {
+  createIngestService,
+  createLineProtocolIngest,
+  type FieldType,
+  FieldTypeRegistry,
+} from '@iotflow/ingest'
+import type { BatchEnqueuer, NewBatch } from '@iotflow/queue'
 
 const { values: args } = parseArgs({
   options: { lines: { type: 'string', default: '5000' }, seconds: { type: 'string', default: '5' } },
@@ -40,6 +51,7 @@ const reading = (i: number) => ({
   rssi: -95 + (i % 51),
 })
 
+/** As scenario 6 sends them (bench/harness/line-protocol-bodies.ts): one series, `host` tag, ns. */
 function readingsAsLineProtocol(): string {
   const lines: string[] = []
   for (let i = 0; i < LINES; i++) {
@@ -57,18 +69,25 @@ function readingsAsJson(): string {
 }
 
 /** Parses the body from its bytes, as the gateway receives it, over and over. */
-function measure(name: string, text: string, parse: (body: Buffer) => number) {
-  const body = Buffer.from(text)
+async function measure(
+  name: string,
+  text: string | Buffer,
+  parse: (body: Buffer) => number | Promise<number>,
+) {
+  const body = Buffer.isBuffer(text) ? text : Buffer.from(text)
   // Warm-up, so the figure is the optimised code's.
-  for (let i = 0; i < 20; i++) parse(body)
+  for (let i = 0; i < 20; i++) await parse(body)
   let parsed = 0
+  const cpu = process.cpuUsage()
   const started = performance.now()
-  while (performance.now() - started < SECONDS * 1000) parsed += parse(body)
+  while (performance.now() - started < SECONDS * 1000) parsed += await parse(body)
   const elapsed = (performance.now() - started) / 1000
+  const used = process.cpuUsage(cpu)
   const bytes = (body.length * parsed) / LINES
   console.log(
     `${name}: ${Math.round(parsed / elapsed).toLocaleString('en')} lines/s, ` +
-      `${(bytes / elapsed / 1e6).toFixed(1)} MB/s (${LINES}-line bodies, ${SECONDS} s)`,
+      `${(bytes / elapsed / 1e6).toFixed(1)} MB/s, ` +
+      `${((used.user + used.system) / parsed).toFixed(2)} ms CPU per 1,000 lines (${LINES}-line bodies, ${SECONDS} s)`,
   )
 }
 
@@ -76,7 +95,7 @@ const utf8 = new TextDecoder('utf-8', { fatal: true })
 
 /** As the gateway takes line protocol (once gunzipped): bytes to text, then points. */
 function lineProtocol(body: Buffer): number {
-  const result = parseLineProtocol(utf8.decode(body))
+  const result = parseLineProtocol(utf8.decode(body), 'ns', { qualifyFields: true })
   if (!result.ok) throw new Error(result.message)
   return result.points.length
 }
@@ -90,7 +109,58 @@ function json(body: Buffer): number {
   return result.points.length
 }
 
-measure('plain lines  ', body(false), lineProtocol)
-measure('escaped lines', body(true), lineProtocol)
-measure('bench readings, line protocol (parse only)', readingsAsLineProtocol(), lineProtocol)
-measure('bench readings, JSON (parse and validate) ', readingsAsJson(), json)
+// Up to the queue: the ingest path with its field type registry (kept in memory here, where the
+// gateway keeps PostgreSQL's in its cache) and a queue that does what the gateway's does to a batch
+// before Redis: columns (packages/queue's enqueue.ts), then JSON for the job.
+const types = new Map<string, FieldType>()
+const fieldTypes = new FieldTypeRegistry({
+  find: async (names) =>
+    new Map(names.flatMap((name) => (types.has(name) ? [[name, types.get(name) as FieldType]] : []))),
+  claim: async (fields) => {
+    for (const [name, type] of fields) if (!types.has(name)) types.set(name, type)
+    return new Map([...fields].map(([name]) => [name, types.get(name) as FieldType]))
+  },
+})
+let serialized = 0
+const enqueueMany = async (batches: NewBatch[]) => {
+  serialized += JSON.stringify({ batch_id: 'b', batches: batches.map(toColumns) }).length
+  return batches.map(() => ({ batchId: 'b' }))
+}
+const enqueuer: BatchEnqueuer = {
+  enqueue: async (batch, admission) => {
+    await admission
+    return (await enqueueMany([batch]))[0] as { batchId: string }
+  },
+  enqueueMany,
+  close: async () => {},
+}
+const ingestService = createIngestService({ fieldTypes, enqueuer })
+const limits = { ...(await import('@iotflow/contracts')).defaultTelemetryLimits, maxPoints: LINES }
+const ingestLineProtocol = createLineProtocolIngest({ ingestService, limits })
+const device = { id: 1, device_type: 'sensor' }
+
+async function lineProtocolToQueue(gzipped: Buffer): Promise<number> {
+  const outcome = await ingestLineProtocol({ device }, utf8.decode(gunzipSync(gzipped)), 'ns')
+  if (outcome.status !== 204) throw new Error(JSON.stringify(outcome))
+  return outcome.accepted
+}
+
+async function jsonToQueue(body: Buffer): Promise<number> {
+  const value = parseJsonBody(body)
+  if (!value.ok) throw new Error(value.message)
+  const outcome = await ingestService.ingest(device, value.value)
+  if (outcome.status !== 202) throw new Error(JSON.stringify(outcome))
+  return outcome.accepted
+}
+
+await measure('plain lines  ', body(false), lineProtocol)
+await measure('escaped lines', body(true), lineProtocol)
+await measure('bench readings, line protocol (parse only)', readingsAsLineProtocol(), lineProtocol)
+await measure('bench readings, JSON (parse and validate) ', readingsAsJson(), json)
+await measure(
+  'bench readings, gzipped line protocol to the queue (scenario 6)',
+  gzipSync(readingsAsLineProtocol()),
+  lineProtocolToQueue,
+)
+await measure('bench readings, JSON to the queue (scenario 1)         ', readingsAsJson(), jsonToQueue)
+if (serialized === 0) throw new Error('nothing was serialized')

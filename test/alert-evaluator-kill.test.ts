@@ -1,21 +1,29 @@
 import { freePort, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
-import { afterAll, expect, it } from 'vitest'
+import { afterAll, beforeAll, expect, it } from 'vitest'
 import { useAlertingFixture } from './support/alerting.js'
 import { type AppProcess, spawnApp } from './support/app-process.js'
+import { startWebhookReceiver } from './support/webhook-receiver.js'
 
 /**
  * SIGKILL the alert evaluator (the built app, in a process of its own) while it judges batches
  * that cross a threshold, then start it again: every (rule, device) makes exactly one transition
  * and the receiver behind a real Alertmanager hears exactly one notification of it, firing and
- * then resolved. The killed jobs come back once their lock expires (BullMQ's stalled-job
+ * then resolved; so does the rule's webhook (one delivery per transition id: a delivery cut by the
+ * kill after the receiver had it is sent again with the same X-IoTFlow-Delivery). The killed jobs come back once their lock expires (BullMQ's stalled-job
  * recovery, 30 to 60 s).
  */
 const DEVICES = 60
 const fixture = useAlertingFixture()
 let evaluator: AppProcess | undefined
+let webhook: Awaited<ReturnType<typeof startWebhookReceiver>>
+
+beforeAll(async () => {
+  webhook = await startWebhookReceiver()
+})
 
 afterAll(async () => {
   await evaluator?.stop('SIGKILL')
+  await webhook?.close()
 })
 
 /** Starts the evaluator and resolves once it is ready. */
@@ -71,11 +79,15 @@ async function sendAndKillMidway(devices: { apiKey: string }[], points: [number,
 it('makes one transition and one notification per crossing across a SIGKILL of the evaluator', {
   timeout: 180_000,
 }, async () => {
+  const secret = 'the-kill-test-webhook-secret'
+  webhook.setSecret('/hook', secret)
   await fixture.createRule({
     name: uniqueName('killed'),
     field: 'temperature',
     condition: '>',
     threshold: 30,
+    webhook_url: webhook.urlFor('/hook'),
+    webhook_secret: secret,
   })
   const devices = await Promise.all(Array.from({ length: DEVICES }, () => fixture.pipeline.registerDevice()))
   const everyDevice = (statuses: string[]) => () =>
@@ -103,4 +115,21 @@ it('makes one transition and one notification per crossing across a SIGKILL of t
   await new Promise((resolve) => setTimeout(resolve, 2000))
   expect(devices.every((d) => fixture.receiver.statusesOf(d.id).length === 2)).toBe(true)
   expect(fixture.receiver.alerts).toHaveLength(2 * DEVICES)
+
+  // At the webhook: every transition delivered, signed, under its own id, once.
+  const ids = (await fixture.db.sql<{ id: string }[]>`SELECT id FROM alert_transitions`).map((r) => r.id)
+  await waitFor(() => new Set(webhook.deliveries.map((d) => d.deliveryId)).size === ids.length, {
+    timeoutMs: 30_000,
+    what: 'one webhook delivery per transition',
+  })
+  expect(webhook.deliveries.every((d) => d.signed)).toBe(true)
+  const byId = new Map(webhook.deliveries.map((d) => [d.deliveryId, d.notice]))
+  expect([...byId.keys()].sort()).toEqual(ids.map(String).sort())
+  for (const device of devices) {
+    const states = [...byId.values()].filter((n) => n.device_id === device.id).map((n) => n.state)
+    expect(states).toEqual(['firing', 'resolved'])
+  }
+  // Sent again only when the kill cut a delivery the receiver had already taken (same id).
+  console.log(`webhook: ${webhook.deliveries.length} request(s) for ${ids.length} transitions`)
+  expect(webhook.deliveries.length - ids.length).toBeLessThanOrEqual(4)
 })

@@ -85,7 +85,7 @@ beforeAll(async () => {
   db = await createTestDatabase()
   influx = await createTestInfluxDatabase()
   pipeline = await startPipeline({ databaseUrl: db.url, influx })
-  endpoints = await startWritersWithEndpoints(pipeline)
+  endpoints = await startWritersWithEndpoints(pipeline, { alertEvaluator: true })
   const device = await pipeline.registerDevice()
   deviceId = device.id
   const points = Array.from({ length: 30 }, (_, i) => ({
@@ -134,11 +134,10 @@ describe('the Grafana dashboards', () => {
     expect(influxSource?.jsonData).toMatchObject({ version: 'Flux', defaultBucket: 'telemetry' })
   })
 
-  it('query in PromQL only metrics that the gateway and the writers really expose, in valid expressions', async () => {
+  it('query in PromQL only metrics that the gateway, the writers and the alert evaluator really expose, in valid expressions', async () => {
+    const { gateway, postgres, influx, alertEvaluator } = endpoints.urls
     const scrapes = await Promise.all(
-      [endpoints.urls.gateway, endpoints.urls.postgres, endpoints.urls.influx].map((url) =>
-        ScrapedMetrics.from(`${url}/metrics`),
-      ),
+      [gateway, postgres, influx, alertEvaluator].map((url) => ScrapedMetrics.from(`${url}/metrics`)),
     )
     // Every family an app declares (a counter that never moved has no sample yet, but is exposed).
     const exposed = new Set(scrapes.flatMap((scrape) => [...scrape.families.keys()]))
@@ -155,9 +154,9 @@ describe('the Grafana dashboards', () => {
     // Prometheus itself parses and runs every expression against the apps it scrapes.
     const prometheus = await startPrivatePrometheus(endpoints.scrapeTargets())
     try {
-      await waitFor(async () => (await prometheus.query('up')).filter((s) => s.value === 1).length === 3, {
+      await waitFor(async () => (await prometheus.query('up')).filter((s) => s.value === 1).length === 4, {
         timeoutMs: 20_000,
-        what: 'three targets scraped',
+        what: 'four targets scraped',
       })
       for (const query of promQueries) {
         const series = await prometheus.query(query.text.replaceAll('$__rate_interval', '1m'))
@@ -167,6 +166,34 @@ describe('the Grafana dashboards', () => {
       expect(accepted[0]?.value).toBe(30)
     } finally {
       await prometheus.dispose()
+    }
+  })
+
+  it('have an alerts panel: the firing alerts by rule and severity, and the evaluation lag’s quantiles', () => {
+    const pipelineDashboard = dashboards.find((d) => d.title === 'Pipeline')
+    const exprs = (title: RegExp) =>
+      pipelineDashboard?.panels.find((p) => title.test(p.title))?.targets.map((t) => t.expr)
+    expect(exprs(/^Alerts firing/)).toEqual([
+      expect.stringMatching(/by \(rule, severity\) \(iotflow_alerts_firing\)/),
+    ])
+    expect(exprs(/^Alert evaluation lag/)).toEqual([
+      expect.stringContaining(
+        'histogram_quantile(0.5, sum by (le) (rate(iotflow_alert_evaluation_lag_seconds_bucket',
+      ),
+      expect.stringContaining(
+        'histogram_quantile(0.99, sum by (le) (rate(iotflow_alert_evaluation_lag_seconds_bucket',
+      ),
+    ])
+    // Panels do not overlap on the grid.
+    const cells = new Set<string>()
+    for (const panel of pipelineDashboard?.panels ?? []) {
+      const { x, y, w, h } = (panel as unknown as { gridPos: { x: number; y: number; w: number; h: number } })
+        .gridPos
+      for (let i = x; i < x + w; i++)
+        for (let j = y; j < y + h; j++) {
+          expect(cells.has(`${i},${j}`), `${panel.title} overlaps at ${i},${j}`).toBe(false)
+          cells.add(`${i},${j}`)
+        }
     }
   })
 

@@ -1,4 +1,4 @@
-import { createQueueDepths, type createRedisConnection } from '@iotflow/queue'
+import { createQueueDepths, type createRedisConnection, storeQueues } from '@iotflow/queue'
 import { deleteKeys, freePort, uniqueName, waitFor } from '@iotflow/testkit'
 import { type AppName, type AppProcess, spawnApp } from '../../test/support/app-process.js'
 import type { DrainProgress } from './measure.js'
@@ -15,6 +15,8 @@ export interface IotflowOptions {
   stores: BenchStores
   /** Start the MQTT bridge too, on this broker. */
   mqttUrl?: string
+  /** Start an alert evaluator too (delivering to the ALERTMANAGER_URL of `env`). */
+  alertEvaluator?: boolean
   /** More environment for every app (e.g. BACKLOG_MAX_POINTS). */
   env?: Record<string, string>
   /** Arguments for node itself, per app (e.g. --cpu-prof). */
@@ -31,8 +33,12 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
   const { stores } = options
   const queuePrefix = uniqueName('bench')
   teardown.add('the queue keys', queuePrefix, (prefix) => deleteKeys(options.redis, `{${prefix}}:*`))
-  const depths = teardown.add('the queue depth reader', createQueueDepths(options.redis, queuePrefix), (d) =>
-    d.close(),
+  // With an evaluator, the drain waits for its queue too: its work is in the measured window.
+  const watched = options.alertEvaluator ? [...storeQueues, 'alertEvaluate' as const] : storeQueues
+  const depths = teardown.add(
+    'the queue depth reader',
+    createQueueDepths(options.redis, queuePrefix, watched),
+    (d) => d.close(),
   )
   const env = {
     LOG_LEVEL: 'warn',
@@ -51,11 +57,11 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
     'writer-postgres': await freePort(),
     'writer-influx': await freePort(),
     'mqtt-bridge': await freePort(),
-    // Started by no scenario yet (the alert scenario of issue 18 is still to come).
     'alert-evaluator': await freePort(),
   } satisfies Record<AppName, number>
   const names: AppName[] = ['gateway', 'writer-postgres', 'writer-influx']
   if (options.mqttUrl) names.push('mqtt-bridge')
+  if (options.alertEvaluator) names.push('alert-evaluator')
   const apps = names.map((name) =>
     teardown.add(
       name,
@@ -101,7 +107,8 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
       readMetric(url('gateway', '/metrics'), 'iotflow_ingest_messages_total', `outcome="${reason}"`),
     /**
      * Points the gateway (HTTP) or the bridge (MQTT) acknowledged by its own count, points each
-     * writer committed, and store jobs not yet done (waiting, active, delayed, prioritized).
+     * writer committed, and store (and alert-evaluate) jobs not yet done (waiting, active, delayed,
+     * prioritized).
      */
     drainProgress: async (transport: 'http' | 'mqtt'): Promise<DrainProgress> => {
       const [acknowledged, stored, counts] = await Promise.all([

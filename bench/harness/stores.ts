@@ -2,8 +2,11 @@ import { queryV1 } from '@iotflow/influx'
 import { createTestDatabase, createTestInfluxDatabase } from '@iotflow/testkit'
 import type { Teardown } from './teardown.js'
 
-/** A field every point of the bench carries: InfluxDB counts points by counting one field. */
-export const COUNTED_FIELD = 'temperature'
+/**
+ * A field every point of the bench carries: InfluxDB counts points by counting one field. JSON
+ * points name it `temperature`, line protocol points `environment.temperature`.
+ */
+export const COUNTED_FIELD = /(^|\.)temperature$/
 
 /**
  * A scenario's own PostgreSQL database (migrated) and InfluxDB database on the shared servers,
@@ -23,9 +26,11 @@ export async function createBenchStores(teardown: Teardown) {
       const series = await queryV1(
         influx.url,
         influx.database,
-        `SELECT count(${COUNTED_FIELD}) FROM telemetry`,
+        `SELECT count(/${COUNTED_FIELD.source}/) FROM telemetry`,
       )
-      return Number(series[0]?.values[0]?.[1] ?? 0)
+      // A column per field the expression matches; a scenario's points carry one of them.
+      const counts = (series[0]?.values[0] ?? []).slice(1).map(Number)
+      return Math.max(0, ...counts.filter(Number.isFinite))
     },
   }
 }

@@ -48,7 +48,10 @@ iotflow_env_defaults() {
   # what it acknowledges, never one the user named.
   IOTFLOW_REDIS_URL_GIVEN="${REDIS_URL:+1}"
   IOTFLOW_MQTT_URL_GIVEN="${MQTT_URL:+1}"
-  : "${REDIS_URL:=redis://127.0.0.1:6379}"
+  # Redis Sentinel or Cluster named (docs/redis-ha.md): used as given, and REDIS_URL stays unset
+  # (the apps refuse two Redis modes); they check each master's durability themselves.
+  IOTFLOW_REDIS_HA="${REDIS_SENTINELS:+sentinel}${REDIS_CLUSTER_NODES:+cluster}"
+  [[ -n $IOTFLOW_REDIS_HA ]] || : "${REDIS_URL:=redis://127.0.0.1:6379}"
   : "${DATABASE_URL:=postgres://postgres@127.0.0.1:5432/iotflow}"
   : "${INFLUX_URL:=http://127.0.0.1:8086}"
   : "${INFLUX_API:=v1}"
@@ -59,7 +62,8 @@ iotflow_env_defaults() {
   : "${LOG_LEVEL:=info}"
   : "${QUEUE_PREFIX:=iotflow}"
   : "${ALERTMANAGER_URL:=http://127.0.0.1:9093}"
-  export REDIS_URL DATABASE_URL INFLUX_URL INFLUX_API INFLUX_DATABASE MQTT_URL \
+  [[ -n $IOTFLOW_REDIS_HA ]] || export REDIS_URL
+  export DATABASE_URL INFLUX_URL INFLUX_API INFLUX_DATABASE MQTT_URL \
     HOST PORT LOG_LEVEL QUEUE_PREFIX ALERTMANAGER_URL
   if [[ -z ${ADMIN_TOKEN:-} ]]; then
     ADMIN_TOKEN="$(iotflow_admin_token)"
@@ -269,6 +273,10 @@ redis_start() {
 
 ensure_redis() {
   local host port
+  if [[ -n $IOTFLOW_REDIS_HA ]]; then
+    log "redis: using the Redis $IOTFLOW_REDIS_HA given (${REDIS_SENTINELS:-${REDIS_CLUSTER_NODES:-}})"
+    return 0
+  fi
   read -r host port < <(url_host_port "$REDIS_URL" 6379)
   if tcp_reachable "$host" "$port"; then
     log "redis: using existing at $host:$port"
@@ -291,6 +299,10 @@ first_free_port() {
 # from 6380, and REDIS_URL points there.
 ensure_durable_redis() {
   local host port
+  [[ -z $IOTFLOW_REDIS_HA ]] || {
+    ensure_redis
+    return 0
+  }
   read -r host port < <(url_host_port "$REDIS_URL" 6379)
   if [[ -n $IOTFLOW_REDIS_URL_GIVEN ]] || ! tcp_reachable "$host" "$port"; then
     ensure_redis
@@ -602,6 +614,8 @@ ensure_test_tools() {
   local missing=()
   command -v influxd >/dev/null 2>&1 || missing+=(influxdb)
   command -v redis-server >/dev/null 2>&1 || missing+=(redis-server)
+  # The Sentinel setup of test/redis-ha.test.ts (testkit/redis-ha.ts).
+  command -v redis-sentinel >/dev/null 2>&1 || missing+=(redis-sentinel)
   command -v victoria-metrics >/dev/null 2>&1 || missing+=(victoria-metrics)
   [[ -n $(pg_bindir) ]] || missing+=(postgresql)
   command -v mosquitto >/dev/null 2>&1 || [[ -x /usr/sbin/mosquitto ]] || missing+=(mosquitto)
@@ -613,7 +627,7 @@ ensure_test_tools() {
   # The real Alertmanager the alert tests deliver to (each test starts a private one).
   command -v prometheus-alertmanager >/dev/null 2>&1 || missing+=(prometheus-alertmanager)
   if ((${#missing[@]})); then apt_install "${missing[@]}"; fi
-  log "test tools: influxd, influx, python3-influxdb, redis-server, victoria-metrics, postgresql, mosquitto, mosquitto_pub, prometheus-alertmanager present"
+  log "test tools: influxd, influx, python3-influxdb, redis-server, redis-sentinel, victoria-metrics, postgresql, mosquitto, mosquitto_pub, prometheus-alertmanager present"
 }
 
 # Programs the operator-surface tests run: Prometheus (and promtool) to scrape the apps and check

@@ -52,6 +52,16 @@ const APPS = [
 ]
 
 const useColor = process.stdout.isTTY && !process.env.NO_COLOR
+
+/** The Redis the apps use, as the banner shows it (no password). */
+function redisShown() {
+  const env = process.env
+  if (env.REDIS_SENTINELS) return `Sentinel ${env.REDIS_SENTINEL_NAME ?? '?'} via ${env.REDIS_SENTINELS}`
+  if (env.REDIS_CLUSTER_NODES) return `Cluster via ${env.REDIS_CLUSTER_NODES}`
+  const url = new URL(env.REDIS_URL ?? 'redis://127.0.0.1:6379')
+  url.password = ''
+  return url.toString()
+}
 const paint = (code, text) => (useColor ? `\x1b[${code}m${text}\x1b[0m` : text)
 const width = Math.max(...APPS.map((app) => app.name.length))
 const say = (text) => console.log(`${paint(1, 'iotflow'.padEnd(width))} | ${text}`)
@@ -230,7 +240,7 @@ function printBanner(base) {
     `  Swagger UI   ${base}/docs`,
     `  Health       ${base}/health/ready`,
     `  Admin token  ${token}`,
-    `  Redis        ${process.env.REDIS_URL ?? 'redis://127.0.0.1:6379'} (the queues)`,
+    `  Redis        ${redisShown()} (the queues)`,
     `  MQTT broker  ${mqttUrl}`,
     ...(ca ? [`  TLS CA       ${ca} (trust it in clients: curl --cacert, mosquitto_pub --cafile)`] : []),
     '',

@@ -5,20 +5,24 @@ import type { PipelineFixture } from './fixture.js'
 
 export interface ExpectedPoint {
   t: number
+  /** The measurement. */
   type: string
+  /** The fields as the line names them; stored as `<measurement>.<field>`. */
   data: Record<string, number | boolean | string>
   metadata?: Record<string, string>
 }
 
+/** A line's fields as stored: each named `<measurement>.<field>` (docs/telemetry-contract.md). */
+export function storedFields(measurement: string, fields: ExpectedPoint['data']): ExpectedPoint['data'] {
+  return Object.fromEntries(Object.entries(fields).map(([name, value]) => [`${measurement}.${name}`, value]))
+}
+
 /**
  * Waits until both stores hold exactly `expected` for the device (PostgreSQL: time, type, fields,
- * metadata; InfluxDB: time, the `type` tag, fields, each number a float), oldest first.
+ * metadata; InfluxDB: time and fields, each number a float, and no `type` tag), oldest first.
  */
-export async function expectInBothStores(
-  fixture: PipelineFixture,
-  deviceId: number,
-  expected: ExpectedPoint[],
-) {
+export async function expectInBothStores(fixture: PipelineFixture, deviceId: number, sent: ExpectedPoint[]) {
+  const expected = sent.map((point) => ({ ...point, data: storedFields(point.type, point.data) }))
   await waitFor(
     async () =>
       (await fixture.influx.rowsOf(deviceId)).length >= expected.length &&
@@ -47,7 +51,7 @@ export async function expectInBothStores(
       type: row.type,
       data: fields(row, Object.keys(expected[i]?.data ?? {})),
     })),
-  ).toEqual(expected.map(({ t, type, data }) => ({ t, type, data })))
+  ).toEqual(expected.map(({ t, data }) => ({ t, type: undefined, data })))
   const types = await fixture.influx.fieldTypes()
   for (const point of expected) {
     for (const [name, value] of Object.entries(point.data)) {

@@ -27,7 +27,9 @@ export function alertmanagerAlert(
   now = Date.now(),
 ): AlertmanagerAlert | undefined {
   const labels = alertLabels(transition)
-  const annotations = { value: String(transition.value) }
+  // A no_data alert has no value.
+  const annotations: Record<string, string> =
+    transition.value === null ? {} : { value: String(transition.value) }
   if (transition.to === 'firing') return { labels, annotations, startsAt: iso(transition.at) }
   if (transition.to !== 'resolved') return undefined
   return {

@@ -1,16 +1,19 @@
 import type { AlertDeliveryPayload } from '@iotflow/contracts'
-import type { AlertStatesRepository } from '@iotflow/db'
-import { bullPrefix, type Logger, queueCatalog } from '@iotflow/queue'
+import type { AlertRulesRepository, AlertStatesRepository } from '@iotflow/db'
+import { bullPrefix, type Logger, queueCatalog, type RedisConnection } from '@iotflow/queue'
 import { coalescedRun } from '@iotflow/runtime'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { alertLabels, alertmanagerAlert, postAlerts } from './alertmanager.js'
 import { alertNotice, alertTopics, createMqttPublisher } from './mqtt-notices.js'
+import { postWebhook, webhookNotice } from './webhook.js'
 
 export interface AlertDeliveryOptions {
-  connection: Redis
+  connection: RedisConnection
   queuePrefix: string
   states: AlertStatesRepository
+  /** Where a rule's webhook is, and its secret: read when a webhook notification is sent. */
+  rules: Pick<AlertRulesRepository, 'webhookOf'>
+  webhookTimeoutMs: number
   alertmanagerUrl: string
   timeoutMs: number
   /** Every firing alert is sent again this often (well within Alertmanager's resolve_timeout). */
@@ -32,10 +35,11 @@ const OUTBOX_PAGE = 500
 const OUTBOX_SWEEP_MS = 5_000
 
 /**
- * Hands notifications to Alertmanager (and MQTT, when configured) through a queue of their own (retries with backoff, the
- * dead-letter set), so Alertmanager being down delays them and loses none. A transition's job id is
- * its id: queued twice (two evaluators reading the outbox at once, a crash before it was marked),
- * it is delivered once.
+ * Hands notifications to Alertmanager, to the rule's webhook when it has one, and to MQTT when
+ * configured, through a queue of their own (retries with backoff, the dead-letter set), so a
+ * receiver being down delays them and loses none. A job id is made of the transition's id and
+ * the receiver: queued twice (two evaluators reading the outbox at once, a crash before it was
+ * marked), it is delivered once.
  */
 export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery {
   const { alertDeliver } = queueCatalog
@@ -47,6 +51,13 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
     alertDeliver.name,
     async (job) => {
       const { data } = job
+      if (data.target === 'webhook') {
+        const webhook = await options.rules.webhookOf(data.rule_id)
+        // The rule was deleted, or lost its webhook, since: nobody to tell.
+        if (!webhook) return
+        const { body, transition_id: transitionId } = data
+        return postWebhook({ ...webhook, body, transitionId, timeoutMs: options.webhookTimeoutMs })
+      }
       if (data.target !== 'mqtt') return postAlerts(options.alertmanagerUrl, data.alerts, options.timeoutMs)
       if (!publisher) throw new UnrecoverableError('MQTT_URL is not set: no MQTT delivery')
       await publisher.publish(data.messages)
@@ -70,14 +81,26 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
           data,
           opts: { ...alertDeliver.options, jobId: `${id}-${transition.id}` },
         })
+        const queued = [job('transition', { alerts: [alert] })]
         const notice = mqttOptions && alertNotice(transition)
-        if (!notice) return [job('transition', { alerts: [alert] })]
-        const payload = JSON.stringify(notice)
-        const messages = alertTopics(mqttOptions.topicRoot, transition.device_id).map((topic) => ({
-          topic,
-          payload,
-        }))
-        return [job('transition', { alerts: [alert] }), job('mqtt-transition', { target: 'mqtt', messages })]
+        if (notice) {
+          const payload = JSON.stringify(notice)
+          const messages = alertTopics(mqttOptions.topicRoot, transition.device_id).map((topic) => ({
+            topic,
+            payload,
+          }))
+          queued.push(job('mqtt-transition', { target: 'mqtt', messages }))
+        }
+        const hook = transition.webhook && webhookNotice(transition)
+        if (hook) {
+          const data = {
+            target: 'webhook',
+            rule_id: transition.rule_id,
+            transition_id: transition.id,
+          } as const
+          queued.push(job('webhook-transition', { ...data, body: JSON.stringify(hook) }))
+        }
+        return queued
       })
       if (jobs.length > 0) await queue.addBulk(jobs)
       await options.states.markQueued(transitions.map((t) => t.id))
@@ -97,7 +120,7 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
     if (firing.length === 0) return
     const alerts = firing.map((alert) => ({
       labels: alertLabels(alert),
-      annotations: { value: String(alert.value) },
+      annotations: (alert.value === null ? {} : { value: String(alert.value) }) as Record<string, string>,
       startsAt: new Date(alert.firing_since).toISOString(),
     }))
     const period = Math.floor(Date.now() / options.resendMs)

@@ -1,4 +1,4 @@
-import type { AlertEvaluatorConfig } from '@iotflow/config'
+import { type AlertEvaluatorConfig, redisTargetOf } from '@iotflow/config'
 import {
   classifyPostgresError,
   closeSql,
@@ -11,7 +11,8 @@ import { createMetrics, type Metrics } from '@iotflow/metrics'
 import { startStoreConsumer, type WriterReadiness, watchAlertRules } from '@iotflow/queue'
 import type { Logger } from '@iotflow/runtime'
 import { type AlertDelivery, startAlertDelivery } from './delivery.js'
-import { decide, isThresholdRule, samplesOf } from './judge.js'
+import { decide, isEvaluatedRule, samplesOf } from './judge.js'
+import { startSilenceClock } from './silence-clock.js'
 
 export interface AlertEvaluator {
   /** Redis and PostgreSQL, and the alert-evaluate queue's depths. */
@@ -35,9 +36,9 @@ export async function startAlertEvaluator(
   const rulesRepository = createAlertRulesRepository(sql)
   const states = createAlertStatesRepository(sql)
   const rules = await watchAlertRules({
-    redisUrl: config.REDIS_URL,
+    redisTarget: redisTargetOf(config),
     queuePrefix: config.QUEUE_PREFIX,
-    load: async () => (await rulesRepository.list()).filter(isThresholdRule),
+    load: async () => (await rulesRepository.list()).filter(isEvaluatedRule),
     refreshMs: config.ALERT_RULES_REFRESH_MS,
     logger,
   })
@@ -61,10 +62,20 @@ export async function startAlertEvaluator(
     connection: consumer.connection,
     queuePrefix: config.QUEUE_PREFIX,
     states,
+    rules: rulesRepository,
+    webhookTimeoutMs: config.WEBHOOK_TIMEOUT_MS,
     alertmanagerUrl: config.ALERTMANAGER_URL,
     timeoutMs: config.ALERTMANAGER_TIMEOUT_MS,
     resendMs: config.ALERTMANAGER_RESEND_MS,
     ...(config.MQTT_URL && { mqtt: { url: config.MQTT_URL, topicRoot: config.MQTT_TOPIC_ROOT } }),
+    logger,
+  })
+
+  const silenceClock = startSilenceClock({
+    states,
+    noDataRuleIds: () => rules.current().flatMap((rule) => (rule.kind === 'no_data' ? [rule.id] : [])),
+    intervalMs: config.ALERT_NO_DATA_CHECK_MS,
+    onFired: () => delivery?.flush(),
     logger,
   })
 
@@ -81,6 +92,7 @@ export async function startAlertEvaluator(
     close() {
       closing ??= (async () => {
         await consumer.close()
+        await silenceClock.close()
         await delivery?.close()
         await rules.close()
         await closeSql(sql)

@@ -1,6 +1,6 @@
 import type { StoredAlertState } from '@iotflow/db'
 import { describe, expect, it } from 'vitest'
-import { judge, samplesOf, type ThresholdRule } from './judge.js'
+import { judge, type NoDataRule, samplesOf, type ThresholdRule } from './judge.js'
 
 const rule = (overrides: Partial<ThresholdRule> = {}): ThresholdRule => ({
   id: 1,
@@ -16,6 +16,7 @@ const rule = (overrides: Partial<ThresholdRule> = {}): ThresholdRule => ({
   labels: {},
   device_ids: null,
   device_type: null,
+  webhook_url: null,
   created_at: '',
   updated_at: '',
   ...overrides,
@@ -106,5 +107,48 @@ describe('judging one (rule, device)', () => {
       { t: T + 2000, value: 1 },
     ])
     expect(found.has('3:9')).toBe(false)
+  })
+})
+
+describe('the stream’s half of a no_data rule', () => {
+  const noData = { ...rule(), kind: 'no_data', no_data_seconds: 60 } as unknown as NoDataRule
+  const firing: StoredAlertState = {
+    ...inactive,
+    state: 'firing',
+    since: T + 60_000,
+    firing_since: T + 60_000,
+    last_point_at: T,
+  }
+  const at = (...times: number[]) => times.map((t) => ({ t: T + t, value: null }))
+
+  it('moves the newest point on and makes no transition while not firing', () => {
+    const result = judge(noData, inactive, at(0, 5000, 2000))
+    expect(path(result)).toEqual([])
+    expect(result.state.last_point_at).toBe(T + 5000)
+  })
+
+  it('resolves a firing alert at the first point newer than the moment it fired, never at an older one', () => {
+    expect(path(judge(noData, firing, at(30_000, 59_000)))).toEqual([])
+    const result = judge(noData, firing, at(30_000, 61_000, 62_000))
+    expect(path(result)).toEqual(['firing>resolved'])
+    expect(result.transitions[0]).toMatchObject({ at: T + 61_000, value: null, firing_since: T + 60_000 })
+    expect(result.state).toMatchObject({ state: 'resolved', since: T + 61_000, last_point_at: T + 62_000 })
+  })
+
+  it('takes every point of a targeted device, whatever its fields', () => {
+    const found = samplesOf(
+      [
+        {
+          device_id: 9,
+          received_at: T,
+          points: [
+            { t: T, data: { door: 'open' } },
+            { t: T + 1, data: {} },
+          ],
+        },
+      ],
+      [noData],
+    )
+    expect(found.get('1:9')?.samples.map((s) => s.t)).toEqual([T, T + 1])
   })
 })

@@ -9,8 +9,17 @@ export type ThresholdRule = AlertRule & {
   threshold: number
 }
 
+/** A no_data rule: fires when a targeted device sends nothing for `no_data_seconds`. */
+export type NoDataRule = AlertRule & { kind: 'no_data'; no_data_seconds: number }
+
+/** A rule the evaluator judges: complete, of either kind. */
+export type EvaluatedRule = ThresholdRule | NoDataRule
+
 export const isThresholdRule = (rule: AlertRule): rule is ThresholdRule =>
   rule.kind === 'threshold' && rule.field !== null && rule.condition !== null && rule.threshold !== null
+
+export const isEvaluatedRule = (rule: AlertRule): rule is EvaluatedRule =>
+  isThresholdRule(rule) || (rule.kind === 'no_data' && rule.no_data_seconds !== null)
 
 /** Whether `rule` watches the device: listed, of its type, or every device. */
 export function ruleTargets(rule: AlertRule, deviceId: number, deviceType: string | undefined): boolean {
@@ -19,14 +28,17 @@ export function ruleTargets(rule: AlertRule, deviceId: number, deviceType: strin
   return true
 }
 
-/** One point's value of a rule's field: its time (epoch ms) and value (a boolean counts as 1 or 0). */
+/**
+ * One point's value of a rule's field: its time (epoch ms) and value (a boolean counts as 1 or 0);
+ * for a no_data rule every point of the device counts, with no value.
+ */
 export interface Sample {
   t: number
-  value: number
+  value: number | null
 }
 
 /** The samples of each (rule, device) in some device batches, keyed `rule:device`, oldest first. */
-export type SamplesByKey = Map<string, { rule: ThresholdRule; device_id: number; samples: Sample[] }>
+export type SamplesByKey = Map<string, { rule: EvaluatedRule; device_id: number; samples: Sample[] }>
 
 export const stateKey = (ruleId: number, deviceId: number) => `${ruleId}:${deviceId}`
 
@@ -34,12 +46,20 @@ export const stateKey = (ruleId: number, deviceId: number) => `${ruleId}:${devic
  * Picks out of device batches the samples every rule watches. Points without the field, or whose
  * value is a string, are not the rule's business.
  */
-export function samplesOf(batches: QueuedDeviceBatch[], rules: ThresholdRule[]): SamplesByKey {
+export function samplesOf(batches: QueuedDeviceBatch[], rules: EvaluatedRule[]): SamplesByKey {
   const found: SamplesByKey = new Map()
   for (const queued of batches) {
     const batch = asColumns(queued)
     for (const rule of rules) {
       if (!ruleTargets(rule, batch.device_id, batch.device_type)) continue
+      if (rule.kind === 'no_data') {
+        if (batch.t.length === 0) continue
+        const key = stateKey(rule.id, batch.device_id)
+        const entry = found.get(key) ?? { rule, device_id: batch.device_id, samples: [] }
+        found.set(key, entry)
+        for (const t of batch.t) entry.samples.push({ t: t as number, value: null })
+        continue
+      }
       const column = batch.values[batch.fields.indexOf(rule.field)]
       if (!column) continue
       const key = stateKey(rule.id, batch.device_id)
@@ -70,10 +90,11 @@ export function samplesOf(batches: QueuedDeviceBatch[], rules: ThresholdRule[]):
  * sample was new.
  */
 export function judge(
-  rule: ThresholdRule,
+  rule: EvaluatedRule,
   initial: StoredAlertState,
   samples: Sample[],
 ): { state: StoredAlertState; transitions: NewAlertTransition[] } {
+  if (rule.kind === 'no_data') return judgeNoData(rule, initial, samples)
   let state = initial
   const transitions: NewAlertTransition[] = []
   const move = (to: StoredAlertState['state'], sample: Sample, firing = state.firing_since) => {
@@ -91,6 +112,7 @@ export function judge(
   for (const sample of samples) {
     if (state.last_point_at !== null && sample.t <= state.last_point_at) continue
     state = { ...state, last_point_at: sample.t, value: sample.value }
+    if (sample.value === null) continue
     const holds = conditionHolds(rule.condition, sample.value, rule.threshold)
     switch (state.state) {
       case 'inactive':
@@ -107,6 +129,39 @@ export function judge(
         if (!conditionHolds(rule.condition, sample.value, rule.clear_threshold ?? rule.threshold))
           move('resolved', sample)
         break
+    }
+  }
+  return { state, transitions }
+}
+
+/**
+ * The stream's half of a no_data rule: every point newer than the last one seen moves
+ * `last_point_at` on (the clock's half, `fireSilent` in PostgreSQL, fires from it), and a firing
+ * alert resolves at the first point newer than the moment it fired. A point older than that moment
+ * (a device emptying its backlog) shows data from the silence itself: it resolves nothing, as any
+ * point older than a rule's last transition.
+ */
+function judgeNoData(
+  rule: NoDataRule,
+  initial: StoredAlertState,
+  samples: Sample[],
+): { state: StoredAlertState; transitions: NewAlertTransition[] } {
+  let state = initial
+  const transitions: NewAlertTransition[] = []
+  for (const sample of samples) {
+    if (state.last_point_at !== null && sample.t <= state.last_point_at) continue
+    state = { ...state, last_point_at: sample.t }
+    if (state.state === 'firing' && sample.t > (state.since ?? Number.NEGATIVE_INFINITY)) {
+      transitions.push({
+        rule_id: rule.id,
+        device_id: state.device_id,
+        from: 'firing',
+        to: 'resolved',
+        at: sample.t,
+        value: null,
+        firing_since: state.firing_since,
+      })
+      state = { ...state, state: 'resolved', since: sample.t }
     }
   }
   return { state, transitions }

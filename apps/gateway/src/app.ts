@@ -1,4 +1,4 @@
-import type { GatewayConfig } from '@iotflow/config'
+import { type GatewayConfig, redisTargetOf } from '@iotflow/config'
 import { telemetryLimitsFrom } from '@iotflow/ingest'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import { LazyChildLogger } from './lib/lazy-child-logger.js'
@@ -67,12 +67,12 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     migrateOnStart: config.MIGRATE_ON_START,
   })
   await app.register(alertRulePresence, {
-    redisUrl: config.REDIS_URL,
+    redisTarget: redisTargetOf(config),
     queuePrefix: config.QUEUE_PREFIX,
     refreshMs: config.ALERT_RULES_REFRESH_MS,
   })
   await app.register(queue, {
-    redisUrl: config.REDIS_URL,
+    redisTarget: redisTargetOf(config),
     queuePrefix: config.QUEUE_PREFIX,
     groupCommit: {
       maxPoints: config.GROUP_COMMIT_MAX_POINTS,
@@ -80,6 +80,12 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
       maxInFlight: config.GROUP_COMMIT_MAX_INFLIGHT,
     },
     storeJobRetry: { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS },
+    ...(config.REDIS_MIN_REPLICAS_ACK > 0 && {
+      replicasAck: {
+        replicas: config.REDIS_MIN_REPLICAS_ACK,
+        timeoutMs: config.REDIS_REPLICAS_ACK_TIMEOUT_MS,
+      },
+    }),
   })
   await app.register(backpressure, { queuePrefix: config.QUEUE_PREFIX, maxPoints: config.BACKLOG_MAX_POINTS })
   await app.register(loadShedding, { shedAfterMs: config.INGEST_SHED_AFTER_MS })
@@ -92,7 +98,10 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     adminToken: config.ADMIN_TOKEN,
     apiKeyCacheTtlMs: config.API_KEY_CACHE_TTL_MS,
   })
-  await app.register(deviceCacheSync, { redisUrl: config.REDIS_URL, queuePrefix: config.QUEUE_PREFIX })
+  await app.register(deviceCacheSync, {
+    redisTarget: redisTargetOf(config),
+    queuePrefix: config.QUEUE_PREFIX,
+  })
   await app.register(ingest, config)
   await app.register(queueDashboard, { queuePrefix: config.QUEUE_PREFIX })
   await app.register(audit)
@@ -116,6 +125,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(lineProtocol, {
     limits: telemetryLimitsFrom(config),
     deviceTag: config.LINE_PROTOCOL_DEVICE_TAG,
+    maxInFlight: config.LINE_PROTOCOL_MAX_IN_FLIGHT,
   })
   await app.ready()
   return app

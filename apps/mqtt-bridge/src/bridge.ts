@@ -1,5 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { MqttBridgeConfig } from '@iotflow/config'
+import { type MqttBridgeConfig, redisTargetOf } from '@iotflow/config'
 import {
   closeSql,
   createAlertRulesRepository,
@@ -73,7 +73,7 @@ const SUBSCRIBE_TIMEOUT_MS = 30_000
 export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger): Promise<MqttBridge> {
   if (config.MIGRATE_ON_START) await migrateWhenReachable(config.DATABASE_URL, logger)
   const sql = createSql(config.DATABASE_URL, { max: config.DATABASE_POOL_SIZE })
-  const redis = createRedisConnection(config.REDIS_URL, 'producer')
+  const redis = createRedisConnection(redisTargetOf(config), 'producer')
   redis.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
   redis.once('ready', () => void reportRedisDurability(redis, logger).catch(() => {}))
   const backlog = await startBacklogMonitor({
@@ -85,7 +85,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
 
   // Batches go to the alert evaluator too while any alert rule exists (docs/alerts.md).
   const alertRulesExist = await watchAlertRules({
-    redisUrl: config.REDIS_URL,
+    redisTarget: redisTargetOf(config),
     queuePrefix: config.QUEUE_PREFIX,
     load: async () => (await createAlertRulesRepository(sql).count()) > 0,
     refreshMs: config.ALERT_RULES_REFRESH_MS,
@@ -94,7 +94,14 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   })
   const retry = { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS }
   const alertFanOut = () => alertRulesExist.current()
-  const batches = createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry, { alertFanOut })
+  const replicasAck =
+    config.REDIS_MIN_REPLICAS_ACK > 0
+      ? { replicas: config.REDIS_MIN_REPLICAS_ACK, timeoutMs: config.REDIS_REPLICAS_ACK_TIMEOUT_MS }
+      : undefined
+  const batches = createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry, {
+    alertFanOut,
+    ...(replicasAck && { replicasAck }),
+  })
   const enqueuer = createGroupCommitEnqueuer(batches, {
     maxPoints: config.MQTT_GROUP_COMMIT_MAX_POINTS,
     lingerMs: config.MQTT_GROUP_COMMIT_LINGER_MS,
@@ -106,7 +113,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   const lastSeen = new LastSeenTracker((seen) => devices.touchLastSeen(seen))
   // A key revoked or a device deactivated on any gateway stops working here within a second too.
   const deviceChanges = await subscribeDeviceChanges(
-    config.REDIS_URL,
+    redisTargetOf(config),
     config.QUEUE_PREFIX,
     (deviceId) => authenticator.cache.forgetDevice(deviceId),
     (error) => logger.warn({ err: error.message }, 'device change subscription error'),

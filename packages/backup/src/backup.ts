@@ -1,7 +1,7 @@
 import { mkdir, readdir, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
-import type { BackupConfig } from '@iotflow/config'
+import { type BackupConfig, describeRedisTarget, redisTargetOf } from '@iotflow/config'
 import { pointsInPayload } from '@iotflow/contracts'
 import { databaseNameOf } from '@iotflow/db'
 import {
@@ -58,7 +58,7 @@ export async function runBackup(
   const influxVersion = await influxVersionOf(config.INFLUX_URL)
   await checkInfluxServerAndTool(influx, influxVersion)
 
-  const redis = createRedisConnection(config.REDIS_URL, 'producer', { enableOfflineQueue: true })
+  const redis = createRedisConnection(redisTargetOf(config), 'producer', { enableOfflineQueue: true })
   redis.on('error', () => {}) // a command that fails rejects; the backup reports that
   const unstoredJobs = createUnstoredJobs(redis, config.QUEUE_PREFIX)
   const holds = createWriterHolds(redis, config.QUEUE_PREFIX)
@@ -72,7 +72,7 @@ export async function runBackup(
       // Not an error (stores that no writer changes are of one moment), but the likeliest cause is a
       // REDIS_URL or QUEUE_PREFIX other than the apps': the apps' writers would then not be held.
       log(
-        `no writer is connected to the store queues of QUEUE_PREFIX ${config.QUEUE_PREFIX} at REDIS_URL ${redactedUrl(config.REDIS_URL)}: ` +
+        `no writer is connected to the store queues of QUEUE_PREFIX ${config.QUEUE_PREFIX} at ${describeRedisTarget(redisTargetOf(config))}: ` +
           'if the writers run, they use another Redis or prefix, and this backup does not hold them',
       )
     }
@@ -240,13 +240,6 @@ async function holdWriters(
   }
   process.once('SIGINT', onSignal).once('SIGTERM', onSignal)
   return { token: hold.token, release }
-}
-
-/** The URL without its password. */
-function redactedUrl(url: string): string {
-  const parsed = new URL(url)
-  if (parsed.password) parsed.password = '***'
-  return parsed.toString()
 }
 
 /** What each store lacks of the other's batches ('' when neither lacks any). */

@@ -15,6 +15,7 @@ import {
   postgresEnv,
   processNiceEnv,
   redisEnv,
+  replicaAckEnv,
   retentionEnv,
   storeJobRetryEnv,
   telemetryEnv,
@@ -22,6 +23,7 @@ import {
 } from './fragments.js'
 import { checkInfluxCredentials } from './influx-credentials.js'
 import { ConfigError, parseEnv, requireTogether } from './parse-env.js'
+import { redisTargetOf } from './redis-target.js'
 import { requireReadableFiles } from './tls-files.js'
 
 export const GatewayEnv = Type.Object({
@@ -29,6 +31,7 @@ export const GatewayEnv = Type.Object({
   ...processNiceEnv,
   ...httpEnv(8080),
   ...redisEnv,
+  ...replicaAckEnv,
   ...backlogEnv,
   ...postgresEnv,
   ...telemetryEnv,
@@ -87,6 +90,13 @@ export const GatewayEnv = Type.Object({
     default: 'device_id',
     description: 'the line protocol tag that names the device of a line sent with an edge gateway key',
   }),
+  LINE_PROTOCOL_MAX_IN_FLIGHT: Type.Integer({
+    minimum: 1,
+    maximum: 1000,
+    default: 4,
+    description:
+      'line protocol bodies decompressed, parsed and queued at once; others wait their turn holding only the body as sent (16 per slot at most, then 503 with Retry-After)',
+  }),
 })
 export type GatewayConfig = Static<typeof GatewayEnv>
 
@@ -128,6 +138,13 @@ export const AlertEvaluatorEnv = Type.Object({
   ...alertmanagerEnv,
   ...alertRulesEnv,
   MIGRATE_ON_START: Type.Boolean({ default: true }),
+  ALERT_NO_DATA_CHECK_MS: Type.Integer({
+    minimum: 100,
+    maximum: 60_000,
+    default: 1_000,
+    description: 'how often the silent devices of no_data rules are looked for (the clock of no_data)',
+  }),
+  WEBHOOK_TIMEOUT_MS: Type.Integer({ minimum: 100, maximum: 300_000, default: 5_000 }),
   MQTT_URL: Type.Optional(
     Type.String({
       pattern: '^(mqtts?|tcp|ssl|wss?)://',
@@ -153,6 +170,7 @@ export const MqttBridgeEnv = Type.Object({
   ...loggingEnv,
   ...processNiceEnv,
   ...redisEnv,
+  ...replicaAckEnv,
   ...backlogEnv,
   ...postgresEnv,
   ...telemetryEnv,
@@ -207,8 +225,20 @@ export const MqttBridgeEnv = Type.Object({
 })
 export type MqttBridgeConfig = Static<typeof MqttBridgeEnv>
 
+/** Checks at load that the Redis variables name exactly one Redis mode (redis-target.ts). */
+function withRedisTarget<T extends Static<typeof RedisEnv>>(config: T): T {
+  redisTargetOf(config)
+  return config
+}
+
+/** The Redis variables alone: the tools that only need the queues (`pnpm dlq:replay`). */
+export const RedisEnv = Type.Object(redisEnv)
+export type RedisConfig = Static<typeof RedisEnv>
+export const loadRedisConfig = (env: NodeJS.ProcessEnv = process.env): RedisConfig =>
+  withRedisTarget(parseEnv(RedisEnv, env))
+
 export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): GatewayConfig {
-  const config = parseEnv(GatewayEnv, env)
+  const config = withRedisTarget(parseEnv(GatewayEnv, env))
   requireTogether(config, 'TLS_CERT_FILE', 'TLS_KEY_FILE')
   requireReadableFiles(config, ['TLS_CERT_FILE', 'TLS_KEY_FILE'])
   if (config.HTTP_REQUEST_TIMEOUT_MS < config.HTTP_HEADERS_TIMEOUT_MS) {
@@ -218,13 +248,13 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   return config
 }
 export const loadAlertEvaluatorConfig = (env: NodeJS.ProcessEnv = process.env) =>
-  parseEnv(AlertEvaluatorEnv, env)
+  withRedisTarget(parseEnv(AlertEvaluatorEnv, env))
 
 export const loadWriterPostgresConfig = (env: NodeJS.ProcessEnv = process.env) =>
-  parseEnv(WriterPostgresEnv, env)
+  withRedisTarget(parseEnv(WriterPostgresEnv, env))
 
 export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): MqttBridgeConfig {
-  const config = parseEnv(MqttBridgeEnv, env)
+  const config = withRedisTarget(parseEnv(MqttBridgeEnv, env))
   requireTogether(config, 'MQTT_USERNAME', 'MQTT_PASSWORD')
   requireTogether(config, 'MQTT_CERT_FILE', 'MQTT_KEY_FILE')
   requireReadableFiles(config, ['MQTT_CA_FILE', 'MQTT_CERT_FILE', 'MQTT_KEY_FILE'])
@@ -243,7 +273,7 @@ export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): Mqtt
 }
 
 export function loadWriterInfluxConfig(env: NodeJS.ProcessEnv = process.env): WriterInfluxConfig {
-  return checkInfluxCredentials(parseEnv(WriterInfluxEnv, env))
+  return checkInfluxCredentials(withRedisTarget(parseEnv(WriterInfluxEnv, env)))
 }
 
 /**
@@ -287,7 +317,7 @@ export type BackupConfig = Static<typeof BackupEnv> & { INFLUX_BACKUP_HOST: stri
 const INFLUXD_RPC_PORT = 8088
 
 export function loadBackupConfig(env: NodeJS.ProcessEnv = process.env): BackupConfig {
-  const config = checkInfluxCredentials(parseEnv(BackupEnv, env))
+  const config = checkInfluxCredentials(withRedisTarget(parseEnv(BackupEnv, env)))
   const influxHost = new URL(config.INFLUX_URL).hostname
   return { ...config, INFLUX_BACKUP_HOST: config.INFLUX_BACKUP_HOST ?? `${influxHost}:${INFLUXD_RPC_PORT}` }
 }

@@ -25,16 +25,65 @@ export const processNiceEnv = {
   }),
 }
 
+/** host:port, comma-separated (IPv6 hosts in brackets). */
+const NodeList = (description: string) =>
+  Type.Optional(
+    Type.String({ pattern: '^\\s*[^\\s,]+:\\d{1,5}\\s*(,\\s*[^\\s,]+:\\d{1,5}\\s*)*$', description }),
+  )
+
+/**
+ * Where Redis is: one of REDIS_URL (a single server, the default), REDIS_SENTINELS with
+ * REDIS_SENTINEL_NAME, or REDIS_CLUSTER_NODES. `redisTargetOf` checks that exactly one is used.
+ */
 export const redisEnv = {
-  REDIS_URL: Type.String({
-    pattern: '^rediss?://',
-    default: 'redis://127.0.0.1:6379',
-    description: 'a redis:// or rediss:// URL',
-  }),
+  REDIS_URL: Type.Optional(
+    Type.String({
+      pattern: '^rediss?://',
+      description: 'a redis:// or rediss:// URL of a single Redis (default redis://127.0.0.1:6379)',
+    }),
+  ),
+  REDIS_SENTINELS: NodeList('host:port of each sentinel, comma-separated'),
+  REDIS_SENTINEL_NAME: Type.Optional(
+    Type.String({
+      pattern: '^[A-Za-z0-9_.-]{1,128}$',
+      description: 'the name the sentinels monitor the primary by (sentinel monitor <name> ...)',
+    }),
+  ),
+  REDIS_SENTINEL_PASSWORD: Type.Optional(
+    Type.String({ minLength: 1, description: "the sentinels' own password (requirepass of sentinel.conf)" }),
+  ),
+  REDIS_CLUSTER_NODES: NodeList(
+    'host:port of some Redis Cluster nodes (any one suffices to find the others)',
+  ),
+  REDIS_PASSWORD: Type.Optional(
+    Type.String({
+      minLength: 1,
+      description: "the data nodes' password with REDIS_SENTINELS or REDIS_CLUSTER_NODES",
+    }),
+  ),
   QUEUE_PREFIX: Type.String({
     pattern: '^[A-Za-z0-9_.-]{1,64}$',
     default: 'iotflow',
     description: 'letters, digits, _ . - (used as the Redis Cluster hash tag of every queue key)',
+  }),
+}
+
+/**
+ * Producers (gateway, bridge): acknowledge a batch only once Redis WAIT says this many replicas hold
+ * it (docs/redis-ha.md). 0: once the primary has it (replication is asynchronous).
+ */
+export const replicaAckEnv = {
+  REDIS_MIN_REPLICAS_ACK: Type.Integer({
+    minimum: 0,
+    maximum: 16,
+    default: 0,
+    description: 'replicas that must hold a batch before it is acknowledged (0: the primary alone)',
+  }),
+  REDIS_REPLICAS_ACK_TIMEOUT_MS: Type.Integer({
+    minimum: 10,
+    maximum: 4_000,
+    default: 1_000,
+    description: 'how long to wait for them; past it the request gets 503 (MQTT: no PUBACK) and is retried',
   }),
 }
 

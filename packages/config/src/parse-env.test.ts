@@ -8,6 +8,7 @@ import {
   loadWriterPostgresConfig,
 } from './apps.js'
 import { ConfigError } from './parse-env.js'
+import { redisTargetOf } from './redis-target.js'
 
 const problemsOf = (load: () => unknown) => {
   try {
@@ -28,7 +29,7 @@ describe('app configuration', () => {
     })
     expect(config.PORT).toBe(9000)
     expect(config.MIGRATE_ON_START).toBe(false)
-    expect(config.REDIS_URL).toBe('redis://127.0.0.1:6379')
+    expect(redisTargetOf(config)).toEqual({ mode: 'single', url: 'redis://127.0.0.1:6379' })
     expect(config.HOST).toBe('127.0.0.1')
   })
 

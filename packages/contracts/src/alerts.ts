@@ -54,6 +54,18 @@ const ruleProperties = {
   ),
   device_ids: Type.Array(Type.Integer({ minimum: 1 }), { minItems: 1, maxItems: 10_000, uniqueItems: true }),
   device_type: Type.String({ minLength: 1, maxLength: 64 }),
+  webhook_url: Type.String({
+    pattern: '^https?://',
+    maxLength: 2048,
+    description: 'each transition to firing or resolved is posted there, signed (X-IoTFlow-Signature)',
+    examples: ['https://hooks.example.com/iotflow'],
+  }),
+  webhook_secret: Type.String({
+    minLength: 16,
+    maxLength: 256,
+    description:
+      'the HMAC-SHA256 key of X-IoTFlow-Signature; generated when a webhook_url comes without one, shown once',
+  }),
 }
 
 export const AlertRuleCreateBody = Type.Object(
@@ -70,6 +82,8 @@ export const AlertRuleCreateBody = Type.Object(
     labels: Type.Optional(ruleProperties.labels),
     device_ids: Type.Optional(ruleProperties.device_ids),
     device_type: Type.Optional(ruleProperties.device_type),
+    webhook_url: Type.Optional(ruleProperties.webhook_url),
+    webhook_secret: Type.Optional(ruleProperties.webhook_secret),
   },
   { additionalProperties: false, title: 'AlertRuleCreate' },
 )
@@ -90,6 +104,8 @@ export const AlertRuleUpdateBody = Type.Object(
     labels: Type.Optional(ruleProperties.labels),
     device_ids: Type.Optional(Nullable(ruleProperties.device_ids)),
     device_type: Type.Optional(Nullable(ruleProperties.device_type)),
+    webhook_url: Type.Optional(Nullable(ruleProperties.webhook_url)),
+    webhook_secret: Type.Optional(ruleProperties.webhook_secret),
   },
   { additionalProperties: false, minProperties: 1, title: 'AlertRuleUpdate' },
 )
@@ -110,6 +126,7 @@ export const AlertRule = Type.Object(
     labels: Type.Record(Type.String(), Type.String()),
     device_ids: Nullable(Type.Array(Type.Integer())),
     device_type: Nullable(Type.String()),
+    webhook_url: Nullable(Type.String({ description: 'its secret is never returned' })),
     created_at: Type.String({ format: 'date-time' }),
     updated_at: Type.String({ format: 'date-time' }),
   },
@@ -121,6 +138,19 @@ export type AlertRule = Static<typeof AlertRule>
 export type AlertRuleDefinition = Omit<AlertRule, 'id' | 'created_at' | 'updated_at'>
 
 export const AlertRuleEnvelope = Type.Object({ rule: AlertRule }, { title: 'AlertRuleEnvelope' })
+/** A rule just created or changed: with its webhook's secret when this is the one time it is shown. */
+export const AlertRuleSaved = Type.Object(
+  {
+    rule: AlertRule,
+    webhook_secret: Type.Optional(
+      Type.String({
+        description:
+          'the webhook’s HMAC key: on create whenever the rule has a webhook, on a change when one was generated; never again',
+      }),
+    ),
+  },
+  { title: 'AlertRuleSaved' },
+)
 export const AlertRuleList = Type.Object({ rules: Type.Array(AlertRule) }, { title: 'AlertRuleList' })
 export const AlertRuleIdParams = Type.Object({ id: Type.Integer({ minimum: 1 }) })
 
@@ -197,12 +227,43 @@ export function ruleDefinitionFrom(body: AlertRuleCreateBody): AlertRuleDefiniti
     labels: body.labels ?? {},
     device_ids: body.device_ids ?? null,
     device_type: body.device_type ?? null,
+    webhook_url: body.webhook_url ?? null,
   }
 }
 
 /** A rule's definition with a change applied (`null` removes a field). */
 export function applyRuleUpdate(rule: AlertRuleDefinition, patch: AlertRuleUpdateBody): AlertRuleDefinition {
-  return { ...rule, ...(patch as Partial<AlertRuleDefinition>) }
+  const { webhook_secret: _secret, ...fields } = patch
+  return { ...rule, ...(fields as Partial<AlertRuleDefinition>) }
+}
+
+/**
+ * What a create or a change does to a rule's webhook secret: `set` a given or generated one
+ * (`shown` when the caller is to see it), `clear` it (no webhook left), or `keep` it. A secret
+ * without a webhook is a 400 naming `body.webhook_secret`.
+ */
+export function webhookSecretChange(
+  before: { webhook_url: string | null } | undefined,
+  after: AlertRuleDefinition,
+  givenSecret: string | undefined,
+  generate: () => string,
+):
+  | { action: 'set'; secret: string; shown: boolean }
+  | { action: 'clear' }
+  | { action: 'keep' }
+  | { action: 'refuse'; problem: ErrorDetail } {
+  if (after.webhook_url === null) {
+    if (givenSecret !== undefined)
+      return {
+        action: 'refuse',
+        problem: { path: 'body.webhook_secret', message: 'is only for a rule with a webhook_url' },
+      }
+    return { action: 'clear' }
+  }
+  if (givenSecret !== undefined) return { action: 'set', secret: givenSecret, shown: before === undefined }
+  if (before === undefined || before.webhook_url === null)
+    return { action: 'set', secret: generate(), shown: true }
+  return { action: 'keep' }
 }
 
 /**
@@ -272,7 +333,19 @@ export interface AlertNotice {
   labels: Record<string, string>
 }
 
-/** A delivery job: alerts to post to Alertmanager as one request, or messages to publish on MQTT. */
+/**
+ * What a rule's webhook is posted (the JSON body, signed): the MQTT notice and the transition's id,
+ * which stays the same across retries (a receiver drops a second delivery of one id).
+ */
+export interface WebhookNotice extends AlertNotice {
+  transition_id: number
+}
+
+/**
+ * A delivery job: alerts to post to Alertmanager as one request, messages to publish on MQTT, or
+ * a body to post to a rule's webhook (its URL and secret are read when it is sent, never queued).
+ */
 export type AlertDeliveryPayload =
   | { target?: 'alertmanager'; alerts: AlertmanagerAlert[] }
   | { target: 'mqtt'; messages: { topic: string; payload: string }[] }
+  | { target: 'webhook'; rule_id: number; transition_id: number; body: string }

@@ -1,3 +1,4 @@
+import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { type LineProtocolParse, parseLineProtocol } from './parse-line-protocol.js'
 
@@ -126,5 +127,69 @@ describe('parseLineProtocol', () => {
     )
     // Numbers, rounded to the nearest double (as every number is stored).
     expect(point?.fields).toEqual({ a: 2 ** 63, b: -(2 ** 63), c: 2 ** 64 })
+  })
+
+  it('reads lines that repeat, alternate or nearly repeat the series and keys before them', () => {
+    const result = points(
+      parseLineProtocol(
+        [
+          'cpu,cpu=0 usage=1,idle=2 1',
+          'cpu,cpu=0 usage=3,idle=4 2',
+          'mem,cpu=0 usage=5 3',
+          'cpu,cpu=0 usage=6,idle=7,extra=8 4',
+          'cpu,cpu=01 usage_x=9,idlex=10 5',
+          'cpu,cpu=0\\ x usage\\=x=11 6',
+          'cpu usage=12 7',
+        ].join('\n'),
+        'ms',
+      ),
+    )
+    expect(
+      result.map(({ measurement, tags, fields, timeMs }) => [measurement, tags, fields, timeMs]),
+    ).toEqual([
+      ['cpu', { cpu: '0' }, { usage: 1, idle: 2 }, 1],
+      ['cpu', { cpu: '0' }, { usage: 3, idle: 4 }, 2],
+      ['mem', { cpu: '0' }, { usage: 5 }, 3],
+      ['cpu', { cpu: '0' }, { usage: 6, idle: 7, extra: 8 }, 4],
+      ['cpu', { cpu: '01' }, { usage_x: 9, idlex: 10 }, 5],
+      ['cpu', { cpu: '0 x' }, { 'usage=x': 11 }, 6],
+      ['cpu', undefined, { usage: 12 }, 7],
+    ])
+  })
+
+  it('names fields <measurement>.<field> when asked, and names the field as sent in errors', () => {
+    const result = parseLineProtocol('cpu usage=1 1\nmem usage=2 1\ncpu usage=3,idle=4i 2', 'ms', {
+      qualifyFields: true,
+    })
+    expect(points(result).map((p) => p.fields)).toEqual([
+      { 'cpu.usage': 1 },
+      { 'mem.usage': 2 },
+      { 'cpu.usage': 3, 'cpu.idle': 4 },
+    ])
+    const bad = parseLineProtocol('cpu usage=1 1\ncpu usage=x 2', 'ms', { qualifyFields: true })
+    expect(bad).toMatchObject({ ok: false, line: 2, message: expect.stringContaining('field "usage" has') })
+  })
+
+  it('reads any number exactly as Number() does, by the digits or from the token', () => {
+    const token = fc.oneof(
+      fc.double({ noNaN: true, noDefaultInfinity: true }).map(String),
+      fc
+        .tuple(
+          fc.boolean(),
+          fc.stringMatching(/^[0-9]{1,18}$/),
+          fc.option(fc.stringMatching(/^[0-9]{0,18}$/)),
+        )
+        .map(
+          ([negative, whole, fraction]) =>
+            `${negative ? '-' : ''}${whole}${fraction === null ? '' : `.${fraction}`}`,
+        ),
+    )
+    fc.assert(
+      fc.property(token, fc.constantFrom('', ' 1', ',b=1'), (value, after) => {
+        const [point] = points(parseLineProtocol(`m a=${value}${after}`))
+        expect(Object.is(point?.fields.a, Number(value))).toBe(true)
+      }),
+      { numRuns: 2000 },
+    )
   })
 })

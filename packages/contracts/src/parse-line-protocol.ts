@@ -9,8 +9,11 @@ export interface LineProtocolPoint {
   /** 1-based number of the line in the body where the point starts. */
   line: number
   measurement: string
-  /** Undefined when the line has no tags. */
-  tags: Record<string, string> | undefined
+  /**
+   * Undefined when the line has no tags. Shared by the lines of one series (the same measurement and
+   * tags written alike): never modify it.
+   */
+  tags: Readonly<Record<string, string>> | undefined
   fields: Record<string, FieldValue>
   /** Epoch milliseconds (sub-millisecond digits truncated); undefined when the line has none. */
   timeMs: number | undefined
@@ -19,6 +22,15 @@ export interface LineProtocolPoint {
 export type LineProtocolParse =
   | { ok: true; points: LineProtocolPoint[] }
   | { ok: false; line: number; message: string }
+
+export interface LineProtocolOptions {
+  /**
+   * Names each field `<measurement>.<field>`, as a JSON point's nested object `{"<measurement>":
+   * {…}}` is flattened, so that measurements of one device at one time never share a field (the
+   * mapping of docs/telemetry-contract.md). Off: fields keep the names sent.
+   */
+  qualifyFields?: boolean
+}
 
 const TAB = 9
 const NEWLINE = 10
@@ -33,6 +45,8 @@ const ZERO = 48
 const NINE = 57
 const EQUALS = 61
 const BACKSLASH = 92
+const LOWER_I = 105
+const LOWER_U = 117
 
 const MAX_INT64 = '9223372036854775807'
 const MIN_INT64 = '9223372036854775808'
@@ -51,6 +65,12 @@ const BOOLEANS: Record<string, boolean> = {
   False: false,
   FALSE: false,
 }
+/**
+ * Up to this many significant digits, `digits / 10^k` is the exact double `Number()` gives (both
+ * operands are exact doubles and one IEEE division rounds correctly: Clinger's fast path).
+ */
+const EXACT_DIGITS = 15
+const POWERS_OF_TEN = Array.from({ length: EXACT_DIGITS + 1 }, (_, k) => 10 ** k)
 
 class LineProtocolSyntaxError extends Error {}
 
@@ -59,12 +79,20 @@ class LineProtocolSyntaxError extends Error {}
  * its escapes: `\,` and `\ ` in measurements, `\,` `\=` `\ ` in tag keys, tag values and field keys,
  * `\"` and `\\` in string values (which may span lines); any other backslash is kept as it is.
  * Integers (`1i`) and unsigned integers (`1u`) become numbers. Blank lines and `#` comments are
- * skipped. One pass over the text by character code, no regular expression and no split, so a body
- * of thousands of lines costs one object per point, its field object and the strings it holds.
- * Stops at the first bad line and names it.
+ * skipped. Stops at the first bad line and names it.
+ *
+ * One pass over the text by character code, no regular expression and no split. Lines repeat
+ * themselves (one series, the same fields), so what a line shares with the ones before it is not
+ * built again: a series written as before gives the same measurement and tags object, a field key
+ * written as before the same name, and plain numbers are read digit by digit without a substring.
+ * A point then costs its object, its fields object and its string values.
  */
-export function parseLineProtocol(text: string, precision: Precision = 'ns'): LineProtocolParse {
-  const scanner = new Scanner(text, precision)
+export function parseLineProtocol(
+  text: string,
+  precision: Precision = 'ns',
+  options: LineProtocolOptions = {},
+): LineProtocolParse {
+  const scanner = new Scanner(text, precision, options.qualifyFields === true)
   const points: LineProtocolPoint[] = []
   try {
     for (let point = scanner.next(); point !== undefined; point = scanner.next()) points.push(point)
@@ -75,15 +103,31 @@ export function parseLineProtocol(text: string, precision: Precision = 'ns'): Li
   return { ok: true, points }
 }
 
+/** The field keys met after a measurement, by their place in the line: as written (with `=`) and as named. */
+interface FieldKeys {
+  written: string[]
+  /** Unescaped, as error messages name them. */
+  keys: string[]
+  names: string[]
+}
+
 class Scanner {
   private i = 0
   private line = 1
   private lineStart = 0
   lineStartNumber = 1
+  /** The last series parsed: its text up to the space before the fields, and what it gave. */
+  private seriesText = ''
+  private measurement = ''
+  private tags: Readonly<Record<string, string>> | undefined
+  private keys: FieldKeys = { written: [], keys: [], names: [] }
+  /** Field keys per measurement (lines of several measurements often alternate). */
+  private readonly keysByMeasurement = new Map<string, FieldKeys>()
 
   constructor(
     private readonly text: string,
     private readonly precision: Precision,
+    private readonly qualifyFields: boolean,
   ) {}
 
   /** The next point, or undefined at the end of the text. */
@@ -115,31 +159,69 @@ class Scanner {
   }
 
   private point(): LineProtocolPoint {
-    this.lineStart = this.i
+    const { text } = this
+    const start = this.i
+    this.lineStart = start
     this.lineStartNumber = this.line
-    const measurement = this.name(false, 'measurement')
-    let tags: Record<string, string> | undefined
-    while (this.text.charCodeAt(this.i) === COMMA) {
-      this.i++
-      const key = this.name(true, 'tag key')
-      this.expect(EQUALS, `tag key "${key}" is not followed by "="`)
-      const value = this.name(true, 'tag value')
-      if (this.text.charCodeAt(this.i) === EQUALS) this.fail(`tag value "${value}" holds an unescaped "="`)
-      tags ??= {}
-      if (Object.hasOwn(tags, key)) this.fail(`tag "${key}" appears twice`)
-      tags[key] = value
-    }
+    // The series as the line before wrote it: the same measurement and tags. It ends before an
+    // unescaped space, so the text matched here ends there too (a backslash never ends it).
+    const previous = this.seriesText
+    const after = start + previous.length
+    if (previous.length === 0 || !isBlank(text.charCodeAt(after)) || !text.startsWith(previous, start))
+      this.series()
+    else this.i = after
+    const { measurement, tags } = this
     this.spaces('fields are missing')
     const fields: Record<string, FieldValue> = {}
-    for (;;) {
-      const key = this.name(true, 'field key')
-      this.expect(EQUALS, `field key "${key}" is not followed by "="`)
-      fields[key] = this.fieldValue(key)
-      if (this.text.charCodeAt(this.i) !== COMMA) break
+    const { written, keys, names } = this.keys
+    for (let k = 0; ; k++) {
+      // A key written as in the line before (with its `=`, which no backslash precedes) is the same name.
+      const known = written[k]
+      if (known !== undefined && text.startsWith(known, this.i)) {
+        this.i += known.length
+      } else {
+        const keyStart = this.i
+        const key = this.name(true, 'field key')
+        this.expect(EQUALS, `field key "${key}" is not followed by "="`)
+        written[k] = text.slice(keyStart, this.i)
+        keys[k] = key
+        names[k] = this.qualifyFields ? `${measurement}.${key}` : key
+      }
+      fields[names[k] as string] = this.fieldValue(keys[k] as string)
+      if (text.charCodeAt(this.i) !== COMMA) break
       this.i++
     }
     const timeMs = this.timestamp()
     return { line: this.lineStartNumber, measurement, tags, fields, timeMs }
+  }
+
+  /** Reads a measurement and its tags, remembered for the lines after. */
+  private series() {
+    const { text } = this
+    const start = this.i
+    const measurement = this.name(false, 'measurement')
+    let tags: Record<string, string> | undefined
+    while (text.charCodeAt(this.i) === COMMA) {
+      this.i++
+      const key = this.name(true, 'tag key')
+      this.expect(EQUALS, `tag key "${key}" is not followed by "="`)
+      const value = this.name(true, 'tag value')
+      if (text.charCodeAt(this.i) === EQUALS) this.fail(`tag value "${value}" holds an unescaped "="`)
+      tags ??= {}
+      if (Object.hasOwn(tags, key)) this.fail(`tag "${key}" appears twice`)
+      tags[key] = value
+    }
+    this.seriesText = text.slice(start, this.i)
+    if (measurement !== this.measurement) {
+      let keys = this.keysByMeasurement.get(measurement)
+      if (!keys) {
+        keys = { written: [], keys: [], names: [] }
+        this.keysByMeasurement.set(measurement, keys)
+      }
+      this.keys = keys
+    }
+    this.measurement = measurement
+    this.tags = tags
   }
 
   /**
@@ -177,19 +259,57 @@ class Scanner {
 
   private fieldValue(key: string): FieldValue {
     const { text } = this
-    if (text.charCodeAt(this.i) === QUOTE) return this.stringValue(key)
     const start = this.i
-    while (this.i < text.length) {
-      const c = text.charCodeAt(this.i)
-      if (c === COMMA || c === SPACE || c === NEWLINE || c === TAB || c === CR) break
-      this.i++
+    let c = text.charCodeAt(start)
+    if (c === QUOTE) return this.stringValue(key)
+    // The usual number, `[-]digits[.digits]` with an optional `i` or `u`, read without a substring.
+    let j = start
+    const negative = c === MINUS
+    if (negative) c = text.charCodeAt(++j)
+    let digits = 0
+    let mantissa = 0
+    while (c >= ZERO && c <= NINE) {
+      mantissa = mantissa * 10 + (c - ZERO)
+      digits++
+      c = text.charCodeAt(++j)
     }
+    if (c === DOT) {
+      const point = j
+      c = text.charCodeAt(++j)
+      while (c >= ZERO && c <= NINE) {
+        mantissa = mantissa * 10 + (c - ZERO)
+        digits++
+        c = text.charCodeAt(++j)
+      }
+      if (digits > 0 && digits <= EXACT_DIGITS && endsValue(c)) {
+        this.i = j
+        const value = mantissa / (POWERS_OF_TEN[j - point - 1] as number)
+        return negative ? -value : value
+      }
+    } else if (digits > 0 && digits <= EXACT_DIGITS) {
+      if (endsValue(c)) {
+        this.i = j
+        return negative ? -mantissa : mantissa
+      }
+      if ((c === LOWER_I || (c === LOWER_U && !negative)) && endsValue(text.charCodeAt(j + 1))) {
+        this.i = j + 1
+        return negative ? -mantissa : mantissa
+      }
+    }
+    return this.otherValue(key)
+  }
+
+  /** Booleans, exponents, long or malformed numbers: from the token. */
+  private otherValue(key: string): FieldValue {
+    const { text } = this
+    const start = this.i
+    while (this.i < text.length && !endsValue(text.charCodeAt(this.i))) this.i++
     const token = text.slice(start, this.i)
     if (token.length === 0) this.fail(`field "${key}" has no value`)
     const last = token.charCodeAt(token.length - 1)
-    if (last === 105 /* i */ || last === 117 /* u */) {
+    if (last === LOWER_I || last === LOWER_U) {
       const digits = token.slice(0, -1)
-      const unsigned = last === 117
+      const unsigned = last === LOWER_U
       if (!isInteger(digits, unsigned))
         this.fail(`field "${key}" has an invalid ${unsigned ? 'unsigned ' : ''}integer ${token}`)
       return Number(digits)
@@ -227,16 +347,31 @@ class Scanner {
 
   private timestamp(): number | undefined {
     const { text } = this
-    while (text.charCodeAt(this.i) === SPACE || text.charCodeAt(this.i) === TAB) this.i++
+    while (isBlank(text.charCodeAt(this.i))) this.i++
     if (this.atLineEnd()) return undefined
     const start = this.i
-    while (this.i < text.length) {
-      const c = text.charCodeAt(this.i)
-      if (c === SPACE || c === TAB || c === NEWLINE || c === CR) break
-      this.i++
+    // The usual timestamp: digits only, within 64 bits, kept to the millisecond without a substring.
+    let j = start
+    let c = text.charCodeAt(j)
+    while (c >= ZERO && c <= NINE) c = text.charCodeAt(++j)
+    const length = j - start
+    const kept = length - DROPPED_DIGITS[this.precision]
+    const within64Bits =
+      length < MAX_INT64.length || (length === MAX_INT64.length && notAbove(text, start, MAX_INT64))
+    if (
+      length > 0 &&
+      kept <= EXACT_DIGITS &&
+      within64Bits &&
+      (Number.isNaN(c) || c === NEWLINE || c === CR)
+    ) {
+      let ms = 0
+      for (let k = start; k < start + kept; k++) ms = ms * 10 + (text.charCodeAt(k) - ZERO)
+      this.i = j
+      return this.precision === 's' ? ms * 1000 : ms
     }
+    while (this.i < text.length && !isBlank(text.charCodeAt(this.i)) && !this.atLineEnd()) this.i++
     const token = text.slice(start, this.i)
-    while (text.charCodeAt(this.i) === SPACE || text.charCodeAt(this.i) === TAB) this.i++
+    while (isBlank(text.charCodeAt(this.i))) this.i++
     if (!this.atLineEnd()) this.fail('there is more after the timestamp')
     if (!isInteger(token, false)) this.fail(`the timestamp ${token} is not an integer`)
     return toMillis(token, this.precision)
@@ -249,8 +384,8 @@ class Scanner {
 
   private spaces(missing: string) {
     const { text } = this
-    if (text.charCodeAt(this.i) !== SPACE && text.charCodeAt(this.i) !== TAB) this.fail(missing)
-    while (text.charCodeAt(this.i) === SPACE || text.charCodeAt(this.i) === TAB) this.i++
+    if (!isBlank(text.charCodeAt(this.i))) this.fail(missing)
+    while (isBlank(text.charCodeAt(this.i))) this.i++
     if (this.atLineEnd()) this.fail(missing)
   }
 
@@ -263,6 +398,20 @@ class Scanner {
     throw new LineProtocolSyntaxError(reason)
   }
 }
+
+/** Whether the digits of `text` from `start`, as many as `limit` has, are at most `limit`'s. */
+function notAbove(text: string, start: number, limit: string): boolean {
+  for (let k = 0; k < limit.length; k++) {
+    const difference = text.charCodeAt(start + k) - limit.charCodeAt(k)
+    if (difference !== 0) return difference < 0
+  }
+  return true
+}
+
+const isBlank = (c: number) => c === SPACE || c === TAB
+/** What may follow a field value: the next field, the timestamp, the end of the line or of the text (NaN). */
+const endsValue = (c: number) =>
+  c === COMMA || c === SPACE || c === NEWLINE || c === TAB || c === CR || Number.isNaN(c)
 
 function unescapeName(raw: string, keyLike: boolean): string {
   let out = ''

@@ -28,6 +28,7 @@ const RULE_COLUMNS = [
   'labels',
   'device_ids',
   'device_type',
+  'webhook_url',
   'created_at',
   'updated_at',
 ] as const
@@ -48,10 +49,12 @@ export function createAlertRulesRepository(sql: Sql) {
     device_ids: rule.device_ids === null ? null : sql.array(rule.device_ids, 23),
   })
   return {
-    async create(rule: AlertRuleDefinition): Promise<AlertRule> {
+    /** `webhookSecret`: the key of its webhook's signatures (null without a webhook). */
+    async create(rule: AlertRuleDefinition, webhookSecret: string | null = null): Promise<AlertRule> {
       try {
         const [row] = await sql<AlertRuleRow[]>`
-          INSERT INTO alert_rules ${sql(columnsOf(rule))} RETURNING ${sql(RULE_COLUMNS)}`
+          INSERT INTO alert_rules ${sql({ ...columnsOf(rule), webhook_secret: webhookSecret })}
+          RETURNING ${sql(RULE_COLUMNS)}`
         return toRule(row as AlertRuleRow)
       } catch (error) {
         if (isUniqueViolation(error)) throw new DuplicateAlertRuleNameError(rule.name)
@@ -74,17 +77,33 @@ export function createAlertRulesRepository(sql: Sql) {
       return row?.n ?? 0
     },
 
-    /** Replaces the rule's definition; undefined when there is no such rule. */
-    async replace(id: number, rule: AlertRuleDefinition): Promise<AlertRule | undefined> {
+    /**
+     * Replaces the rule's definition; undefined when there is no such rule. `webhookSecret`: a new
+     * key, null to remove it, undefined to keep the one stored.
+     */
+    async replace(
+      id: number,
+      rule: AlertRuleDefinition,
+      webhookSecret?: string | null,
+    ): Promise<AlertRule | undefined> {
+      const secret = webhookSecret === undefined ? {} : { webhook_secret: webhookSecret }
       try {
         const [row] = await sql<AlertRuleRow[]>`
-          UPDATE alert_rules SET ${sql({ ...columnsOf(rule), updated_at: new Date() })}
+          UPDATE alert_rules SET ${sql({ ...columnsOf(rule), ...secret, updated_at: new Date() })}
           WHERE id = ${id} RETURNING ${sql(RULE_COLUMNS)}`
         return row ? toRule(row) : undefined
       } catch (error) {
         if (isUniqueViolation(error)) throw new DuplicateAlertRuleNameError(rule.name)
         throw error
       }
+    },
+
+    /** Where and with which key a rule's notifications are posted; undefined without a webhook. */
+    async webhookOf(id: number): Promise<{ url: string; secret: string } | undefined> {
+      const [row] = await sql<{ url: string; secret: string }[]>`
+        SELECT webhook_url AS url, webhook_secret AS secret FROM alert_rules
+        WHERE id = ${id} AND webhook_url IS NOT NULL AND webhook_secret IS NOT NULL`
+      return row
     },
 
     /** Deletes the rule with its states and history; false when there was none. */

@@ -38,6 +38,8 @@ export interface UndeliveredTransition extends NewAlertTransition {
   rule_name: string
   severity: string
   labels: Record<string, string>
+  /** Whether its rule has a webhook (its URL and secret are read when the notification is sent). */
+  webhook: boolean
 }
 
 /** A firing alert, with what a notification needs of its rule. */
@@ -138,6 +140,37 @@ export function createAlertStatesRepository(sql: Sql) {
     },
 
     /**
+     * The clock's half of no_data rules: every (rule, device) of a no_data rule whose newest point
+     * is at least `no_data_seconds` older than PostgreSQL's clock, and that is not firing, fires,
+     * at the moment the silence reached it (`last_point_at + no_data_seconds`); its transition
+     * joins the outbox. One statement: the rows are locked first (SKIP LOCKED: one an evaluation
+     * holds is looked at next round), and a row taken is re-checked under its lock (READ
+     * COMMITTED re-evaluates the condition against its newest version), so any number of
+     * evaluators running this at once make one transition per silence. `ruleIds`: the no_data rules
+     * (read through the primary key). Returns how many fired.
+     */
+    async fireSilent(ruleIds: number[]): Promise<number> {
+      if (ruleIds.length === 0) return 0
+      const fired = await sql`
+        WITH due AS (
+          SELECT s.rule_id, s.device_id, s.state AS from_state,
+                 s.last_point_at + make_interval(secs => r.no_data_seconds) AS at
+          FROM alert_states s JOIN alert_rules r ON r.id = s.rule_id
+          WHERE s.rule_id = ANY(${ruleIds}::int[]) AND r.kind = 'no_data' AND s.state <> 'firing' AND s.last_point_at IS NOT NULL
+            AND s.last_point_at + make_interval(secs => r.no_data_seconds) <= now()
+          ORDER BY s.rule_id, s.device_id
+          FOR UPDATE OF s SKIP LOCKED
+        ), fired AS (
+          UPDATE alert_states s SET state = 'firing', since = due.at, firing_since = due.at, updated_at = now()
+          FROM due WHERE s.rule_id = due.rule_id AND s.device_id = due.device_id
+          RETURNING s.rule_id, s.device_id, due.from_state, due.at
+        )
+        INSERT INTO alert_transitions (rule_id, device_id, from_state, to_state, at, value, firing_since)
+        SELECT rule_id, device_id, from_state, 'firing', at, NULL, at FROM fired ORDER BY rule_id, device_id`
+      return fired.count
+    },
+
+    /**
      * Transitions not yet handed to delivery, oldest first (the outbox): an evaluator that died
      * after storing a transition and before queueing its notification leaves it here for the next.
      */
@@ -150,7 +183,8 @@ export function createAlertStatesRepository(sql: Sql) {
         })[]
       >`
         SELECT t.id, t.rule_id, t.device_id, t.from_state AS "from", t.to_state AS "to", t.at, t.value,
-               t.firing_since, r.name AS rule_name, r.severity, r.labels
+               t.firing_since, r.name AS rule_name, r.severity, r.labels,
+               r.webhook_url IS NOT NULL AS webhook
         FROM alert_transitions t
         JOIN alert_rules r ON r.id = t.rule_id
         WHERE NOT t.delivery_queued

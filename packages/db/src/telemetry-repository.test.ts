@@ -55,17 +55,22 @@ describe('telemetry repository', () => {
     ])
   })
 
-  it('merges the fields of a point written twice, the later value winning', async () => {
+  it('merges the fields and metadata of a point written twice, the later value winning', async () => {
     const repo = createTelemetryRepository(db.sql)
-    await repo.writeBatches([batch(3, [{ t: T0, data: { a: 1, b: 'x' } }])])
+    await repo.writeBatches([batch(3, [{ t: T0, data: { a: 1, b: 'x' }, metadata: { m: '1', n: 'x' } }])])
     // In one call, and across calls.
     await repo.writeBatches([
       batch(3, [
-        { t: T0, data: { b: 'y' } },
+        { t: T0, data: { b: 'y' }, metadata: { n: 'y' } },
         { t: T0, type: 'sensors', data: { c: true } },
+        { t: T0, data: { d: 2 }, metadata: { o: 'z' } },
       ]),
     ])
-    expect(await rowsOf(3)).toEqual([{ t: T0, type: 'sensors', data: { a: 1, b: 'y', c: true } }])
+    expect(await rowsOf(3)).toEqual([{ t: T0, type: 'sensors', data: { a: 1, b: 'y', c: true, d: 2 } }])
+    const [{ metadata }] = (await db.sql`SELECT metadata FROM telemetry WHERE device_id = 3`) as [
+      { metadata: unknown },
+    ]
+    expect(metadata).toEqual({ m: '1', n: 'y', o: 'z' })
   })
 
   it('stores a batch queued as columns as it stores the same points, and keeps the latest value of each field', async () => {

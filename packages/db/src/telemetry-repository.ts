@@ -54,8 +54,8 @@ function dataJson(row: TelemetryRow): string {
 }
 
 /**
- * Collapses a set of batches into one row per (device, timestamp), fields merged with the later
- * value winning (as InfluxDB treats a duplicate point), sorted so concurrent upserts lock rows in
+ * Collapses a set of batches into one row per (device, timestamp), fields and metadata merged with
+ * the later value of a name winning (as InfluxDB treats a duplicate point), sorted so concurrent upserts lock rows in
  * the same order and cannot deadlock. The sort is stable, so "later" is the order given; points
  * usually arrive in time order, which the sort passes through in one scan.
  */
@@ -83,7 +83,9 @@ export function toTelemetryRows(batches: QueuedDeviceBatch[]): TelemetryRow[] {
     if (previous && previous.device_id === row.device_id && previous.ms === row.ms) {
       previous.merged = { ...dataOf(previous), ...dataOf(row) }
       if (row.type !== null) previous.type = row.type
-      if (row.metadata !== null) previous.metadata = row.metadata
+      if (row.metadata !== null)
+        previous.metadata =
+          previous.metadata === null ? row.metadata : { ...previous.metadata, ...row.metadata }
       previous.received_ms = row.received_ms
     } else {
       rows[kept++] = row
@@ -202,17 +204,18 @@ export function createTelemetryRepository(sql: Sql) {
       ${mode === 'upsert' ? mergeOnConflict() : sql``}`
   }
 
-  // A point already stored gets the new fields merged in (the later value winning, as InfluxDB
-  // does); a row that would not change is not rewritten.
+  // A point already stored gets the new fields and metadata merged in (the later value of a name
+  // winning, as InfluxDB does), and the later type; a row that would not change is not rewritten.
+  // (jsonb || NULL is NULL, hence the COALESCE.)
   const mergeOnConflict = () => sql`
     ON CONFLICT (device_id, time) DO UPDATE
       SET data = t.data || EXCLUDED.data,
           type = COALESCE(EXCLUDED.type, t.type),
-          metadata = COALESCE(EXCLUDED.metadata, t.metadata),
+          metadata = COALESCE(t.metadata || EXCLUDED.metadata, EXCLUDED.metadata, t.metadata),
           received_at = EXCLUDED.received_at
       WHERE t.data IS DISTINCT FROM t.data || EXCLUDED.data
          OR t.type IS DISTINCT FROM COALESCE(EXCLUDED.type, t.type)
-         OR t.metadata IS DISTINCT FROM COALESCE(EXCLUDED.metadata, t.metadata)`
+         OR t.metadata IS DISTINCT FROM COALESCE(t.metadata || EXCLUDED.metadata, EXCLUDED.metadata, t.metadata)`
 
   // Every column travels as ONE text parameter that SQL splits, not as an array parameter:
   // postgres.js builds and escapes an array literal element by element, a tenth of the writer's

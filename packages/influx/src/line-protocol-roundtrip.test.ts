@@ -116,7 +116,7 @@ describe('parseLineProtocol against writers of line protocol', () => {
         ).toEqual(
           batch.points.map((p) => ({
             measurement: MEASUREMENT,
-            tags: { device_id: '7', device_type: 'sensor', ...(p.type && { type: p.type }) },
+            tags: { device_id: '7', device_type: 'sensor' },
             fields: p.data,
             timeMs: p.t,
           })),

@@ -27,9 +27,9 @@ describe('batchToLines', () => {
     ])
   })
 
-  it('writes booleans and strings with their own types, and the type tag when sent', () => {
+  it('writes booleans and strings with their own types, and no tag for the point type', () => {
     expect(batchToLines(batch([{ t: 5, type: 'sensors', data: { on: true, mode: 'eco' } }]))).toEqual([
-      'telemetry,device_id=7,device_type=sensor,type=sensors mode="eco",on=T 5',
+      'telemetry,device_id=7,device_type=sensor mode="eco",on=T 5',
     ])
   })
 
@@ -38,7 +38,7 @@ describe('batchToLines', () => {
       batch([{ t: 1, type: 'a b,c=d', data: { 'field name,x=y': 'say "hi" \\ ok' } }]),
     )
     expect(line).toBe(
-      'telemetry,device_id=7,device_type=sensor,type=a\\ b\\,c\\=d field\\ name\\,x\\=y="say \\"hi\\" \\\\ ok" 1',
+      'telemetry,device_id=7,device_type=sensor field\\ name\\,x\\=y="say \\"hi\\" \\\\ ok" 1',
     )
   })
 
@@ -58,12 +58,11 @@ describe('batchToLines', () => {
     })
     fc.assert(
       fc.property(fc.array(point, { minLength: 1, maxLength: 4 }), (points) => {
-        const expected = points.map(({ data, type }, i) => {
+        const expected = points.map(({ data }, i) => {
           const library = new Point(MEASUREMENT)
             .tag('device_id', '7')
             .tag('device_type', 'sensor')
             .timestamp(42 + i)
-          if (type) library.tag('type', type)
           for (const [field, v] of Object.entries(data)) {
             if (typeof v === 'number') library.floatField(field, v)
             else if (typeof v === 'boolean') library.booleanField(field, v)

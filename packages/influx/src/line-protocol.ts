@@ -26,12 +26,13 @@ function fieldValue(value: string | number | boolean): string {
 }
 
 /**
- * One line per point: measurement `telemetry`, tags device_id, device_type and type (when sent),
- * in key order, fields in name order, timestamp in ms (written with precision=ms). The batch's
- * fields are sorted and escaped once, not per point.
+ * One line per point: measurement `telemetry`, tags device_id and device_type, fields in name order,
+ * timestamp in ms (written with precision=ms). The batch's fields are sorted and escaped once, not
+ * per point. A point's `type` is not a tag: a device's points of one time are one point in InfluxDB
+ * as in PostgreSQL, their fields merged, whatever their types (docs/telemetry-contract.md).
  */
 export function batchToLines(batch: QueuedDeviceBatch): string[] {
-  const { t, fields, values, type } = asColumns(batch)
+  const { t, fields, values } = asColumns(batch)
   let series = `${MEASUREMENT},device_id=${batch.device_id}`
   if (batch.device_type) series += `,device_type=${escapeKey(batch.device_type)}`
   const order = fields.map((_, j) => j).sort((a, b) => compareNames(fields[a] as string, fields[b] as string))
@@ -45,9 +46,7 @@ export function batchToLines(batch: QueuedDeviceBatch): string[] {
       if (value === null || value === undefined) continue
       line += `${line ? ',' : ''}${keys[k]}${fieldValue(value)}`
     }
-    if (!line) continue
-    const pointType = type?.[i]
-    lines.push(`${pointType ? `${series},type=${escapeKey(pointType)}` : series} ${line} ${t[i]}`)
+    if (line) lines.push(`${series} ${line} ${t[i]}`)
   }
   return lines
 }

@@ -1,11 +1,14 @@
 import {
   type ErrorDetail,
-  flattenData,
+  type FieldValue,
+  fieldNameProblem,
+  keyPath,
   type LineProtocolPoint,
   MAX_TYPE_LENGTH,
   type Precision,
   parseLineProtocol,
   type StoredPoint,
+  storableStringProblem,
   type TelemetryLimits,
   tagValueProblem,
   timeProblem,
@@ -35,11 +38,14 @@ export interface LineProtocolIngestOptions {
   deviceTag?: string
 }
 
-interface MappedLine {
-  line: number
-  device: IngestDevice
-  point: StoredPoint
+/** The points of one device, and the line each came from. */
+interface DeviceLines {
+  batch: DevicePoints
+  lines: number[]
 }
+
+/** What a series (a measurement and its tags object, shared by the parser) maps to. */
+type SeriesMapping = { device: IngestDevice; metadata: Record<string, string> | undefined } | Refusal
 
 const linePath = (line: number) => `line ${line}`
 /** A race with another instance registering a field can turn up new conflicts; re-partitioned this often. */
@@ -47,10 +53,10 @@ const MAX_PARTITIONS = 3
 
 /**
  * Line protocol into the shared ingest path. Each line becomes a point: its measurement the
- * point's `type`, its tags (but the device tag) its metadata, its fields the point's fields, its
- * time in ms. A line that cannot be parsed or broken the telemetry contract refuses the request
- * (400, naming the first); lines whose fields conflict with registered types are dropped and the
- * rest queued (422), as InfluxDB 2.x does.
+ * point's `type`, its tags (but the device tag) its metadata, its fields the point's fields named
+ * `<measurement>.<field>`, its time in ms (docs/telemetry-contract.md). A line that cannot be
+ * parsed or breaks the telemetry contract refuses the request (400, naming the first); lines whose
+ * fields conflict with registered types are dropped and the rest queued (422), as InfluxDB 2.x does.
  */
 export function createLineProtocolIngest({
   ingestService,
@@ -64,11 +70,12 @@ export function createLineProtocolIngest({
     receivedAt = Date.now(),
     trace?: Context,
   ): Promise<LineProtocolOutcome> {
-    const parsed = parseLineProtocol(text, precision)
+    const parsed = parseLineProtocol(text, precision, { qualifyFields: true })
     if (!parsed.ok) return invalid(linePath(parsed.line), parsed.message)
-    if (parsed.points.length === 0) return invalid('(body)', 'holds no lines of line protocol')
-    if (parsed.points.length > limits.maxPoints) {
-      const message = `holds ${parsed.points.length} lines, more than ${limits.maxPoints}`
+    const total = parsed.points.length
+    if (total === 0) return invalid('(body)', 'holds no lines of line protocol')
+    if (total > limits.maxPoints) {
+      const message = `holds ${total} lines, more than ${limits.maxPoints}`
       return {
         status: 413,
         message: `the body ${message}; split the batch`,
@@ -76,55 +83,105 @@ export function createLineProtocolIngest({
       }
     }
 
-    let lines: MappedLine[] = []
-    for (const lp of parsed.points) {
-      const mapped = mapLine(lp, sender, deviceTag, limits, receivedAt)
-      if ('status' in mapped) return mapped
-      lines.push(mapped)
-    }
-
+    const mapped = mapLines(parsed.points, sender, deviceTag, limits, receivedAt)
+    if (!Array.isArray(mapped)) return mapped
+    let groups = mapped
     const dropped: ErrorDetail[] = []
     for (let attempt = 1; ; attempt++) {
-      const { batches, order } = byDevice(lines)
+      const order = groups.flatMap((group) => group.lines)
       const outcome = await ingestService.ingestPoints(
-        batches,
-        (index) => linePath((order[index] as MappedLine).line),
+        groups.map((group) => group.batch),
+        (index) => linePath(order[index] as number),
         receivedAt,
         trace,
       )
       if (outcome.status === 202) {
         if (dropped.length === 0) return { status: 204, accepted: outcome.accepted }
-        return partialWrite(outcome.accepted, parsed.points.length, dropped)
+        return partialWrite(outcome.accepted, total, dropped)
       }
       if (outcome.status === 413 || outcome.status === 429 || attempt === MAX_PARTITIONS) return outcome
       // Field type conflicts: drop the lines they name and queue the rest.
       const conflicting = new Set(outcome.errors.map((error) => lineOf(error.path)))
       dropped.push(...outcome.errors)
-      lines = lines.filter((mapped) => !conflicting.has(mapped.line))
-      if (lines.length === 0) return partialWrite(0, parsed.points.length, dropped)
+      groups = withoutLines(groups, conflicting)
+      if (groups.length === 0) return partialWrite(0, total, dropped)
     }
   }
 }
 
 export type LineProtocolIngest = ReturnType<typeof createLineProtocolIngest>
 
-function mapLine(
-  lp: LineProtocolPoint,
+/**
+ * The lines as points, one group per device in the order devices first appear; or the refusal of
+ * the first line that breaks the contract. What depends only on the series (device, tags) is
+ * worked out once per series, and a field name once per request: the parser hands consecutive
+ * lines of one series the same tags object and the same names.
+ */
+function mapLines(
+  points: LineProtocolPoint[],
   sender: LineProtocolSender,
   deviceTag: string,
   limits: TelemetryLimits,
   receivedAt: number,
-): MappedLine | Refusal {
-  const at = linePath(lp.line)
-  const problem = (what: string, message: string) => invalid(at, `line ${lp.line}: ${what} ${message}`)
+): DeviceLines[] | Refusal {
+  const groups = new Map<number, DeviceLines>()
+  const goodNames = new Set<string>()
+  // Times between these bounds are fine; outside, timeProblem says why.
+  const earliest = Math.max(limits.minTimeMs, limits.maxAgeMs > 0 ? receivedAt - limits.maxAgeMs : -Infinity)
+  const latest = receivedAt + limits.maxFutureMs
+  let seriesTags: LineProtocolPoint['tags'] | null = null
+  let seriesMeasurement = ''
+  let series: SeriesMapping | undefined
+  for (const lp of points) {
+    if (lp.tags !== seriesTags || lp.measurement !== seriesMeasurement) {
+      seriesTags = lp.tags
+      seriesMeasurement = lp.measurement
+      series = mapSeries(lp, sender, deviceTag, limits)
+    }
+    const { device, metadata } = series as Exclude<SeriesMapping, Refusal>
+    if ('status' in (series as SeriesMapping)) return withLine(series as Refusal, lp.line)
 
+    const fieldProblem = fieldsProblem(lp.fields, goodNames, limits)
+    if (fieldProblem) {
+      const [name, message] = fieldProblem
+      const path = name === undefined ? linePath(lp.line) : keyPath(linePath(lp.line), name)
+      return { status: 400, message: `${path}: ${message}`, errors: [{ path, message }] }
+    }
+    const t = lp.timeMs ?? receivedAt
+    if (lp.timeMs !== undefined && (t < earliest || t > latest)) {
+      const why = timeProblem(t, receivedAt, limits) as string
+      return invalid(
+        linePath(lp.line),
+        `line ${lp.line}: the timestamp (${new Date(t).toISOString()}) ${why}`,
+      )
+    }
+
+    const point: StoredPoint = { t, type: lp.measurement, data: lp.fields }
+    if (metadata) point.metadata = metadata
+    const group = groups.get(device.id)
+    if (group) {
+      group.batch.points.push(point)
+      group.lines.push(lp.line)
+    } else groups.set(device.id, { batch: { device, points: [point] }, lines: [lp.line] })
+  }
+  return [...groups.values()]
+}
+
+/** The device a series' lines belong to and the metadata their tags give, or why they are refused. */
+function mapSeries(
+  lp: LineProtocolPoint,
+  sender: LineProtocolSender,
+  deviceTag: string,
+  limits: TelemetryLimits,
+): SeriesMapping {
+  const problem = (what: string, message: string) => invalid('', `${what} ${message}`)
   let tags = lp.tags
   const named = tags?.[deviceTag]
   let device: IngestDevice
   if ('device' in sender) {
     device = sender.device
     if (named !== undefined && named !== String(device.id))
-      return forbidden(at, `line ${lp.line}: tag ${deviceTag}=${named} names another device than this key's`)
+      return forbidden('', `tag ${deviceTag}=${named} names another device than this key's`)
   } else {
     if (named === undefined)
       return problem(`has no ${deviceTag} tag,`, 'which names the device with an edge gateway key')
@@ -132,7 +189,7 @@ function mapLine(
     const allowed = String(id) === named ? sender.gateway.devices.get(id) : undefined
     if (allowed?.status !== 'active') {
       const why = allowed ? `device ${named} is inactive` : `this gateway may not send for device ${named}`
-      return forbidden(at, `line ${lp.line}: ${why}`)
+      return forbidden('', why)
     }
     device = { id, device_type: allowed.device_type }
   }
@@ -159,34 +216,61 @@ function mapLine(
         return problem('has tags of', `${json} bytes as JSON, more than ${limits.maxMetadataBytes}`)
     }
   }
-  const errors: ErrorDetail[] = []
-  const data = flattenData(lp.fields, at, limits, errors)
-  if (!data) return { status: 400, message: `${errors[0]?.path}: ${errors[0]?.message}`, errors }
-  const t = lp.timeMs ?? receivedAt
-  const whenProblem = lp.timeMs === undefined ? undefined : timeProblem(t, receivedAt, limits)
-  if (whenProblem) return problem(`the timestamp (${new Date(t).toISOString()})`, whenProblem)
-
-  const point: StoredPoint = { t, type: lp.measurement, data }
-  if (tags) point.metadata = tags
-  return { line: lp.line, device, point }
+  return { device, metadata: tags as Record<string, string> | undefined }
 }
 
-/** One batch per device, and the lines in the order the batches' points follow one another. */
-function byDevice(lines: MappedLine[]): { batches: DevicePoints[]; order: MappedLine[] } {
-  const groups = new Map<number, { batch: DevicePoints; lines: MappedLine[] }>()
-  for (const mapped of lines) {
-    const group = groups.get(mapped.device.id)
-    if (group) {
-      group.batch.points.push(mapped.point)
-      group.lines.push(mapped)
-    } else
-      groups.set(mapped.device.id, {
-        batch: { device: mapped.device, points: [mapped.point] },
-        lines: [mapped],
-      })
+/** A series' refusal, for the line that met it: its path and its number in the message. */
+function withLine(refusal: Refusal, line: number): Refusal {
+  const path = linePath(line)
+  const message = `line ${line}: ${refusal.message}`
+  return { status: refusal.status, message, errors: [{ path, message }] }
+}
+
+/**
+ * The first problem of a line's fields (the field's name and why; no name when the line has too
+ * many), as flattenData judges JSON fields. Names already found good in this request are not
+ * checked again; the parser's numbers are always finite.
+ */
+function fieldsProblem(
+  fields: Record<string, FieldValue>,
+  goodNames: Set<string>,
+  limits: TelemetryLimits,
+): [string | undefined, string] | undefined {
+  let count = 0
+  for (const name in fields) {
+    count++
+    if (!goodNames.has(name)) {
+      const problem = fieldNameProblem(name, limits.maxFieldNameLength)
+      if (problem) return [name, problem]
+      goodNames.add(name)
+    }
+    const value = fields[name]
+    if (typeof value === 'string') {
+      const problem =
+        value.length > limits.maxStringLength
+          ? `is a string longer than ${limits.maxStringLength} characters`
+          : storableStringProblem(value)
+      if (problem) return [name, problem]
+    }
   }
-  const all = [...groups.values()]
-  return { batches: all.map((group) => group.batch), order: all.flatMap((group) => group.lines) }
+  if (count > limits.maxFields) return [undefined, `has ${count} fields, more than ${limits.maxFields}`]
+  return undefined
+}
+
+/** The groups without the given lines' points; groups left empty are gone. */
+function withoutLines(groups: DeviceLines[], lines: Set<number>): DeviceLines[] {
+  const kept: DeviceLines[] = []
+  for (const { batch, lines: numbers } of groups) {
+    const points: StoredPoint[] = []
+    const left: number[] = []
+    numbers.forEach((line, i) => {
+      if (lines.has(line)) return
+      points.push(batch.points[i] as StoredPoint)
+      left.push(line)
+    })
+    if (points.length > 0) kept.push({ batch: { device: batch.device, points }, lines: left })
+  }
+  return kept
 }
 
 /** The line number of an error path such as `line 7.data.temp`. */

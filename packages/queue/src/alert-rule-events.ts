@@ -1,6 +1,7 @@
+import type { RedisTarget } from '@iotflow/config'
 import { coalescedRun } from '@iotflow/runtime'
-import type { Redis } from 'ioredis'
 import { bullPrefix } from './catalog.js'
+import type { RedisConnection } from './connection.js'
 import { type ChannelSubscription, subscribeChannel } from './pubsub.js'
 
 /**
@@ -9,21 +10,21 @@ import { type ChannelSubscription, subscribeChannel } from './pubsub.js'
  */
 const channelOf = (queuePrefix: string) => `${bullPrefix(queuePrefix)}:alert-rules-changed`
 
-export async function publishAlertRulesChanged(redis: Redis, queuePrefix: string): Promise<void> {
+export async function publishAlertRulesChanged(redis: RedisConnection, queuePrefix: string): Promise<void> {
   await redis.publish(channelOf(queuePrefix), '1')
 }
 
 export function subscribeAlertRuleChanges(
-  redisUrl: string,
+  redisTarget: RedisTarget,
   queuePrefix: string,
   onChange: () => void,
   onError: (error: Error) => void,
 ): Promise<ChannelSubscription> {
-  return subscribeChannel(redisUrl, channelOf(queuePrefix), onChange, onError)
+  return subscribeChannel(redisTarget, channelOf(queuePrefix), onChange, onError)
 }
 
 export interface AlertRuleWatchOptions<T> {
-  redisUrl: string
+  redisTarget: RedisTarget
   queuePrefix: string
   /** Reads what is watched (all the rules, or only whether there are any). */
   load: () => Promise<T>
@@ -64,7 +65,7 @@ export async function watchAlertRules<T>(options: AlertRuleWatchOptions<T>): Pro
     ),
   )
   const subscription = await subscribeAlertRuleChanges(
-    options.redisUrl,
+    options.redisTarget,
     options.queuePrefix,
     () => void reload(),
     (error) => options.logger.warn({ err: error.message }, 'alert rule subscription error'),

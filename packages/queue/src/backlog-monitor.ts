@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis'
 import { type BacklogPoints, readBacklog } from './backlog.js'
+import type { RedisConnection } from './connection.js'
 
 /** How the backlog stands against its bound, as /health/ready shows it. */
 export interface BacklogReport {
@@ -33,7 +33,7 @@ export interface BacklogMonitor {
 }
 
 export interface BacklogMonitorOptions {
-  redis: Redis
+  redis: RedisConnection
   queuePrefix: string
   limit: number
   /** How often the counters are read (one HMGET). */

@@ -7,9 +7,9 @@ import {
   type QueueBaseOptions,
   type Worker,
 } from 'bullmq'
-import type { ChainableCommander, Redis } from 'ioredis'
+import type { ChainableCommander } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
+import { onSharedConnection, type RedisConnection } from './connection.js'
 import { failedForGood } from './failure-isolation.js'
 import { SharedPayloadJob } from './shared-payload-job.js'
 
@@ -58,7 +58,10 @@ class BacklogCountingFlowProducer extends FlowProducer {
 }
 
 /** The FlowProducer of the fan-out, counting every store job's points into the backlog. */
-export function createBacklogCountingFlowProducer(connection: Redis, queuePrefix: string): FlowProducer {
+export function createBacklogCountingFlowProducer(
+  connection: RedisConnection,
+  queuePrefix: string,
+): FlowProducer {
   return new BacklogCountingFlowProducer(
     { connection, prefix: bullPrefix(queuePrefix), ...onSharedConnection },
     backlogKey(queuePrefix),
@@ -66,7 +69,7 @@ export function createBacklogCountingFlowProducer(connection: Redis, queuePrefix
 }
 
 /** Reads every store queue's backlog in one round trip (a counter below zero reads as zero). */
-export async function readBacklog(redis: Redis, queuePrefix: string): Promise<BacklogPoints> {
+export async function readBacklog(redis: RedisConnection, queuePrefix: string): Promise<BacklogPoints> {
   const names = [...storeQueueNames]
   const values = await redis.hmget(backlogKey(queuePrefix), ...names)
   return Object.fromEntries(names.map((name, i) => [name, Math.max(0, Number(values[i] ?? 0) || 0)]))
@@ -98,7 +101,7 @@ type ReleaseCommand = (...args: (string | number)[]) => Promise<number>
  * Subtracts `points` from the backlog of `queueName` (0 only reconciles); resolves with what remains.
  */
 export function releaseBacklog(
-  redis: Redis,
+  redis: RedisConnection,
   queuePrefix: string,
   queueName: string,
   points: number,
@@ -140,7 +143,7 @@ const RECONCILE_INTERVAL_MS = 1_000
 export function releaseBacklogOnCompletion(
   worker: Worker<StoreBatchPayload>,
   options: {
-    connection: Redis
+    connection: RedisConnection
     queuePrefix: string
     logger: { warn(obj: object, msg?: string): void }
   },

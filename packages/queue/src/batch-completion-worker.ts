@@ -1,13 +1,17 @@
 import { Worker } from 'bullmq'
-import type { Redis } from 'ioredis'
 import type { Logger } from './batching-worker.js'
 import { bullPrefix, type QueuePayloads, queueCatalog } from './catalog.js'
+import type { RedisConnection } from './connection.js'
 
 /**
  * Completes parent jobs once all their store jobs are done, so a batch reads `stored` and the parent
  * queue never grows without bound. Cheap: run one in every writer process.
  */
-export function createBatchCompletionWorker(connection: Redis, queuePrefix: string, logger: Logger) {
+export function createBatchCompletionWorker(
+  connection: RedisConnection,
+  queuePrefix: string,
+  logger: Logger,
+) {
   const worker = new Worker<QueuePayloads['batches']>(
     queueCatalog.batches.name,
     async (job) => ({ stored_at: Date.now(), points: job.data.points }),

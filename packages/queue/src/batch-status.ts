@@ -1,7 +1,6 @@
 import { Job, Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
+import { onSharedConnection, type RedisConnection } from './connection.js'
 
 export type StoreState = 'queued' | 'stored' | 'failed'
 
@@ -33,7 +32,7 @@ const storeNames: Record<StoreQueueKey, 'postgres' | 'influxdb'> = {
  * Reads where a batch is from its fan-out: the parent job (kept a day after completion, the newest 100,000 at most) and the
  * state of each child. Undefined when the batch is unknown or expired.
  */
-export function createBatchStatusReader(connection: Redis, queuePrefix: string) {
+export function createBatchStatusReader(connection: RedisConnection, queuePrefix: string) {
   const prefix = bullPrefix(queuePrefix)
   const options = { connection, prefix, ...onSharedConnection }
   const batches = new Queue<QueuePayloads['batches']>(queueCatalog.batches.name, options)

@@ -1,11 +1,11 @@
 import { pointsInPayload, type QueuedDeviceBatch } from '@iotflow/contracts'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { asError } from './as-error.js'
 import { releaseBacklogOnCompletion } from './backlog.js'
 import { withBatchWriteSpan } from './batch-write-span.js'
 import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from './catalog.js'
+import type { RedisConnection } from './connection.js'
 import {
   type FailureKind,
   failedForGood,
@@ -32,7 +32,7 @@ export interface Logger {
 
 export interface BatchingWorkerOptions<K extends BatchQueueKey> {
   queue: K
-  connection: Redis
+  connection: RedisConnection
   queuePrefix: string
   /** Jobs held at once; they are gathered into batches. */
   concurrency: number

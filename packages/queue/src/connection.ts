@@ -1,22 +1,86 @@
+import type { RedisTarget } from '@iotflow/config'
 import { retryUntilSuccess } from '@iotflow/runtime'
-import { Redis, type RedisOptions } from 'ioredis'
+import { Cluster, Redis, type RedisOptions } from 'ioredis'
 
 export type RedisRole = 'producer' | 'worker'
 
 /**
- * Producers fail fast (no offline queue: a device is told 503 instead of waiting on a dead Redis,
- * and a command with no answer in 5 s fails rather than holding its requests forever); workers
- * block and retry forever, as BullMQ requires.
+ * A connection of ours: one server (a single Redis, or the primary Sentinel names, followed across
+ * failovers) or a Redis Cluster. BullMQ, Lua scripts, MULTI and pub/sub work on both; on a cluster
+ * every key one script or MULTI touches shares a hash slot (the `{prefix}` hash tag of every key).
  */
-export function createRedisConnection(url: string, role: RedisRole, extra: RedisOptions = {}): Redis {
+export type RedisConnection = Redis | Cluster
+
+const reconnectDelay = (attempt: number) => Math.min(50 * 2 ** attempt, 2000)
+
+/**
+ * After a Sentinel failover the old primary may come back as a replica: a write on a connection
+ * still open to it fails READONLY. Reconnecting asks the sentinels for the primary again, and the
+ * command is sent once more (2) on the new one.
+ */
+const reconnectOnReadonly = (error: Error) => (error.message.startsWith('READONLY') ? 2 : false)
+
+/**
+ * The one place connections are made, for every app and tool. Producers fail fast (no offline
+ * queue: a device is told 503 instead of waiting on a dead Redis, and a command with no answer in
+ * 5 s fails rather than holding its requests forever); workers block and retry forever, as BullMQ
+ * requires.
+ */
+export function createRedisConnection(
+  target: RedisTarget,
+  role: RedisRole,
+  extra?: RedisOptions,
+): RedisConnection
+/** A single Redis by URL (tests and benchmarks that start their own). */
+export function createRedisConnection(url: string, role: RedisRole, extra?: RedisOptions): Redis
+export function createRedisConnection(
+  targetOrUrl: RedisTarget | string,
+  role: RedisRole,
+  extra: RedisOptions = {},
+): RedisConnection {
+  const target: RedisTarget =
+    typeof targetOrUrl === 'string' ? { mode: 'single', url: targetOrUrl } : targetOrUrl
   const options: RedisOptions =
     role === 'producer'
       ? { enableOfflineQueue: false, maxRetriesPerRequest: 1, commandTimeout: 5_000, ...extra }
       : { maxRetriesPerRequest: null, ...extra }
-  return new Redis(url, {
-    retryStrategy: (attempt) => Math.min(50 * 2 ** attempt, 2000),
-    ...options,
-  })
+  switch (target.mode) {
+    case 'single':
+      return new Redis(target.url, { retryStrategy: reconnectDelay, ...options })
+    case 'sentinel': {
+      const connection = new Redis({
+        sentinels: target.sentinels,
+        name: target.name,
+        ...(target.password !== undefined && { password: target.password }),
+        ...(target.sentinelPassword !== undefined && { sentinelPassword: target.sentinelPassword }),
+        // Learn of a failover from the sentinels' +switch-master at once, not at the next error.
+        failoverDetector: true,
+        sentinelRetryStrategy: reconnectDelay,
+        retryStrategy: reconnectDelay,
+        reconnectOnError: reconnectOnReadonly,
+        ...options,
+      })
+      // quit() closes the primary's connection but not the failover detector's subscriptions to
+      // the sentinels, which would keep a tool's process alive: disconnect() closes those too.
+      connection.once('end', () => connection.disconnect())
+      return connection
+    }
+    case 'cluster': {
+      const { enableOfflineQueue, ...nodeOptions } = options
+      return new Cluster(target.nodes, {
+        clusterRetryStrategy: reconnectDelay,
+        ...(enableOfflineQueue !== undefined && { enableOfflineQueue }),
+        // A slot moving to a promoted replica is retried there rather than failed.
+        retryDelayOnFailover: 200,
+        retryDelayOnClusterDown: 200,
+        redisOptions: {
+          ...(target.password !== undefined && { password: target.password }),
+          reconnectOnError: reconnectOnReadonly,
+          ...nodeOptions,
+        },
+      })
+    }
+  }
 }
 
 /**
@@ -34,7 +98,7 @@ export function createRedisConnection(url: string, role: RedisRole, extra: Redis
 export const onSharedConnection = { skipVersionCheck: true } as const
 
 /** Resolves once the connection is ready, or rejects after `timeoutMs`. */
-export function waitForReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
+export function waitForReady(redis: RedisConnection, timeoutMs = 10_000): Promise<void> {
   if (redis.status === 'ready') return Promise.resolve()
   return new Promise((resolve, reject) => {
     const timer = setTimeout(() => {
@@ -58,7 +122,7 @@ export function waitForReady(redis: Redis, timeoutMs = 10_000): Promise<void> {
  * Redis (or during its restart) waits for it instead of crash-looping. ioredis keeps reconnecting.
  */
 export function waitUntilRedisReady(
-  redis: Redis,
+  redis: RedisConnection,
   logger: { warn(obj: object, msg?: string): void },
   signal?: AbortSignal,
 ): Promise<void> {

@@ -1,5 +1,6 @@
-import type { Redis } from 'ioredis'
+import type { RedisTarget } from '@iotflow/config'
 import { bullPrefix } from './catalog.js'
+import type { RedisConnection } from './connection.js'
 import { type ChannelSubscription, subscribeChannel } from './pubsub.js'
 
 /**
@@ -10,7 +11,7 @@ import { type ChannelSubscription, subscribeChannel } from './pubsub.js'
 const channelOf = (queuePrefix: string) => `${bullPrefix(queuePrefix)}:device-changed`
 
 export async function publishDeviceChanged(
-  redis: Redis,
+  redis: RedisConnection,
   queuePrefix: string,
   deviceId: number,
 ): Promise<void> {
@@ -20,13 +21,13 @@ export async function publishDeviceChanged(
 export type DeviceChangeSubscription = ChannelSubscription
 
 export function subscribeDeviceChanges(
-  redisUrl: string,
+  redisTarget: RedisTarget,
   queuePrefix: string,
   onChange: (deviceId: number) => void,
   onError: (error: Error) => void,
 ): Promise<DeviceChangeSubscription> {
   return subscribeChannel(
-    redisUrl,
+    redisTarget,
     channelOf(queuePrefix),
     (message) => {
       const deviceId = Number(message)

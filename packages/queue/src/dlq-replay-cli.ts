@@ -1,21 +1,23 @@
 /**
- * `pnpm dlq:replay`: lists or replays the dead-letter queue (each store queue's failed set).
+ * `pnpm dlq:replay`: lists or replays the dead-letter queue (the failed sets of the store queues,
+ * alert-evaluate and alert-deliver).
  *
- *   pnpm dlq:replay                                   list the dead letters of both store queues
+ *   pnpm dlq:replay                                   list the dead letters of every queue
  *   pnpm dlq:replay --all                             replay every one of them
  *   pnpm dlq:replay --queue store-influx --all        replay only InfluxDB's
  *   pnpm dlq:replay --queue store-influx --job 42 --job 43
  *
- * Reads REDIS_URL and QUEUE_PREFIX like the apps. Exit code 1 when a job asked for was not found.
+ * Reads the Redis variables (REDIS_URL, or REDIS_SENTINELS…, or REDIS_CLUSTER_NODES) and QUEUE_PREFIX
+ * like the apps. Exit code 1 when a job asked for was not found.
  */
 import { parseArgs } from 'node:util'
-import { loadConfigOrExit, parseEnv, redisEnv } from '@iotflow/config'
-import { Type } from '@sinclair/typebox'
-import { queueCatalog, type StoreQueueKey, storeQueues } from './catalog.js'
+import { loadConfigOrExit, loadRedisConfig, redisTargetOf } from '@iotflow/config'
+import { queueCatalog } from './catalog.js'
 import { createRedisConnection } from './connection.js'
-import { createDeadLetters } from './dead-letters.js'
+import { createDeadLetters, type DeadLetterQueueKey, deadLetterQueues } from './dead-letters.js'
 
-const USAGE = 'usage: pnpm dlq:replay [--queue store-postgres|store-influx] [--all | --job <id> ...]'
+const USAGE =
+  'usage: pnpm dlq:replay [--queue store-postgres|store-influx|alert-evaluate|alert-deliver] [--all | --job <id> ...]'
 
 const { values } = parseArgs({
   options: {
@@ -29,22 +31,22 @@ if (values.help) {
   console.log(USAGE)
   process.exit(0)
 }
-const byName = new Map(storeQueues.map((key) => [queueCatalog[key].name as string, key]))
+const byName = new Map(deadLetterQueues.map((key) => [queueCatalog[key].name as string, key]))
 const queues = values.queue?.map((name) => {
   const key = byName.get(name)
   if (!key) {
     console.error(`unknown queue ${JSON.stringify(name)}; one of: ${[...byName.keys()].join(', ')}\n${USAGE}`)
     process.exit(2)
   }
-  return key as StoreQueueKey
+  return key as DeadLetterQueueKey
 })
 if (values.all && values.job) {
   console.error(`--all and --job exclude each other\n${USAGE}`)
   process.exit(2)
 }
 
-const config = loadConfigOrExit(() => parseEnv(Type.Object(redisEnv)))
-const connection = createRedisConnection(config.REDIS_URL, 'producer', { enableOfflineQueue: true })
+const config = loadConfigOrExit(() => loadRedisConfig())
+const connection = createRedisConnection(redisTargetOf(config), 'producer', { enableOfflineQueue: true })
 const deadLetters = createDeadLetters(connection, config.QUEUE_PREFIX)
 let exitCode = 0
 try {
@@ -53,9 +55,12 @@ try {
     if (letters.length === 0) console.log('no dead letters')
     for (const l of letters) {
       const when = l.failedAt ? new Date(l.failedAt).toISOString() : '?'
+      const what =
+        l.queue === queueCatalog.alertDeliver.name
+          ? `${l.batchId}  device ${l.deviceIds.join(',')}`
+          : `batch ${l.batchId}  device ${l.deviceIds.join(',')}  ${l.points} point(s)`
       console.log(
-        `${l.queue} job ${l.jobId}  batch ${l.batchId}  device ${l.deviceIds.join(',')}  ${l.points} point(s)  ` +
-          `failed ${when} after ${l.attemptsMade} attempt(s): ${l.failedReason}`,
+        `${l.queue} job ${l.jobId}  ${what}  failed ${when} after ${l.attemptsMade} attempt(s): ${l.failedReason}`,
       )
     }
     if (letters.length > 0) console.log(`\n${letters.length} dead letter(s); replay with --all or --job <id>`)

@@ -7,7 +7,6 @@ import {
   toColumns,
 } from '@iotflow/contracts'
 import type { FlowJob, JobsOptions } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { createBacklogCountingFlowProducer } from './backlog.js'
 import {
   queueCatalog,
@@ -16,6 +15,8 @@ import {
   storeJobOptionsWith,
   storeQueues,
 } from './catalog.js'
+import type { RedisConnection } from './connection.js'
+import { type ReplicaAck, waitForReplicas } from './replica-ack.js'
 
 /** A device's batch to queue. */
 export type NewBatch = DeviceBatch
@@ -42,6 +43,11 @@ export interface BatchEnqueuerOptions {
    * createAlertRulePresence). Unset: never.
    */
   alertFanOut?: () => boolean
+  /**
+   * Resolve only once this many replicas hold the batch (REDIS_MIN_REPLICAS_ACK): a primary that
+   * dies right after then cannot take an acknowledged batch with it. Unset: once the primary has it.
+   */
+  replicasAck?: ReplicaAck
 }
 
 /**
@@ -53,7 +59,7 @@ export interface BatchEnqueuerOptions {
  * batch's "stored") and is not counted in the store backlog.
  */
 export function createBatchEnqueuer(
-  connection: Redis,
+  connection: RedisConnection,
   queuePrefix: string,
   retry: StoreRetryOverrides = {},
   options: BatchEnqueuerOptions = {},
@@ -67,6 +73,7 @@ export function createBatchEnqueuer(
     const flow = fanOut(batches, storeOptions)
     if (options.alertFanOut?.()) await flows.addBulk([flow.job, alertEvaluation(flow.job)])
     else await flows.add(flow.job)
+    if (options.replicasAck) await waitForReplicas(connection, queuePrefix, options.replicasAck)
     return batches.map(() => ({ batchId: flow.batchId }))
   }
   return {

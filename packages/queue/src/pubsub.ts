@@ -1,3 +1,4 @@
+import type { RedisTarget } from '@iotflow/config'
 import { createRedisConnection } from './connection.js'
 
 export interface ChannelSubscription {
@@ -9,12 +10,12 @@ export interface ChannelSubscription {
  * is its own; ioredis resubscribes it on reconnect.
  */
 export async function subscribeChannel(
-  redisUrl: string,
+  redisTarget: RedisTarget,
   channel: string,
   onMessage: (message: string) => void,
   onError: (error: Error) => void,
 ): Promise<ChannelSubscription> {
-  const subscriber = createRedisConnection(redisUrl, 'worker')
+  const subscriber = createRedisConnection(redisTarget, 'worker')
   subscriber.on('error', onError)
   subscriber.on('message', (_channel: string, message: string) => onMessage(message))
   await subscriber.subscribe(channel)

@@ -1,13 +1,12 @@
 import { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { bullPrefix, type QueueKey, queueCatalog, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
+import { onSharedConnection, type RedisConnection } from './connection.js'
 
 export type JobCounts = Record<'waiting' | 'active' | 'delayed' | 'failed' | 'prioritized', number>
 
 /** Reads how many jobs each store queue (or each of `keys`) holds per state (health, metrics, dashboards). */
 export function createQueueDepths(
-  connection: Redis,
+  connection: RedisConnection,
   queuePrefix: string,
   keys: readonly QueueKey[] = storeQueues,
 ) {

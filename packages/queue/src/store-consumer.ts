@@ -1,18 +1,17 @@
+import { type RedisTargetEnv, redisTargetOf } from '@iotflow/config'
 import { type DependencyState, probe, type ReadinessReport } from '@iotflow/runtime'
-import type { Redis } from 'ioredis'
 import { readBacklog } from './backlog.js'
 import { type BacklogReport, backlogReport } from './backlog-monitor.js'
 import { createBatchCompletionWorker } from './batch-completion-worker.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
 import { type BatchQueueKey, queueCatalog, storeQueues } from './catalog.js'
-import { createRedisConnection, waitUntilRedisReady } from './connection.js'
+import { createRedisConnection, type RedisConnection, waitUntilRedisReady } from './connection.js'
 import { createQueueDepths, type JobCounts } from './queue-depths.js'
 import { type RedisDurability, readRedisDurability, reportRedisDurability } from './redis-durability.js'
 import { watchWriterHolds } from './writer-hold.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
-export interface WriterQueueConfig {
-  REDIS_URL: string
+export interface WriterQueueConfig extends RedisTargetEnv {
   QUEUE_PREFIX: string
   WRITER_CONCURRENCY: number
   WRITER_MAX_BATCH_POINTS: number
@@ -33,7 +32,7 @@ export type WriterReadiness = ReadinessReport & {
 }
 
 export interface StoreConsumer {
-  connection: Redis
+  connection: RedisConnection
   /** Probes Redis and `probes` (the store); when Redis is up, adds this queue's depths, backlog and Redis's durability. */
   readiness(probes: Record<string, () => Promise<unknown>>): Promise<WriterReadiness>
   close(): Promise<void>
@@ -51,7 +50,7 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
   store: Pick<BatchingWorkerOptions<K>, 'writeBatch' | 'classify' | 'logger'>,
 ): Promise<StoreConsumer> {
   const { logger } = store
-  const connection = createRedisConnection(config.REDIS_URL, 'worker')
+  const connection = createRedisConnection(redisTargetOf(config), 'worker')
   connection.on('error', (error) => logger.warn({ err: error.message }, 'redis connection error'))
   await waitUntilRedisReady(connection, logger)
   await reportRedisDurability(connection, logger)

@@ -1,5 +1,5 @@
-import type { Redis } from 'ioredis'
 import { bullPrefix } from './catalog.js'
+import type { RedisConnection } from './connection.js'
 
 /** One bucket to take from: refilled at `perSecond` tokens a second, holding at most `burst`. */
 export interface BucketTake {
@@ -78,7 +78,7 @@ const MAX_TAKES_PER_CALL = 1000
  */
 const MAX_CALLS_IN_FLIGHT = 1
 
-type WithTakeCommand = Redis & {
+type WithTakeCommand = RedisConnection & {
   [COMMAND](keyCount: number, ...keysAndArgs: (string | number)[]): Promise<number[]>
 }
 
@@ -94,7 +94,7 @@ interface PendingTake {
  * while the previous call is out go to Redis in one script call (each still decided on its own, in
  * one atomic step), so the check costs a request a share of a round trip, not a round trip.
  */
-export function createTokenBuckets(redis: Redis, queuePrefix: string, kind: string) {
+export function createTokenBuckets(redis: RedisConnection, queuePrefix: string, kind: string) {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: TAKE_SCRIPT })
   const keyPrefix = `${bullPrefix(queuePrefix)}:bucket:${kind}:`
   let pending: PendingTake[] = []

@@ -1,8 +1,7 @@
 import { pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
 import { Job, Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
+import { onSharedConnection, type RedisConnection } from './connection.js'
 
 /** The states of a store job whose points are not stored yet; `failed` is a dead letter. */
 const UNSTORED_STATES = ['wait', 'paused', 'active', 'delayed', 'prioritized', 'failed'] as const
@@ -21,7 +20,7 @@ export interface UnevenBatches {
  * its batch is committed (or kept as completed), so a job that is gone was stored; one in the
  * failed set was not (it waits for a replay).
  */
-export function createUnstoredJobs(connection: Redis, queuePrefix: string) {
+export function createUnstoredJobs(connection: RedisConnection, queuePrefix: string) {
   const queues = new Map(
     storeQueues.map((key) => {
       const name = queueCatalog[key].name

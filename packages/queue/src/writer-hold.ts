@@ -1,9 +1,8 @@
 import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Queue } from 'bullmq'
-import type { Redis } from 'ioredis'
 import { bullPrefix, queueCatalog, storeQueues } from './catalog.js'
-import { onSharedConnection } from './connection.js'
+import { onSharedConnection, type RedisConnection } from './connection.js'
 
 /**
  * A hold on the store writers, as a backup takes it: the store queues paused (BullMQ's queue-wide
@@ -107,7 +106,7 @@ export interface HoldOptions {
   onLapsedHold?: (lapsed: LapsedHold) => void
 }
 
-export function createWriterHolds(connection: Redis, queuePrefix: string) {
+export function createWriterHolds(connection: RedisConnection, queuePrefix: string) {
   const keys = writerHoldKeys(queuePrefix)
   const queues = new Map(
     storeQueues.map((key) => {
@@ -267,7 +266,7 @@ export type WriterHolds = ReturnType<typeof createWriterHolds>
  * away) is tried at the next.
  */
 export function watchWriterHolds(
-  connection: Redis,
+  connection: RedisConnection,
   queuePrefix: string,
   logger: { warn(obj: object, msg?: string): void },
   checkMs: number = WRITER_HOLD_CHECK_MS,

@@ -1,6 +1,5 @@
-import { createTokenBuckets } from '@iotflow/queue'
+import { createTokenBuckets, type RedisConnection } from '@iotflow/queue'
 import type { FastifyRequest } from 'fastify'
-import type { Redis } from 'ioredis'
 import { httpError } from './http-error.js'
 
 const WINDOW_SECONDS = 300
@@ -10,7 +9,7 @@ const WINDOW_SECONDS = 300
  * bucket in Redis so that every gateway counts together (it refills one registration each
  * 5 min / perWindow). Past it, 429 with Retry-After; Redis unreachable, 503.
  */
-export function createRegistrationLimit(redis: Redis, queuePrefix: string, perWindow: number) {
+export function createRegistrationLimit(redis: RedisConnection, queuePrefix: string, perWindow: number) {
   const buckets = createTokenBuckets(redis, queuePrefix, 'registration')
   return {
     async admit(request: FastifyRequest): Promise<void> {

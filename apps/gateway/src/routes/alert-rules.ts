@@ -1,3 +1,4 @@
+import { randomBytes } from 'node:crypto'
 import { type FastifyPluginAsyncTypebox, Type } from '@fastify/type-provider-typebox'
 import {
   type AlertRule,
@@ -6,10 +7,12 @@ import {
   AlertRuleEnvelope,
   AlertRuleIdParams,
   AlertRuleList,
+  AlertRuleSaved,
   AlertRuleUpdateBody,
   alertRuleProblems,
   applyRuleUpdate,
   ruleDefinitionFrom,
+  webhookSecretChange,
 } from '@iotflow/contracts'
 import { DuplicateAlertRuleNameError } from '@iotflow/db'
 import { publishAlertRulesChanged } from '@iotflow/queue'
@@ -29,11 +32,21 @@ const alertRules: FastifyPluginAsyncTypebox<AlertRulesRoutesOptions> = async (fa
     if (!rule) throw httpError(404, `no alert rule ${id}`)
     return rule
   }
-  /** A rule that makes sense as a whole, or a 400 naming each field that does not. */
-  const checked = (rule: AlertRuleDefinition) => {
+  /**
+   * A rule that makes sense as a whole, or a 400 naming each field that does not; with what
+   * becomes of its webhook's secret (given, generated, removed or kept).
+   */
+  const checked = (
+    before: AlertRuleDefinition | undefined,
+    rule: AlertRuleDefinition,
+    givenSecret: string | undefined,
+  ) => {
     const problems = alertRuleProblems(rule)
-    if (problems.length > 0) throw httpError(400, 'the alert rule is not valid', problems)
-    return rule
+    const secret = webhookSecretChange(before, rule, givenSecret, () => randomBytes(32).toString('base64url'))
+    if (secret.action === 'refuse') problems.push(secret.problem)
+    if (problems.length > 0 || secret.action === 'refuse')
+      throw httpError(400, 'the alert rule is not valid', problems)
+    return { rule, secret }
   }
   const asConflict = (error: unknown): never => {
     if (error instanceof DuplicateAlertRuleNameError) throw httpError(409, error.message)
@@ -55,14 +68,18 @@ const alertRules: FastifyPluginAsyncTypebox<AlertRulesRoutesOptions> = async (fa
           'Create an alert rule (threshold or no_data) on some devices, a device type, or every device',
         security: adminOnly,
         body: AlertRuleCreateBody,
-        response: { 201: AlertRuleEnvelope, 400: ErrorRef, 401: ErrorRef, 403: ErrorRef, 409: ErrorRef },
+        response: { 201: AlertRuleSaved, 400: ErrorRef, 401: ErrorRef, 403: ErrorRef, 409: ErrorRef },
       },
     },
     async (request, reply) => {
-      const rule = await repo.create(checked(ruleDefinitionFrom(request.body))).catch(asConflict)
+      const { webhook_secret: given } = request.body
+      const { rule: definition, secret } = checked(undefined, ruleDefinitionFrom(request.body), given)
+      const webhookSecret = secret.action === 'set' ? secret.secret : null
+      const rule = await repo.create(definition, webhookSecret).catch(asConflict)
       await announce()
       reply.code(201)
-      return { rule }
+      // Shown this once (the caller may have given it): never returned afterwards.
+      return webhookSecret === null ? { rule } : { rule, webhook_secret: webhookSecret }
     },
   )
 
@@ -103,7 +120,7 @@ const alertRules: FastifyPluginAsyncTypebox<AlertRulesRoutesOptions> = async (fa
         summary: 'Change an alert rule (null removes an optional field); the result is checked as a whole',
         body: AlertRuleUpdateBody,
         response: {
-          200: AlertRuleEnvelope,
+          200: AlertRuleSaved,
           400: ErrorRef,
           401: ErrorRef,
           403: ErrorRef,
@@ -115,10 +132,17 @@ const alertRules: FastifyPluginAsyncTypebox<AlertRulesRoutesOptions> = async (fa
     async (request) => {
       const { id } = request.params
       const { id: _id, created_at, updated_at, ...current } = found(await repo.findById(id), id)
-      const changed = checked(applyRuleUpdate(current, request.body))
-      const rule = found(await repo.replace(id, changed).catch(asConflict), id)
+      const { rule: changed, secret } = checked(
+        current,
+        applyRuleUpdate(current, request.body),
+        request.body.webhook_secret,
+      )
+      const webhookSecret =
+        secret.action === 'set' ? secret.secret : secret.action === 'clear' ? null : undefined
+      const rule = found(await repo.replace(id, changed, webhookSecret).catch(asConflict), id)
       await announce()
-      return { rule }
+      // A generated secret is shown this once; a given one is the caller's already.
+      return secret.action === 'set' && secret.shown ? { rule, webhook_secret: secret.secret } : { rule }
     },
   )
 

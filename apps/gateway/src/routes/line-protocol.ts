@@ -3,16 +3,27 @@ import type { ErrorResponse, Precision, TelemetryLimits } from '@iotflow/contrac
 import { GATEWAY_KEY_PREFIX } from '@iotflow/db'
 import { createLineProtocolIngest, type LineProtocolSender } from '@iotflow/ingest'
 import type { FastifyReply, FastifyRequest } from 'fastify'
+import { createConcurrencyLimit } from '../lib/concurrency-limit.js'
 import { edgeGatewayByKey } from '../lib/edge-gateway-key.js'
 import { httpError } from '../lib/http-error.js'
-import { asUnavailable, refusalError } from '../lib/ingest-answers.js'
+import { asUnavailable, refusalError, refuseBeforeBody } from '../lib/ingest-answers.js'
 import { lineProtocolText } from '../lib/line-protocol-body.js'
 
 export interface LineProtocolRoutesOptions {
   limits: TelemetryLimits
   /** LINE_PROTOCOL_DEVICE_TAG */
   deviceTag: string
+  /** LINE_PROTOCOL_MAX_IN_FLIGHT */
+  maxInFlight: number
 }
+
+/** Requests that may wait for a slot, per slot; past that they are answered 503 at once. */
+const WAITING_PER_SLOT = 16
+const BUSY = {
+  reason: 'overloaded',
+  message: 'the gateway is busy with other line protocol bodies; nothing was queued, retry later',
+  maxRetryAfterSeconds: 2,
+} as const
 
 /** What InfluxDB answers on /ping; clients read it to tell 1.x from 2.x. */
 export const INFLUXDB_COMPATIBLE_VERSION = '1.8.10'
@@ -74,6 +85,10 @@ const lineProtocol: FastifyPluginAsyncTypebox<LineProtocolRoutesOptions> = async
     deviceTag: options.deviceTag,
   })
   const bodyLimit = fastify.initialConfig.bodyLimit as number
+  // A 5,000-line body is a few hundred kB of text once decompressed and a few MB as points until
+  // queued: bodies are taken a few at a time (the CPU cannot go faster with more), so the memory
+  // they hold is bounded by the slots, not by the number of clients.
+  const slots = createConcurrencyLimit(options.maxInFlight, options.maxInFlight * WAITING_PER_SLOT)
 
   // Any content type (clients send text/plain, application/octet-stream or none): the body is bytes.
   fastify.addContentTypeParser('*', { parseAs: 'buffer' }, (_request, raw, done) => done(null, raw))
@@ -91,12 +106,15 @@ const lineProtocol: FastifyPluginAsyncTypebox<LineProtocolRoutesOptions> = async
     const query = request.query as { precision?: string }
     const precision = PRECISION[query.precision ?? 'ns']
     if (!precision) throw httpError(400, `precision ${query.precision} is not one of ns, us, ms, s`)
-    const text = await lineProtocolText(
-      request.body as Buffer,
-      request.headers['content-encoding'],
-      bodyLimit,
-    )
+    const release = await slots.acquire()
+    // Answered rather than thrown, as load shedding answers: the error handler logs a thrown 503.
+    if (!release) return refuseBeforeBody(request, reply, BUSY)
     try {
+      const text = await lineProtocolText(
+        request.body as Buffer,
+        request.headers['content-encoding'],
+        bodyLimit,
+      )
       const outcome = await ingestLineProtocol(sender, text, precision, undefined, request.traceContext)
       // Counted in metrics: the points queued, or for a partial write the lines dropped.
       if (outcome.status === 204) request.ingestedPoints = outcome.accepted
@@ -106,6 +124,8 @@ const lineProtocol: FastifyPluginAsyncTypebox<LineProtocolRoutesOptions> = async
       throw refusalError(outcome)
     } catch (error) {
       asUnavailable(request, error)
+    } finally {
+      release()
     }
   }
 

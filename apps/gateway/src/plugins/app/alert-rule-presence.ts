@@ -1,3 +1,4 @@
+import type { RedisTarget } from '@iotflow/config'
 import { createAlertRulesRepository } from '@iotflow/db'
 import { type AlertRuleWatch, watchAlertRules } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
@@ -11,7 +12,7 @@ declare module 'fastify' {
 }
 
 export interface AlertRulePresenceOptions {
-  redisUrl: string
+  redisTarget: RedisTarget
   queuePrefix: string
   refreshMs: number
 }

@@ -1,9 +1,10 @@
+import type { RedisTarget } from '@iotflow/config'
 import { subscribeDeviceChanges } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 
 export interface DeviceCacheSyncOptions {
-  redisUrl: string
+  redisTarget: RedisTarget
   queuePrefix: string
 }
 
@@ -11,7 +12,7 @@ export interface DeviceCacheSyncOptions {
 export default fp(
   async (fastify: FastifyInstance, options: DeviceCacheSyncOptions) => {
     const subscription = await subscribeDeviceChanges(
-      options.redisUrl,
+      options.redisTarget,
       options.queuePrefix,
       (deviceId) => fastify.apiKeyCache.forgetDevice(deviceId),
       (error) => fastify.log.warn({ err: error.message }, 'device change subscription error'),

@@ -1,3 +1,4 @@
+import type { RedisTarget } from '@iotflow/config'
 import {
   type BatchEnqueuer,
   type BatchStatusReader,
@@ -8,17 +9,18 @@ import {
   createRedisConnection,
   type GathererLimits,
   type QueueDepths,
+  type RedisConnection,
+  type ReplicaAck,
   reportRedisDurability,
   type StoreRetryOverrides,
   waitUntilRedisReady,
 } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
-import type { Redis } from 'ioredis'
 
 declare module 'fastify' {
   interface FastifyInstance {
-    redis: Redis
+    redis: RedisConnection
     batchEnqueuer: BatchEnqueuer
     batchStatus: BatchStatusReader
     queueDepths: QueueDepths
@@ -26,12 +28,14 @@ declare module 'fastify' {
 }
 
 export interface QueuePluginOptions {
-  redisUrl: string
+  redisTarget: RedisTarget
   queuePrefix: string
   /** Requests that arrive together are queued as one batch (see createGroupCommitEnqueuer). */
   groupCommit: GathererLimits
   /** Overrides of the store jobs' retry policy (STORE_JOB_ATTEMPTS, STORE_JOB_BACKOFF_MS). */
   storeJobRetry: StoreRetryOverrides
+  /** REDIS_MIN_REPLICAS_ACK: a batch is acknowledged once that many replicas hold it. */
+  replicasAck?: ReplicaAck
 }
 
 /**
@@ -41,7 +45,7 @@ export interface QueuePluginOptions {
  */
 export default fp(
   async (fastify: FastifyInstance, options: QueuePluginOptions) => {
-    const redis = createRedisConnection(options.redisUrl, 'producer')
+    const redis = createRedisConnection(options.redisTarget, 'producer')
     redis.on('error', (error) => fastify.log.warn({ err: error.message }, 'redis connection error'))
     // Redis down at start: wait for it (logging) rather than crash-loop.
     await waitUntilRedisReady(redis, fastify.log)
@@ -49,10 +53,11 @@ export default fp(
     const batchEnqueuer = createGroupCommitEnqueuer(
       createBatchEnqueuer(redis, options.queuePrefix, options.storeJobRetry, {
         alertFanOut: () => fastify.alertRulesExist.current(),
+        ...(options.replicasAck && { replicasAck: options.replicasAck }),
       }),
       options.groupCommit,
     )
-    fastify.decorate('redis', redis)
+    fastify.decorate<RedisConnection>('redis', redis)
     const queueDepths = createQueueDepths(redis, options.queuePrefix)
     const batchStatus = createBatchStatusReader(redis, options.queuePrefix)
     fastify.decorate('batchEnqueuer', batchEnqueuer)

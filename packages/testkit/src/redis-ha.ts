@@ -1,0 +1,231 @@
+import { execFile } from 'node:child_process'
+import { existsSync, writeFileSync } from 'node:fs'
+import { join } from 'node:path'
+import { promisify } from 'node:util'
+import { Redis } from 'ioredis'
+import { type PrivateServer, startPrivateServer } from './private-server.js'
+import { waitFor } from './wait-for.js'
+
+const run = promisify(execFile)
+
+/** One command to the server on `port` (a data node or a sentinel), on a connection of its own. */
+export async function redisCommand(port: number, ...args: (string | number)[]): Promise<unknown> {
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
+  client.on('error', () => {}) // refused while it starts or after a kill: the command rejects
+  try {
+    await client.connect()
+    const [name, ...rest] = args
+    return await client.call(String(name), ...rest)
+  } finally {
+    client.disconnect()
+  }
+}
+
+const answersPing = async (port: number) => (await redisCommand(port, 'PING')) === 'PONG'
+
+/** What every data node of these setups runs with: durable (AOF, every second), never evicting. */
+const dataNodeArgs = (dir: string, port: number) => [
+  '--bind',
+  '127.0.0.1',
+  '--port',
+  String(port),
+  '--dir',
+  dir,
+  '--save',
+  '',
+  '--appendonly',
+  'yes',
+  '--appendfsync',
+  'everysec',
+  '--maxmemory-policy',
+  'noeviction',
+]
+
+/**
+ * A Redis Cluster of its own: 3 masters, each with one replica (`redis-cli --cluster create
+ * --cluster-replicas 1`), on free loopback ports (cluster bus ports too) with their data in temp
+ * directories. A node may be killed and started again; `dispose` removes everything.
+ */
+export async function startPrivateRedisCluster() {
+  const nodes: PrivateServer[] = []
+  const dispose = () => Promise.all(nodes.map((node) => node.dispose())).then(() => undefined)
+  try {
+    for (let i = 0; i < 6; i++) {
+      nodes.push(
+        await startPrivateServer({
+          name: 'redis-cluster',
+          command: 'redis-server',
+          args: (dir, port, busPort) => [
+            ...dataNodeArgs(dir, port),
+            '--cluster-enabled',
+            'yes',
+            '--cluster-config-file',
+            join(dir, 'nodes.conf'),
+            '--cluster-port',
+            String(busPort),
+            // A master unreachable this long is failed over to its replica.
+            '--cluster-node-timeout',
+            '2000',
+          ],
+          answers: answersPing,
+        }),
+      )
+    }
+    const addresses = nodes.map((node) => `127.0.0.1:${node.port}`)
+    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'])
+    await waitFor(
+      async () => {
+        const infos = await Promise.all(nodes.map((node) => redisCommand(node.port, 'CLUSTER', 'INFO')))
+        return infos.every((info) => String(info).includes('cluster_state:ok'))
+      },
+      { timeoutMs: 30_000, what: 'the cluster to be ok on every node' },
+    )
+  } catch (error) {
+    await dispose()
+    throw error
+  }
+  const cluster = {
+    nodes,
+    /** host:port of every node, comma-separated: REDIS_CLUSTER_NODES. */
+    nodeList: nodes.map((node) => `127.0.0.1:${node.port}`).join(','),
+    env: () => ({ REDIS_CLUSTER_NODES: cluster.nodeList }),
+    /** The nodes that are masters now, by the cluster's own view. */
+    async masters(): Promise<PrivateServer[]> {
+      const roles = await Promise.all(
+        nodes.map(async (node) =>
+          node.pid() ? ((await redisCommand(node.port, 'ROLE')) as string[])[0] : undefined,
+        ),
+      )
+      return nodes.filter((_, i) => roles[i] === 'master')
+    },
+    dispose,
+  }
+  return cluster
+}
+
+export type PrivateRedisCluster = Awaited<ReturnType<typeof startPrivateRedisCluster>>
+
+/**
+ * A primary with 2 replicas watched by 3 sentinels (quorum 2), all of its own on free loopback ports,
+ * data and sentinel configs in temp directories. The primary is named `name`; `failover()` asks
+ * the sentinels to promote a replica and resolves once they name the new primary.
+ */
+export async function startPrivateRedisSentinel(name = 'iotflow') {
+  const servers: PrivateServer[] = []
+  const dispose = () => Promise.all(servers.map((server) => server.dispose())).then(() => undefined)
+  const dataNode = (replicaOf?: number) =>
+    startPrivateServer({
+      name: 'redis-data',
+      command: 'redis-server',
+      args: (dir, port) => [
+        ...dataNodeArgs(dir, port),
+        // Announced as it is reached, so the sentinels hand out 127.0.0.1 addresses.
+        '--replica-announce-ip',
+        '127.0.0.1',
+        ...(replicaOf ? ['--replicaof', '127.0.0.1', String(replicaOf)] : []),
+      ],
+      answers: answersPing,
+    })
+  try {
+    const primary = await dataNode()
+    servers.push(primary, await dataNode(primary.port), await dataNode(primary.port))
+    for (let i = 0; i < 3; i++) {
+      servers.push(
+        await startPrivateServer({
+          name: 'redis-sentinel',
+          command: 'redis-sentinel',
+          args: (dir, port) => {
+            // The sentinel rewrites its config as it learns; a restarted one keeps what it knew.
+            const config = join(dir, 'sentinel.conf')
+            if (!existsSync(config))
+              writeFileSync(
+                config,
+                [
+                  'bind 127.0.0.1',
+                  `port ${port}`,
+                  `dir ${dir}`,
+                  'sentinel announce-ip 127.0.0.1',
+                  `sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`,
+                  `sentinel down-after-milliseconds ${name} 1000`,
+                  `sentinel failover-timeout ${name} 10000`,
+                  `sentinel parallel-syncs ${name} 2`,
+                  '',
+                ].join('\n'),
+              )
+            return [config]
+          },
+          answers: answersPing,
+        }),
+      )
+    }
+  } catch (error) {
+    await dispose()
+    throw error
+  }
+  const dataNodes = servers.slice(0, 3)
+  const sentinels = servers.slice(3)
+  const primaryPort = async (sentinel = sentinels[0] as PrivateServer) =>
+    Number(((await redisCommand(sentinel.port, 'SENTINEL', 'GET-MASTER-ADDR-BY-NAME', name)) as string[])[1])
+  // Ready once every sentinel knows both replicas and the two other sentinels.
+  await waitFor(
+    async () => {
+      for (const sentinel of sentinels) {
+        const replicas = (await redisCommand(sentinel.port, 'SENTINEL', 'REPLICAS', name)) as unknown[]
+        const others = (await redisCommand(sentinel.port, 'SENTINEL', 'SENTINELS', name)) as unknown[]
+        if (replicas.length < 2 || others.length < 2) return false
+      }
+      return true
+    },
+    { timeoutMs: 30_000, what: 'the sentinels to know both replicas and each other' },
+  ).catch(async (error) => {
+    await dispose()
+    throw error
+  })
+  const setup = {
+    name,
+    dataNodes,
+    sentinels,
+    /** host:port of every sentinel, comma-separated: REDIS_SENTINELS. */
+    sentinelList: sentinels.map((s) => `127.0.0.1:${s.port}`).join(','),
+    env: () => ({ REDIS_SENTINELS: setup.sentinelList, REDIS_SENTINEL_NAME: name }),
+    /** The data node the sentinels name primary now. */
+    async primary(): Promise<PrivateServer> {
+      const port = await primaryPort()
+      const node = dataNodes.find((n) => n.port === port)
+      if (!node) throw new Error(`the sentinels name an unknown primary on port ${port}`)
+      return node
+    },
+    /**
+     * Waits until every sentinel names a primary other than `old` and that node says it is master:
+     * a failover is over.
+     */
+    async newPrimaryAfter(old: PrivateServer, timeoutMs = 30_000): Promise<PrivateServer> {
+      return waitFor(
+        async () => {
+          const ports = await Promise.all(sentinels.filter((s) => s.pid()).map((s) => primaryPort(s)))
+          if (!ports.every((p) => p === ports[0]) || ports[0] === old.port) return undefined
+          const node = dataNodes.find((n) => n.port === ports[0])
+          const role = node && ((await redisCommand(node.port, 'ROLE')) as string[])[0]
+          return role === 'master' ? node : undefined
+        },
+        { timeoutMs, what: `a primary other than port ${old.port}` },
+      )
+    },
+    /** SENTINEL FAILOVER: a replica is promoted at once; resolves with the new primary. */
+    async failover(): Promise<PrivateServer> {
+      const old = await setup.primary()
+      await redisCommand((sentinels[0] as PrivateServer).port, 'SENTINEL', 'FAILOVER', name)
+      return setup.newPrimaryAfter(old)
+    },
+    dispose,
+  }
+  return setup
+}
+
+export type PrivateRedisSentinel = Awaited<ReturnType<typeof startPrivateRedisSentinel>>
