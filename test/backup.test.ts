@@ -114,8 +114,11 @@ it('backs up both stores while 100,000 points are ingested; after both are wiped
   expect(manifest.postgresql.points).toBeGreaterThanOrEqual(ackedBeforeCount)
   expect(manifest.postgresql.points).toBeLessThan(100_000)
   expect(manifest.postgresql.devices).toBe(10)
-  // Each point here has two fields.
-  expect(manifest.influxdb.field_values).toBe(2 * manifest.postgresql.points)
+  // Each point here has two fields. A batch one writer had stored and the other not yet when they
+  // were held is in one store's copy and in the level file for the other: the totals agree.
+  const lacking = (name: string) => manifest.level?.lacking[name]?.points ?? -1
+  const restoredPoints = manifest.postgresql.points + lacking('store-postgres')
+  expect(manifest.influxdb.field_values + 2 * lacking('store-influx')).toBe(2 * restoredPoints)
   expect(manifest.files.map((f) => f.path)).toContain('postgres.dump')
   expect(manifest.files.some((f) => /^influxdb\/.+\.manifest$/.test(f.path))).toBe(true)
 
@@ -130,13 +133,11 @@ it('backs up both stores while 100,000 points are ingested; after both are wiped
 
   const restored = await restore(dir, env)
   expect(restored.status, restored.stderr).toBe(0)
-  expect(restored.stdout).toContain(`postgresql ${manifest.postgresql.points} points, 10 devices`)
+  expect(restored.stdout).toContain(`postgresql ${restoredPoints} points, 10 devices`)
 
   const verified = await verify(env, '--since', String(baseTime))
   expect(verified.status, verified.stdout + verified.stderr).toBe(0)
-  expect(verified.stdout).toContain(
-    `postgres ${manifest.postgresql.points} points, influxdb ${manifest.postgresql.points} points`,
-  )
+  expect(verified.stdout).toContain(`postgres ${restoredPoints} points, influxdb ${restoredPoints} points`)
   expect(verified.stdout).toContain('the stores agree')
 
   // Every point acknowledged before the backup started, counted one by one, with its fields.
@@ -156,11 +157,61 @@ it('backs up both stores while 100,000 points are ingested; after both are wiped
   )
   console.log(
     `backup: ${ackedBeforeCount} points acknowledged before it started, all ${present} restored; ` +
-      `${manifest.postgresql.points} in the backup of 100,000`,
+      `${restoredPoints} in the backup of 100,000 (level file: ${JSON.stringify(manifest.level?.lacking)})`,
   )
 }, 240_000)
 
-it('counts in the manifest what is still queued, refuses a non-empty directory, and restores over non-empty stores only with --force', async () => {
+it('keeps the batches one store holds and the other lacks at the hold, writes them into that store on restore (verify agrees), and counts what neither holds', async () => {
+  const { db, influx, pipeline, dir, env } = await ownStores()
+  // InfluxDB's writer stopped: at the hold PostgreSQL holds batches InfluxDB lacks, the stores uneven.
+  const postgresWriter = await pipeline.startPostgresWriter()
+  const device = await pipeline.registerDevice()
+  const base = Date.UTC(2026, 10, 15)
+  const points = (from: number, n: number) =>
+    Array.from({ length: n }, (_, i) => ({ timestamp: base + from + i, data: { v: from + i, w: i % 7 } }))
+  for (const from of [0, 400, 800]) {
+    expect((await pipeline.send(device.apiKey, { points: points(from, 400) })).status).toBe(202)
+  }
+  await waitFor(async () => (await countRows(db.url)) === 1_200, { what: 'the points in PostgreSQL' })
+  // Then PostgreSQL's writer stopped too: these 200 points are in neither store.
+  await postgresWriter.close()
+  expect((await pipeline.send(device.apiKey, { points: points(1_200, 200) })).status).toBe(202)
+
+  const made = await backup(dir, { ...env, BACKUP_SETTLE_MS: '300' })
+  expect(made.status, made.stderr).toBe(0)
+  expect(made.stdout).toContain('store-influx lacks 1200 point(s)')
+  expect(made.stdout).toContain('still queued, not in the backup: store-postgres 200 point(s) in 1 job(s)')
+  const manifest = await readManifest(dir)
+  expect(manifest.postgresql.points).toBe(1_200)
+  expect(manifest.influxdb.field_values).toBe(0)
+  expect(manifest.level?.file).toBe('level-batches.json')
+  expect(manifest.level?.lacking['store-postgres']).toEqual({ batches: 0, points: 0 })
+  expect(manifest.level?.lacking['store-influx']?.points).toBe(1_200)
+  expect(manifest.level?.lacking['store-influx']?.batches).toBeGreaterThanOrEqual(1)
+  expect(manifest.queue.acknowledged_not_in_backup).toEqual({
+    'store-postgres': { jobs: 1, points: 200, dead_letters: 0 },
+    'store-influx': { jobs: 1, points: 200, dead_letters: 0 },
+  })
+  expect(manifest.files.map((f) => f.path)).toContain('level-batches.json')
+
+  // Both stores wiped, then restored: InfluxDB gets the 1,200 points it lacked from the backup.
+  const admin = postgres(maintenanceUrl(), { max: 1, onnotice: () => {} })
+  await admin.unsafe(`DROP DATABASE "${manifest.postgresql.database}" WITH (FORCE)`)
+  await admin.end()
+  await influx.drop()
+  const restored = await restore(dir, env)
+  expect(restored.status, restored.stderr).toBe(0)
+  expect(restored.stdout).toContain('postgresql 1200 points, 1 devices; influxdb 2400 field values')
+  expect(restored.stdout).toContain('written into it: store-influx 1200 point(s)')
+  expect(await influx.rowsOf(device.id)).toHaveLength(1_200)
+
+  const verified = await verify(env, '--since', String(base))
+  expect(verified.status, verified.stdout + verified.stderr).toBe(0)
+  expect(verified.stdout).toContain('postgres 1200 points, influxdb 1200 points')
+  expect(verified.stdout).toContain('the stores agree')
+}, 120_000)
+
+it('keeps what one store lacks, refuses a non-empty directory, and restores over non-empty stores only with --force', async () => {
   const { db, influx, pipeline, dir, env } = await ownStores()
   const writers = [await pipeline.startPostgresWriter()] // InfluxDB's writer held back: its points stay queued
   const device = await pipeline.registerDevice()
@@ -171,13 +222,19 @@ it('counts in the manifest what is still queued, refuses a non-empty directory, 
 
   const made = await backup(dir, { ...env, BACKUP_SETTLE_MS: '300' })
   expect(made.status, made.stderr).toBe(0)
-  expect(made.stdout).toContain('still queued, not in the backup: store-influx 300 point(s) in 1 job(s)')
+  // PostgreSQL stored the batch, InfluxDB not: it is in the backup, for the restore to write.
+  expect(made.stdout).toContain('every point acknowledged before the start is in it')
+  expect(made.stdout).toContain('store-influx lacks 300 point(s) in 1 batch(es)')
   const manifest = await readManifest(dir)
   expect(manifest.queue.backlog_points_at_start).toEqual({ 'store-postgres': 0, 'store-influx': 300 })
   expect(manifest.queue.unstored_jobs_at_start).toEqual({ 'store-postgres': 0, 'store-influx': 1 })
   expect(manifest.queue.acknowledged_not_in_backup).toEqual({
     'store-postgres': { jobs: 0, points: 0, dead_letters: 0 },
-    'store-influx': { jobs: 1, points: 300, dead_letters: 0 },
+    'store-influx': { jobs: 0, points: 0, dead_letters: 0 },
+  })
+  expect(manifest.level?.lacking).toEqual({
+    'store-postgres': { batches: 0, points: 0 },
+    'store-influx': { batches: 1, points: 300 },
   })
   expect(manifest.postgresql.points).toBe(300)
   expect(manifest.influxdb.field_values).toBe(0)
@@ -235,16 +292,16 @@ it('counts in the manifest what is still queued, refuses a non-empty directory, 
   expect(await countRows(db.url)).toBe(300)
   expect(await influx.rowsOf(device.id)).toHaveLength(300)
 
-  // --force replaces both with the backup: PostgreSQL's 300 points, InfluxDB as it was (empty).
+  // --force replaces both with the backup: PostgreSQL's 300 points, InfluxDB empty as it was, then
+  // given the 300 points it lacked.
   await pipeline.drained()
   for (const writer of writers) await writer.close()
   const forced = await restore(dir, env, '--force')
   expect(forced.status, forced.stderr).toBe(0)
-  expect(forced.stdout).toContain(
-    'Not in the backup, still queued when it was taken: store-influx 300 point(s)',
-  )
+  expect(forced.stdout).toContain('written into it: store-influx 300 point(s)')
+  expect(forced.stdout).not.toContain('Not in the backup')
   expect(await countRows(db.url)).toBe(300)
-  expect(await influx.rowsOf(device.id)).toHaveLength(0)
+  expect(await influx.rowsOf(device.id)).toHaveLength(300)
 
   // A damaged backup is refused before anything is touched.
   await writeFile(join(dir, 'postgres.dump'), 'not a dump')

@@ -11,7 +11,7 @@
  */
 import { parseArgs } from 'node:util'
 import { loadBackupConfig, loadConfigOrExit } from '@iotflow/config'
-import { runBackup } from './backup.js'
+import { describeLevel, runBackup } from './backup.js'
 import { RefusedError } from './refused-error.js'
 import { exitWithUsage, parseOrExit } from './usage.js'
 
@@ -32,6 +32,8 @@ try {
         ? `acknowledged before the start but still queued, not in the backup: ${left.join(', ')}`
         : 'every point acknowledged before the start is in it'),
   )
+  const uneven = describeLevel(manifest.level)
+  if (uneven) console.log(`kept in the backup for the restore to write (one store had them): ${uneven}`)
 } catch (error) {
   console.error(`backup failed: ${(error as Error).message}`)
   process.exitCode = error instanceof RefusedError ? 2 : 1

@@ -2,6 +2,7 @@ import { createHash } from 'node:crypto'
 import { createReadStream } from 'node:fs'
 import { readdir, readFile, stat, writeFile } from 'node:fs/promises'
 import { join, relative } from 'node:path'
+import type { StoreBatchPayload } from '@iotflow/contracts'
 import { type Static, Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import { RefusedError } from './refused-error.js'
@@ -10,6 +11,10 @@ export const MANIFEST_FILE = 'manifest.json'
 export const MANIFEST_FORMAT = 'iotflow-backup/1'
 export const POSTGRES_DUMP_FILE = 'postgres.dump'
 export const INFLUX_BACKUP_DIR = 'influxdb'
+export const LEVEL_BATCHES_FILE = 'level-batches.json'
+
+/** The level file: per store queue, the payloads of the batches its store lacks in the backup. */
+export type LevelBatches = Record<string, StoreBatchPayload[]>
 
 const Count = Type.Integer({ minimum: 0 })
 const PerStoreQueue = <T extends ReturnType<typeof Type.Object>>(value: T) =>
@@ -54,14 +59,29 @@ export const Manifest = Type.Object({
     unstored_jobs_at_start: Type.Record(Type.String(), Count),
     settle_ms: Count,
     /**
-     * Of the jobs unstored at the start, those still unstored at the backup's moment: points
-     * acknowledged before the backup started that it does not hold. Still queued in Redis (or dead
+     * Of the jobs unstored at the start, those still unstored at the backup's moment and not in
+     * `level` (the other store had them): points acknowledged before the backup started that it does
+     * not hold. Still queued in Redis (or dead
      * letters); a restored Redis or a replay stores them (the writes are idempotent).
      */
     acknowledged_not_in_backup: PerStoreQueue(
       Type.Object({ jobs: Count, points: Count, dead_letters: Count }),
     ),
   }),
+  /**
+   * Batches one store of the backup holds and the other lacks (the writers were held where each had
+   * got to): their payloads are in `file`, per store queue the batches its store lacks, and the
+   * restore writes them into that store. So after a restore PostgreSQL holds `postgresql.points`
+   * plus `lacking['store-postgres'].points`, InfluxDB the same for its store queue (fewer if some of
+   * those points were already stored: the writes are idempotent on device and time). Absent in
+   * backups made before it existed.
+   */
+  level: Type.Optional(
+    Type.Object({
+      file: Type.String(),
+      lacking: PerStoreQueue(Type.Object({ batches: Count, points: Count })),
+    }),
+  ),
   files: Type.Array(Type.Object({ path: Type.String(), bytes: Count, sha256: Type.String() })),
 })
 export type Manifest = Static<typeof Manifest>

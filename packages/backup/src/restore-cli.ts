@@ -27,6 +27,9 @@ if (!from) exitWithUsage(USAGE, '--from is required')
 const config = loadConfigOrExit(() => loadBackupConfig())
 try {
   const report = await runRestore(config, from, { force }, (line) => console.log(line))
+  const leveled = Object.entries(report.leveled)
+    .filter(([, points]) => points > 0)
+    .map(([name, points]) => `${name} ${points} point(s)`)
   const queued = Object.entries(report.manifest.queue.acknowledged_not_in_backup)
     .filter(([, unstored]) => unstored.points > 0)
     .map(([name, unstored]) => `${name} ${unstored.points} point(s)`)
@@ -34,6 +37,9 @@ try {
     `restore complete from ${from} (backup of ${report.manifest.started_at}): postgresql ` +
       `${report.postgres.points} points, ${report.postgres.devices} devices; influxdb ` +
       `${report.influx.fieldValues} field values` +
+      (leveled.length
+        ? `, with the batches one store held and the other lacked written into it: ${leveled.join(', ')}`
+        : '') +
       (queued.length
         ? `. Not in the backup, still queued when it was taken: ${queued.join(', ')}; restore Redis from the same moment to store them`
         : ''),

@@ -1,8 +1,24 @@
+import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { BackupConfig } from '@iotflow/config'
-import { databaseNameOf, migrationVersions } from '@iotflow/db'
-import type { InfluxQueryEndpoint } from '@iotflow/influx'
+import { pointsInPayload, StoreBatchPayload } from '@iotflow/contracts'
+import {
+  closeSql,
+  createSql,
+  createTelemetryRepository,
+  databaseNameOf,
+  migrationVersions,
+} from '@iotflow/db'
+import {
+  batchToLines,
+  createInfluxWriteClient,
+  type InfluxQueryEndpoint,
+  influxTargetFrom,
+} from '@iotflow/influx'
+import { queueCatalog } from '@iotflow/queue'
+import { Type } from '@sinclair/typebox'
+import { Value } from '@sinclair/typebox/value'
 import {
   checkInfluxServerAndTool,
   dropInfluxDatabase,
@@ -12,7 +28,7 @@ import {
   influxVersionOf,
   restoreInflux,
 } from './influx-store.js'
-import { type Manifest, readCheckedManifest } from './manifest.js'
+import { type LevelBatches, type Manifest, readCheckedManifest } from './manifest.js'
 import {
   postgresDatabaseState,
   postgresServerOf,
@@ -30,7 +46,11 @@ export interface RestoreReport {
   manifest: Manifest
   postgres: { points: number; devices: number }
   influx: { fieldValues: number }
+  /** Per store queue, the points of the batches its store lacked in the backup, written by the restore. */
+  leveled: Record<string, number>
 }
+
+const LevelBatchesFile = Type.Record(Type.String(), Type.Array(StoreBatchPayload))
 
 /**
  * Restores the backup in `dir` into the database DATABASE_URL names and the InfluxDB database (or
@@ -64,6 +84,7 @@ export async function runRestore(
     )
   }
   const tools = await postgresToolsFor(server, config.PG_BIN_DIR)
+  const level = await readLevelBatches(dir, manifest)
   await checkInfluxServerAndTool(influx, await influxVersionOf(config.INFLUX_URL))
 
   const database = databaseNameOf(config.DATABASE_URL)
@@ -97,6 +118,27 @@ export async function runRestore(
     )
   }
 
+  const postgresLacks = level[queueCatalog.storePostgres.name] ?? []
+  if (postgresLacks.length > 0) {
+    log(`postgresql: writing the ${postgresLacks.length} batch(es) InfluxDB held and it lacked`)
+    const sql = createSql(config.DATABASE_URL, { max: 1 })
+    try {
+      // Batch by batch: each is of the size a writer writes at once.
+      const telemetry = createTelemetryRepository(sql)
+      for (const payload of postgresLacks) await telemetry.writeBatches(payload.batches)
+    } finally {
+      await closeSql(sql)
+    }
+  }
+  const postgresLeveled = await readPostgresContents(config.DATABASE_URL)
+  checkLeveled(
+    'PostgreSQL',
+    'points',
+    manifest.postgresql.points,
+    postgresLeveled.points,
+    pointsOf(postgresLacks),
+  )
+
   log(`influxdb: restoring ${manifest.influxdb.database} as ${influx.name}`)
   // A restore creates the database; an existing one, even empty, makes it fail.
   if (influxState !== 'missing') await dropInfluxDatabase(influx)
@@ -107,7 +149,84 @@ export async function runRestore(
       `InfluxDB holds ${fieldValues} field values after the restore, the backup ${manifest.influxdb.field_values}`,
     )
   }
-  return { manifest, postgres, influx: { fieldValues } }
+  const influxLacks = level[queueCatalog.storeInflux.name] ?? []
+  let leveledFieldValues = fieldValues
+  if (influxLacks.length > 0) {
+    log(`influxdb: writing the ${influxLacks.length} batch(es) PostgreSQL held and it lacked`)
+    const writer = createInfluxWriteClient(influxTargetFrom(config))
+    for (const payload of influxLacks) await writer.write(payload.batches.flatMap(batchToLines))
+    leveledFieldValues = await influxFieldValues(influx.endpoint)
+  }
+  const lackedFieldValues = influxLacks.reduce(
+    (sum, payload) =>
+      sum + payload.batches.flatMap(batchToLines).reduce((n, line) => n + fieldsInLine(line), 0),
+    0,
+  )
+  checkLeveled('InfluxDB', 'field values', fieldValues, leveledFieldValues, lackedFieldValues)
+  return {
+    manifest,
+    postgres: { points: postgresLeveled.points, devices: postgresLeveled.devices },
+    influx: { fieldValues: leveledFieldValues },
+    leveled: {
+      [queueCatalog.storePostgres.name]: pointsOf(postgresLacks),
+      [queueCatalog.storeInflux.name]: pointsOf(influxLacks),
+    },
+  }
+}
+
+const pointsOf = (payloads: StoreBatchPayload[]) => payloads.reduce((sum, p) => sum + pointsInPayload(p), 0)
+
+/** The field values of one line of line protocol (its field set: commas outside quoted strings). */
+function fieldsInLine(line: string): number {
+  // measurement,tags fields timestamp: the field set is after the first unescaped space.
+  let fields = 1
+  let quoted = false
+  let inFields = false
+  for (let i = 0; i < line.length; i++) {
+    const c = line[i]
+    if (c === '\\') {
+      i++
+      continue
+    }
+    if (!inFields) {
+      if (c === ' ') inFields = true
+      continue
+    }
+    if (c === '"') quoted = !quoted
+    else if (!quoted && c === ' ') break
+    else if (!quoted && c === ',') fields++
+  }
+  return fields
+}
+
+/**
+ * After writing the batches a store lacked: it holds at least what the backup held and at most that
+ * plus what it lacked (fewer when some were there already: the writes are idempotent).
+ */
+function checkLeveled(store: string, unit: string, before: number, after: number, lacked: number) {
+  if (after < before || after > before + lacked) {
+    throw new Error(
+      `${store} holds ${after} ${unit} after writing the batches it lacked; the backup held ${before}, ` +
+        `the batches it lacked ${lacked}`,
+    )
+  }
+}
+
+/** The level file of the backup (checked by the manifest's checksum): {} for a backup without one. */
+async function readLevelBatches(dir: string, manifest: Manifest): Promise<LevelBatches> {
+  if (!manifest.level) return {}
+  const file = join(dir, manifest.level.file)
+  const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
+  const problem = Value.Errors(LevelBatchesFile, parsed).First()
+  if (problem) throw new RefusedError(`${file}: ${problem.path || '/'} ${problem.message}`)
+  const batches = parsed as LevelBatches
+  for (const [name, lacking] of Object.entries(manifest.level.lacking)) {
+    const payloads = batches[name] ?? []
+    if (payloads.length !== lacking.batches || pointsOf(payloads) !== lacking.points) {
+      throw new RefusedError(`${file}: ${name}'s batches are not the manifest's`)
+    }
+  }
+  return batches
 }
 
 /**

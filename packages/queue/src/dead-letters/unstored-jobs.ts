@@ -6,6 +6,14 @@ import { onSharedConnection, type RedisConnection } from '../redis/connection.js
 
 /** The states of a store job whose points are not stored yet; `failed` is a dead letter. */
 const UNSTORED_STATES = ['wait', 'paused', 'active', 'delayed', 'prioritized', 'failed'] as const
+/** Unstored but still to be stored by the writers (a dead letter waits for a replay instead). */
+const QUEUED_STATES = UNSTORED_STATES.filter((state) => state !== 'failed')
+
+/** Batches one store holds and another does not yet: per store queue, what it lacks. */
+export interface UnevenBatches {
+  /** Per store queue: the store jobs (id and payload) whose batch every other store has stored. */
+  lacking: Record<string, { id: string; payload: StoreBatchPayload }[]>
+}
 
 /**
  * Which acknowledged points are not stored yet, job by job, in each store queue: what a backup
@@ -58,6 +66,34 @@ export function createUnstoredJobs(connection: RedisConnection, queuePrefix: str
       const queue = queueNamed(queueName)
       const jobs = await Promise.all(ids.map((id) => Job.fromId<StoreBatchPayload>(queue, id)))
       return jobs.reduce((sum, job) => sum + (job ? pointsOfStoreJob(job) : 0), 0)
+    },
+
+    /**
+     * The batches one store has stored and another has not: a job queued (not a dead letter) in one
+     * store queue whose batch (its flow, one job per store queue, named by batch_id) has no unstored
+     * job in any other. Taken while the writers are held, it says what each store of a backup
+     * lacks; with the writers running it is a moment's guess.
+     */
+    async unevenBatches(): Promise<UnevenBatches> {
+      const entries = await Promise.all(
+        [...queues].map(async ([name, queue]) => {
+          const [queued, failed] = await Promise.all([
+            queue.getJobs([...QUEUED_STATES], 0, -1),
+            queue.getJobs(['failed'], 0, -1),
+          ])
+          const present = queued.filter((job): job is Job<StoreBatchPayload> => Boolean(job?.id && job.data))
+          const unstored = new Set([...present, ...failed].map((job) => job?.data?.batch_id))
+          return { name, queued: present, unstored }
+        }),
+      )
+      const lacking: UnevenBatches['lacking'] = {}
+      for (const { name, queued } of entries) {
+        const others = entries.filter((entry) => entry.name !== name)
+        lacking[name] = queued
+          .filter((job) => others.every((other) => !other.unstored.has(job.data.batch_id)))
+          .map((job) => ({ id: job.id as string, payload: job.data }))
+      }
+      return { lacking }
     },
 
     /** Writers connected to each store queue (BullMQ's CLIENT LIST of its workers). */
