@@ -2,50 +2,15 @@ import { execFile } from 'node:child_process'
 import { existsSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { promisify } from 'node:util'
-import { Redis } from 'ioredis'
 import { type PrivateServer, startPrivateServer } from './private-server.js'
+import { answersPing, redisCommand, redisServerArgs } from './redis.js'
 import { waitFor } from './wait-for.js'
 
 const run = promisify(execFile)
 
-/** One command to the server on `port` (a data node or a sentinel), on a connection of its own. */
-export async function redisCommand(port: number, ...args: (string | number)[]): Promise<unknown> {
-  const client = new Redis({
-    port,
-    host: '127.0.0.1',
-    lazyConnect: true,
-    maxRetriesPerRequest: 0,
-    retryStrategy: () => null,
-  })
-  client.on('error', () => {}) // refused while it starts or after a kill: the command rejects
-  try {
-    await client.connect()
-    const [name, ...rest] = args
-    return await client.call(String(name), ...rest)
-  } finally {
-    client.disconnect()
-  }
-}
-
-const answersPing = async (port: number) => (await redisCommand(port, 'PING')) === 'PONG'
-
 /** What every data node of these setups runs with: durable (AOF, every second), never evicting. */
-const dataNodeArgs = (dir: string, port: number) => [
-  '--bind',
-  '127.0.0.1',
-  '--port',
-  String(port),
-  '--dir',
-  dir,
-  '--save',
-  '',
-  '--appendonly',
-  'yes',
-  '--appendfsync',
-  'everysec',
-  '--maxmemory-policy',
-  'noeviction',
-]
+const dataNodeArgs = (dir: string, port: number) =>
+  redisServerArgs(dir, port, ['--appendonly', 'yes', '--appendfsync', 'everysec'])
 
 /**
  * A Redis Cluster of its own: 3 masters, each with one replica (`redis-cli --cluster create

@@ -19,36 +19,8 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}) {
   const server = await startPrivateServer({
     name: 'redis',
     command: 'redis-server',
-    args: (dir, port) => [
-      '--bind',
-      '127.0.0.1',
-      '--port',
-      String(port),
-      '--dir',
-      dir,
-      '--save',
-      '',
-      '--maxmemory-policy',
-      'noeviction',
-      ...persistence,
-      ...(options.extraArgs ?? []),
-    ],
-    answers: async (port) => {
-      const client = new Redis({
-        port,
-        host: '127.0.0.1',
-        lazyConnect: true,
-        maxRetriesPerRequest: 0,
-        retryStrategy: () => null,
-      })
-      client.on('error', () => {}) // refused while it starts: that is the answer "not yet"
-      try {
-        await client.connect()
-        return (await client.ping()) === 'PONG'
-      } finally {
-        client.disconnect()
-      }
-    },
+    args: (dir, port) => [...redisServerArgs(dir, port, persistence), ...(options.extraArgs ?? [])],
+    answers: answersPing,
   })
   return { ...server, url: `redis://127.0.0.1:${server.port}` }
 }
@@ -62,3 +34,40 @@ export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
     cursor = next
   } while (cursor !== '0')
 }
+
+/** One command to the server on `port` (a data node or a sentinel), on a connection of its own. */
+export async function redisCommand(port: number, ...args: (string | number)[]): Promise<unknown> {
+  const client = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  })
+  client.on('error', () => {}) // refused while it starts or after a kill: the command rejects
+  try {
+    await client.connect()
+    const [name, ...rest] = args
+    return await client.call(String(name), ...rest)
+  } finally {
+    client.disconnect()
+  }
+}
+
+/** Whether the server on `port` answers PING: what a starting redis-server or sentinel is waited for. */
+export const answersPing = async (port: number) => (await redisCommand(port, 'PING')) === 'PONG'
+
+/** A redis-server of a test's own on loopback: no RDB snapshots, never evicting, and `persistence`. */
+export const redisServerArgs = (dir: string, port: number, persistence: string[]) => [
+  '--bind',
+  '127.0.0.1',
+  '--port',
+  String(port),
+  '--dir',
+  dir,
+  '--save',
+  '',
+  '--maxmemory-policy',
+  'noeviction',
+  ...persistence,
+]
