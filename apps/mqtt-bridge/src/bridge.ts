@@ -11,6 +11,7 @@ import { assembleIngest } from '@iotflow/ingest'
 import { createMetrics, exposition } from '@iotflow/metrics'
 import {
   type BacklogReport,
+  backlogByPartition,
   createRedisConnection,
   type RedisDurability,
   readRedisDurability,
@@ -168,7 +169,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   }
   shared.readOnScrape({
     dependencies: async () => (await ready()).dependencies,
-    backlog: async () => (await ingest.backlog.readNow()).points,
+    backlog: async () => backlogByPartition(await ingest.backlog.readNow()),
   })
 
   try {
