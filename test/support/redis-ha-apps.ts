@@ -11,6 +11,8 @@ import { type AppName, type AppProcess, spawnApp } from './app-process.js'
 export function createAppStarter(env: () => Record<string, string>) {
   const running: AppProcess[] = []
   return {
+    /** Every app started so far (for a failing test's message: what each said). */
+    running: running as readonly AppProcess[],
     async start(name: AppName, extra: Record<string, string> = {}): Promise<string> {
       const port = await freePort()
       const app = spawnApp(name, {
