@@ -1,6 +1,7 @@
-import type { DeviceColumns } from '@iotflow/contracts'
+import { type DeviceColumns, toColumns } from '@iotflow/contracts'
 import { serviceUrls, waitFor } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
+import { Queue } from 'bullmq'
 import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
 import { readBacklog, readBacklogByPartition } from './backlog/backlog.js'
@@ -188,5 +189,57 @@ describe('partitioned queues (real Redis)', () => {
       }),
     ])
     await deadLetters.close()
+  })
+
+  it('a writer of several partitions tells their jobs apart though their ids repeat: a refused one fails alone', async () => {
+    const redis = connection()
+    const prefix = more()
+    const layout = queueLayout(prefix, 2)
+    const devices = Array.from({ length: 20 }, (_, i) => i + 1)
+    const refused = devices.find((device) => partitionOfDevice(layout, device) === 0) as number
+    const other = devices.find((device) => partitionOfDevice(layout, device) === 1) as number
+    // A job id is unique in its queue only: the same id in both partitions' queues (as BullMQ's own
+    // numbering, or a producer's ids, gives).
+    for (const [partition, device] of [
+      [0, refused],
+      [1, other],
+    ] as const) {
+      const queue = new Queue('store-postgres', {
+        connection: redis,
+        prefix: `{${partitionPrefix(layout, partition)}}`,
+      })
+      await queue.add(
+        'store',
+        { batch_id: `b${device}`, batches: [toColumns(batch(device))] },
+        { jobId: 'same' },
+      )
+      await queue.close()
+    }
+
+    const written: number[] = []
+    const consumer = await startStoreConsumer('storePostgres', writerConfig(prefix, 2), {
+      writeBatch: async (batches) => {
+        if (batches.some((b) => b.device_id === refused)) throw new Error('refused')
+        written.push(...batches.map((b) => b.device_id))
+      },
+      classify: () => 'permanent',
+      logger: silent,
+    })
+    const deadLetters = createDeadLetters(redis, layout)
+    try {
+      await waitFor(
+        async () => (await deadLetters.list(['storePostgres'])).length > 0 && written.length > 0,
+        {
+          what: 'one job written and one dead-lettered',
+        },
+      )
+      expect(written).toEqual([other])
+      expect(await deadLetters.list(['storePostgres'])).toEqual([
+        expect.objectContaining({ partition: 0, jobId: 'same', deviceIds: [refused] }),
+      ])
+    } finally {
+      await deadLetters.close()
+      await consumer.close()
+    }
   })
 })

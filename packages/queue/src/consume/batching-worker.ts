@@ -112,7 +112,9 @@ export function createBatchingWorker<K extends BatchQueueKey>(
       const points = pointsInPayload(payload)
       const concurrency = heldPoints.concurrencyAfter(points)
       for (const worker of workers) worker.concurrency = concurrency
-      await gatherer.add({ id: job.id as string, points, value: payload })
+      // Job ids are per queue, and the partitions' queues share the gatherer: qualified, so that a
+      // failure of one job is never taken for another partition's job of the same id.
+      await gatherer.add({ id: `${job.queueQualifiedName}:${job.id}`, points, value: payload })
       return { stored: points }
     } catch (error) {
       if (error instanceof HandedBackError) throw Worker.RateLimitError()
