@@ -36,8 +36,9 @@ export async function readBacklog(redis: RedisConnection, layout: QueueLayout): 
   return sumBacklogs(await readBacklogByPartition(redis, layout))
 }
 
+/** The partitions' backlogs added up, per store queue they name. */
 export function sumBacklogs(partitions: readonly BacklogPoints[]): BacklogPoints {
-  const total: BacklogPoints = Object.fromEntries([...storeQueueNames].map((name) => [name, 0]))
+  const total: BacklogPoints = {}
   for (const points of partitions)
     for (const [name, value] of Object.entries(points)) total[name] = (total[name] ?? 0) + value
   return total
