@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { type MqttBridge, startMqttBridge } from '../../apps/mqtt-bridge/src/bridge.js'
 import { APP_NODE_FLAGS } from '../../infra/build/build-apps.js'
 
-export const sharedBrokerUrl = process.env.MQTT_URL || 'mqtt://127.0.0.1:1883'
+export const sharedBrokerUrl = serviceUrls.mqtt
 
 export interface BridgeTarget {
   databaseUrl: string
