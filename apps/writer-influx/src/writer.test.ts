@@ -2,7 +2,7 @@ import { loadWriterInfluxConfig } from '@iotflow/config'
 import type { DeviceBatch } from '@iotflow/contracts'
 import { type BatchEnqueuer, bullPrefix, createBatchEnqueuer, queueCatalog } from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
-import { createTestInfluxDatabase, serviceUrls, waitFor } from '@iotflow/testkit'
+import { createTestInfluxDatabase, serviceUrls, settledJobs } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import { Queue } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -47,17 +47,7 @@ const batchOf = (deviceId: number, points: DeviceBatch['points']): DeviceBatch =
   points,
 })
 
-/** Waits until the writer has settled every queued job: stored (and removed) or failed for good. */
-const settled = () =>
-  waitFor(
-    async () => {
-      const counts = await queue.getJobCounts('waiting', 'active', 'delayed', 'prioritized', 'failed')
-      const pending =
-        (counts.waiting ?? 0) + (counts.active ?? 0) + (counts.delayed ?? 0) + (counts.prioritized ?? 0)
-      return pending === 0 && counts
-    },
-    { what: 'every store-influx job settled' },
-  )
+const settled = () => settledJobs(queue)
 
 const fieldsOf = async (deviceId: number, field: string) =>
   (await influx.rowsOf(deviceId)).map((row) => [row.time, row[field]])
