@@ -69,6 +69,36 @@ export async function startPrivateRedisCluster() {
       )
       return nodes.filter((_, i) => roles[i] === 'master')
     },
+    /** The replica of `master`, by its own view (ROLE names whom it replicates). */
+    async replicaOf(master: PrivateServer): Promise<PrivateServer> {
+      for (const node of nodes) {
+        if (node === master || !node.pid()) continue
+        const role = (await redisCommand(node.port, 'ROLE')) as unknown[]
+        if (role[0] === 'slave' && Number(role[2]) === master.port) return node
+      }
+      throw new Error(`no replica of the master on port ${master.port}`)
+    },
+    /**
+     * Call before stopping `master`: resolves once its replica says it is master and every live node
+     * says the cluster is ok (the failover is over).
+     */
+    async failoverOf(master: PrivateServer, timeoutMs = 60_000): Promise<() => Promise<PrivateServer>> {
+      const replica = await cluster.replicaOf(master)
+      return () =>
+        waitFor(
+          async () => {
+            if (((await redisCommand(replica.port, 'ROLE')) as unknown[])[0] !== 'master') return undefined
+            const live = nodes.filter((node) => node !== master && node.pid())
+            const infos = await Promise.all(live.map((node) => redisCommand(node.port, 'CLUSTER', 'INFO')))
+            return infos.every((info) => String(info).includes('cluster_state:ok')) && replica
+          },
+          {
+            timeoutMs,
+            intervalMs: 200,
+            what: `the replica on ${replica.port} to take over from ${master.port}`,
+          },
+        )
+    },
     /** Which ports are masters now, for a failing test's message. */
     async topology(): Promise<string> {
       return `masters on ${(await cluster.masters()).map((node) => node.port).join(', ')}`
