@@ -1,4 +1,5 @@
-import { partitionOfDevice, queueLayout } from '@iotflow/queue'
+import { redisTargetOf } from '@iotflow/config'
+import { createRedisConnection, partitionOfDevice, partitionPrefix, queueLayout } from '@iotflow/queue'
 import {
   createTestDatabase,
   createTestInfluxDatabase,
@@ -10,9 +11,10 @@ import {
   uniqueName,
   waitFor,
 } from '@iotflow/testkit'
+import { Queue } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_TOKEN } from './support/pipeline.js'
-import { createAppStarter, postTelemetry } from './support/redis-ha-apps.js'
+import { createAppStarter, postTelemetry, runTool } from './support/redis-ha-apps.js'
 
 // QUEUE_PARTITIONS=6 on a Redis Cluster of 3 masters (each with a replica), the gateway and both
 // writers as real processes: 100 devices × 1,000 points, every point in both stores exactly once,
@@ -217,4 +219,53 @@ describe('partitioned queues on a Redis Cluster', () => {
       )
     }
   }, 420_000)
+
+  it('`pnpm dlq:replay` lists a dead letter with its partition and replays it from there', async () => {
+    const layout = queueLayout(queuePrefix, PARTITIONS)
+    const partition = 4
+    const redis = createRedisConnection(redisTargetOf(cluster.env()), 'producer', {
+      enableOfflineQueue: true,
+    })
+    // A payload no schema matches: the writer fails it for good at once, into partition 4's failed set.
+    const queue = new Queue('store-postgres', {
+      connection: redis,
+      prefix: `{${partitionPrefix(layout, partition)}}`,
+    })
+    try {
+      await queue.add('store', { batch_id: 'poison', batches: [{ device_id: 4 }] }, { jobId: 'poison-1' })
+      await waitFor(async () => (await queue.getFailedCount()) === 1, {
+        what: 'the poison job dead-lettered',
+      })
+    } finally {
+      await queue.close()
+      await redis.quit()
+    }
+    const listed = runTool(env, 'packages/queue/src/dead-letters/dlq-replay-cli.ts')
+    expect(listed.status, listed.stderr).toBe(0)
+    expect(listed.stdout).toContain(`store-postgres p${partition} job poison-1  batch poison`)
+    // Job ids are per partition: the wrong partition does not find it, its own does.
+    const elsewhere = runTool(
+      env,
+      'packages/queue/src/dead-letters/dlq-replay-cli.ts',
+      '--partition',
+      '0',
+      '--job',
+      'poison-1',
+    )
+    expect(elsewhere.status).toBe(1)
+    expect(elsewhere.stderr).toContain('job poison-1: not in a failed set')
+    const replayed = runTool(
+      env,
+      'packages/queue/src/dead-letters/dlq-replay-cli.ts',
+      '--partition',
+      String(partition),
+      '--job',
+      'poison-1',
+    )
+    expect(replayed.status, replayed.stderr).toBe(0)
+    expect(replayed.stdout).toContain(`replayed store-postgres p${partition} job poison-1`)
+    const unknown = runTool(env, 'packages/queue/src/dead-letters/dlq-replay-cli.ts', '--partition', '6')
+    expect(unknown.status).toBe(2)
+    expect(unknown.stderr).toContain('no queue partition "6": QUEUE_PARTITIONS is 6')
+  }, 120_000)
 })
