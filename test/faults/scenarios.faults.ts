@@ -1,5 +1,5 @@
 /**
- * The fault suite (`pnpm test:faults`): the eight scenarios of issue 4 and a rolling restart, each ≥ 100,000 numbered points under load
+ * The fault suite (`pnpm test:faults`): the eight scenarios of issue 4, a rolling restart and two Redis failovers (issue 14), each ≥ 100,000 numbered points under load
  * while a fault plays, then drained and checked point by point: every acknowledged point is in
  * PostgreSQL exactly once and in InfluxDB, nothing is stored that was never sent, and the two stores
  * agree. Apps run as separate processes; services that a scenario stops are private instances.
