@@ -90,9 +90,10 @@ interface PendingTake {
 
 /**
  * Buckets of one kind (`kind` names them: `device`, `registration`) under the queue prefix's hash
- * tag, so that one call over several buckets stays in one Redis Cluster slot. The takes asked for
- * while the previous call is out go to Redis in one script call (each still decided on its own, in
- * one atomic step), so the check costs a request a share of a round trip, not a round trip.
+ * tag, so that one call over several buckets stays in one Redis Cluster slot. The takes asked for in
+ * one turn of the event loop (those of a group commit: group-commit-enqueuer.ts) or while the
+ * previous call is out go to Redis in one script call (each still decided on its own, in one atomic
+ * step), so the check costs a request a share of a round trip, not a round trip.
  */
 export function createTokenBuckets(redis: RedisConnection, queuePrefix: string, kind: string) {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: TAKE_SCRIPT })
