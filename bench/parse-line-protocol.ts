@@ -128,7 +128,7 @@ const enqueueMany = async (batches: NewBatch[]) => {
 }
 const enqueuer: BatchEnqueuer = {
   enqueue: async (batch, admission) => {
-    await admission?.()
+    await admission
     return (await enqueueMany([batch]))[0] as { batchId: string }
   },
   enqueueMany,

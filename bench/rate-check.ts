@@ -115,7 +115,7 @@ try {
       while (performance.now() < worked) {} // the request's own work: parsing, authentication, checks
       const device = caller % DEVICES
       const batch = { device_id: device, received_at: Date.now(), points: [{ t: t++, data: { v: 1 } }] }
-      await enqueuer.enqueue(batch, check ? () => take(String(device)) : undefined)
+      await enqueuer.enqueue(batch, check ? take(String(device)) : undefined)
     }
     console.log(
       '| check | requests/s | takes per script call | Redis CPU per request | caller CPU per request |',

@@ -24,11 +24,11 @@ export type NewBatch = DeviceBatch
 export interface BatchEnqueuer {
   /**
    * Resolves only once Redis has accepted the whole fan-out; rejects if it did not. `admission`, a
-   * check of the caller's (its rate limit), is started just before the batch is queued and must
-   * resolve first; if it rejects, nothing of the batch is queued and `enqueue` rejects with its
-   * error. A group commit starts the checks of a whole group at once, so they share one call to Redis.
+   * check of the caller's that is still running (its rate limit), must resolve before the batch is
+   * queued; if it rejects, nothing of the batch is queued and `enqueue` rejects with its error. A
+   * group commit runs it while the batch gathers, so it adds no wait of its own.
    */
-  enqueue(batch: NewBatch, admission?: () => Promise<unknown>): Promise<{ batchId: string }>
+  enqueue(batch: NewBatch, admission?: Promise<unknown>): Promise<{ batchId: string }>
   /**
    * Several device batches (of any devices) as one batch: all of them are queued, or none. Resolves
    * with the id of the batch that carries them, once per batch given.
@@ -78,7 +78,7 @@ export function createBatchEnqueuer(
   }
   return {
     async enqueue(batch, admission) {
-      await admission?.()
+      await admission
       const [queued] = await enqueueMany([batch])
       return queued as { batchId: string }
     },

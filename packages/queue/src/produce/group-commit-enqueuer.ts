@@ -4,8 +4,8 @@ import type { BatchEnqueuer, NewBatch } from './enqueue.js'
 
 interface Pending {
   batch: NewBatch
-  /** The caller's own check, started when the batch's group closes (enqueue's `admission`). */
-  admission?: (() => Promise<unknown>) | undefined
+  /** The caller's own check, run while the batch gathers (enqueue's `admission`). */
+  admission?: Promise<unknown> | undefined
   /** The id of the batch that carried it, set when its group is queued. */
   queuedAs?: string
 }
@@ -18,15 +18,14 @@ interface Pending {
  * however many requests it carries. The batches of one device are merged (a point is identified by
  * device and timestamp, so merging changes nothing stored). Each caller's promise resolves only once
  * the MULTI that carried its batch succeeded, with that batch's id, and rejects with the MULTI's
- * error otherwise: an acknowledgement still waits for its own enqueue. When the group closes, the
- * `admission` checks of all its batches start in the same turn (the token buckets then decide them in
- * one script call: the call, not the take, is what costs Redis) and a batch refused is left out.
+ * error otherwise: an acknowledgement still waits for its own enqueue. A caller's `admission` runs
+ * while its batch gathers and is awaited at the flush; a batch it refuses is left out.
  */
 export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: GathererLimits): BatchEnqueuer {
   const gatherer = new JobGatherer<Pending>(async (gathered) => {
     // A batch whose admission failed is left out of the MULTI; its caller gets that failure.
     const failures = new Map<string, Error>()
-    const admissions = await Promise.allSettled(gathered.map(({ value }) => value.admission?.()))
+    const admissions = await Promise.allSettled(gathered.map(({ value }) => value.admission))
     const items = gathered.filter((item, i) => {
       const admission = admissions[i]
       if (admission?.status !== 'rejected') return true
@@ -64,6 +63,8 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
   let closing: Promise<void> | undefined
   return {
     async enqueue(batch, admission) {
+      // Observed here, as it may settle before the flush looks at it; a rejection is answered then.
+      admission?.catch(() => {})
       const pending: Pending = { batch, admission }
       nextId = (nextId + 1) % Number.MAX_SAFE_INTEGER
       await gatherer.add({ id: String(nextId), points: batch.points.length, value: pending })
