@@ -5,7 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttBridge } from '../apps/mqtt-bridge/src/bridge.js'
 import { sendUntilRefused } from './support/backlog.js'
 import { usePipelineFixture } from './support/fixture.js'
-import { bridgeEnv, sharedBrokerUrl, startBridge } from './support/mqtt.js'
+import { bridgeEnv, bridgeSeries, sharedBrokerUrl, startBridge } from './support/mqtt.js'
 
 /** The gateway and the bridge with a small bound, and no writer until the test starts them. */
 const LIMIT = 500
@@ -53,25 +53,31 @@ describe('MQTT backpressure', () => {
     }
     await client.endAsync()
 
-    await waitFor(() => bridge.metrics.backlogWaits >= CONNECTIONS, {
-      what: 'every connection to hold a message',
-    })
+    await waitFor(
+      async () => (await bridgeSeries(bridge, 'iotflow_mqtt_backlog_waits_total')) >= CONNECTIONS,
+      {
+        what: 'every connection to hold a message',
+      },
+    )
     await sleep(1500)
     // Held by the bridge: not acknowledged (neither accepted nor refused and answered), not queued
     // (the counters have not moved). Each connection holds one message and reads no further, so
     // the broker keeps the rest.
-    expect(bridge.metrics.messagesAccepted).toBe(0)
-    expect(bridge.metrics.messagesRefused.size).toBe(0)
+    expect(await bridgeSeries(bridge, 'iotflow_mqtt_messages_accepted_total')).toBe(0)
+    expect(await bridgeSeries(bridge, 'iotflow_mqtt_messages_refused_total')).toBe(0)
     expect((await bridge.ready()).backlog).toEqual(over)
-    expect(bridge.metrics.messagesReceived).toBe(CONNECTIONS)
+    expect(await bridgeSeries(bridge, 'iotflow_mqtt_messages_received_total')).toBe(CONNECTIONS)
 
     // The writers start and drain the backlog: every held message is queued, then acknowledged.
     await pipeline.startPostgresWriter()
     await pipeline.startInfluxWriter()
-    await waitFor(() => bridge.metrics.messagesAccepted === MESSAGES, {
-      timeoutMs: 20_000,
-      what: 'the bridge to queue every message',
-    })
+    await waitFor(
+      async () => (await bridgeSeries(bridge, 'iotflow_mqtt_messages_accepted_total')) === MESSAGES,
+      {
+        timeoutMs: 20_000,
+        what: 'the bridge to queue every message',
+      },
+    )
     await pipeline.drained()
 
     // Each message stored once in both stores, and every point the gateway acknowledged too.
@@ -84,7 +90,7 @@ describe('MQTT backpressure', () => {
     const influx = await fixture.influx.rowsOf(device.id)
     expect(influx.map((r) => r.time).sort()).toEqual([...times].sort())
     expect((await fixture.influx.rowsOf(sender.id)).length).toBe(acknowledged.length)
-    expect(bridge.metrics.messagesAccepted).toBe(MESSAGES)
-    expect(bridge.metrics.messagesRefused.size).toBe(0)
+    expect(await bridgeSeries(bridge, 'iotflow_mqtt_messages_accepted_total')).toBe(MESSAGES)
+    expect(await bridgeSeries(bridge, 'iotflow_mqtt_messages_refused_total')).toBe(0)
   })
 })

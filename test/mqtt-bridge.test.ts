@@ -1,3 +1,4 @@
+import { exposition } from '@iotflow/metrics'
 import { waitFor } from '@iotflow/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import type { MqttBridge } from '../apps/mqtt-bridge/src/bridge.js'
@@ -193,7 +194,7 @@ describe('refused messages: nothing stored, the reason on the errors topic', () 
   })
 
   it('counts what it refused and accepted, and reports itself ready', async () => {
-    const metrics = await bridge.renderMetrics()
+    const metrics = (await exposition(bridge.metrics.registry)).body
     // The shared series, as the gateway exposes them, with transport="mqtt".
     expect(metrics).toMatch(/iotflow_points_accepted_total\{transport="mqtt"\} 54\n/)
     expect(metrics).toMatch(/iotflow_ingest_messages_total\{transport="mqtt",outcome="unauthenticated"\} 3\n/)

@@ -7,7 +7,14 @@ import { startPrivateMosquitto, uniqueName, waitFor } from '@iotflow/testkit'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { MqttBridge } from '../apps/mqtt-bridge/src/bridge.js'
 import { usePipelineFixture } from './support/fixture.js'
-import { bridgeEnv, brokerArgs, mosquittoPub, openErrorInbox, startBridge } from './support/mqtt.js'
+import {
+  bridgeEnv,
+  bridgeSeries,
+  brokerArgs,
+  mosquittoPub,
+  openErrorInbox,
+  startBridge,
+} from './support/mqtt.js'
 
 /**
  * Devices authenticate at the broker (username = device id, password = API key) with the shipped
@@ -123,7 +130,11 @@ it("answers a refused message on the device's errors topic, which only that devi
     expect(answer.body).toMatchObject({ statusCode: 400, errors: [{ path: 'data.v' }] })
     // alice subscribed to every device's errors, but the ACL lets only her own through.
     await pub(bob, `iotflow/devices/${bob.id}/telemetry`, 'not json')
-    await waitFor(() => bridge.metrics.messagesRefused.get(400) === 2, { what: "bob's refusal" })
+    await waitFor(
+      async () =>
+        (await bridgeSeries(bridge, 'iotflow_mqtt_messages_refused_total', { status: '400' })) === 2,
+      { what: "bob's refusal" },
+    )
     await new Promise((resolve) => setTimeout(resolve, 300))
     expect(inbox.answers.map((a) => a.topic)).toEqual([`iotflow/devices/${alice.id}/errors`])
   } finally {

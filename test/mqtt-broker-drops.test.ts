@@ -1,5 +1,6 @@
 import { Writable } from 'node:stream'
 import { loadMqttBridgeConfig } from '@iotflow/config'
+import { exposition } from '@iotflow/metrics'
 import { createLogger } from '@iotflow/runtime'
 import {
   createTestDatabase,
@@ -52,7 +53,7 @@ async function brokerCount(): Promise<number> {
 }
 
 async function bridgeGauge(): Promise<number | undefined> {
-  const metrics = new ScrapedMetrics(await (bridge as MqttBridge).renderMetrics())
+  const metrics = new ScrapedMetrics((await exposition((bridge as MqttBridge).metrics.registry)).body)
   const name = 'iotflow_mqtt_broker_dropped_messages'
   return metrics.has(name) ? metrics.value(name) : undefined
 }

@@ -4,7 +4,7 @@ import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { MqttBridge } from '../apps/mqtt-bridge/src/bridge.js'
 import { usePipelineFixture } from './support/fixture.js'
 import { bodyBytes, refused, seedBody } from './support/hostile-cases.js'
-import { bridgeEnv, openErrorInbox, sharedBrokerUrl, startBridge } from './support/mqtt.js'
+import { bridgeEnv, bridgeSeries, openErrorInbox, sharedBrokerUrl, startBridge } from './support/mqtt.js'
 
 /**
  * HTTP and MQTT share one ingest path, so every hostile payload gets the same verdict over both:
@@ -81,5 +81,5 @@ it('gives every hostile payload the same status and error paths over HTTP and MQ
     SELECT count(*)::int AS n FROM telemetry WHERE device_id = ${device.id}`
   expect(pg?.n).toBe(0)
   expect(await fixture.influx.rowsOf(device.id)).toEqual([])
-  expect(bridge.metrics.messagesAccepted).toBe(0)
+  expect(await bridgeSeries(bridge, 'iotflow_mqtt_messages_accepted_total')).toBe(0)
 })

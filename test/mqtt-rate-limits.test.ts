@@ -5,7 +5,14 @@ import mqtt from 'mqtt'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { MqttBridge } from '../apps/mqtt-bridge/src/bridge.js'
 import { usePipelineFixture } from './support/fixture.js'
-import { bridgeEnv, brokerArgs, mosquittoPub, openErrorInbox, startBridge } from './support/mqtt.js'
+import {
+  bridgeEnv,
+  bridgeSeries,
+  brokerArgs,
+  mosquittoPub,
+  openErrorInbox,
+  startBridge,
+} from './support/mqtt.js'
 
 /**
  * The per-device rate limit over MQTT, through a private Mosquitto that logs every packet: a message
@@ -119,7 +126,7 @@ it('answers an MQTT 3.1.1 device (mosquitto_pub) over its limit on its errors to
     const answer = await inbox.next(`${ROOT}/devices/${device.id}/errors`)
     expect(answer.body).toMatchObject({ statusCode: 429, error: 'Too Many Requests' })
     expect(await storedPoints(device.id)).toBe(3)
-    expect(bridge.metrics.messagesRefused.get(429)).toBe(2)
+    expect(await bridgeSeries(bridge, 'iotflow_mqtt_messages_refused_total', { status: '429' })).toBe(2)
   } finally {
     await inbox.close()
   }

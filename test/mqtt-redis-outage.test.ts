@@ -7,7 +7,7 @@ import {
 } from '@iotflow/testkit'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { MqttBridge } from '../apps/mqtt-bridge/src/bridge.js'
-import { bridgeEnv, publishMany, startBridge } from './support/mqtt.js'
+import { bridgeEnv, bridgeSeries, publishMany, startBridge } from './support/mqtt.js'
 import { type Pipeline, startPipeline } from './support/pipeline.js'
 
 /**
@@ -82,7 +82,7 @@ it('loses nothing when Redis stops during a publish run and starts again', { tim
   expect(failed).toBe(0)
   expect(acked).toBe(MESSAGES)
   expect(readinessDuringOutage?.dependencies.redis.status).toBe('down')
-  expect(bridge.metrics.unavailableRetries).toBeGreaterThan(0) // it really met the outage
+  expect(await bridgeSeries(bridge, 'iotflow_mqtt_unavailable_retries_total')).toBeGreaterThan(0) // it really met the outage
 
   await waitFor(
     async () => {

@@ -2,7 +2,7 @@ import { startPrivateMosquitto, uniqueName, waitFor } from '@iotflow/testkit'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import type { MqttBridge } from '../apps/mqtt-bridge/src/bridge.js'
 import { usePipelineFixture } from './support/fixture.js'
-import { bridgeEnv, publishMany, startBridge } from './support/mqtt.js'
+import { bridgeEnv, bridgeSeries, publishMany, startBridge } from './support/mqtt.js'
 
 /** Two bridges in one share group split the messages: each is handled by exactly one bridge. */
 const fixture = usePipelineFixture()
@@ -39,10 +39,14 @@ it('stores each message once, and both bridges take a share', { timeout: 120_000
   })
   expect(acked).toBe(MESSAGES)
 
-  const handled = () => bridges.reduce((sum, b) => sum + b.metrics.messagesAccepted, 0)
-  await waitFor(() => handled() >= MESSAGES, { timeoutMs: 60_000, what: 'every message to be handled' })
+  const acceptedBy = (bridge: MqttBridge) => bridgeSeries(bridge, 'iotflow_mqtt_messages_accepted_total')
+  const handled = async () => (await Promise.all(bridges.map(acceptedBy))).reduce((sum, n) => sum + n, 0)
+  await waitFor(async () => (await handled()) >= MESSAGES, {
+    timeoutMs: 60_000,
+    what: 'every message to be handled',
+  })
   await fixture.pipeline.drained()
-  const [a, b] = bridges.map((bridge) => bridge.metrics.messagesAccepted) as [number, number]
+  const [a, b] = (await Promise.all(bridges.map(acceptedBy))) as [number, number]
   expect(a + b).toBe(MESSAGES) // no message went to both
   expect(a).toBeGreaterThan(MESSAGES / 10)
   expect(b).toBeGreaterThan(MESSAGES / 10)

@@ -34,6 +34,7 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
   const queuePrefix = uniqueName('ha')
   let env: Record<string, string>
   let mqttTopicRoot: string
+  let topologyAtStart: string
 
   async function start(name: AppName, extra: Record<string, string> = {}) {
     const port = await freePort()
@@ -61,6 +62,7 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
       createTestInfluxDatabase(),
     ])
     setup = { kind, redis } as Setup
+    topologyAtStart = await redis.topology()
     db = database
     influx = influxDatabase
     env = {
@@ -91,11 +93,36 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
   }, 180_000)
 
   afterAll(async () => {
-    await Promise.all(running.map((app) => app.stop('SIGKILL')))
-    await setup?.redis.dispose()
-    await influx?.drop()
-    await db?.drop()
-  })
+    const failed = [
+      await step('stop the apps', () => Promise.all(running.map((app) => app.stop('SIGKILL')))),
+      await step(`dispose of the ${kind}`, () => setup?.redis.dispose()),
+      await step('drop the InfluxDB database', () => influx?.drop()),
+      await step('drop the PostgreSQL database', () => db?.drop()),
+    ].filter((error) => error !== undefined)
+    if (failed.length > 0) throw new AggregateError(failed, failed.map((e) => String(e)).join('; '))
+  }, 150_000)
+
+  /**
+   * One teardown step, bounded and timed: a step that hangs is named rather than eating the hook's
+   * timeout, and the steps after it still run. Resolves with its error, if any.
+   */
+  async function step(what: string, work: () => Promise<unknown> | undefined) {
+    const started = Date.now()
+    let timer: NodeJS.Timeout | undefined
+    const late = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error(`teardown: ${what} took over 30 s`)), 30_000)
+    })
+    try {
+      await Promise.race([work(), late])
+      const took = Date.now() - started
+      if (took > 5_000) console.log(`teardown: ${what} took ${took} ms`)
+      return undefined
+    } catch (error) {
+      return error
+    } finally {
+      clearTimeout(timer)
+    }
+  }
 
   /** POSTs points, again on 503 (Redis failing over) until accepted; resolves with the status. */
   async function post(gateway: string, apiKey: string, points: { timestamp: number; data: object }[]) {
@@ -116,14 +143,31 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
     return { postgres: row?.n ?? 0, influx: (await influx.rowsOf(deviceId)).length }
   }
 
-  const bothStoresHold = (deviceId: number, points: number) =>
-    waitFor(
-      async () => {
-        const counts = await storedCount(deviceId)
-        return counts.postgres === points && counts.influx === points
-      },
-      { timeoutMs: 60_000, what: `${points} points of device ${deviceId} in both stores` },
-    )
+  const bothStoresHold = async (deviceId: number, points: number) => {
+    let counts = { postgres: 0, influx: 0 }
+    try {
+      await waitFor(
+        async () => {
+          counts = await storedCount(deviceId)
+          return counts.postgres === points && counts.influx === points
+        },
+        { timeoutMs: 60_000, what: `${points} points of device ${deviceId} in both stores` },
+      )
+    } catch (error) {
+      // Late or lost: what each store holds, what the queues still hold, what the apps said.
+      const ready = await fetch(`${gateways[0]}/health/ready`)
+        .then((r) => r.text())
+        .catch((e) => String(e))
+      const topology = await setup.redis.topology().catch((e) => String(e))
+      const said = running.map(
+        (app) => `--- ${app.name} (${app.running() ? 'running' : 'exited'})\n${app.output()}`,
+      )
+      throw new Error(
+        `${(error as Error).message}: postgres ${counts.postgres}, influx ${counts.influx}\n` +
+          `Redis: ${topology} (at the start: ${topologyAtStart})\nreadiness: ${ready}\n${said.join('\n')}`,
+      )
+    }
+  }
 
   function tool(script: string, ...args: string[]) {
     const result = spawnSync('node', ['--import', 'tsx', script, ...args], {

@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { redisTargetOf } from '@iotflow/config'
 import { queryV1 } from '@iotflow/influx'
 import { bullPrefix, createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
 import {
@@ -58,6 +59,11 @@ export class AppInstance {
 
 export interface ScenarioServices {
   redisUrl?: string
+  /**
+   * Another Redis topology, as the apps' settings (`REDIS_SENTINELS` + `REDIS_SENTINEL_NAME`, or
+   * `REDIS_CLUSTER_NODES`), in place of `redisUrl`: a setup of the scenario's own, removed after it.
+   */
+  redisEnv?: Record<string, string>
   /** A PostgreSQL server URL; the scenario creates its own database there. */
   postgresUrl?: string
   influxUrl?: string
@@ -105,6 +111,8 @@ export interface ScenarioSpec {
   /** Points in all; at least 100,000 for the suite. */
   points?: number
   loadDurationMs?: number
+  /** Settings every app of the scenario runs with (e.g. REDIS_MIN_REPLICAS_ACK). */
+  appEnv?: Record<string, string>
   /** Played beside the load. */
   fault(ctx: ScenarioContext): Promise<void>
   /** After the first drain (e.g. fix a cause and replay the dead letters); the run drains again. */
@@ -150,8 +158,11 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   const db = await createTestDatabase(services.postgresUrl)
   const influx = await createTestInfluxDatabase(services.influxUrl)
   const queuePrefix = uniqueName('faults')
+  const redisEnv = spec.services?.redisEnv ?? { REDIS_URL: services.redisUrl }
   const env = {
-    REDIS_URL: services.redisUrl,
+    REDIS_URL: '',
+    ...redisEnv,
+    ...spec.appEnv,
     DATABASE_URL: db.url,
     QUEUE_PREFIX: queuePrefix,
     ADMIN_TOKEN,
@@ -161,7 +172,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     INFLUX_TIMEOUT_MS: '5000',
     LOG_LEVEL: 'warn',
   }
-  const inspector = createRedisConnection(services.redisUrl, 'worker')
+  const inspector = createRedisConnection(redisTargetOf(redisEnv), 'worker')
   inspector.on('error', () => {}) // the scenario may restart Redis
   const depths = createQueueDepths(inspector, queuePrefix)
   const apps: AppInstance[] = []
@@ -277,12 +288,24 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
     loadEnded = Math.max(loadEnded, faultEnded)
 
     const drain = async () => {
+      let counts: Record<string, JobCounts> = {}
+      let clients = ''
       await waitFor(
         async () => {
-          const counts = await queueCounts()
+          counts = await queueCounts()
+          // Who is connected, and blocked on what: a worker that stopped taking jobs shows here.
+          clients = String(await inspector.call('CLIENT', 'LIST').catch((e) => e))
           return Object.values(counts).every((c) => c.waiting + c.active + c.delayed + c.prioritized === 0)
         },
-        { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 250, what: `the queues of ${spec.name} to drain` },
+        {
+          timeoutMs: DRAIN_TIMEOUT_MS,
+          intervalMs: 250,
+          // What is stuck where, and what the apps said about it.
+          what: () =>
+            `the queues of ${spec.name} to drain; they hold ${JSON.stringify(counts)}\n` +
+            `Redis clients:\n${clients}\n` +
+            apps.map((app) => `--- ${app.name}\n${app.process.output()}`).join('\n'),
+        },
       )
     }
     await drain()
@@ -300,7 +323,9 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   } finally {
     await Promise.all(apps.map((app) => app.stop()))
     await depths.close()
-    await deleteKeys(inspector, `{${queuePrefix}}:*`).catch(() => {})
+    // A topology of the scenario's own is removed whole after it.
+    if (!spec.services?.redisEnv)
+      await deleteKeys(inspector as Parameters<typeof deleteKeys>[0], `{${queuePrefix}}:*`).catch(() => {})
     await inspector.quit()
     await influx.drop().catch(() => {})
     await db.drop()

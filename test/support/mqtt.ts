@@ -1,12 +1,13 @@
 import { spawn } from 'node:child_process'
 import { loadMqttBridgeConfig } from '@iotflow/config'
+import { exposition } from '@iotflow/metrics'
 import { createLogger } from '@iotflow/runtime'
-import { freePort, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
+import { freePort, ScrapedMetrics, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
 import mqtt, { type MqttClient } from 'mqtt'
-import { startMqttBridge } from '../../apps/mqtt-bridge/src/bridge.js'
+import { type MqttBridge, startMqttBridge } from '../../apps/mqtt-bridge/src/bridge.js'
 import { APP_NODE_FLAGS } from '../../infra/build/build-apps.js'
 
-export const sharedBrokerUrl = process.env.MQTT_URL || 'mqtt://127.0.0.1:1883'
+export const sharedBrokerUrl = serviceUrls.mqtt
 
 export interface BridgeTarget {
   databaseUrl: string
@@ -43,6 +44,15 @@ export function bridgeEnv(
 /** The bridge in this process. */
 export function startBridge(env: Record<string, string>) {
   return startMqttBridge(loadMqttBridgeConfig(env), createLogger('mqtt-bridge', env.LOG_LEVEL ?? 'silent'))
+}
+
+/** A series of the bridge's GET /metrics, summed over the samples whose labels include `labels` (0 if none). */
+export async function bridgeSeries(
+  bridge: MqttBridge,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
+  return new ScrapedMetrics((await exposition(bridge.metrics.registry)).body).value(name, labels)
 }
 
 /** Runs the real `mosquitto_pub`; resolves with its exit code and what it printed on stderr. */

@@ -1,6 +1,6 @@
 import type { AlertDeliveryPayload } from '@iotflow/contracts'
 import type { AlertRulesRepository, AlertStatesRepository } from '@iotflow/db'
-import { bullPrefix, queueCatalog, type RedisConnection } from '@iotflow/queue'
+import { bullPrefix, processedPayloadOf, queueCatalog, type RedisConnection } from '@iotflow/queue'
 import type { Logger } from '@iotflow/runtime'
 import { coalescedRun } from '@iotflow/runtime'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
@@ -51,7 +51,7 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
   const worker = new Worker<AlertDeliveryPayload>(
     alertDeliver.name,
     async (job) => {
-      const { data } = job
+      const data = processedPayloadOf('alertDeliver', job)
       if (data.target === 'webhook') {
         const webhook = await options.rules.webhookOf(data.rule_id)
         // The rule was deleted, or lost its webhook, since: nobody to tell.

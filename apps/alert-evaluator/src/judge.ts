@@ -80,13 +80,10 @@ export function samplesOf(batches: DeviceColumns[], rules: EvaluatedRule[]): Sam
 }
 
 /**
- * Runs one (rule, device) through its samples, oldest first: inactive → pending → firing →
- * resolved, judged by the points' own times. A sample not newer than the last one evaluated changes
- * nothing (a redelivered batch, a late point). `for_seconds` holds from the first sample over the
- * threshold to the first one at least that much later, with every sample between over it too; a
- * firing alert resolves only once a sample is past `clear_threshold` (or the threshold without one).
- * Returns the new state and its transitions; the state is returned unchanged (same object) when no
- * sample was new.
+ * Runs one (rule, device) through its samples, oldest first and by the points' own times: inactive
+ * → pending → firing → resolved (docs/alerts.md), a sample not newer than the last one evaluated
+ * changing nothing (a redelivered batch, a late point). Returns the new state and its transitions;
+ * the same state object when no sample was new.
  */
 export function judge(
   rule: EvaluatedRule,

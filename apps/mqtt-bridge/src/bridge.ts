@@ -8,7 +8,7 @@ import {
   migrateWhenReachable,
 } from '@iotflow/db'
 import { assembleIngest } from '@iotflow/ingest'
-import { createMetrics, exposition } from '@iotflow/metrics'
+import { createMqttBridgeMetrics, type MqttBridgeMetrics } from '@iotflow/metrics'
 import {
   type BacklogReport,
   createRedisConnection,
@@ -24,7 +24,6 @@ import { watchBrokerDrops } from './broker-drop-watch.js'
 import { brokerTlsFrom } from './broker-tls.js'
 import { createMessageFlow } from './message-flow.js'
 import { createMessageHandler } from './message-handler.js'
-import { BridgeMetrics } from './metrics.js'
 import { subscriptionTopics } from './topics.js'
 
 export type BridgeReadiness = {
@@ -36,9 +35,8 @@ export type BridgeReadiness = {
 }
 
 export interface MqttBridge {
-  metrics: BridgeMetrics
-  /** The shared metrics (transport="mqtt", dependencies, process) and the bridge's own MQTT counters. */
-  renderMetrics(): Promise<string>
+  /** The shared metrics (transport="mqtt", dependencies, process) and the bridge's own MQTT series. */
+  metrics: MqttBridgeMetrics
   ready(): Promise<BridgeReadiness>
   close(): Promise<void>
 }
@@ -85,10 +83,8 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     logger,
   )
 
-  const metrics = new BridgeMetrics()
-  // The same series as the gateway and writers, so dashboards read one set of names.
-  const shared = createMetrics()
-  shared.backlogLimit.set(config.BACKLOG_MAX_POINTS)
+  const metrics = createMqttBridgeMetrics()
+  metrics.backlogLimit.set(config.BACKLOG_MAX_POINTS)
   const flow = createMessageFlow({
     handle: createMessageHandler({
       authenticator,
@@ -100,7 +96,6 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     }),
     backlog: ingest.backlog,
     metrics,
-    shared,
     logger,
   })
 
@@ -127,6 +122,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
     username: config.MQTT_USERNAME,
     password: config.MQTT_PASSWORD,
     logger,
+    onCount: (dropped) => metrics.brokerDropped(dropped),
   })
 
   async function ready(): Promise<BridgeReadiness> {
@@ -143,13 +139,6 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   let closing: Promise<void> | undefined
   const bridge: MqttBridge = {
     metrics,
-    async renderMetrics() {
-      const own = metrics.render(
-        { connected: connections.filter((c) => c.connected).length, total: connections.length },
-        brokerDrops.dropped,
-      )
-      return (await exposition(shared.registry)).body + own
-    },
     ready,
     close() {
       closing ??= (async () => {
@@ -166,9 +155,15 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
       return closing
     },
   }
-  shared.readOnScrape({
+  metrics.readOnScrape({
     dependencies: async () => (await ready()).dependencies,
     backlog: async () => (await ingest.backlog.readNow()).points,
+  })
+  metrics.readBridgeOnScrape({
+    connections: () => ({
+      connected: connections.filter((c) => c.connected).length,
+      total: connections.length,
+    }),
   })
 
   try {

@@ -9,8 +9,6 @@ import mqtt from 'mqtt'
 export const BROKER_DROPPED_TOPIC = '$SYS/broker/publish/messages/dropped'
 
 export interface BrokerDropWatch {
-  /** The broker's count since it started; undefined until it has published one (or if it never does). */
-  readonly dropped: number | undefined
   close(): Promise<void>
 }
 
@@ -20,12 +18,14 @@ export interface BrokerDropWatchOptions {
   username?: string | undefined
   password?: string | undefined
   logger: Logger
+  /** Called with every count the broker publishes (its count since it started). */
+  onCount(dropped: number): void
 }
 
 /**
  * Follows the broker's drop counter on a connection of its own (no session: only the latest value
  * matters) and warns whenever it rises. A broker that publishes no such topic, or denies it to the
- * bridge, leaves the count undefined.
+ * bridge, never calls `onCount`.
  */
 export function watchBrokerDrops(options: BrokerDropWatchOptions): BrokerDropWatch {
   const { logger } = options
@@ -49,6 +49,7 @@ export function watchBrokerDrops(options: BrokerDropWatchOptions): BrokerDropWat
     // Lower than before: the broker restarted and counts from 0 again.
     const previous = dropped === undefined || value < dropped ? 0 : dropped
     dropped = value
+    options.onCount(value)
     if (value > previous) {
       logger.warn(
         { dropped: value, increase: value - previous, topic: BROKER_DROPPED_TOPIC },
@@ -57,9 +58,6 @@ export function watchBrokerDrops(options: BrokerDropWatchOptions): BrokerDropWat
     }
   })
   return {
-    get dropped() {
-      return dropped
-    },
     close: () => client.endAsync().catch(() => undefined),
   }
 }

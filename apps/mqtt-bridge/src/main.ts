@@ -1,4 +1,5 @@
 import { loadConfigOrExit, loadMqttBridgeConfig } from '@iotflow/config'
+import { exposition } from '@iotflow/metrics'
 import { runProcess } from '@iotflow/runtime'
 import { startTracing } from '@iotflow/tracing'
 import { startMqttBridge } from './bridge.js'
@@ -8,8 +9,5 @@ await runProcess({
   tracing: await startTracing('iotflow-mqtt-bridge'),
   config: () => loadConfigOrExit(loadMqttBridgeConfig),
   start: startMqttBridge,
-  metrics: async (bridge) => ({
-    contentType: 'text/plain; version=0.0.4; charset=utf-8',
-    body: await bridge.renderMetrics(),
-  }),
+  metrics: (bridge) => exposition(bridge.metrics.registry),
 })

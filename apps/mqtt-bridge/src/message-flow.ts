@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { IngestUnavailableError } from '@iotflow/ingest'
-import { type Metrics, recordIngest, refusalReasonOf } from '@iotflow/metrics'
+import { type MqttBridgeMetrics, recordIngest, refusalReasonOf } from '@iotflow/metrics'
 import type { BacklogMonitor } from '@iotflow/queue'
 import type { Logger } from '@iotflow/runtime'
 import type { Context } from '@opentelemetry/api'
@@ -8,7 +8,6 @@ import type { IPublishPacket } from 'mqtt'
 import type { BrokerConnection, Delivery, Disposition } from './broker-connection.js'
 import type { MessageVerdict } from './message-handler.js'
 import { withMessageSpan } from './message-span.js'
-import type { BridgeMetrics } from './metrics.js'
 
 const RETRY_FIRST_MS = 100
 const RETRY_MAX_MS = 2_000
@@ -17,9 +16,7 @@ export interface MessageFlowOptions {
   /** Decides one message (createMessageHandler); rejects while a dependency is down. */
   handle(topic: string, payload: Buffer, receivedAt: number, trace?: Context): Promise<MessageVerdict>
   backlog: Pick<BacklogMonitor, 'overLimit' | 'whenUnderLimit'>
-  metrics: BridgeMetrics
-  /** The series shared with the gateway (transport="mqtt"). */
-  shared: Metrics
+  metrics: MqttBridgeMetrics
   logger: Pick<Logger, 'debug' | 'warn' | 'error'>
 }
 
@@ -42,9 +39,10 @@ export interface MessageFlow {
  * then acknowledge it, or answer a refusal on the device's error topic.
  */
 export function createMessageFlow(options: MessageFlowOptions): MessageFlow {
-  const { handle, backlog, metrics, shared, logger } = options
+  const { handle, backlog, metrics, logger } = options
   const stopping = new AbortController()
   const inFlight = new Set<Promise<Disposition>>()
+  let unavailableRetries = 0
 
   function decide(topic: string, payload: Buffer): Promise<MessageVerdict | null> {
     return withMessageSpan(topic, (trace) => decideTraced(topic, payload, trace))
@@ -62,7 +60,8 @@ export function createMessageFlow(options: MessageFlowOptions): MessageFlow {
         return await handle(topic, payload, receivedAt, trace)
       } catch (error) {
         if (error instanceof IngestUnavailableError) {
-          if (metrics.unavailableRetries++ % 50 === 0) {
+          metrics.mqttUnavailableRetries.inc()
+          if (unavailableRetries++ % 50 === 0) {
             logger.warn(
               { dependency: error.dependency, err: (error.cause as Error)?.message },
               'ingest unavailable; holding the message unacknowledged and retrying',
@@ -70,7 +69,7 @@ export function createMessageFlow(options: MessageFlowOptions): MessageFlow {
           }
         } else {
           // A bug, not bad input: keep the message (never drop what was not stored), say so loudly.
-          metrics.handlerFailures++
+          metrics.mqttHandlerFailures.inc()
           logger.error({ err: error, topic }, 'unexpected error handling a message; retrying it')
         }
         await sleep(delay, undefined, { signal: stopping.signal }).catch(() => {})
@@ -86,12 +85,12 @@ export function createMessageFlow(options: MessageFlowOptions): MessageFlow {
     delivery: Delivery,
   ): Promise<Disposition> {
     if (stopping.signal.aborted) return 'hold'
-    metrics.messagesReceived++
+    metrics.mqttMessagesReceived.inc()
     if (backlog.overLimit) {
       // Backpressure: the message waits unacknowledged, and so does its connection, so the broker
       // keeps the rest queued. Then it is handled as usual, unless its connection closed meanwhile
       // (a long wait outlasts the keepalive): the broker delivers it again on the next one.
-      metrics.backlogWaits++
+      metrics.mqttBacklogWaits.inc()
       const waited = await backlog.whenUnderLimit(stopping.signal).then(
         () => true,
         () => false,
@@ -101,15 +100,15 @@ export function createMessageFlow(options: MessageFlowOptions): MessageFlow {
     const verdict = await decide(topic, payload)
     if (verdict === null) return 'hold'
     if (verdict.kind === 'accepted') {
-      metrics.messagesAccepted++
-      metrics.pointsAccepted += verdict.accepted
-      recordIngest(shared, 'mqtt', 'accepted', verdict.accepted)
+      metrics.mqttMessagesAccepted.inc()
+      metrics.mqttPointsAccepted.inc(verdict.accepted)
+      recordIngest(metrics, 'mqtt', 'accepted', verdict.accepted)
       return 'ack'
     }
     // Refused for good: answer, count, and acknowledge, so the broker does not redeliver it forever.
-    metrics.refused(verdict.response.statusCode)
-    recordIngest(shared, 'mqtt', refusalReasonOf(verdict.response.statusCode), 1)
-    metrics.errorsPublished++
+    metrics.mqttMessagesRefused.inc({ status: verdict.response.statusCode })
+    recordIngest(metrics, 'mqtt', refusalReasonOf(verdict.response.statusCode), 1)
+    metrics.mqttErrorsPublished.inc()
     connection.publish(verdict.errorTopic, verdict.response, packet.properties?.correlationData)
     logger.debug({ topic, statusCode: verdict.response.statusCode }, 'message refused')
     return verdict.response.statusCode === 429 ? 'quota-exceeded' : 'ack'

@@ -61,8 +61,8 @@ export const Manifest = Type.Object({
     /**
      * Of the jobs unstored at the start, those still unstored at the backup's moment and not in
      * `level` (the other store had them): points acknowledged before the backup started that it does
-     * not hold. Still queued in Redis (or dead
-     * letters); a restored Redis or a replay stores them (the writes are idempotent).
+     * not hold. Still queued in Redis (or dead letters); a restored Redis or a replay stores them
+     * (the writes are idempotent).
      */
     acknowledged_not_in_backup: PerStoreQueue(
       Type.Object({ jobs: Count, points: Count, dead_letters: Count }),

@@ -23,10 +23,9 @@ export type DeviceBatch = Static<typeof DeviceBatch>
 
 /**
  * One device's points as they travel through the queue: a column per field instead of an object per
- * point. A 1,000-point batch of four fields is a third of the JSON of the same points as objects,
- * and the writers parse it in a third of the time (arrays of numbers, not 1,000 objects to build and
- * collect), so Redis and both writers carry less per point. `values[j][i]` is field `fields[j]` of
- * point `i`; `null` where that point has no such field (a field's value is never null).
+ * point, so Redis and both writers carry and parse less per point (docs/benchmarks.md).
+ * `values[j][i]` is field `fields[j]` of point `i`; `null` where that point has no such field (a
+ * field's value is never null).
  */
 export const DeviceColumns = Type.Object({
   device_id: Type.Integer(),

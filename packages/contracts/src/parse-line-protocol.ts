@@ -81,11 +81,8 @@ class LineProtocolSyntaxError extends Error {}
  * Integers (`1i`) and unsigned integers (`1u`) become numbers. Blank lines and `#` comments are
  * skipped. Stops at the first bad line and names it.
  *
- * One pass over the text by character code, no regular expression and no split. Lines repeat
- * themselves (one series, the same fields), so what a line shares with the ones before it is not
- * built again: a series written as before gives the same measurement and tags object, a field key
- * written as before the same name, and plain numbers are read digit by digit without a substring.
- * A point then costs its object, its fields object and its string values.
+ * One pass by character code: since lines repeat their series and fields, what a line shares with
+ * the one before (measurement and tags object, field names) is reused rather than built again.
  */
 export function parseLineProtocol(
   text: string,

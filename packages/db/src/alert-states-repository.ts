@@ -140,14 +140,11 @@ export function createAlertStatesRepository(sql: Sql) {
     },
 
     /**
-     * The clock's half of no_data rules: every (rule, device) of a no_data rule whose newest point
-     * is at least `no_data_seconds` older than PostgreSQL's clock, and that is not firing, fires,
-     * at the moment the silence reached it (`last_point_at + no_data_seconds`); its transition
-     * joins the outbox. One statement: the rows are locked first (SKIP LOCKED: one an evaluation
-     * holds is looked at next round), and a row taken is re-checked under its lock (READ
-     * COMMITTED re-evaluates the condition against its newest version), so any number of
-     * evaluators running this at once make one transition per silence. `ruleIds`: the no_data rules
-     * (read through the primary key). Returns how many fired.
+     * The clock's half of no_data rules (`ruleIds`): every (rule, device) not firing whose newest
+     * point is `no_data_seconds` older than PostgreSQL's clock fires, at the moment the silence
+     * reached it, its transition joining the outbox. Rows are locked with SKIP LOCKED and re-checked
+     * under the lock, so evaluators running this at once make one transition per silence. Returns
+     * how many fired.
      */
     async fireSilent(ruleIds: number[]): Promise<number> {
       if (ruleIds.length === 0) return 0

@@ -142,10 +142,9 @@ export function createTelemetryRepository(sql: Sql) {
 
   /**
    * Stores the rows: a plain INSERT first, and only if a point is already there (a redelivered job,
-   * a device sending a time twice) the same rows again as an upsert that merges their fields. Both
-   * run in one transaction with the latest values, so a failed INSERT leaves nothing behind. The
-   * upsert's speculative insertion costs PostgreSQL CPU on every row even when nothing conflicts,
-   * which is almost always (measured: docs/pipeline.md, "Postgres").
+   * a device sending a time twice) the same rows again as an upsert that merges their fields, in one
+   * transaction. An upsert costs PostgreSQL CPU on every row even when nothing conflicts, which is
+   * almost always (docs/benchmarks.md).
    */
   async function store(rows: TelemetryRow[]) {
     try {
@@ -179,8 +178,8 @@ export function createTelemetryRepository(sql: Sql) {
   }
 
   async function writePoints(tx: postgres.TransactionSql, rows: TelemetryRow[], mode: 'insert' | 'upsert') {
-    // One statement, one round trip: the batch travels as one text per column (cheaper for
-    // PostgreSQL than one JSON document it must take apart, about a fifth less CPU per point).
+    // One statement, one round trip: the batch travels as one text per column, which PostgreSQL
+    // takes apart more cheaply than one JSON document (docs/benchmarks.md).
     await tx`
       INSERT INTO telemetry AS t (device_id, time, type, data, metadata, received_at)
       SELECT device_id, timestamptz 'epoch' + ms * interval '1 millisecond', type, data::jsonb,
@@ -209,9 +208,9 @@ export function createTelemetryRepository(sql: Sql) {
          OR t.type IS DISTINCT FROM COALESCE(EXCLUDED.type, t.type)
          OR t.metadata IS DISTINCT FROM COALESCE(t.metadata || EXCLUDED.metadata, EXCLUDED.metadata, t.metadata)`
 
-  // Every column travels as ONE text parameter that SQL splits, not as an array parameter:
-  // postgres.js builds and escapes an array literal element by element, a tenth of the writer's
-  // CPU. The separators never occur inside a value (see each).
+  // Every column travels as ONE text parameter that SQL splits, not as an array parameter, which
+  // postgres.js would build and escape element by element (docs/benchmarks.md). The separators never
+  // occur inside a value (see each).
 
   /**
    * Texts joined by the ASCII record separator: JSON text never holds it raw (JSON.stringify

@@ -1,4 +1,5 @@
 export * from './exposition.js'
 export * from './ingest.js'
+export * from './mqtt-bridge.js'
 export * from './registry.js'
 export * from './store-writes.js'

@@ -27,7 +27,8 @@ const BATCH_POINT_BUCKETS = [1, 5, 10, 50, 100, 500, 1000, 2500, 5000, 10_000, 5
 /**
  * Every metric IoTFlow exposes, in one registry per app. The gateway, the bridge and the writers
  * create the same set: each records what concerns it and the rest stays at zero, so dashboards
- * and alerts read the same names wherever a series comes from.
+ * and alerts read the same names wherever a series comes from. The MQTT bridge adds its own
+ * iotflow_mqtt_* series to this registry (mqtt-bridge.ts).
  */
 export function createMetrics() {
   const registry = new Registry()

@@ -4,8 +4,9 @@ import {
   type StoreBatchPayload,
   toColumns,
 } from '@iotflow/contracts'
+import { UnrecoverableError } from 'bullmq'
 import { describe, expect, it } from 'vitest'
-import { InvalidJobPayloadError, payloadOf, pointsOfStoreJob } from './job-payloads.js'
+import { InvalidJobPayloadError, payloadOf, pointsOfStoreJob, processedPayloadOf } from './job-payloads.js'
 
 const points: DeviceBatch['points'] = [
   { t: 1_800_000_000_000, data: { v: 1 } },
@@ -48,6 +49,14 @@ describe('a job entering a consumer', () => {
     )
     expect(pointsOfStoreJob(job)).toBe(0)
     expect(() => payloadOf('alertDeliver', { data: { target: 'pager' } })).toThrow(InvalidJobPayloadError)
+  })
+
+  it('in a BullMQ processor, fails its job for good when its data matches no schema', () => {
+    expect(() => processedPayloadOf('alertDeliver', { data: { target: 'pager' } })).toThrow(
+      UnrecoverableError,
+    )
+    const alerts = { alerts: [{ labels: { alertname: 'hot' }, startsAt: '2026-11-30T00:00:00Z' }] }
+    expect(processedPayloadOf('alertDeliver', { data: alerts })).toBe(alerts)
   })
 
   it('is read again once its data changed (a job cut down to its refused batches)', () => {

@@ -5,6 +5,7 @@ import {
   upgradeLegacyStorePayload,
 } from '@iotflow/contracts'
 import { TypeCompiler } from '@sinclair/typebox/compiler'
+import { UnrecoverableError } from 'bullmq'
 import { type QueueKey, type QueuePayloads, queueCatalog } from './catalog.js'
 
 /** Job data that is not what its queue's schema says: it can never be consumed. */
@@ -48,6 +49,19 @@ export function payloadOf<K extends QueueKey>(key: K, job: { data: unknown }): Q
   }
   read.set(job, { data: job.data, payload })
   return payload as QueuePayloads[K]
+}
+
+/**
+ * payloadOf in a BullMQ processor: data no consumer can use fails its job for good (UnrecoverableError:
+ * it waits in the dead-letter set) instead of spending every retry on it.
+ */
+export function processedPayloadOf<K extends QueueKey>(key: K, job: { data: unknown }): QueuePayloads[K] {
+  try {
+    return payloadOf(key, job)
+  } catch (error) {
+    if (error instanceof InvalidJobPayloadError) throw new UnrecoverableError(error.message)
+    throw error
+  }
 }
 
 /** The points a store job carries, read as a consumer reads it; none when its data is invalid. */

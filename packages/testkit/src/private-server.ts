@@ -70,6 +70,9 @@ function canListen(port: number): Promise<boolean> {
   })
 }
 
+/** How long a stopping server may take before it is killed. */
+const STOP_GRACE_MS = 15_000
+
 export interface PrivateServerSpec {
   name: string
   command: string
@@ -138,7 +141,11 @@ export async function startPrivateServer(spec: PrivateServerSpec): Promise<Priva
       if (!running || running.exitCode !== null || running.signalCode !== null) return
       const exited = new Promise((resolve) => running.once('exit', resolve))
       running.kill(signal)
+      // A server that does not stop in time (a Redis primary waits for its replicas) is killed, so
+      // a stop never hangs a test's teardown nor leaves a server running after it.
+      const kill = setTimeout(() => running.kill('SIGKILL'), STOP_GRACE_MS)
       await exited
+      clearTimeout(kill)
     },
     async dispose() {
       await server.stop()

@@ -69,6 +69,40 @@ export async function startPrivateRedisCluster() {
       )
       return nodes.filter((_, i) => roles[i] === 'master')
     },
+    /** The replica of `master`, by its own view (ROLE names whom it replicates). */
+    async replicaOf(master: PrivateServer): Promise<PrivateServer> {
+      for (const node of nodes) {
+        if (node === master || !node.pid()) continue
+        const role = (await redisCommand(node.port, 'ROLE')) as unknown[]
+        if (role[0] === 'slave' && Number(role[2]) === master.port) return node
+      }
+      throw new Error(`no replica of the master on port ${master.port}`)
+    },
+    /**
+     * Call before stopping `master`: resolves once its replica says it is master and every live node
+     * says the cluster is ok (the failover is over).
+     */
+    async failoverOf(master: PrivateServer, timeoutMs = 60_000): Promise<() => Promise<PrivateServer>> {
+      const replica = await cluster.replicaOf(master)
+      return () =>
+        waitFor(
+          async () => {
+            if (((await redisCommand(replica.port, 'ROLE')) as unknown[])[0] !== 'master') return undefined
+            const live = nodes.filter((node) => node !== master && node.pid())
+            const infos = await Promise.all(live.map((node) => redisCommand(node.port, 'CLUSTER', 'INFO')))
+            return infos.every((info) => String(info).includes('cluster_state:ok')) && replica
+          },
+          {
+            timeoutMs,
+            intervalMs: 200,
+            what: `the replica on ${replica.port} to take over from ${master.port}`,
+          },
+        )
+    },
+    /** Which ports are masters now, for a failing test's message. */
+    async topology(): Promise<string> {
+      return `masters on ${(await cluster.masters()).map((node) => node.port).join(', ')}`
+    },
     dispose,
   }
   return cluster
@@ -117,7 +151,10 @@ export async function startPrivateRedisSentinel(name = 'iotflow') {
                   `dir ${dir}`,
                   'sentinel announce-ip 127.0.0.1',
                   `sentinel monitor ${name} 127.0.0.1 ${primary.port} 2`,
-                  `sentinel down-after-milliseconds ${name} 1000`,
+                  // As infra/redis/sentinel.sh: at 1 s, a primary slowed by a loaded machine
+                  // (an AOF fsync behind a busy disk) was failed over unasked, losing what it had
+                  // not yet replicated. Tests that want a failover ask for one.
+                  `sentinel down-after-milliseconds ${name} 5000`,
                   `sentinel failover-timeout ${name} 10000`,
                   `sentinel parallel-syncs ${name} 2`,
                   '',
@@ -181,6 +218,20 @@ export async function startPrivateRedisSentinel(name = 'iotflow') {
         },
         { timeoutMs, what: `a primary other than port ${old.port}` },
       )
+    },
+    /**
+     * The primary's port and the config epoch (one more for each failover since the start), for a
+     * failing test's message: an unasked-for failover loses what was not yet replicated.
+     */
+    async topology(): Promise<string> {
+      const master = (await redisCommand(
+        (sentinels[0] as PrivateServer).port,
+        'SENTINEL',
+        'MASTER',
+        name,
+      )) as string[]
+      const epoch = master[master.indexOf('config-epoch') + 1]
+      return `primary on ${await primaryPort()}, config epoch ${epoch}`
     },
     /** SENTINEL FAILOVER: a replica is promoted at once; resolves with the new primary. */
     async failover(): Promise<PrivateServer> {

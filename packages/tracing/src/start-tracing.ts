@@ -32,11 +32,10 @@ export function tracingWantedBy(env: NodeJS.ProcessEnv): boolean {
 }
 
 /**
- * Called first by each app's main.ts. Off (no endpoint), it loads nothing: the code uses only
- * @opentelemetry/api, whose tracer without a provider is a no-op, and produces no trace context at
- * all. On, it loads the SDK (a dynamic import, so an untraced process never has it in memory) and
- * registers a provider exporting OTLP over HTTP as the OTEL_* variables say. `env` decides on/off,
- * the protocol and the sampler; the exporter and span processor read process.env themselves.
+ * Called first by each app's main.ts. Off (no endpoint), it loads nothing, so @opentelemetry/api's
+ * tracer stays a no-op; on, it imports the SDK (dynamically, so untraced processes never hold it) and
+ * registers an OTLP exporter as the OTEL_* variables say. `env` decides on/off, the protocol and the
+ * sampler; the exporter and span processor read process.env themselves.
  */
 export async function startTracing(
   serviceName: IotflowServiceName,

@@ -19,10 +19,9 @@ export function isLevelEnabled(logger: FastifyBaseLogger, level: Exclude<Method,
 type Method = 'trace' | 'debug' | 'info' | 'warn' | 'error' | 'fatal' | 'silent'
 
 /**
- * A child logger that becomes a real pino child only when it first writes a line. Fastify makes a
- * child per request (its request id) and authentication adds the device id; at thousands of
- * requests a second, building pino children that never write a line took a tenth of the gateway's
- * CPU. Lines, bindings and levels are exactly those of a pino child.
+ * A child logger that becomes a real pino child only when it first writes a line: Fastify makes one
+ * per request, and building children that never write was a real share of the gateway's CPU
+ * (docs/benchmarks.md). Lines, bindings and levels are exactly those of a pino child.
  */
 export class LazyChildLogger implements FastifyBaseLogger {
   private real: FastifyBaseLogger | undefined

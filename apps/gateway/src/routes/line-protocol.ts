@@ -85,9 +85,8 @@ const lineProtocol: FastifyPluginAsyncTypebox<LineProtocolRoutesOptions> = async
     deviceTag: options.deviceTag,
   })
   const bodyLimit = fastify.initialConfig.bodyLimit as number
-  // A 5,000-line body is a few hundred kB of text once decompressed and a few MB as points until
-  // queued: bodies are taken a few at a time (the CPU cannot go faster with more), so the memory
-  // they hold is bounded by the slots, not by the number of clients.
+  // Bodies are parsed a few at a time (more would not be faster on the CPU), so the memory their
+  // points hold until queued is bounded by the slots, not by the number of clients.
   const slots = createConcurrencyLimit(options.maxInFlight, options.maxInFlight * WAITING_PER_SLOT)
 
   // Any content type (clients send text/plain, application/octet-stream or none): the body is bytes.

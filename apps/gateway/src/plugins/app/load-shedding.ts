@@ -15,17 +15,10 @@ const REFUSAL = {
 
 /**
  * Load shedding: while the oldest telemetry request in progress has been in the gateway's hands
- * for longer than INGEST_SHED_AFTER_MS, new telemetry requests are answered 503 with Retry-After at
- * once, in onRequest (before the body is read or the key looked up). Clients that send without
- * pause would otherwise queue inside the gateway: 100 of them against 100 requests/s wait a second
- * each, every one of them (Little's law). Refusing the excess keeps the accepted ones near the
- * bound and tells the refused ones at once, while the requests in progress keep the gateway busy:
- * throughput stays. It complements the backlog bound (backpressure.ts), which guards the stores;
- * this guards the gateway's own CPU, the bottleneck when the writers keep up.
- *
- * A request counts from the moment its body has arrived and been parsed (preValidation), not from
- * its first byte: a device uploading slowly over a poor link is not the gateway being busy, and
- * must not make it refuse everyone else.
+ * longer than INGEST_SHED_AFTER_MS, new ones are answered 503 in onRequest, so clients that never
+ * pause get a quick refusal instead of all queueing inside the gateway (the backlog bound guards the
+ * stores; this guards the gateway's CPU). A request counts from when its body was parsed, so a slow
+ * upload is not mistaken for a busy gateway.
  */
 export default fp(
   async (fastify: FastifyInstance, options: LoadSheddingOptions) => {
