@@ -42,22 +42,28 @@ describe('token buckets in Redis', () => {
 
   it('gathers the takes asked for over consecutive turns of the event loop into one script call', async () => {
     const redis = test.redis()
-    const buckets = createTokenBuckets(redis, test.prefix, 'lingering')
-    // The take script's calls: those naming a bucket.
+    // The take script's calls: those naming a bucket of `kind`.
     const sent = vi.spyOn(redis, 'sendCommand')
-    const takeCalls = () =>
+    const takeCalls = (kind: string) =>
       sent.mock.calls.filter(([command]) =>
-        command.args.some((arg) => typeof arg === 'string' && arg.includes(':bucket:lingering:')),
+        command.args.some((arg) => typeof arg === 'string' && arg.includes(`:bucket:${kind}:`)),
       ).length
-    try {
-      // One a turn, as requests reach the check; sent as soon as asked, the first went alone.
+    // One take a turn, as requests reach the check. A linger far above a turn, so a busy machine
+    // cannot make it close early; without one, the first take goes alone.
+    const threeTakes = async (kind: string, lingerMs: number) => {
+      const buckets = createTokenBuckets(redis, test.prefix, kind, { lingerMs })
       const takes: Promise<unknown>[] = []
       for (let i = 0; i < 3; i++) {
         takes.push(buckets.take([{ name: String(i), perSecond: 1000, burst: 1000, cost: 1 }]))
         await new Promise(setImmediate)
       }
       expect(await Promise.all(takes)).toEqual([{ ok: true }, { ok: true }, { ok: true }])
-      expect(takeCalls()).toBe(1)
+    }
+    try {
+      await threeTakes('lingering', 50)
+      expect(takeCalls('lingering')).toBe(1)
+      await threeTakes('eager', 0)
+      expect(takeCalls('eager')).toBeGreaterThan(1)
     } finally {
       sent.mockRestore()
     }

@@ -98,11 +98,16 @@ interface PendingTake {
 /**
  * Buckets of one kind (`kind` names them: `device`, `registration`) under the queue prefix's hash
  * tag, so that one call over several buckets stays in one Redis Cluster slot. The takes asked for
- * within TAKE_LINGER_MS of the first, or while the previous call is out, go to Redis in one script
+ * within `lingerMs` (TAKE_LINGER_MS) of the first, or while the previous call is out, go to Redis in one script
  * call (each still decided on its own, in one atomic step), so the check costs a request a share of
  * a script call, not a call.
  */
-export function createTokenBuckets(redis: RedisConnection, queuePrefix: string, kind: string) {
+export function createTokenBuckets(
+  redis: RedisConnection,
+  queuePrefix: string,
+  kind: string,
+  { lingerMs = TAKE_LINGER_MS }: { lingerMs?: number } = {},
+) {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: TAKE_SCRIPT })
   const keyPrefix = `${bullPrefix(queuePrefix)}:bucket:${kind}:`
   let pending: PendingTake[] = []
@@ -159,7 +164,7 @@ export function createTokenBuckets(redis: RedisConnection, queuePrefix: string, 
       if (takes.length === 0) return Promise.resolve({ ok: true })
       return new Promise((resolve, reject) => {
         pending.push({ takes, resolve, reject })
-        schedule(TAKE_LINGER_MS)
+        schedule(lingerMs)
       })
     },
   }
