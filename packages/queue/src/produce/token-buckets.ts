@@ -98,9 +98,9 @@ interface PendingTake {
 /**
  * Buckets of one kind (`kind` names them: `device`, `registration`) under the queue prefix's hash
  * tag, so that one call over several buckets stays in one Redis Cluster slot. The takes asked for
- * within `lingerMs` (TAKE_LINGER_MS) of the first, or while the previous call is out, go to Redis in one script
- * call (each still decided on its own, in one atomic step), so the check costs a request a share of
- * a script call, not a call.
+ * within `lingerMs` (TAKE_LINGER_MS) of the first, or while the previous call is out, go to Redis
+ * in one script call (each still decided on its own, in one atomic step), so the check costs a
+ * request a share of a script call, not a call.
  */
 export function createTokenBuckets(
   redis: RedisConnection,
@@ -151,10 +151,10 @@ export function createTokenBuckets(
     if (pending.length > 0) schedule(0)
   }
 
-  function schedule(lingerMs: number) {
+  function schedule(delayMs: number) {
     if (scheduled) return
     scheduled = true
-    if (lingerMs > 0) setTimeout(send, lingerMs)
+    if (delayMs > 0) setTimeout(send, delayMs)
     else setImmediate(send)
   }
 
