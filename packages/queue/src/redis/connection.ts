@@ -2,6 +2,7 @@ import type { RedisTarget } from '@iotflow/config'
 import type { Logger } from '@iotflow/runtime'
 import { retryUntilSuccess } from '@iotflow/runtime'
 import { Cluster, Redis, type RedisOptions } from 'ioredis'
+import { keepSentinelConnectionAlive } from './sentinel-reconnect.js'
 
 export type RedisRole = 'producer' | 'worker'
 
@@ -61,10 +62,7 @@ export function createRedisConnection(
         reconnectOnError: reconnectOnReadonly,
         ...options,
       })
-      // quit() closes the primary's connection but not the failover detector's subscriptions to
-      // the sentinels, which would keep a tool's process alive: disconnect() closes those too.
-      connection.once('end', () => connection.disconnect())
-      return connection
+      return keepSentinelConnectionAlive(connection)
     }
     case 'cluster': {
       const { enableOfflineQueue, ...nodeOptions } = options
