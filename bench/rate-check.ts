@@ -3,13 +3,29 @@
  * private Redis with the production persistence (AOF, fsync every second): `--callers` concurrent
  * callers each take one point from their device's bucket, over and over, for `--seconds`.
  *
- *   pnpm bench:rate-check [--callers 200] [--devices 200] [--seconds 10]
+ *   pnpm bench:rate-check [--callers 200] [--devices 200] [--seconds 10] [--via buckets|group-commit]
+ *                         [--work-us 50]
  *
- * Prints takes/s, the takes one script call carried on average, and the CPU each take cost Redis
- * (from INFO) and this process: CPU figures, which hold on a busy machine better than rates.
+ * `--via buckets` (the default) asks the buckets directly, all callers in the same turn. `--via
+ * group-commit` sends each one-point request through the gateway's group commit (its default limits)
+ * into the queues, as the ingest path does, with the check (on) and without (off), alternated on,
+ * off, off, on. Each request first spends `--work-us` of CPU in a turn of its own (what the gateway
+ * spends on a request before its enqueue), so requests reach the enqueue spread over time as in the
+ * gateway, not all in one turn.
+ *
+ * Prints the requests (takes) a second, the takes one script call carried on average, and the CPU
+ * each request cost Redis (from INFO) and this process: CPU figures, which hold on a busy machine
+ * better than rates.
  */
 import { parseArgs } from 'node:util'
-import { createRedisConnection, createTokenBuckets, waitForReady } from '@iotflow/queue'
+import {
+  type BatchEnqueuer,
+  createBatchEnqueuer,
+  createGroupCommitEnqueuer,
+  createRedisConnection,
+  createTokenBuckets,
+  waitForReady,
+} from '@iotflow/queue'
 import { startPrivateRedis } from '@iotflow/testkit'
 
 const { values: args } = parseArgs({
@@ -17,49 +33,103 @@ const { values: args } = parseArgs({
     callers: { type: 'string', default: '200' },
     devices: { type: 'string', default: '200' },
     seconds: { type: 'string', default: '10' },
+    via: { type: 'string', default: 'buckets' },
+    'work-us': { type: 'string', default: '50' },
   },
 })
 const CALLERS = Number(args.callers)
 const DEVICES = Number(args.devices)
 const SECONDS = Number(args.seconds)
+const WORK_MS = Number(args['work-us']) / 1000
+if (args.via !== 'buckets' && args.via !== 'group-commit')
+  throw new Error('--via takes buckets or group-commit')
+/** GROUP_COMMIT_* defaults (packages/config). */
+const GROUP_COMMIT = { maxPoints: 1000, lingerMs: 4, maxInFlight: 2 }
 
 const server = await startPrivateRedis({ appendfsync: 'everysec' })
 const redis = createRedisConnection(server.url, 'producer')
 try {
   await waitForReady(redis)
   const buckets = createTokenBuckets(redis, 'rate-check-bench', 'device')
-  const redisCpu = async () => {
-    const info = await redis.info('everything')
-    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN)
-    const evalCalls =
-      Number(/cmdstat_evalsha:calls=(\d+)/.exec(info)?.[1] ?? 0) +
-      Number(/cmdstat_eval:calls=(\d+)/.exec(info)?.[1] ?? 0)
-    return { seconds: field('used_cpu_user') + field('used_cpu_sys'), evalCalls }
+  // The take script's calls: those naming a bucket (BullMQ's own scripts name none).
+  let takeCalls = 0
+  const send = redis.sendCommand.bind(redis)
+  redis.sendCommand = (command, stream) => {
+    if (command.args.some((arg) => typeof arg === 'string' && arg.includes(':bucket:'))) takeCalls++
+    return send(command, stream)
   }
-  const before = await redisCpu()
-  const ownBefore = process.cpuUsage()
-  const end = performance.now() + SECONDS * 1000
-  let takes = 0
-  await Promise.all(
-    Array.from({ length: CALLERS }, async (_, caller) => {
-      const name = String(caller % DEVICES)
-      while (performance.now() < end) {
-        const taken = await buckets.take([{ name, perSecond: 1_000_000, burst: 1_000_000, cost: 1 }])
-        if (!taken.ok) throw new Error('a bench device was refused: its limit is meant to be out of reach')
-        takes++
-      }
-    }),
-  )
-  const own = process.cpuUsage(ownBefore)
-  const after = await redisCpu()
-  const perTakeUs = (seconds: number) => ((seconds * 1e6) / takes).toFixed(1)
-  console.log(`callers ${CALLERS}, devices ${DEVICES}, ${SECONDS} s`)
-  console.log(`takes/s                 ${Math.round(takes / SECONDS).toLocaleString('en-US')}`)
+  const take = async (name: string) => {
+    const taken = await buckets.take([{ name, perSecond: 1_000_000, burst: 1_000_000, cost: 1 }])
+    if (!taken.ok) throw new Error('a bench device was refused: its limit is meant to be out of reach')
+  }
+  const redisCpuSeconds = async () => {
+    const info = await redis.info('cpu')
+    const field = (name: string) => Number(new RegExp(`${name}:([\\d.]+)`).exec(info)?.[1] ?? Number.NaN)
+    return field('used_cpu_user') + field('used_cpu_sys')
+  }
+
+  /** `callers` closed loops of `request` for SECONDS: requests, script calls, CPU of each side. */
+  async function phase(request: (caller: number) => Promise<void>) {
+    const callsBefore = takeCalls
+    const redisBefore = await redisCpuSeconds()
+    const ownBefore = process.cpuUsage()
+    const end = performance.now() + SECONDS * 1000
+    let requests = 0
+    await Promise.all(
+      Array.from({ length: CALLERS }, async (_, caller) => {
+        while (performance.now() < end) {
+          await request(caller)
+          requests++
+        }
+      }),
+    )
+    const own = process.cpuUsage(ownBefore)
+    const perRequestUs = (seconds: number) => ((seconds * 1e6) / requests).toFixed(1)
+    return {
+      perSecond: Math.round(requests / SECONDS).toLocaleString('en-US'),
+      takesPerCall: takeCalls > callsBefore ? (requests / (takeCalls - callsBefore)).toFixed(1) : '–',
+      redisUs: perRequestUs((await redisCpuSeconds()) - redisBefore),
+      ownUs: perRequestUs((own.user + own.system) / 1e6),
+    }
+  }
+
   console.log(
-    `takes per script call   ${(takes / Math.max(1, after.evalCalls - before.evalCalls)).toFixed(1)}`,
+    `callers ${CALLERS}, devices ${DEVICES}, ${SECONDS} s, via ${args.via}` +
+      (args.via === 'group-commit' ? `, ${args['work-us']} µs of work per request` : ''),
   )
-  console.log(`Redis CPU per take      ${perTakeUs(after.seconds - before.seconds)} µs`)
-  console.log(`caller CPU per take     ${perTakeUs((own.user + own.system) / 1e6)} µs`)
+  if (args.via === 'buckets') {
+    const result = await phase((caller) => take(String(caller % DEVICES)))
+    console.log(`takes/s                 ${result.perSecond}`)
+    console.log(`takes per script call   ${result.takesPerCall}`)
+    console.log(`Redis CPU per take      ${result.redisUs} µs`)
+    console.log(`caller CPU per take     ${result.ownUs} µs`)
+  } else {
+    const enqueuer: BatchEnqueuer = createGroupCommitEnqueuer(
+      createBatchEnqueuer(redis, 'rate-check-bench'),
+      GROUP_COMMIT,
+    )
+    let t = 1_800_000_000_000
+    const request = (check: boolean) => async (caller: number) => {
+      await new Promise(setImmediate)
+      const worked = performance.now() + WORK_MS
+      while (performance.now() < worked) {} // the request's own work: parsing, authentication, checks
+      const device = caller % DEVICES
+      const batch = { device_id: device, received_at: Date.now(), points: [{ t: t++, data: { v: 1 } }] }
+      await enqueuer.enqueue(batch, check ? take(String(device)) : undefined)
+    }
+    console.log(
+      '| check | requests/s | takes per script call | Redis CPU per request | caller CPU per request |',
+    )
+    console.log('| --- | ---: | ---: | ---: | ---: |')
+    await phase(request(true)) // warm-up (JIT, the script loaded): not reported
+    for (const check of [true, false, false, true]) {
+      const result = await phase(request(check))
+      console.log(
+        `| ${check ? 'on' : 'off'} | ${result.perSecond} | ${result.takesPerCall} | ${result.redisUs} µs | ${result.ownUs} µs |`,
+      )
+    }
+    await enqueuer.close()
+  }
 } finally {
   redis.disconnect()
   await server.dispose()

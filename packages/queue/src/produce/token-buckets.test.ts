@@ -1,6 +1,6 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
-import { describe, expect, it } from 'vitest'
+import { describe, expect, it, vi } from 'vitest'
 import { createTokenBuckets } from './token-buckets.js'
 
 const test = useTestRedis('buckets')
@@ -38,6 +38,35 @@ describe('token buckets in Redis', () => {
     // Asked in one turn of the event loop: one script call, each take still on its own.
     const results = await Promise.all([...Array.from({ length: 4 }, () => take('p')), take('q'), take('q')])
     expect(results.map((r) => r.ok)).toEqual([true, true, false, false, true, true])
+  })
+
+  it('gathers the takes asked for over consecutive turns of the event loop into one script call', async () => {
+    const redis = test.redis()
+    // The take script's calls: those naming a bucket of `kind`.
+    const sent = vi.spyOn(redis, 'sendCommand')
+    const takeCalls = (kind: string) =>
+      sent.mock.calls.filter(([command]) =>
+        command.args.some((arg) => typeof arg === 'string' && arg.includes(`:bucket:${kind}:`)),
+      ).length
+    // One take a turn, as requests reach the check. A linger far above a turn, so a busy machine
+    // cannot make it close early; without one, the first take goes alone.
+    const threeTakes = async (kind: string, lingerMs: number) => {
+      const buckets = createTokenBuckets(redis, test.prefix, kind, { lingerMs })
+      const takes: Promise<unknown>[] = []
+      for (let i = 0; i < 3; i++) {
+        takes.push(buckets.take([{ name: String(i), perSecond: 1000, burst: 1000, cost: 1 }]))
+        await new Promise(setImmediate)
+      }
+      expect(await Promise.all(takes)).toEqual([{ ok: true }, { ok: true }, { ok: true }])
+    }
+    try {
+      await threeTakes('lingering', 50)
+      expect(takeCalls('lingering')).toBe(1)
+      await threeTakes('eager', 0)
+      expect(takeCalls('eager')).toBeGreaterThan(1)
+    } finally {
+      sent.mockRestore()
+    }
   })
 
   it('lets the key of a bucket expire once it would be full again, so idle senders cost nothing', async () => {

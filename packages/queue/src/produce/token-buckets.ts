@@ -77,6 +77,13 @@ const MAX_TAKES_PER_CALL = 1000
  * under load one call carries many takes (each call costs Redis and the caller a fixed share).
  */
 const MAX_CALLS_IN_FLIGHT = 1
+/**
+ * How long the first take of a call waits for others: requests reach the check spread over the event
+ * loop's turns, and a call costs Redis about as much for one take as for dozens (the script's setup,
+ * its effects written to the AOF). Well within the group commit's linger, which the ingest path's
+ * check overlaps (ingest-service.ts), so it seldom adds to a request's wait.
+ */
+const TAKE_LINGER_MS = 1
 
 type WithTakeCommand = RedisConnection & {
   [COMMAND](keyCount: number, ...keysAndArgs: (string | number)[]): Promise<number[]>
@@ -91,10 +98,16 @@ interface PendingTake {
 /**
  * Buckets of one kind (`kind` names them: `device`, `registration`) under the queue prefix's hash
  * tag, so that one call over several buckets stays in one Redis Cluster slot. The takes asked for
- * while the previous call is out go to Redis in one script call (each still decided on its own, in
- * one atomic step), so the check costs a request a share of a round trip, not a round trip.
+ * within `lingerMs` (TAKE_LINGER_MS) of the first, or while the previous call is out, go to Redis
+ * in one script call (each still decided on its own, in one atomic step), so the check costs a
+ * request a share of a script call, not a call.
  */
-export function createTokenBuckets(redis: RedisConnection, queuePrefix: string, kind: string) {
+export function createTokenBuckets(
+  redis: RedisConnection,
+  queuePrefix: string,
+  kind: string,
+  { lingerMs = TAKE_LINGER_MS }: { lingerMs?: number } = {},
+) {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: TAKE_SCRIPT })
   const keyPrefix = `${bullPrefix(queuePrefix)}:bucket:${kind}:`
   let pending: PendingTake[] = []
@@ -134,13 +147,15 @@ export function createTokenBuckets(redis: RedisConnection, queuePrefix: string, 
 
   function called() {
     inFlight--
-    if (pending.length > 0) schedule()
+    // These takes have waited for the call out already: they go at once.
+    if (pending.length > 0) schedule(0)
   }
 
-  function schedule() {
+  function schedule(delayMs: number) {
     if (scheduled) return
     scheduled = true
-    setImmediate(send)
+    if (delayMs > 0) setTimeout(send, delayMs)
+    else setImmediate(send)
   }
 
   return {
@@ -149,7 +164,7 @@ export function createTokenBuckets(redis: RedisConnection, queuePrefix: string, 
       if (takes.length === 0) return Promise.resolve({ ok: true })
       return new Promise((resolve, reject) => {
         pending.push({ takes, resolve, reject })
-        schedule()
+        schedule(lingerMs)
       })
     },
   }
