@@ -24,6 +24,7 @@ import {
   createGroupCommitEnqueuer,
   createRedisConnection,
   createTokenBuckets,
+  queueLayout,
   waitForReady,
 } from '@iotflow/queue'
 import { startPrivateRedis } from '@iotflow/testkit'
@@ -105,7 +106,7 @@ try {
     console.log(`caller CPU per take     ${result.ownUs} µs`)
   } else {
     const enqueuer: BatchEnqueuer = createGroupCommitEnqueuer(
-      createBatchEnqueuer(redis, 'rate-check-bench'),
+      createBatchEnqueuer(redis, queueLayout('rate-check-bench')),
       GROUP_COMMIT,
     )
     let t = 1_800_000_000_000
