@@ -63,7 +63,10 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
       if (!publisher) throw new UnrecoverableError('MQTT_URL is not set: no MQTT delivery')
       await publisher.publish(data.messages)
     },
-    { connection: options.connection, prefix, concurrency: 4 },
+    // One at a time, in the order queued: with four at once a transition's resolved notice could
+    // overtake its firing one, and Alertmanager took a firing sent after its resolution for a new
+    // firing (active until its resolve_timeout). Notifications are few; order is worth more.
+    { connection: options.connection, prefix, concurrency: 1 },
   )
   worker.on('error', (error) => options.logger.error({ err: error.message }, 'delivery worker error'))
   worker.on('failed', (job, error) => {
