@@ -132,6 +132,7 @@ const enqueuer: BatchEnqueuer = {
     return (await enqueueMany([batch]))[0] as { batchId: string }
   },
   enqueueMany,
+  partitionOf: () => 0,
   close: async () => {},
 }
 const ingestService = createIngestService({ fieldTypes, enqueuer })

@@ -1,6 +1,12 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AlertNotice } from '@iotflow/contracts'
-import { createBatchEnqueuer, createQueueDepths, createRedisConnection, queueCatalog } from '@iotflow/queue'
+import {
+  createBatchEnqueuer,
+  createQueueDepths,
+  createRedisConnection,
+  queueCatalog,
+  queueLayout,
+} from '@iotflow/queue'
 import { ScrapedMetrics, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -210,8 +216,13 @@ describe('threshold alerts through Alertmanager', () => {
     // The same points queued again (as a redelivery after a crash hands a batch over again), through
     // the producers' own fan-out; no writer runs here, so only the evaluator takes its copy.
     const redis = createRedisConnection(serviceUrls.redis, 'producer')
-    const enqueuer = createBatchEnqueuer(redis, fixture.pipeline.queuePrefix, {}, { alertFanOut: () => true })
-    const depths = createQueueDepths(redis, fixture.pipeline.queuePrefix, ['alertEvaluate'])
+    const enqueuer = createBatchEnqueuer(
+      redis,
+      queueLayout(fixture.pipeline.queuePrefix),
+      {},
+      { alertFanOut: () => true },
+    )
+    const depths = createQueueDepths(redis, queueLayout(fixture.pipeline.queuePrefix), ['alertEvaluate'])
     await enqueuer.enqueue({
       device_id: devices.redelivered?.id as number,
       received_at: Date.now(),

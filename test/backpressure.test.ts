@@ -78,7 +78,9 @@ describe('backpressure: a bound on the points queued but not yet stored', () => 
     expect(metrics).toMatch(/iotflow_points_refused_total\{transport="http",reason="backlog"\} \d+\n/)
     expect(metrics).not.toMatch(/reason="queue_unavailable"/)
     expect(metrics).toMatch(/iotflow_queue_backlog_limit_points 1000\n/)
-    expect(metrics).toContain(`iotflow_queue_backlog_points{queue="store-influx"} ${acknowledged.length}\n`)
+    expect(metrics).toContain(
+      `iotflow_queue_backlog_points{queue="store-influx",partition="0"} ${acknowledged.length}\n`,
+    )
 
     // The writers start: the backlog drains and the gateway accepts again.
     const writers = {

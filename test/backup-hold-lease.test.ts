@@ -5,6 +5,7 @@ import {
   createRedisConnection,
   createWriterHolds,
   queueCatalog,
+  queueLayout,
   storeQueues,
   WRITER_HOLD_CHECK_MS,
   writerHoldKeys,
@@ -161,7 +162,7 @@ it('a backup frozen past its lease fails instead of releasing the hold another t
   })
 
   // Another holder takes the writers; a third, not waiting long, is refused while it holds them.
-  const holds = createWriterHolds(redis, pipeline.queuePrefix)
+  const holds = createWriterHolds(redis, queueLayout(pipeline.queuePrefix))
   cleanups.push(() => holds.close())
   const other = await holds.hold({ leaseMs: 60_000, idleTimeoutMs: 10_000, waitMs: 0 })
   await expect(holds.hold({ leaseMs: 60_000, idleTimeoutMs: 10_000, waitMs: 500 })).rejects.toThrow(

@@ -216,6 +216,6 @@ describe('refused messages: nothing stored, the reason on the errors topic', () 
       redis_durability: expect.objectContaining({ appendonly: expect.any(String) }),
     })
     expect(metrics).toMatch(/iotflow_queue_backlog_limit_points 1000000\n/)
-    expect(metrics).toMatch(/iotflow_queue_backlog_points\{queue="store-influx"\} \d+\n/)
+    expect(metrics).toMatch(/iotflow_queue_backlog_points\{queue="store-influx",partition="0"\} \d+\n/)
   })
 })

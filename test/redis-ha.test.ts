@@ -1,9 +1,7 @@
-import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
 import {
   createTestDatabase,
   createTestInfluxDatabase,
-  freePort,
   type PrivateRedisCluster,
   type PrivateRedisSentinel,
   registerDeviceOverHttp,
@@ -14,9 +12,9 @@ import {
   waitFor,
 } from '@iotflow/testkit'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { type AppName, type AppProcess, spawnApp } from './support/app-process.js'
 import { bridgeEnv, publishMany, sharedBrokerUrl } from './support/mqtt.js'
 import { ADMIN_TOKEN } from './support/pipeline.js'
+import { createAppStarter, postTelemetry, runTool } from './support/redis-ha-apps.js'
 
 // The gateway (two of them: a key revoked on one is refused by the other through the pub/sub), the
 // MQTT bridge, both writers and the alert evaluator as real processes on a Redis Sentinel setup and on a Redis Cluster, real servers
@@ -29,31 +27,13 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
   let setup: Setup
   let db: Awaited<ReturnType<typeof createTestDatabase>>
   let influx: Awaited<ReturnType<typeof createTestInfluxDatabase>>
-  const running: AppProcess[] = []
   const gateways: string[] = []
   const queuePrefix = uniqueName('ha')
   let env: Record<string, string>
   let mqttTopicRoot: string
   let topologyAtStart: string
-
-  async function start(name: AppName, extra: Record<string, string> = {}) {
-    const port = await freePort()
-    const app = spawnApp(name, {
-      ...env,
-      ...extra,
-      ...(name === 'gateway' ? { PORT: String(port) } : { HEALTH_PORT: String(port) }),
-    })
-    running.push(app)
-    const url = `http://127.0.0.1:${port}`
-    await waitFor(
-      async () => {
-        if (!app.running()) throw new Error(`${name} exited:\n${app.output()}`)
-        return (await fetch(`${url}/health/ready`).catch(() => undefined))?.ok === true
-      },
-      { timeoutMs: 60_000, intervalMs: 200, what: `${name} to be ready` },
-    )
-    return url
-  }
+  const apps = createAppStarter(() => env)
+  const { start, running } = apps
 
   beforeAll(async () => {
     const [redis, database, influxDatabase] = await Promise.all([
@@ -94,7 +74,7 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
 
   afterAll(async () => {
     const failed = [
-      await step('stop the apps', () => Promise.all(running.map((app) => app.stop('SIGKILL')))),
+      await step('stop the apps', () => apps.stopAll()),
       await step(`dispose of the ${kind}`, () => setup?.redis.dispose()),
       await step('drop the InfluxDB database', () => influx?.drop()),
       await step('drop the PostgreSQL database', () => db?.drop()),
@@ -125,17 +105,8 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
   }
 
   /** POSTs points, again on 503 (Redis failing over) until accepted; resolves with the status. */
-  async function post(gateway: string, apiKey: string, points: { timestamp: number; data: object }[]) {
-    for (;;) {
-      const response = await fetch(`${gateway}/api/v1/telemetry`, {
-        method: 'POST',
-        headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
-        body: JSON.stringify({ points }),
-      }).catch(() => undefined)
-      if (response?.status !== 503) return response?.status
-      await sleep(100)
-    }
-  }
+  const post = async (gateway: string, apiKey: string, points: { timestamp: number; data: object }[]) =>
+    (await postTelemetry(gateway, apiKey, points))?.status
 
   const storedCount = async (deviceId: number) => {
     const [row] = await db.sql<{ n: number }[]>`
@@ -169,14 +140,7 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
     }
   }
 
-  function tool(script: string, ...args: string[]) {
-    const result = spawnSync('node', ['--import', 'tsx', script, ...args], {
-      env: { ...process.env, ...env },
-      encoding: 'utf8',
-      timeout: 60_000,
-    })
-    return { status: result.status, stdout: result.stdout, stderr: result.stderr }
-  }
+  const tool = (script: string, ...args: string[]) => runTool(env, script, ...args)
 
   it('stores every point posted through either gateway or published to the bridge in both stores once, says Redis is durable, and `pnpm verify` agrees', async () => {
     const device = await registerDeviceOverHttp(gateways[0] as string, ADMIN_TOKEN, uniqueName('ha'))

@@ -1,4 +1,10 @@
-import { bullPrefix, createDeadLetters, createRedisConnection, queueCatalog } from '@iotflow/queue'
+import {
+  bullPrefix,
+  createDeadLetters,
+  createRedisConnection,
+  queueCatalog,
+  queueLayout,
+} from '@iotflow/queue'
 import { serviceUrls, waitFor } from '@iotflow/testkit'
 import { afterAll, expect, it } from 'vitest'
 import { dlqReplay as runDlqReplay } from './support/dlq-replay.js'
@@ -69,7 +75,7 @@ const rowsOf = (deviceId: number) =>
 
 /** The dead letter of store-postgres carrying `batchId`, once there is one. */
 async function deadLetterOf(batchId: string) {
-  const deadLetters = createDeadLetters(redis, fixture.pipeline.queuePrefix)
+  const deadLetters = createDeadLetters(redis, queueLayout(fixture.pipeline.queuePrefix))
   try {
     return (await deadLetters.list(['storePostgres'])).find((letter) => letter.batchId === batchId)
   } finally {

@@ -1,4 +1,4 @@
-import { createQueueDepths, type createRedisConnection, storeQueues } from '@iotflow/queue'
+import { createQueueDepths, type createRedisConnection, queueLayout, storeQueues } from '@iotflow/queue'
 import { deleteKeys, freePort, uniqueName, waitFor } from '@iotflow/testkit'
 import { type AppName, type AppProcess, spawnApp } from '../../test/support/app-process.js'
 import type { DrainProgress } from './measure.js'
@@ -37,7 +37,7 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
   const watched = options.alertEvaluator ? [...storeQueues, 'alertEvaluate' as const] : storeQueues
   const depths = teardown.add(
     'the queue depth reader',
-    createQueueDepths(options.redis, queuePrefix, watched),
+    createQueueDepths(options.redis, queueLayout(queuePrefix), watched),
     (d) => d.close(),
   )
   const env = {

@@ -1,7 +1,13 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import { redisTargetOf } from '@iotflow/config'
 import { queryV1 } from '@iotflow/influx'
-import { bullPrefix, createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
+import {
+  bullPrefix,
+  createQueueDepths,
+  createRedisConnection,
+  type JobCounts,
+  queueLayout,
+} from '@iotflow/queue'
 import {
   createTestDatabase,
   createTestInfluxDatabase,
@@ -174,7 +180,7 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
   }
   const inspector = createRedisConnection(redisTargetOf(redisEnv), 'worker')
   inspector.on('error', () => {}) // the scenario may restart Redis
-  const depths = createQueueDepths(inspector, queuePrefix)
+  const depths = createQueueDepths(inspector, queueLayout(queuePrefix))
   const apps: AppInstance[] = []
   const start = async (name: AppName, count: number, portVariable: 'PORT' | 'HEALTH_PORT') => {
     const started: AppInstance[] = []

@@ -4,7 +4,7 @@ import {
   loadWriterInfluxConfig,
   loadWriterPostgresConfig,
 } from '@iotflow/config'
-import { createQueueDepths, createRedisConnection, type JobCounts } from '@iotflow/queue'
+import { createQueueDepths, createRedisConnection, type JobCounts, queueLayout } from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
 import { deleteKeys, registerDeviceOverHttp, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
 import { startAlertEvaluator } from '../../apps/alert-evaluator/src/evaluator.js'
@@ -63,7 +63,7 @@ export async function startPipeline(options: PipelineOptions) {
 
   const inspector = createRedisConnection(env.REDIS_URL, 'worker')
   inspector.on('error', () => {}) // a test may stop its private Redis
-  const depths = createQueueDepths(inspector, queuePrefix)
+  const depths = createQueueDepths(inspector, queueLayout(queuePrefix))
   const writers: { close(): Promise<void> }[] = []
 
   const pipeline = {

@@ -1,5 +1,6 @@
 import { type GatewayConfig, redisTargetOf } from '@iotflow/config'
 import { telemetryLimitsFrom } from '@iotflow/ingest'
+import { queueLayoutOf } from '@iotflow/queue'
 import Fastify, { type FastifyServerOptions } from 'fastify'
 import { LazyChildLogger } from './lib/lazy-child-logger.js'
 import { gatewayLoggerOptions } from './lib/logger-options.js'
@@ -65,7 +66,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     poolSize: config.DATABASE_POOL_SIZE,
     migrateOnStart: config.MIGRATE_ON_START,
   })
-  await app.register(queue, { redisTarget: redisTargetOf(config), queuePrefix: config.QUEUE_PREFIX })
+  await app.register(queue, { redisTarget: redisTargetOf(config), queues: queueLayoutOf(config) })
   await app.register(ingest, {
     config,
     groupCommit: {
@@ -89,7 +90,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     redisTarget: redisTargetOf(config),
     queuePrefix: config.QUEUE_PREFIX,
   })
-  await app.register(queueDashboard, { queuePrefix: config.QUEUE_PREFIX })
+  await app.register(queueDashboard, { queues: queueLayoutOf(config) })
   await app.register(audit)
 
   await app.register(health)

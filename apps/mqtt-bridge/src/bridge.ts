@@ -11,6 +11,7 @@ import { assembleIngest } from '@iotflow/ingest'
 import { createMqttBridgeMetrics, type MqttBridgeMetrics } from '@iotflow/metrics'
 import {
   type BacklogReport,
+  backlogByPartition,
   createRedisConnection,
   type RedisDurability,
   readRedisDurability,
@@ -157,7 +158,7 @@ export async function startMqttBridge(config: MqttBridgeConfig, logger: Logger):
   }
   metrics.readOnScrape({
     dependencies: async () => (await ready()).dependencies,
-    backlog: async () => (await ingest.backlog.readNow()).points,
+    backlog: async () => backlogByPartition(await ingest.backlog.readNow()),
   })
   metrics.readBridgeOnScrape({
     connections: () => ({

@@ -1,6 +1,12 @@
 import { loadWriterInfluxConfig } from '@iotflow/config'
 import type { DeviceBatch } from '@iotflow/contracts'
-import { type BatchEnqueuer, bullPrefix, createBatchEnqueuer, queueCatalog } from '@iotflow/queue'
+import {
+  type BatchEnqueuer,
+  bullPrefix,
+  createBatchEnqueuer,
+  queueCatalog,
+  queueLayout,
+} from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
 import { createTestInfluxDatabase, serviceUrls, settledJobs } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
@@ -16,7 +22,7 @@ let writer: InfluxWriter
 
 beforeAll(async () => {
   influx = await createTestInfluxDatabase()
-  enqueuer = createBatchEnqueuer(redis.redis(), redis.prefix)
+  enqueuer = createBatchEnqueuer(redis.redis(), queueLayout(redis.prefix))
   queue = new Queue(queueCatalog.storeInflux.name, {
     connection: redis.redis(),
     prefix: bullPrefix(redis.prefix),

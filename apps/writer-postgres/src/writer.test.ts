@@ -1,6 +1,12 @@
 import { loadWriterPostgresConfig } from '@iotflow/config'
 import type { DeviceBatch } from '@iotflow/contracts'
-import { type BatchEnqueuer, bullPrefix, createBatchEnqueuer, queueCatalog } from '@iotflow/queue'
+import {
+  type BatchEnqueuer,
+  bullPrefix,
+  createBatchEnqueuer,
+  queueCatalog,
+  queueLayout,
+} from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
 import { createTestDatabase, serviceUrls, settledJobs, type TestDatabase } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
@@ -17,7 +23,7 @@ let writer: PostgresWriter
 
 beforeAll(async () => {
   db = await createTestDatabase()
-  enqueuer = createBatchEnqueuer(redis.redis(), queuePrefix)
+  enqueuer = createBatchEnqueuer(redis.redis(), queueLayout(queuePrefix))
   queue = new Queue(queueCatalog.storePostgres.name, {
     connection: redis.redis(),
     prefix: bullPrefix(queuePrefix),

@@ -8,6 +8,7 @@ import {
   createRedisConnection,
   createUnstoredJobs,
   createWriterHolds,
+  queueLayoutOf,
   readBacklog,
   type UnstoredJobs,
   type WriterHold,
@@ -60,8 +61,9 @@ export async function runBackup(
 
   const redis = createRedisConnection(redisTargetOf(config), 'producer', { enableOfflineQueue: true })
   redis.on('error', () => {}) // a command that fails rejects; the backup reports that
-  const unstoredJobs = createUnstoredJobs(redis, config.QUEUE_PREFIX)
-  const holds = createWriterHolds(redis, config.QUEUE_PREFIX)
+  const layout = queueLayoutOf(config)
+  const unstoredJobs = createUnstoredJobs(redis, layout)
+  const holds = createWriterHolds(redis, layout)
   let queue: Manifest['queue']
   let level: Manifest['level']
   let postgres: PostgresContents
@@ -76,7 +78,7 @@ export async function runBackup(
           'if the writers run, they use another Redis or prefix, and this backup does not hold them',
       )
     }
-    const backlog = await readBacklog(redis, config.QUEUE_PREFIX)
+    const backlog = await readBacklog(redis, layout)
     const atStart = await unstoredJobs.ids()
     log(
       `queued at the start: ${describeBacklog(backlog)}; waiting up to ${config.BACKUP_SETTLE_MS} ms for it`,

@@ -25,6 +25,7 @@ import { checkInfluxCredentials } from './influx-credentials.js'
 import { ConfigError, parseEnv, requireTogether } from './parse-env.js'
 import { redisTargetOf } from './redis-target.js'
 import { requireReadableFiles } from './tls-files.js'
+import { type WriterPartitionsEnv, writerPartitionsOf } from './writer-partitions.js'
 
 export const GatewayEnv = Type.Object({
   ...loggingEnv,
@@ -247,11 +248,17 @@ export function loadGatewayConfig(env: NodeJS.ProcessEnv = process.env): Gateway
   }
   return config
 }
+/** Checks at load that WRITER_PARTITIONS names partitions of QUEUE_PARTITIONS (writer-partitions.ts). */
+function withWriterPartitions<T extends WriterPartitionsEnv>(config: T): T {
+  writerPartitionsOf(config)
+  return config
+}
+
 export const loadAlertEvaluatorConfig = (env: NodeJS.ProcessEnv = process.env) =>
-  withRedisTarget(parseEnv(AlertEvaluatorEnv, env))
+  withWriterPartitions(withRedisTarget(parseEnv(AlertEvaluatorEnv, env)))
 
 export const loadWriterPostgresConfig = (env: NodeJS.ProcessEnv = process.env) =>
-  withRedisTarget(parseEnv(WriterPostgresEnv, env))
+  withWriterPartitions(withRedisTarget(parseEnv(WriterPostgresEnv, env)))
 
 export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): MqttBridgeConfig {
   const config = withRedisTarget(parseEnv(MqttBridgeEnv, env))
@@ -273,7 +280,7 @@ export function loadMqttBridgeConfig(env: NodeJS.ProcessEnv = process.env): Mqtt
 }
 
 export function loadWriterInfluxConfig(env: NodeJS.ProcessEnv = process.env): WriterInfluxConfig {
-  return checkInfluxCredentials(withRedisTarget(parseEnv(WriterInfluxEnv, env)))
+  return checkInfluxCredentials(withWriterPartitions(withRedisTarget(parseEnv(WriterInfluxEnv, env))))
 }
 
 /**

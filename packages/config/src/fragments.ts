@@ -1,4 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
+import { PARTITION_LIST_PATTERN } from './writer-partitions.js'
 
 /** Env fragments shared by several apps. Each app composes its own schema from these. */
 
@@ -65,6 +66,13 @@ export const redisEnv = {
     pattern: '^[A-Za-z0-9_.-]{1,64}$',
     default: 'iotflow',
     description: 'letters, digits, _ . - (used as the Redis Cluster hash tag of every queue key)',
+  }),
+  QUEUE_PARTITIONS: Type.Integer({
+    minimum: 1,
+    maximum: 1024,
+    default: 1,
+    description:
+      'partitions of the device-batch queues, each under its own hash tag {<QUEUE_PREFIX>:p<k>} (1: {<QUEUE_PREFIX>}, as before partitions)',
   }),
 }
 
@@ -179,6 +187,13 @@ export const storeJobRetryEnv = {
 }
 
 export const writerEnv = (defaults: { maxBatchPoints: number; maxInFlightWrites?: number }) => ({
+  WRITER_PARTITIONS: Type.Optional(
+    Type.String({
+      pattern: PARTITION_LIST_PATTERN,
+      description:
+        'the queue partitions this process consumes: numbers and ranges, comma-separated (0-3 or 0,2,5); unset: every partition',
+    }),
+  ),
   WRITER_CONCURRENCY: Type.Integer({
     minimum: 1,
     maximum: 5000,

@@ -7,6 +7,7 @@ import {
   createBatchEnqueuer,
   createGroupCommitEnqueuer,
   type GathererLimits,
+  queueLayoutOf,
   type RedisConnection,
   startBacklogMonitor,
   watchAlertRules,
@@ -78,7 +79,7 @@ export async function assembleIngest(options: IngestAssemblyOptions): Promise<In
   })
   const retry = { attempts: config.STORE_JOB_ATTEMPTS, backoffMs: config.STORE_JOB_BACKOFF_MS }
   const batchEnqueuer = createGroupCommitEnqueuer(
-    createBatchEnqueuer(redis, config.QUEUE_PREFIX, retry, {
+    createBatchEnqueuer(redis, queueLayoutOf(config), retry, {
       alertFanOut: () => alertRulesExist.current(),
       ...(config.REDIS_MIN_REPLICAS_ACK > 0 && {
         replicasAck: {
@@ -91,7 +92,7 @@ export async function assembleIngest(options: IngestAssemblyOptions): Promise<In
   )
   const backlog = await startBacklogMonitor({
     redis,
-    queuePrefix: config.QUEUE_PREFIX,
+    queues: queueLayoutOf(config),
     limit: config.BACKLOG_MAX_POINTS,
     logger,
   })

@@ -1,5 +1,5 @@
 import { loadMqttBridgeConfig } from '@iotflow/config'
-import { createQueueDepths, type QueueDepths } from '@iotflow/queue'
+import { createQueueDepths, type QueueDepths, queueLayout } from '@iotflow/queue'
 import { createTestDatabase, serviceUrls, type TestDatabase } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -25,7 +25,7 @@ beforeAll(async () => {
     groupCommit: { maxPoints: 1000, lingerMs: 2, maxInFlight: 2 },
     logger: { warn() {} },
   })
-  depths = createQueueDepths(redis.redis(), redis.prefix)
+  depths = createQueueDepths(redis.redis(), queueLayout(redis.prefix))
 })
 
 afterAll(async () => {

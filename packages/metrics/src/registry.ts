@@ -6,16 +6,17 @@ export type Transport = 'http' | 'mqtt'
 export type StoreName = 'postgres' | 'influxdb'
 
 type DependencyStates = Record<string, { status: 'up' | 'down' }>
-type QueueCounts = Record<string, Record<string, number>>
+/** Jobs per state of one queue in one queue partition. */
+type QueueCounts = { partition: number; queue: string; counts: Record<string, number> }[]
 
 /** What the gauges read at scrape time rather than count as things happen. */
 export interface ScrapeSources {
   /** The app's readiness probes: each dependency up or down. */
   dependencies?: () => Promise<DependencyStates>
-  /** Jobs per queue per state, read from Redis. */
+  /** Jobs per queue and queue partition per state, read from Redis. */
   queues?: () => Promise<QueueCounts>
-  /** Points queued but not yet stored, per store queue (the backpressure counters). */
-  backlog?: () => Promise<Record<string, number>>
+  /** Points queued but not yet stored, per queue partition (its number) and store queue (the backpressure counters). */
+  backlog?: () => Promise<Record<string, Record<string, number>>>
   /** Firing alerts per rule (its name) and severity (the alert evaluator's). */
   alertsFiring?: () => Promise<{ rule: string; severity: string; count: number }[]>
 }
@@ -79,25 +80,27 @@ export function createMetrics() {
 
     queueJobs: new Gauge({
       name: 'iotflow_queue_jobs',
-      help: 'Jobs in each pipeline queue, by state (read from Redis at scrape time)',
-      labelNames: ['queue', 'state'] as const,
+      help: 'Jobs in each pipeline queue and queue partition, by state (read from Redis at scrape time)',
+      labelNames: ['queue', 'partition', 'state'] as const,
       registers,
       // A failed read leaves the last depths in place: a scrape never fails because Redis did.
       async collect() {
-        const counts = await scrape.queues?.().catch(() => undefined)
-        for (const [queue, states] of Object.entries(counts ?? {})) {
-          for (const [state, count] of Object.entries(states)) this.set({ queue, state }, count)
+        const depths = await scrape.queues?.().catch(() => undefined)
+        for (const { partition, queue, counts } of depths ?? []) {
+          for (const [state, count] of Object.entries(counts))
+            this.set({ queue, partition: String(partition), state }, count)
         }
       },
     }),
     backlogPoints: new Gauge({
       name: 'iotflow_queue_backlog_points',
-      help: 'Points queued but not yet stored, per store queue (read at scrape time)',
-      labelNames: ['queue'] as const,
+      help: 'Points queued but not yet stored, per store queue and queue partition (read at scrape time)',
+      labelNames: ['queue', 'partition'] as const,
       registers,
       async collect() {
-        const points = await scrape.backlog?.().catch(() => undefined)
-        for (const [queue, value] of Object.entries(points ?? {})) this.set({ queue }, value)
+        const byPartition = await scrape.backlog?.().catch(() => undefined)
+        for (const [partition, points] of Object.entries(byPartition ?? {}))
+          for (const [queue, value] of Object.entries(points)) this.set({ queue, partition }, value)
       },
     }),
     backlogLimit: new Gauge({

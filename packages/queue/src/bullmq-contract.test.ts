@@ -9,6 +9,7 @@ import { Redis } from 'ioredis'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { backlogKey, jobStateKeys, readBacklog, releaseBacklog } from './backlog/backlog.js'
 import { bullPrefix } from './catalog.js'
+import { queueLayout } from './partitions.js'
 import { createBatchEnqueuer, type NewBatch } from './produce/enqueue.js'
 import { waitForReady } from './redis/connection.js'
 
@@ -78,7 +79,7 @@ describe('BullMQ internals the queue layer relies on (a private Redis)', () => {
         commands.push(`hincrby ${args[2]} ${args[3]}`)
       else if (command === 'evalsha' || command === 'eval') commands.push('script')
     })
-    const enqueuer = createBatchEnqueuer(redis, prefix)
+    const enqueuer = createBatchEnqueuer(redis, queueLayout(prefix))
     await enqueuer.enqueue(batch(1, 3))
     await enqueuer.enqueueMany([batch(2, 2), batch(3, 5)])
     await enqueuer.close()
@@ -102,7 +103,10 @@ describe('BullMQ internals the queue layer relies on (a private Redis)', () => {
     // Each of those transactions also added the jobs (BullMQ's scripts).
     for (const t of transactions.filter((t) => t.some((c) => c.startsWith('hincrby'))))
       expect(t.filter((c) => c === 'script').length).toBeGreaterThanOrEqual(3)
-    expect(await readBacklog(redis, prefix)).toEqual({ 'store-postgres': 10, 'store-influx': 10 })
+    expect(await readBacklog(redis, queueLayout(prefix))).toEqual({
+      'store-postgres': 10,
+      'store-influx': 10,
+    })
   })
 
   it('FlowProducer builds jobs with its Job getter and serializes each through asJSON', async () => {
@@ -117,7 +121,7 @@ describe('BullMQ internals the queue layer relies on (a private Redis)', () => {
         return 0
       },
     } as unknown as number
-    const enqueuer = createBatchEnqueuer(redis, flowPrefix)
+    const enqueuer = createBatchEnqueuer(redis, queueLayout(flowPrefix))
     const { batchId } = await enqueuer.enqueue({
       device_id: 7,
       received_at: 1_800_000_000_000,

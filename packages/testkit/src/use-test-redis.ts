@@ -24,7 +24,8 @@ export function useTestRedis(name: string) {
   })
   afterAll(async () => {
     if (!redis) return
-    for (const prefix of prefixes) await deleteKeys(redis, `{${prefix}}:*`)
+    // `{prefix}:…` and the queue partitions' `{prefix:p<k>}:…`.
+    for (const prefix of prefixes) await deleteKeys(redis, `{${prefix}[}:]*`)
     await redis.quit()
   })
   return {

@@ -12,8 +12,13 @@ const Backlog = Type.Object(
     }),
     limit: Type.Integer({ description: 'BACKLOG_MAX_POINTS' }),
     points: Type.Record(Type.String(), Type.Integer(), {
-      description: 'points queued but not yet stored, per store queue',
+      description: 'points queued but not yet stored, per store queue, over every queue partition',
     }),
+    partitions: Type.Optional(
+      Type.Record(Type.String(), Type.Record(Type.String(), Type.Integer()), {
+        description: 'with QUEUE_PARTITIONS > 1: each partition’s share of `points`, by partition number',
+      }),
+    ),
   },
   { title: 'Backlog' },
 )

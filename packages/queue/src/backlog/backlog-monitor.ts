@@ -1,20 +1,41 @@
 import type { Logger } from '@iotflow/runtime'
+import type { QueueLayout } from '../partitions.js'
 import type { RedisConnection } from '../redis/connection.js'
-import { type BacklogPoints, readBacklog } from './backlog.js'
+import { type BacklogPoints, readBacklogByPartition, sumBacklogs } from './backlog.js'
 
 /** How the backlog stands against its bound, as /health/ready shows it. */
 export interface BacklogReport {
   state: 'ok' | 'over-limit'
   /** BACKLOG_MAX_POINTS: at or over it, producers stop taking telemetry. */
   limit: number
-  /** Points queued but not yet stored, per store queue. */
+  /** Points queued but not yet stored, per store queue, over all queue partitions. */
   points: BacklogPoints
+  /** With QUEUE_PARTITIONS > 1: the share of each partition counted, by partition number. */
+  partitions?: Record<string, BacklogPoints>
 }
 
-export function backlogReport(points: BacklogPoints, limit: number): BacklogReport {
+/**
+ * The report of the backlogs of the partitions in `byPartition` (by partition number). The bound
+ * holds for their sum: it guards the stores, which every partition fills.
+ */
+export function backlogReport(
+  byPartition: Record<string, BacklogPoints>,
+  limit: number,
+  layout: QueueLayout,
+): BacklogReport {
+  const points = sumBacklogs(Object.values(byPartition))
   const over = Object.values(points).some((value) => value >= limit)
-  return { state: over ? 'over-limit' : 'ok', limit, points }
+  return {
+    state: over ? 'over-limit' : 'ok',
+    limit,
+    points,
+    ...(layout.partitions > 1 && { partitions: byPartition }),
+  }
 }
+
+/** A report's backlog per partition (its number), the one partition of a single-partition layout included. */
+export const backlogByPartition = (report: BacklogReport): Record<string, BacklogPoints> =>
+  report.partitions ?? { 0: report.points }
 
 export interface BacklogMonitor {
   /** BACKLOG_MAX_POINTS. */
@@ -35,9 +56,10 @@ export interface BacklogMonitor {
 
 export interface BacklogMonitorOptions {
   redis: RedisConnection
-  queuePrefix: string
+  /** Every partition counts. */
+  queues: QueueLayout
   limit: number
-  /** How often the counters are read (one HMGET). */
+  /** How often the counters are read (one HMGET per partition, at once). */
   intervalMs?: number
   logger: Pick<Logger, 'warn'>
 }
@@ -50,20 +72,20 @@ const DEFAULT_INTERVAL_MS = 250
 const LOG_EVERY_FAILURES = 40
 
 /**
- * Reads the backlog counters every `intervalMs` (one round trip), so that a producer decides per
+ * Reads the backlog counters every `intervalMs` (the partitions at once), so that a producer decides per
  * request or message from memory, without a Redis call of its own. A failed read keeps the last
  * reading: while Redis is unreachable the enqueue fails anyway, and the producer says so.
  */
 export async function startBacklogMonitor(options: BacklogMonitorOptions): Promise<BacklogMonitor> {
-  const { redis, queuePrefix, limit, logger } = options
+  const { redis, queues, limit, logger } = options
   let last: BacklogReport | undefined
   let failures = 0
   let waiters: (() => void)[] = []
   let reading: Promise<void> | undefined
 
-  function update(points: BacklogPoints): BacklogReport {
+  function update(points: BacklogPoints[]): BacklogReport {
     failures = 0
-    last = backlogReport(points, limit)
+    last = backlogReport(Object.fromEntries(points.entries()), limit, queues)
     if (last.state === 'ok' && waiters.length > 0) {
       const release = waiters
       waiters = []
@@ -73,7 +95,7 @@ export async function startBacklogMonitor(options: BacklogMonitorOptions): Promi
   }
 
   function read(): Promise<void> {
-    reading ??= readBacklog(redis, queuePrefix)
+    reading ??= readBacklogByPartition(redis, queues)
       .then(
         (points) => {
           update(points)
@@ -102,7 +124,7 @@ export async function startBacklogMonitor(options: BacklogMonitorOptions): Promi
     get last() {
       return last
     },
-    readNow: () => readBacklog(redis, queuePrefix).then(update),
+    readNow: () => readBacklogByPartition(redis, queues).then(update),
     whenUnderLimit(signal) {
       if (!overLimit()) return Promise.resolve()
       return new Promise<void>((resolve, reject) => {

@@ -5,6 +5,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bullPrefix, type StoreQueueKey } from '../catalog.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from '../consume/batching-worker.js'
 import { createDeadLetters } from '../dead-letters/dead-letters.js'
+import { queueLayout } from '../partitions.js'
 import { createBatchEnqueuer, type NewBatch } from '../produce/enqueue.js'
 import { createGroupCommitEnqueuer } from '../produce/group-commit-enqueuer.js'
 import { createRedisConnection, waitForReady } from '../redis/connection.js'
@@ -38,7 +39,7 @@ describe('the backlog counters (real Redis)', () => {
     createBatchingWorker({
       queue,
       connection: worker,
-      queuePrefix: prefix,
+      queuePrefixes: [prefix],
       concurrency: 10,
       maxBatchPoints: 1000,
       lingerMs: 5,
@@ -53,7 +54,7 @@ describe('the backlog counters (real Redis)', () => {
 
   /** Waits until `queue`'s counter reads `points`. */
   const backlogReaches = (prefix: string, queue: string, points: number, what: string) =>
-    waitFor(async () => (await readBacklog(producer, prefix))[queue] === points, {
+    waitFor(async () => (await readBacklog(producer, queueLayout(prefix)))[queue] === points, {
       what: `the ${queue} backlog to reach ${points}: ${what}`,
     })
 
@@ -73,12 +74,15 @@ describe('the backlog counters (real Redis)', () => {
 
   it('counts every store job’s points in the MULTI that queues it, single or grouped', async () => {
     const prefix = newPrefix()
-    const enqueuer = createBatchEnqueuer(producer, prefix)
+    const enqueuer = createBatchEnqueuer(producer, queueLayout(prefix))
     await enqueuer.enqueue(batch(1, 3))
     await enqueuer.enqueueMany([batch(2, 2), batch(3, 5)])
     const grouped = createGroupCommitEnqueuer(enqueuer, { maxPoints: 1000, lingerMs: 2, maxInFlight: 1 })
     await Promise.all([grouped.enqueue(batch(4, 1)), grouped.enqueue(batch(5, 4))])
-    expect(await readBacklog(producer, prefix)).toEqual({ 'store-postgres': 15, 'store-influx': 15 })
+    expect(await readBacklog(producer, queueLayout(prefix))).toEqual({
+      'store-postgres': 15,
+      'store-influx': 15,
+    })
     // The counter is one hash under the queue prefix: the queues' Redis Cluster slot.
     expect(backlogKey(prefix)).toBe(`{${prefix}}:backlog`)
     await grouped.close()
@@ -86,7 +90,7 @@ describe('the backlog counters (real Redis)', () => {
 
   it('gives a job’s points back once the writer completed it, or failed it for good', async () => {
     const prefix = newPrefix()
-    const enqueuer = createBatchEnqueuer(producer, prefix)
+    const enqueuer = createBatchEnqueuer(producer, queueLayout(prefix))
     const written: number[] = []
     let slowWriteStarted = false
     let releaseSlowWrite = () => {}
@@ -114,31 +118,31 @@ describe('the backlog counters (real Redis)', () => {
     releaseSlowWrite()
     await backlogReaches(prefix, 'store-postgres', 0, 'every job done with')
     // The other store's queue, which no writer took, still counts all of it.
-    expect((await readBacklog(producer, prefix))['store-influx']).toBe(22)
+    expect((await readBacklog(producer, queueLayout(prefix)))['store-influx']).toBe(22)
     await batching.close()
     await enqueuer.close()
   })
 
   it('counts a dead letter again once it is replayed', async () => {
     const prefix = newPrefix()
-    const enqueuer = createBatchEnqueuer(producer, prefix)
+    const enqueuer = createBatchEnqueuer(producer, queueLayout(prefix))
     await enqueuer.enqueue(batch(666, 7))
     const refusing = startWriter(prefix, 'storeInflux', () => Promise.reject(new Error('refused')))
-    const deadLetters = createDeadLetters(producer, prefix)
+    const deadLetters = createDeadLetters(producer, queueLayout(prefix))
     await waitFor(async () => (await deadLetters.list(['storeInflux'])).length === 1, {
       what: 'a dead letter',
     })
     await refusing.close()
     await backlogReaches(prefix, 'store-influx', 0, 'the dead letter given back')
     expect((await deadLetters.replay({ queues: ['storeInflux'] })).replayed).toHaveLength(1)
-    expect((await readBacklog(producer, prefix))['store-influx']).toBe(7)
+    expect((await readBacklog(producer, queueLayout(prefix)))['store-influx']).toBe(7)
     await deadLetters.close()
     await enqueuer.close()
   })
 
   it('resets a counter that drifted once its queue holds no job, never while it does, and never below 0', async () => {
     const prefix = newPrefix()
-    const enqueuer = createBatchEnqueuer(producer, prefix)
+    const enqueuer = createBatchEnqueuer(producer, queueLayout(prefix))
     await enqueuer.enqueue(batch(1, 10))
     // A writer that died between completing a job and subtracting its points: the count is too high.
     await producer.hincrby(backlogKey(prefix), 'store-influx', 500)
@@ -152,7 +156,7 @@ describe('the backlog counters (real Redis)', () => {
     // More given back than counted (a count reset while a release was on its way): clamped at 0.
     expect(await releaseBacklog(producer, prefix, 'store-postgres', 1000)).toBe(0)
     await producer.hincrby(backlogKey(prefix), 'store-postgres', -50)
-    expect((await readBacklog(producer, prefix))['store-postgres']).toBe(0)
+    expect((await readBacklog(producer, queueLayout(prefix)))['store-postgres']).toBe(0)
     await enqueuer.close()
   })
 
@@ -161,7 +165,7 @@ describe('the backlog counters (real Redis)', () => {
     await producer.hset(backlogKey(prefix), 'store-postgres', 99, 'store-influx', 100)
     const monitor = await startBacklogMonitor({
       redis: producer,
-      queuePrefix: prefix,
+      queues: queueLayout(prefix),
       limit: 100,
       intervalMs: 20,
       logger: silent,

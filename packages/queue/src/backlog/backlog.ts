@@ -1,12 +1,14 @@
 import { QueueKeys } from 'bullmq'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
+import { allPartitions, partitionPrefix, type QueueLayout } from '../partitions.js'
 import type { RedisConnection } from '../redis/connection.js'
 
 /**
- * The backlog: per store queue, the points queued but not yet stored. One Redis hash, a field per
- * store queue, under the queue prefix so it shares the queues' Redis Cluster slot (and so a MULTI
- * that adds jobs can count them). Producers count a job's points in the MULTI that adds the job;
- * writers subtract them once the job is completed (after its commit) or failed for good.
+ * The backlog: per store queue, the points queued but not yet stored. One Redis hash per queue
+ * partition, a field per store queue, under the partition's prefix so it shares its queues' Redis
+ * Cluster slot (and so a MULTI that adds jobs can count them). Producers count a job's points in the
+ * MULTI that adds the job; writers subtract them once the job is completed (after its commit) or
+ * failed for good. `queuePrefix` is a partition's (partitionPrefix).
  */
 export const backlogKey = (queuePrefix: string) => `${bullPrefix(queuePrefix)}:backlog`
 
@@ -15,11 +17,31 @@ export const storeQueueNames: ReadonlySet<string> = new Set(storeQueues.map((key
 /** Points per store queue name (`store-postgres`, `store-influx`). */
 export type BacklogPoints = Record<string, number>
 
-/** Reads every store queue's backlog in one round trip (a counter below zero reads as zero). */
-export async function readBacklog(redis: RedisConnection, queuePrefix: string): Promise<BacklogPoints> {
+/** Each partition's backlog per store queue, by partition number (a counter below zero reads as zero). */
+export function readBacklogByPartition(
+  redis: RedisConnection,
+  layout: QueueLayout,
+): Promise<BacklogPoints[]> {
   const names = [...storeQueueNames]
-  const values = await redis.hmget(backlogKey(queuePrefix), ...names)
-  return Object.fromEntries(names.map((name, i) => [name, Math.max(0, Number(values[i] ?? 0) || 0)]))
+  return Promise.all(
+    allPartitions(layout).map(async (partition) => {
+      const values = await redis.hmget(backlogKey(partitionPrefix(layout, partition)), ...names)
+      return Object.fromEntries(names.map((name, i) => [name, Math.max(0, Number(values[i] ?? 0) || 0)]))
+    }),
+  )
+}
+
+/** Every store queue's backlog over all partitions (one round trip per partition, at once). */
+export async function readBacklog(redis: RedisConnection, layout: QueueLayout): Promise<BacklogPoints> {
+  return sumBacklogs(await readBacklogByPartition(redis, layout))
+}
+
+/** The partitions' backlogs added up, per store queue they name. */
+export function sumBacklogs(partitions: readonly BacklogPoints[]): BacklogPoints {
+  const total: BacklogPoints = {}
+  for (const points of partitions)
+    for (const [name, value] of Object.entries(points)) total[name] = (total[name] ?? 0) + value
+  return total
 }
 
 /**
@@ -51,7 +73,8 @@ export const jobStateKeys = ['wait', 'paused', 'active', 'delayed', 'prioritized
 type ReleaseCommand = (...args: (string | number)[]) => Promise<number>
 
 /**
- * Subtracts `points` from the backlog of `queueName` (0 only reconciles); resolves with what remains.
+ * Subtracts `points` from the backlog of `queueName` in the partition of `queuePrefix` (0 only
+ * reconciles); resolves with what remains.
  */
 export function releaseBacklog(
   redis: RedisConnection,

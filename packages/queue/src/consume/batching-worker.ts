@@ -6,7 +6,7 @@ import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, store
 import { InvalidJobPayloadError, payloadOf } from '../job-payloads.js'
 import type { RedisConnection } from '../redis/connection.js'
 import { asError } from './as-error.js'
-import { releaseBacklogOnCompletion } from './backlog-release.js'
+import { type BacklogReleaser, releaseBacklogOnCompletion } from './backlog-release.js'
 import { withBatchWriteSpan } from './batch-write-span.js'
 import {
   type FailureKind,
@@ -29,8 +29,12 @@ export type { FailureKind }
 export interface BatchingWorkerOptions<K extends BatchQueueKey> {
   queue: K
   connection: RedisConnection
-  queuePrefix: string
-  /** Jobs held at once; they are gathered into batches. */
+  /**
+   * The queue prefix of each partition consumed (partitionPrefix): one BullMQ worker per partition,
+   * their jobs gathered into the same batches.
+   */
+  queuePrefixes: readonly string[]
+  /** Jobs held at once over all partitions; they are gathered into batches. */
   concurrency: number
   maxBatchPoints: number
   lingerMs: number
@@ -52,7 +56,8 @@ export interface BatchingWorkerOptions<K extends BatchQueueKey> {
 }
 
 export interface BatchingWorker {
-  worker: Worker
+  /** One per partition consumed, in the order of `queuePrefixes`. */
+  workers: Worker[]
   close(): Promise<void>
 }
 
@@ -71,9 +76,12 @@ export function createBatchingWorker<K extends BatchQueueKey>(
   options: BatchingWorkerOptions<K>,
 ): BatchingWorker {
   const { name } = queueCatalog[options.queue]
-  const prefix = bullPrefix(options.queuePrefix)
-  // Only used for its rate limiter key: pausing every worker of this queue while the store is down.
-  const queue = new Queue(name, { connection: options.connection, prefix })
+  if (options.queuePrefixes.length === 0) throw new Error(`no queue partition to consume for ${name}`)
+  // Only used for their rate limiter keys: pausing every worker of this queue, in every partition
+  // this process consumes, while the store is down.
+  const queues = options.queuePrefixes.map(
+    (queuePrefix) => new Queue(name, { connection: options.connection, prefix: bullPrefix(queuePrefix) }),
+  )
   let unavailablePauseMs = UNAVAILABLE_PAUSE_MIN_MS
 
   const gatherer = new JobGatherer<QueuePayloads[K]>(
@@ -89,7 +97,9 @@ export function createBatchingWorker<K extends BatchQueueKey>(
     { maxPoints: options.maxBatchPoints, lingerMs: options.lingerMs, maxInFlight: options.maxInFlightWrites },
   )
 
-  const heldPoints = createHeldPointsBound(options)
+  // The jobs held at once are shared out over the partitions' workers (at least one each).
+  const heldPoints = createHeldPointsBound(options, options.queuePrefixes.length)
+  const concurrencyPerPartition = Math.max(1, Math.ceil(options.concurrency / options.queuePrefixes.length))
   const processor = async (job: Job<QueuePayloads[K]>) => {
     let payload: StoreBatchPayload
     try {
@@ -100,8 +110,11 @@ export function createBatchingWorker<K extends BatchQueueKey>(
     }
     try {
       const points = pointsInPayload(payload)
-      worker.concurrency = heldPoints.concurrencyAfter(points)
-      await gatherer.add({ id: job.id as string, points, value: payload })
+      const concurrency = heldPoints.concurrencyAfter(points)
+      for (const worker of workers) worker.concurrency = concurrency
+      // Job ids are per queue, and the partitions' queues share the gatherer: qualified, so that a
+      // failure of one job is never taken for another partition's job of the same id.
+      await gatherer.add({ id: `${job.queueQualifiedName}:${job.id}`, points, value: payload })
       return { stored: points }
     } catch (error) {
       if (error instanceof HandedBackError) throw Worker.RateLimitError()
@@ -120,7 +133,7 @@ export function createBatchingWorker<K extends BatchQueueKey>(
       const failure = asError(error)
       const kind = options.classify(failure)
       if (kind === 'unavailable') {
-        await queue.rateLimit(unavailablePauseMs)
+        await Promise.all(queues.map((queue) => queue.rateLimit(unavailablePauseMs)))
         unavailablePauseMs = Math.min(unavailablePauseMs * 2, UNAVAILABLE_PAUSE_MAX_MS)
         options.logger.warn({ queue: name, err: failure.message }, 'store unavailable; pausing this queue')
         throw Worker.RateLimitError()
@@ -130,42 +143,47 @@ export function createBatchingWorker<K extends BatchQueueKey>(
     }
   }
 
-  const worker = new Worker<QueuePayloads[K]>(name, processor, {
-    connection: options.connection,
-    prefix,
-    concurrency: options.concurrency,
-    // Manual rate limiting (above) only takes effect when a limiter is set; this one never limits.
-    limiter: { max: 1_000_000, duration: 1000 },
-    maxStalledCount: MAX_STALLED_COUNT,
-    lockDuration: options.lockDurationMs,
-    stalledInterval: options.stalledIntervalMs,
-  })
-  worker.on('error', (error) => options.logger.error({ queue: name, err: error.message }, 'worker error'))
-  // A job whose lock lapsed: its writer died, or (never expected) missed its renewals for a whole
-  // lock duration. Queued again and written again, harmlessly: every write is idempotent.
-  worker.on('stalled', (jobId) =>
-    options.logger.warn({ queue: name, job: jobId }, 'job stalled (its lock lapsed); queued again'),
-  )
   // Only the store queues count in the backlog; the alert evaluator's does not (catalog.ts).
   const countsInBacklog = (storeQueues as readonly BatchQueueKey[]).includes(options.queue)
-  const backlog = countsInBacklog ? releaseBacklogOnCompletion(worker, options) : undefined
-  worker.on('failed', (job, error) => {
-    if (!job || error.name === 'RateLimitError') return
-    const final = failedForGood(job, error)
-    options.logger[final ? 'error' : 'warn'](
-      { queue: name, job: job.id, batch: job.data.batch_id, attempt: job.attemptsMade, err: error.message },
-      final ? 'job failed for good; kept in the dead-letter set' : 'job failed; will retry',
+  const backlogs: BacklogReleaser[] = []
+  const workers = options.queuePrefixes.map((queuePrefix) => {
+    const worker = new Worker<QueuePayloads[K]>(name, processor, {
+      connection: options.connection,
+      prefix: bullPrefix(queuePrefix),
+      concurrency: concurrencyPerPartition,
+      // Manual rate limiting (above) only takes effect when a limiter is set; this one never limits.
+      limiter: { max: 1_000_000, duration: 1000 },
+      maxStalledCount: MAX_STALLED_COUNT,
+      lockDuration: options.lockDurationMs,
+      stalledInterval: options.stalledIntervalMs,
+    })
+    const where = { queue: name, prefix: queuePrefix }
+    worker.on('error', (error) => options.logger.error({ ...where, err: error.message }, 'worker error'))
+    // A job whose lock lapsed: its writer died, or (never expected) missed its renewals for a whole
+    // lock duration. Queued again and written again, harmlessly: every write is idempotent.
+    worker.on('stalled', (jobId) =>
+      options.logger.warn({ ...where, job: jobId }, 'job stalled (its lock lapsed); queued again'),
     )
+    if (countsInBacklog) backlogs.push(releaseBacklogOnCompletion(worker, { ...options, queuePrefix }))
+    worker.on('failed', (job, error) => {
+      if (!job || error.name === 'RateLimitError') return
+      const final = failedForGood(job, error)
+      options.logger[final ? 'error' : 'warn'](
+        { ...where, job: job.id, batch: job.data.batch_id, attempt: job.attemptsMade, err: error.message },
+        final ? 'job failed for good; kept in the dead-letter set' : 'job failed; will retry',
+      )
+    })
+    return worker
   })
 
   let closing: Promise<void> | undefined
   return {
-    worker,
+    workers,
     close() {
       // Stop taking jobs; write what we hold for a while, then hand the unwritten rest back to the
       // queue (another worker takes it at once); writes already running finish.
       closing ??= (async () => {
-        const closed = worker.close()
+        const closed = Promise.all(workers.map((worker) => worker.close()))
         const drained = await withDeadline(gatherer.drain(), options.shutdownDrainMs, 'shutdown drain').then(
           () => true,
           () => false,
@@ -175,8 +193,8 @@ export function createBatchingWorker<K extends BatchQueueKey>(
           options.logger.warn({ queue: name, jobs: handedBack }, 'shutdown: handed unwritten jobs back')
         }
         await closed
-        await backlog?.close()
-        await queue.close()
+        await Promise.all(backlogs.map((backlog) => backlog.close()))
+        await Promise.all(queues.map((queue) => queue.close()))
       })()
       return closing
     },
@@ -184,20 +202,23 @@ export function createBatchingWorker<K extends BatchQueueKey>(
 }
 
 /**
- * How many jobs to hold at once so that about enough points for the writes in flight plus the one
- * gathering are held (`maxBatchPoints` × (`maxInFlightWrites` + 1)), whatever the job size: many
- * when jobs are small (group commits of a few single-point requests), few when they are large, so a
- * writer's memory follows points, not jobs. Never more than `concurrency`.
+ * How many jobs each of `workers` partitions' workers holds at once so that about enough points for
+ * the writes in flight plus the one gathering are held in all (`maxBatchPoints` × (`maxInFlightWrites`
+ * + 1)), whatever the job size: many when jobs are small (group commits of a few single-point
+ * requests), few when they are large, so a writer's memory follows points, not jobs. Never more than
+ * `concurrency` in all, never less than one per worker.
  */
 function createHeldPointsBound(
   options: Pick<BatchingWorkerOptions<BatchQueueKey>, 'concurrency' | 'maxBatchPoints' | 'maxInFlightWrites'>,
+  workers: number,
 ) {
   const target = options.maxBatchPoints * (options.maxInFlightWrites + 1)
   let averagePoints: number | undefined
   return {
     concurrencyAfter(jobPoints: number): number {
       averagePoints = averagePoints === undefined ? jobPoints : averagePoints * 0.9 + jobPoints * 0.1
-      return Math.max(1, Math.min(options.concurrency, Math.ceil(target / averagePoints)))
+      const total = Math.min(options.concurrency, Math.ceil(target / averagePoints))
+      return Math.max(1, Math.ceil(total / workers))
     },
   }
 }

@@ -27,7 +27,7 @@ it('a writer stores a job queued before columns as columns, and dead-letters dat
   const writer = createBatchingWorker({
     queue: 'storePostgres',
     connection: worker,
-    queuePrefix: prefix,
+    queuePrefixes: [prefix],
     concurrency: 10,
     maxBatchPoints: 1000,
     lingerMs: 5,

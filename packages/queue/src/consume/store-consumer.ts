@@ -1,8 +1,14 @@
-import { type RedisTargetEnv, redisTargetOf } from '@iotflow/config'
+import {
+  type RedisTargetEnv,
+  redisTargetOf,
+  type WriterPartitionsEnv,
+  writerPartitionsOf,
+} from '@iotflow/config'
 import { type DependencyState, probe, type ReadinessReport } from '@iotflow/runtime'
-import { readBacklog } from '../backlog/backlog.js'
+import { readBacklogByPartition } from '../backlog/backlog.js'
 import { type BacklogReport, backlogReport } from '../backlog/backlog-monitor.js'
 import { type BatchQueueKey, queueCatalog, storeQueues } from '../catalog.js'
+import { partitionPrefix, queueLayoutOf } from '../partitions.js'
 import {
   createRedisConnection,
   type RedisConnection,
@@ -20,7 +26,7 @@ import { type BatchingWorkerOptions, createBatchingWorker } from './batching-wor
 import { watchWriterHolds } from './writer-hold.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
-export interface WriterQueueConfig extends RedisTargetEnv {
+export interface WriterQueueConfig extends RedisTargetEnv, WriterPartitionsEnv {
   QUEUE_PREFIX: string
   WRITER_CONCURRENCY: number
   WRITER_MAX_BATCH_POINTS: number
@@ -64,10 +70,16 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
   await waitUntilRedisReady(connection, logger)
   await reportRedisDurability(connection, logger)
 
+  // The partitions this process consumes (WRITER_PARTITIONS, by default all of them).
+  const layout = queueLayoutOf(config)
+  const partitions = writerPartitionsOf(config)
+  const queuePrefixes = partitions.map((partition) => partitionPrefix(layout, partition))
+  if (layout.partitions > 1) logger.info({ queue, partitions }, 'consuming these queue partitions')
+
   const batching = createBatchingWorker({
     queue,
     connection,
-    queuePrefix: config.QUEUE_PREFIX,
+    queuePrefixes,
     concurrency: config.WRITER_CONCURRENCY,
     maxBatchPoints: config.WRITER_MAX_BATCH_POINTS,
     lingerMs: config.WRITER_LINGER_MS,
@@ -78,28 +90,31 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
     ...store,
   })
   const isStoreQueue = (storeQueues as readonly BatchQueueKey[]).includes(queue)
-  const completion = isStoreQueue
-    ? createBatchCompletionWorker(connection, config.QUEUE_PREFIX, logger)
-    : undefined
+  const completions = isStoreQueue
+    ? queuePrefixes.map((queuePrefix) => createBatchCompletionWorker(connection, queuePrefix, logger))
+    : []
   // A backup that died holding the store queues paused would stop every writer for good: its hold
   // is a lease, and the writers lift it once it lapses (writer-hold.ts).
-  const holdWatch = isStoreQueue ? watchWriterHolds(connection, config.QUEUE_PREFIX, logger) : undefined
-  const depths = createQueueDepths(connection, config.QUEUE_PREFIX, [queue])
+  const holdWatch = isStoreQueue ? watchWriterHolds(connection, layout, logger) : undefined
+  const depths = createQueueDepths(connection, layout, [queue], partitions)
   const { name } = queueCatalog[queue]
 
-  /** This queue's depths and backlog; undefined when Redis does not answer. */
+  /** This queue's depths and backlog in the partitions consumed; undefined when Redis does not answer. */
   async function queueState() {
     try {
-      const [queues, points, durability] = await Promise.all([
+      const [queues, byPartition, durability] = await Promise.all([
         depths.read(),
-        readBacklog(connection, config.QUEUE_PREFIX),
+        readBacklogByPartition(connection, layout),
         readRedisDurability(connection),
       ])
       if (!isStoreQueue || config.BACKLOG_MAX_POINTS === undefined)
         return { queues, redis_durability: durability }
+      const ours = Object.fromEntries(
+        partitions.map((partition) => [partition, { [name]: byPartition[partition]?.[name] ?? 0 }]),
+      )
       return {
         queues,
-        backlog: backlogReport({ [name]: points[name] ?? 0 }, config.BACKLOG_MAX_POINTS),
+        backlog: backlogReport(ours, config.BACKLOG_MAX_POINTS, layout),
         redis_durability: durability,
       }
     } catch {
@@ -124,7 +139,11 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
     },
     close() {
       closing ??= (async () => {
-        await Promise.all([batching.close(), completion?.close(), holdWatch?.close()])
+        await Promise.all([
+          batching.close(),
+          ...completions.map((completion) => completion.close()),
+          holdWatch?.close(),
+        ])
         await depths.close()
         await connection.quit().catch(() => connection.disconnect())
       })()

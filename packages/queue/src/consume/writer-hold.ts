@@ -2,11 +2,12 @@ import { randomUUID } from 'node:crypto'
 import { setTimeout as sleep } from 'node:timers/promises'
 import { Queue } from 'bullmq'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
+import { allPartitions, partitionPrefix, type QueueLayout, qualifiedByPartition } from '../partitions.js'
 import { onSharedConnection, type RedisConnection } from '../redis/connection.js'
 
 /**
- * A hold on the store writers, as a backup takes it: the store queues paused (BullMQ's queue-wide
- * pause flag, so every writer anywhere stops taking jobs) under a lease. The lease is a Redis key
+ * A hold on the store writers, as a backup takes it: the store queues of every queue partition paused
+ * (BullMQ's queue-wide pause flag, so every writer anywhere stops taking jobs) under a lease. The lease is a Redis key
  * holding the holder's token with a TTL (PX); the holder renews it while it works. When the holder
  * stops renewing (killed, crashed, cut off from Redis), the key expires and the writers, which look
  * every WRITER_HOLD_CHECK_MS, resume the queues the hold paused and log that a backup's hold lapsed.
@@ -106,13 +107,20 @@ export interface HoldOptions {
   onLapsedHold?: (lapsed: LapsedHold) => void
 }
 
-export function createWriterHolds(connection: RedisConnection, queuePrefix: string) {
-  const keys = writerHoldKeys(queuePrefix)
+export function createWriterHolds(connection: RedisConnection, layout: QueueLayout) {
+  // The lease under the base prefix; the store queues of every partition, named with their partition.
+  const keys = writerHoldKeys(layout.prefix)
   const queues = new Map(
-    storeQueues.map((key) => {
-      const name = queueCatalog[key].name as string
-      return [name, new Queue(name, { connection, prefix: bullPrefix(queuePrefix), ...onSharedConnection })]
-    }),
+    allPartitions(layout).flatMap((partition) =>
+      storeQueues.map((key) => {
+        const name = queueCatalog[key].name as string
+        const prefix = bullPrefix(partitionPrefix(layout, partition))
+        return [
+          qualifiedByPartition(layout, partition, name),
+          new Queue(name, { connection, prefix, ...onSharedConnection }),
+        ] as const
+      }),
+    ),
   )
   const queueNamed = (name: string) => queues.get(name)
   const claimer = randomUUID()
@@ -267,11 +275,11 @@ export type WriterHolds = ReturnType<typeof createWriterHolds>
  */
 export function watchWriterHolds(
   connection: RedisConnection,
-  queuePrefix: string,
+  layout: QueueLayout,
   logger: { warn(obj: object, msg?: string): void },
   checkMs: number = WRITER_HOLD_CHECK_MS,
 ): { close(): Promise<void> } {
-  const holds = createWriterHolds(connection, queuePrefix)
+  const holds = createWriterHolds(connection, layout)
   const stop = new AbortController()
   void (async () => {
     while (!stop.signal.aborted) {

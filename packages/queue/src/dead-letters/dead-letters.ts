@@ -3,6 +3,7 @@ import { type Job, Queue } from 'bullmq'
 import { backlogKey } from '../backlog/backlog.js'
 import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from '../catalog.js'
 import { pointsOfStoreJob } from '../job-payloads.js'
+import { allPartitions, partitionPrefix, type QueueLayout } from '../partitions.js'
 import type { RedisConnection } from '../redis/connection.js'
 
 /** The queues with a dead-letter set: the stores', the alert evaluator's and the alert deliveries'. */
@@ -16,6 +17,8 @@ export const deadLetterQueues: readonly DeadLetterQueueKey[] = [
 /** A job that failed for good: it stays in its queue's failed set until replayed. */
 export interface DeadLetter {
   queue: string
+  /** The queue partition of a device-batch queue; undefined for alert-deliver (not partitioned). */
+  partition: number | undefined
   jobId: string
   /** The batch of a store or alert-evaluate job; what an alert-deliver job delivers, and where. */
   batchId: string
@@ -31,10 +34,15 @@ export interface ReplayRequest {
   queues?: readonly DeadLetterQueueKey[]
   /** Only these job ids; every dead letter of the queues when omitted. */
   jobIds?: readonly string[]
+  /**
+   * Only in these queue partitions (a job id is one partition's: the same id may name another job
+   * in another); every partition when omitted. alert-deliver is in none and always looked in.
+   */
+  partitions?: readonly number[]
 }
 
 export interface ReplayReport {
-  replayed: { queue: string; jobId: string }[]
+  replayed: { queue: string; partition: number | undefined; jobId: string }[]
   /** Job ids asked for that are not in a failed set (already replayed, removed, or never failed). */
   notFound: string[]
 }
@@ -47,15 +55,25 @@ const PAGE = 500
  * to `wait` with its attempts reset, so it gets its full retry budget again; the writes are
  * idempotent, so replaying a job whose data was in fact stored changes nothing.
  */
-export function createDeadLetters(connection: RedisConnection, queuePrefix: string) {
-  const queues = new Map(
-    deadLetterQueues.map((key) => [
-      key,
-      new Queue(queueCatalog[key].name, { connection, prefix: bullPrefix(queuePrefix) }),
-    ]),
+export function createDeadLetters(connection: RedisConnection, layout: QueueLayout) {
+  // Each device-batch queue once per partition; alert-deliver once, under the base prefix.
+  const queueIn = (key: DeadLetterQueueKey, partition: number | undefined, queuePrefix: string) => ({
+    key,
+    partition,
+    queuePrefix,
+    queue: new Queue(queueCatalog[key].name, { connection, prefix: bullPrefix(queuePrefix) }),
+  })
+  const queues = deadLetterQueues.flatMap((key) =>
+    key === 'alertDeliver'
+      ? [queueIn(key, undefined, layout.prefix)]
+      : allPartitions(layout).map((partition) => queueIn(key, partition, partitionPrefix(layout, partition))),
   )
-  const selected = (keys: readonly DeadLetterQueueKey[] = deadLetterQueues) =>
-    keys.map((key) => [key, queues.get(key) as Queue] as const)
+  const selected = (keys: readonly DeadLetterQueueKey[] = deadLetterQueues, partitions?: readonly number[]) =>
+    queues.filter(
+      (entry) =>
+        keys.includes(entry.key) &&
+        (partitions === undefined || entry.partition === undefined || partitions.includes(entry.partition)),
+    )
 
   async function* failedJobs(queue: Queue): AsyncGenerator<Job> {
     // Oldest first, so failures arriving meanwhile only append; callers collect before replaying.
@@ -67,17 +85,17 @@ export function createDeadLetters(connection: RedisConnection, queuePrefix: stri
   }
 
   return {
-    async list(keys?: readonly DeadLetterQueueKey[]): Promise<DeadLetter[]> {
+    async list(keys?: readonly DeadLetterQueueKey[], partitions?: readonly number[]): Promise<DeadLetter[]> {
       const letters: DeadLetter[] = []
-      for (const [, queue] of selected(keys)) {
-        for await (const job of failedJobs(queue)) letters.push(toDeadLetter(queue.name, job))
+      for (const { queue, partition } of selected(keys, partitions)) {
+        for await (const job of failedJobs(queue)) letters.push(toDeadLetter(queue.name, partition, job))
       }
       return letters
     },
 
     async replay(request: ReplayRequest = {}): Promise<ReplayReport> {
       const report: ReplayReport = { replayed: [], notFound: [] }
-      for (const [key, queue] of selected(request.queues)) {
+      for (const { key, partition, queuePrefix, queue } of selected(request.queues, request.partitions)) {
         const jobs: Job[] = []
         if (request.jobIds) {
           for (const id of request.jobIds) {
@@ -94,7 +112,7 @@ export function createDeadLetters(connection: RedisConnection, queuePrefix: stri
           if (key === 'storePostgres' || key === 'storeInflux')
             await connection.hincrby(backlogKey(queuePrefix), queue.name, pointsOfStoreJob(job))
           await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
-          report.replayed.push({ queue: queue.name, jobId: job.id as string })
+          report.replayed.push({ queue: queue.name, partition, jobId: job.id as string })
         }
       }
       const found = new Set(report.replayed.map((r) => r.jobId))
@@ -102,16 +120,17 @@ export function createDeadLetters(connection: RedisConnection, queuePrefix: stri
       return report
     },
 
-    close: () => Promise.all([...queues.values()].map((q) => q.close())).then(() => undefined),
+    close: () => Promise.all(queues.map(({ queue }) => queue.close())).then(() => undefined),
   }
 }
 
 export type DeadLetters = ReturnType<typeof createDeadLetters>
 
-function toDeadLetter(queue: string, job: Job): DeadLetter {
+function toDeadLetter(queue: string, partition: number | undefined, job: Job): DeadLetter {
   if (queue === queueCatalog.alertDeliver.name) return alertDeliveryLetter(queue, job)
   return {
     queue,
+    partition,
     jobId: job.id as string,
     batchId: job.data?.batch_id,
     deviceIds: (job.data?.batches ?? []).map((b: { device_id: number }) => b.device_id),
@@ -133,6 +152,7 @@ function alertDeliveryLetter(queue: string, job: Job<AlertDeliveryPayload>): Dea
         : data.alerts.map((alert) => Number(alert.labels.device_id))
   return {
     queue,
+    partition: undefined,
     jobId: job.id as string,
     batchId: data.target === 'webhook' ? `webhook of rule ${data.rule_id}` : (data.target ?? 'alertmanager'),
     deviceIds,

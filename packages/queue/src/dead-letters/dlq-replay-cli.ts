@@ -6,23 +6,27 @@
  *   pnpm dlq:replay --all                             replay every one of them
  *   pnpm dlq:replay --queue store-influx --all        replay only InfluxDB's
  *   pnpm dlq:replay --queue store-influx --job 42 --job 43
+ *   pnpm dlq:replay --partition 3 --job 42              job 42 of queue partition 3 only
  *
- * Reads the Redis variables (REDIS_URL, or REDIS_SENTINELS…, or REDIS_CLUSTER_NODES) and QUEUE_PREFIX
- * like the apps. Exit code 1 when a job asked for was not found.
+ * Reads the Redis variables (REDIS_URL, or REDIS_SENTINELS…, or REDIS_CLUSTER_NODES), QUEUE_PREFIX and
+ * QUEUE_PARTITIONS like the apps, and looks in every partition unless --partition narrows it (job
+ * ids are per partition). Exit code 1 when a job asked for was not found.
  */
 import { parseArgs } from 'node:util'
 import { loadConfigOrExit, loadRedisConfig, redisTargetOf } from '@iotflow/config'
 import { queueCatalog } from '../catalog.js'
+import { queueLayoutOf } from '../partitions.js'
 import { createRedisConnection } from '../redis/connection.js'
 import { createDeadLetters, type DeadLetterQueueKey, deadLetterQueues } from './dead-letters.js'
 
 const USAGE =
-  'usage: pnpm dlq:replay [--queue store-postgres|store-influx|alert-evaluate|alert-deliver] [--all | --job <id> ...]'
+  'usage: pnpm dlq:replay [--queue store-postgres|store-influx|alert-evaluate|alert-deliver] [--partition <k> ...] [--all | --job <id> ...]'
 
 const { values } = parseArgs({
   options: {
     queue: { type: 'string', multiple: true },
     job: { type: 'string', multiple: true },
+    partition: { type: 'string', multiple: true },
     all: { type: 'boolean', default: false },
     help: { type: 'boolean', default: false },
   },
@@ -46,12 +50,27 @@ if (values.all && values.job) {
 }
 
 const config = loadConfigOrExit(() => loadRedisConfig())
+const layout = queueLayoutOf(config)
+const partitions = values.partition?.map((text) => {
+  const partition = Number(text)
+  if (!/^\d+$/.test(text) || partition >= layout.partitions) {
+    console.error(
+      `no queue partition ${JSON.stringify(text)}: QUEUE_PARTITIONS is ${layout.partitions} (partitions 0 to ${layout.partitions - 1})\n${USAGE}`,
+    )
+    process.exit(2)
+  }
+  return partition
+})
+/** A queue as the operator names it: with its partition when there are several. */
+const queueOf = (queue: string, partition: number | undefined) =>
+  layout.partitions > 1 && partition !== undefined ? `${queue} p${partition}` : queue
+
 const connection = createRedisConnection(redisTargetOf(config), 'producer', { enableOfflineQueue: true })
-const deadLetters = createDeadLetters(connection, config.QUEUE_PREFIX)
+const deadLetters = createDeadLetters(connection, layout)
 let exitCode = 0
 try {
   if (!values.all && !values.job) {
-    const letters = await deadLetters.list(queues)
+    const letters = await deadLetters.list(queues, partitions)
     if (letters.length === 0) console.log('no dead letters')
     for (const l of letters) {
       const when = l.failedAt ? new Date(l.failedAt).toISOString() : '?'
@@ -60,13 +79,13 @@ try {
           ? `${l.batchId}  device ${l.deviceIds.join(',')}`
           : `batch ${l.batchId}  device ${l.deviceIds.join(',')}  ${l.points} point(s)`
       console.log(
-        `${l.queue} job ${l.jobId}  ${what}  failed ${when} after ${l.attemptsMade} attempt(s): ${l.failedReason}`,
+        `${queueOf(l.queue, l.partition)} job ${l.jobId}  ${what}  failed ${when} after ${l.attemptsMade} attempt(s): ${l.failedReason}`,
       )
     }
     if (letters.length > 0) console.log(`\n${letters.length} dead letter(s); replay with --all or --job <id>`)
   } else {
-    const report = await deadLetters.replay({ queues, jobIds: values.job })
-    for (const r of report.replayed) console.log(`replayed ${r.queue} job ${r.jobId}`)
+    const report = await deadLetters.replay({ queues, jobIds: values.job, partitions })
+    for (const r of report.replayed) console.log(`replayed ${queueOf(r.queue, r.partition)} job ${r.jobId}`)
     for (const id of report.notFound) console.error(`job ${id}: not in a failed set`)
     console.log(`${report.replayed.length} job(s) replayed`)
     if (report.notFound.length > 0) exitCode = 1

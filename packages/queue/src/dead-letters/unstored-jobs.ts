@@ -2,6 +2,13 @@ import type { StoreBatchPayload } from '@iotflow/contracts'
 import { Job, Queue } from 'bullmq'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
 import { pointsOfStoreJob } from '../job-payloads.js'
+import {
+  allPartitions,
+  partitionPrefix,
+  type QueueLayout,
+  qualifiedByPartition,
+  unqualified,
+} from '../partitions.js'
 import { onSharedConnection, type RedisConnection } from '../redis/connection.js'
 
 /** The states of a store job whose points are not stored yet; `failed` is a dead letter. */
@@ -16,43 +23,68 @@ export interface UnevenBatches {
 }
 
 /**
- * Which acknowledged points are not stored yet, job by job, in each store queue: what a backup
- * needs to say what it holds (it holds the writers with writer-hold.ts). A store job is removed once
- * its batch is committed (or kept as completed), so a job that is gone was stored; one in the
- * failed set was not (it waits for a replay).
+ * Which acknowledged points are not stored yet, job by job, in each store queue over every queue
+ * partition: what a backup needs to say what it holds (it holds the writers with writer-hold.ts). A
+ * store job is removed once its batch is committed (or kept as completed), so a job that is gone was
+ * stored; one in the failed set was not (it waits for a replay). Results are per store queue name;
+ * job ids are qualified by their partition when there are several (qualifiedByPartition).
  */
-export function createUnstoredJobs(connection: RedisConnection, queuePrefix: string) {
+export function createUnstoredJobs(connection: RedisConnection, layout: QueueLayout) {
+  // Per store queue name, its queue in each partition (by partition number).
   const queues = new Map(
     storeQueues.map((key) => {
       const name = queueCatalog[key].name
-      return [
-        name as string,
-        new Queue<StoreBatchPayload>(name, {
-          connection,
-          prefix: bullPrefix(queuePrefix),
-          ...onSharedConnection,
-        }),
-      ]
+      const partitions = allPartitions(layout).map(
+        (partition) =>
+          new Queue<StoreBatchPayload>(name, {
+            connection,
+            prefix: bullPrefix(partitionPrefix(layout, partition)),
+            ...onSharedConnection,
+          }),
+      )
+      return [name as string, partitions]
     }),
   )
-  const queueNamed = (name: string) => {
-    const queue = queues.get(name)
-    if (!queue) throw new Error(`not a store queue: ${name}`)
-    return queue
+  const queuesNamed = (name: string) => {
+    const partitions = queues.get(name)
+    if (!partitions) throw new Error(`not a store queue: ${name}`)
+    return partitions
   }
+  /** The job a qualified id names, in its partition's queue; undefined for an id of no partition. */
+  const jobOf = (name: string, id: string) => {
+    const where = unqualified(layout, id)
+    const queue = where && queuesNamed(name)[where.partition]
+    return where && queue ? { queue, id: where.text } : undefined
+  }
+  /** Jobs of every partition of a store queue, with their qualified ids. */
+  const qualifiedIds = async (name: string, read: (queue: Queue<StoreBatchPayload>) => Promise<string[]>) =>
+    (
+      await Promise.all(
+        queuesNamed(name).map(async (queue, partition) =>
+          (await read(queue)).map((id) => qualifiedByPartition(layout, partition, id)),
+        ),
+      )
+    ).flat()
   return {
     /** Every store queue's unstored job ids now (one script per queue, so no job is missed moving). */
     async ids(): Promise<Record<string, string[]>> {
       const entries = await Promise.all(
-        [...queues].map(async ([name, queue]) => [name, await queue.getRanges([...UNSTORED_STATES], 0, -1)]),
+        [...queues.keys()].map(async (name) => [
+          name,
+          await qualifiedIds(name, (queue) => queue.getRanges([...UNSTORED_STATES], 0, -1)),
+        ]),
       )
       return Object.fromEntries(entries)
     },
 
     /** Of `ids`, those still unstored, with their state (`failed`: a dead letter, waiting for a replay). */
     async stillUnstored(queueName: string, ids: readonly string[]): Promise<Map<string, string>> {
-      const queue = queueNamed(queueName)
-      const states = await Promise.all(ids.map((id) => queue.getJobState(id)))
+      const states = await Promise.all(
+        ids.map((id) => {
+          const job = jobOf(queueName, id)
+          return job ? job.queue.getJobState(job.id) : 'unknown'
+        }),
+      )
       const unstored = new Map<string, string>()
       ids.forEach((id, i) => {
         const state = states[i] as string
@@ -63,8 +95,12 @@ export function createUnstoredJobs(connection: RedisConnection, queuePrefix: str
 
     /** The points the jobs `ids` carry (a job gone since counts none: it was stored). */
     async pointsOf(queueName: string, ids: readonly string[]): Promise<number> {
-      const queue = queueNamed(queueName)
-      const jobs = await Promise.all(ids.map((id) => Job.fromId<StoreBatchPayload>(queue, id)))
+      const jobs = await Promise.all(
+        ids.map((id) => {
+          const job = jobOf(queueName, id)
+          return job ? Job.fromId<StoreBatchPayload>(job.queue, job.id) : undefined
+        }),
+      )
       return jobs.reduce((sum, job) => sum + (job ? pointsOfStoreJob(job) : 0), 0)
     },
 
@@ -75,14 +111,27 @@ export function createUnstoredJobs(connection: RedisConnection, queuePrefix: str
      * lacks; with the writers running it is a moment's guess.
      */
     async unevenBatches(): Promise<UnevenBatches> {
+      // A batch id is a flow's, and a flow is in one partition: comparing over all of them is safe.
       const entries = await Promise.all(
-        [...queues].map(async ([name, queue]) => {
-          const [queued, failed] = await Promise.all([
-            queue.getJobs([...QUEUED_STATES], 0, -1),
-            queue.getJobs(['failed'], 0, -1),
-          ])
-          const present = queued.filter((job): job is Job<StoreBatchPayload> => Boolean(job?.id && job.data))
-          const unstored = new Set([...present, ...failed].map((job) => job?.data?.batch_id))
+        [...queues].map(async ([name, partitions]) => {
+          const read = await Promise.all(
+            partitions.map(async (queue, partition) => {
+              const [queued, failed] = await Promise.all([
+                queue.getJobs([...QUEUED_STATES], 0, -1),
+                queue.getJobs(['failed'], 0, -1),
+              ])
+              return { partition, queued, failed }
+            }),
+          )
+          const present = read.flatMap(({ partition, queued }) =>
+            queued
+              .filter((job): job is Job<StoreBatchPayload> => Boolean(job?.id && job.data))
+              .map((job) => ({ id: qualifiedByPartition(layout, partition, job.id as string), job })),
+          )
+          const failed = read.flatMap(({ failed }) => failed)
+          const unstored = new Set(
+            [...present.map(({ job }) => job), ...failed].map((job) => job?.data?.batch_id),
+          )
           return { name, queued: present, unstored }
         }),
       )
@@ -90,21 +139,24 @@ export function createUnstoredJobs(connection: RedisConnection, queuePrefix: str
       for (const { name, queued } of entries) {
         const others = entries.filter((entry) => entry.name !== name)
         lacking[name] = queued
-          .filter((job) => others.every((other) => !other.unstored.has(job.data.batch_id)))
-          .map((job) => ({ id: job.id as string, payload: job.data }))
+          .filter(({ job }) => others.every((other) => !other.unstored.has(job.data.batch_id)))
+          .map(({ id, job }) => ({ id, payload: job.data }))
       }
       return { lacking }
     },
 
-    /** Writers connected to each store queue (BullMQ's CLIENT LIST of its workers). */
+    /** Writers connected to each store queue (BullMQ's CLIENT LIST of its workers), over all partitions. */
     async writersConnected(): Promise<Record<string, number>> {
       const entries = await Promise.all(
-        [...queues].map(async ([name, queue]) => [name, await queue.getWorkersCount()] as const),
+        [...queues].map(async ([name, partitions]) => {
+          const counts = await Promise.all(partitions.map((queue) => queue.getWorkersCount()))
+          return [name, counts.reduce((sum, n) => sum + n, 0)] as const
+        }),
       )
       return Object.fromEntries(entries)
     },
 
-    close: () => Promise.all([...queues.values()].map((q) => q.close())).then(() => undefined),
+    close: () => Promise.all([...queues.values()].flat().map((q) => q.close())).then(() => undefined),
   }
 }
 

@@ -5,6 +5,7 @@ import { describe, expect, it } from 'vitest'
 import { readBacklog } from '../backlog/backlog.js'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
 import { createBatchCompletionWorker } from '../consume/batch-completion-worker.js'
+import { queueLayout } from '../partitions.js'
 import { createRedisConnection } from '../redis/connection.js'
 import { createBatchStatusReader } from '../status/batch-status.js'
 import { createBatchEnqueuer, type NewBatch } from './enqueue.js'
@@ -25,7 +26,7 @@ describe('the alert fan-out', () => {
     const redis = test.redis()
     const prefix = test.prefix
     let alertsOn = false
-    const enqueuer = createBatchEnqueuer(redis, prefix, {}, { alertFanOut: () => alertsOn })
+    const enqueuer = createBatchEnqueuer(redis, queueLayout(prefix), {}, { alertFanOut: () => alertsOn })
     const options = { connection: redis, prefix: bullPrefix(prefix), skipVersionCheck: true }
     const alertQueue = new Queue(queueCatalog.alertEvaluate.name, options)
 
@@ -41,7 +42,7 @@ describe('the alert fan-out', () => {
     })
     expect(job?.parentKey).toBeUndefined()
     // Only the store queues count: 2 batches of 2 points each.
-    expect(await readBacklog(redis, prefix)).toEqual({ 'store-postgres': 4, 'store-influx': 4 })
+    expect(await readBacklog(redis, queueLayout(prefix))).toEqual({ 'store-postgres': 4, 'store-influx': 4 })
 
     // Both stores done, the alert job still waiting: the batch reads "stored".
     const worker = createRedisConnection(serviceUrls.redis, 'worker')
@@ -53,7 +54,7 @@ describe('the alert fan-out', () => {
         }),
     )
     const completion = createBatchCompletionWorker(worker, prefix, silent)
-    const status = createBatchStatusReader(redis, prefix)
+    const status = createBatchStatusReader(redis, queueLayout(prefix))
     await waitFor(async () => (await status.read(batchId))?.status === 'stored', {
       what: 'the batch to be stored',
     })

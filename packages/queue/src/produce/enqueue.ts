@@ -14,6 +14,7 @@ import {
   storeJobOptionsWith,
   storeQueues,
 } from '../catalog.js'
+import { allPartitions, partitionOfDevice, partitionPrefix, type QueueLayout } from '../partitions.js'
 import type { RedisConnection } from '../redis/connection.js'
 import { createBacklogCountingFlowProducer } from './backlog-counting-flow-producer.js'
 import { type ReplicaAck, waitForReplicas } from './replica-ack.js'
@@ -30,10 +31,14 @@ export interface BatchEnqueuer {
    */
   enqueue(batch: NewBatch, admission?: Promise<unknown>): Promise<{ batchId: string }>
   /**
-   * Several device batches (of any devices) as one batch: all of them are queued, or none. Resolves
-   * with the id of the batch that carries them, once per batch given.
+   * Several device batches (of any devices) as one batch per queue partition: all of a partition's
+   * are queued, or none. Resolves with the id of the batch that carries each, once per batch given;
+   * rejects when any partition's could not be queued (the others' may be: a retry is harmless, as
+   * points are keyed by device and time).
    */
   enqueueMany(batches: NewBatch[]): Promise<{ batchId: string }[]>
+  /** The queue partition a device's batches go to: batches of different partitions never share a flow. */
+  partitionOf(deviceId: number): number
   close(): Promise<void>
 }
 
@@ -56,25 +61,55 @@ export interface BatchEnqueuerOptions {
  * numbers of the store jobs' retry policy (STORE_JOB_ATTEMPTS, STORE_JOB_BACKOFF_MS). The alert
  * evaluator's job, when there is one, is a second flow of the same `addBulk`, hence the same MULTI:
  * a flow of its own rather than a child, so that it never holds back the parent's completion (the
- * batch's "stored") and is not counted in the store backlog.
+ * batch's "stored") and is not counted in the store backlog. Each device's batches go to its queue
+ * partition (partitions.ts); device batches of several partitions become one flow per partition.
  */
 export function createBatchEnqueuer(
   connection: RedisConnection,
-  queuePrefix: string,
+  layout: QueueLayout,
   retry: StoreRetryOverrides = {},
   options: BatchEnqueuerOptions = {},
 ): BatchEnqueuer {
-  // Counts each store job's points into the backlog, in the same MULTI (backlog.ts).
-  const flows = createBacklogCountingFlowProducer(connection, queuePrefix)
+  // Per partition, counting each store job's points into its backlog in the same MULTI (backlog.ts).
+  const flowsOf = allPartitions(layout).map((partition) => {
+    const queuePrefix = partitionPrefix(layout, partition)
+    return { queuePrefix, producer: createBacklogCountingFlowProducer(connection, queuePrefix) }
+  })
   const storeOptions = Object.fromEntries(
     storeQueues.map((key) => [key, storeJobOptionsWith(key, retry)]),
   ) as Record<StoreQueueKey, JobsOptions>
-  async function enqueueMany(batches: NewBatch[]) {
+  const partitionOf = (deviceId: number) => partitionOfDevice(layout, deviceId)
+
+  /** One partition's device batches as one flow, in one MULTI. */
+  async function enqueueFlow(partition: number, batches: NewBatch[]): Promise<string> {
+    const { queuePrefix, producer } = flowsOf[partition] as (typeof flowsOf)[number]
     const flow = fanOut(batches, storeOptions)
-    if (options.alertFanOut?.()) await flows.addBulk([flow.job, alertEvaluation(flow.job)])
-    else await flows.add(flow.job)
+    if (options.alertFanOut?.()) await producer.addBulk([flow.job, alertEvaluation(flow.job)])
+    else await producer.add(flow.job)
     if (options.replicasAck) await waitForReplicas(connection, queuePrefix, options.replicasAck)
-    return batches.map(() => ({ batchId: flow.batchId }))
+    return flow.batchId
+  }
+
+  async function enqueueMany(batches: NewBatch[]) {
+    if (layout.partitions === 1) {
+      const batchId = await enqueueFlow(0, batches)
+      return batches.map(() => ({ batchId }))
+    }
+    const byPartition = new Map<number, NewBatch[]>()
+    for (const batch of batches) {
+      const partition = partitionOf(batch.device_id)
+      const group = byPartition.get(partition)
+      if (group) group.push(batch)
+      else byPartition.set(partition, [batch])
+    }
+    const ids = new Map(
+      await Promise.all(
+        [...byPartition].map(
+          async ([partition, group]) => [partition, await enqueueFlow(partition, group)] as const,
+        ),
+      ),
+    )
+    return batches.map((batch) => ({ batchId: ids.get(partitionOf(batch.device_id)) as string }))
   }
   return {
     async enqueue(batch, admission) {
@@ -83,7 +118,8 @@ export function createBatchEnqueuer(
       return queued as { batchId: string }
     },
     enqueueMany,
-    close: () => flows.close(),
+    partitionOf,
+    close: () => Promise.all(flowsOf.map(({ producer }) => producer.close())).then(() => undefined),
   }
 }
 

@@ -3,6 +3,7 @@ import { startPrivateRedis } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import type { Redis } from 'ioredis'
 import { describe, expect, it } from 'vitest'
+import { queueLayout } from '../partitions.js'
 import { createRedisConnection, waitForReady } from '../redis/connection.js'
 import { createQueueDepths } from '../status/queue-depths.js'
 import { type BatchEnqueuer, createBatchEnqueuer, type NewBatch } from './enqueue.js'
@@ -32,7 +33,7 @@ describe('group commit enqueuer (real Redis)', () => {
 
   it('queues 300 batches of 300 devices as a few batches (one job per store each), each caller told its own', async () => {
     const redis = connection()
-    const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, prefix))
+    const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, queueLayout(prefix)))
     const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 2, maxInFlight: 2 })
     const results = await Promise.all(
       Array.from({ length: 300 }, (_, i) => enqueuer.enqueue(batch(i + 1, 2))),
@@ -42,7 +43,7 @@ describe('group commit enqueuer (real Redis)', () => {
     expect(Math.max(...calls)).toBeLessThanOrEqual(500) // 1,000 points at 2 per batch
     expect(new Set(results.map((r) => r.batchId)).size).toBe(calls.length)
 
-    const depths = createQueueDepths(redis, prefix)
+    const depths = createQueueDepths(redis, queueLayout(prefix))
     const counts = await depths.read()
     await depths.close()
     expect(counts['store-postgres']?.waiting).toBe(calls.length)
@@ -57,7 +58,7 @@ describe('group commit enqueuer (real Redis)', () => {
   it("runs each caller's admission while its batch gathers, and leaves a refused batch out of the group", async () => {
     const redis = connection()
     const admissionPrefix = more()
-    const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, admissionPrefix))
+    const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, queueLayout(admissionPrefix)))
     const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 20, maxInFlight: 2 })
     const refusal = new Error('over its rate limit')
     let checked = 0
@@ -90,7 +91,7 @@ describe('group commit enqueuer (real Redis)', () => {
   it('merges the batches of one device that arrive together into one device batch with all their points', async () => {
     const redis = connection()
     const mergePrefix = more()
-    const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, mergePrefix))
+    const { enqueuer: inner, calls } = counting(createBatchEnqueuer(redis, queueLayout(mergePrefix)))
     const enqueuer = createGroupCommitEnqueuer(inner, { maxPoints: 1000, lingerMs: 5, maxInFlight: 1 })
     const results = await Promise.all(Array.from({ length: 30 }, (_, i) => enqueuer.enqueue(batch(i % 3, 1))))
     expect(calls).toEqual([3])
@@ -109,7 +110,7 @@ describe('group commit enqueuer (real Redis)', () => {
   it('keeps the traceparent of every traced request it merges, and adds none to untraced ones', async () => {
     const redis = connection()
     const tracePrefix = more()
-    const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, tracePrefix), {
+    const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, queueLayout(tracePrefix)), {
       maxPoints: 1000,
       lingerMs: 5,
       maxInFlight: 1,
@@ -139,7 +140,7 @@ describe('group commit enqueuer (real Redis)', () => {
       connection.on('error', () => {})
       try {
         await waitForReady(connection)
-        const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(connection, prefix), {
+        const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(connection, queueLayout(prefix)), {
           maxPoints: 1000,
           lingerMs: 1,
           maxInFlight: 1,

@@ -14,12 +14,12 @@ interface Pending {
  * Group commit for producers that queue many small batches (single-point requests, one batch per
  * MQTT message). Batches handed in one by one are gathered until `maxPoints` points wait or the
  * oldest has waited `lingerMs` (while `maxInFlight` enqueues run, new batches gather for the next),
- * and the group is queued as ONE batch, whatever devices it holds: one MULTI and one job per store,
- * however many requests it carries. The batches of one device are merged (a point is identified by
- * device and timestamp, so merging changes nothing stored). Each caller's promise resolves only once
- * the MULTI that carried its batch succeeded, with that batch's id, and rejects with the MULTI's
- * error otherwise: an acknowledgement still waits for its own enqueue. A caller's `admission` runs
- * while its batch gathers and is awaited at the flush; a batch it refuses is left out.
+ * and the group is queued as ONE batch per queue partition, whatever devices it holds: one MULTI and
+ * one job per store and partition, however many requests it carries. The batches of one device are
+ * merged. Each caller's promise resolves only once the MULTI that carried its batch succeeded, with
+ * that batch's id, and rejects with the MULTI's error otherwise: an acknowledgement still waits for
+ * its own enqueue. A caller's `admission` runs while its batch gathers and is awaited at the flush;
+ * a batch it refuses is left out.
  */
 export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: GathererLimits): BatchEnqueuer {
   const gatherer = new JobGatherer<Pending>(async (gathered) => {
@@ -33,29 +33,26 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
       return false
     })
     if (items.length === 0) return failures
-    const byDevice = new Map<string, NewBatch[]>()
-    for (const { value } of items) {
-      const key = `${value.batch.device_id}\u0000${value.batch.device_type ?? ''}`
-      const group = byDevice.get(key)
-      if (group) group.push(value.batch)
-      else byDevice.set(key, [value.batch])
+    // One MULTI per queue partition: a flow never spans partitions (each is its own cluster slot),
+    // and a partition whose MULTI fails fails only its own callers.
+    const byPartition = new Map<number, typeof items>()
+    for (const item of items) {
+      const partition = inner.partitionOf(item.value.batch.device_id)
+      const group = byPartition.get(partition)
+      if (group) group.push(item)
+      else byPartition.set(partition, [item])
     }
-    // A device's lone batch goes as it came; only several of one device are merged (one copy).
-    const merged = [...byDevice.values()].map((group) => {
-      const [first] = group as [NewBatch, ...NewBatch[]]
-      if (group.length === 1) return first
-      const merged: NewBatch = {
-        ...first,
-        received_at: Math.min(...group.map((b) => b.received_at)),
-        points: group.flatMap((b) => b.points),
-      }
-      // Each traced request stays linkable from the writers' batch write.
-      const traceparents = group.flatMap((b) => b.traceparents ?? [])
-      if (traceparents.length > 0) merged.traceparents = traceparents
-      return merged
+    const outcomes = await Promise.allSettled(
+      [...byPartition.values()].map(async (group) => {
+        const [queued] = await inner.enqueueMany(mergedByDevice(group.map(({ value }) => value.batch)))
+        for (const { value } of group) value.queuedAs = queued?.batchId
+      }),
+    )
+    ;[...byPartition.values()].forEach((group, i) => {
+      const outcome = outcomes[i]
+      if (outcome?.status === 'rejected')
+        for (const { id } of group) failures.set(id, asError(outcome.reason))
     })
-    const [queued] = await inner.enqueueMany(merged)
-    for (const { value } of items) value.queuedAs = queued?.batchId
     return failures.size > 0 ? failures : undefined
   }, limits)
 
@@ -71,9 +68,37 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
       return { batchId: pending.queuedAs as string }
     },
     enqueueMany: (batches) => inner.enqueueMany(batches),
+    partitionOf: (deviceId) => inner.partitionOf(deviceId),
     close() {
       closing ??= gatherer.drain().then(() => inner.close())
       return closing
     },
   }
+}
+
+/**
+ * The batches of one device merged (a point is identified by device and timestamp, so merging
+ * changes nothing stored); a device's lone batch goes as it came.
+ */
+function mergedByDevice(batches: NewBatch[]): NewBatch[] {
+  const byDevice = new Map<string, NewBatch[]>()
+  for (const batch of batches) {
+    const key = `${batch.device_id}\u0000${batch.device_type ?? ''}`
+    const group = byDevice.get(key)
+    if (group) group.push(batch)
+    else byDevice.set(key, [batch])
+  }
+  return [...byDevice.values()].map((group) => {
+    const [first] = group as [NewBatch, ...NewBatch[]]
+    if (group.length === 1) return first
+    const merged: NewBatch = {
+      ...first,
+      received_at: Math.min(...group.map((b) => b.received_at)),
+      points: group.flatMap((b) => b.points),
+    }
+    // Each traced request stays linkable from the writers' batch write.
+    const traceparents = group.flatMap((b) => b.traceparents ?? [])
+    if (traceparents.length > 0) merged.traceparents = traceparents
+    return merged
+  })
 }

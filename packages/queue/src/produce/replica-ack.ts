@@ -19,8 +19,8 @@ export class ReplicasNotAcknowledgedError extends Error {
 /**
  * Waits (Redis WAIT) until `ack.replicas` replicas hold every write this connection made so far,
  * the batch just queued among them. WAIT counts the writes of the connection it is sent on, so on a
- * cluster it goes to the connection of the master that holds the queues' slot (the `{prefix}` hash
- * tag), the one the MULTI went to.
+ * cluster it goes to the connection of the master that holds the slot of `queuePrefix` (a queue
+ * partition's prefix, whose hash tag the flow's MULTI used), the one the MULTI went to.
  */
 export async function waitForReplicas(
   connection: RedisConnection,

@@ -1,5 +1,6 @@
 import { Job, Queue } from 'bullmq'
 import { bullPrefix, type QueuePayloads, queueCatalog, type StoreQueueKey, storeQueues } from '../catalog.js'
+import { allPartitions, partitionPrefix, type QueueLayout } from '../partitions.js'
 import { onSharedConnection, type RedisConnection } from '../redis/connection.js'
 
 export type StoreState = 'queued' | 'stored' | 'failed'
@@ -29,10 +30,28 @@ const storeNames: Record<StoreQueueKey, 'postgres' | 'influxdb'> = {
 }
 
 /**
- * Reads where a batch is from its fan-out: the parent job (kept a day after completion, the newest 100,000 at most) and the
- * state of each child. Undefined when the batch is unknown or expired.
+ * Reads where a batch is from its fan-out: the parent job (kept a day after completion, the newest
+ * 100,000 at most) and the state of each child. Undefined when the batch is unknown or expired. A
+ * batch id does not say its queue partition: every partition is asked at once (one lookup each),
+ * and the one holding the parent answers.
  */
-export function createBatchStatusReader(connection: RedisConnection, queuePrefix: string) {
+export function createBatchStatusReader(connection: RedisConnection, layout: QueueLayout) {
+  const partitions = allPartitions(layout).map((partition) =>
+    createPartitionStatusReader(connection, partitionPrefix(layout, partition)),
+  )
+  return {
+    async read(batchId: string): Promise<BatchStatus | undefined> {
+      const found = await Promise.all(partitions.map((reader) => reader.read(batchId)))
+      return found.find((status) => status !== undefined)
+    },
+    close: () => Promise.all(partitions.map((reader) => reader.close())).then(() => undefined),
+  }
+}
+
+export type BatchStatusReader = ReturnType<typeof createBatchStatusReader>
+
+/** The batch status reader of one partition (`queuePrefix` a partitionPrefix). */
+function createPartitionStatusReader(connection: RedisConnection, queuePrefix: string) {
   const prefix = bullPrefix(queuePrefix)
   const options = { connection, prefix, ...onSharedConnection }
   const batches = new Queue<QueuePayloads['batches']>(queueCatalog.batches.name, options)
@@ -78,5 +97,3 @@ export function createBatchStatusReader(connection: RedisConnection, queuePrefix
       Promise.all([batches.close(), ...Object.values(stores).map((q) => q.close())]).then(() => undefined),
   }
 }
-
-export type BatchStatusReader = ReturnType<typeof createBatchStatusReader>

@@ -1,31 +1,60 @@
 import { Queue } from 'bullmq'
 import { bullPrefix, type QueueKey, queueCatalog, storeQueues } from '../catalog.js'
+import { allPartitions, partitionPrefix, type QueueLayout } from '../partitions.js'
 import { onSharedConnection, type RedisConnection } from '../redis/connection.js'
 
 export type JobCounts = Record<'waiting' | 'active' | 'delayed' | 'failed' | 'prioritized', number>
 
-/** Reads how many jobs each store queue (or each of `keys`) holds per state (health, metrics, dashboards). */
+/** One queue of one partition, and its jobs per state. */
+export interface PartitionDepth {
+  partition: number
+  queue: string
+  counts: JobCounts
+}
+
+/**
+ * Reads how many jobs each store queue (or each of `keys`) holds per state (health, metrics,
+ * dashboards), in each of `partitions` (every partition of the layout unless given).
+ */
 export function createQueueDepths(
   connection: RedisConnection,
-  queuePrefix: string,
+  layout: QueueLayout,
   keys: readonly QueueKey[] = storeQueues,
+  partitions: readonly number[] = allPartitions(layout),
 ) {
-  const queues = keys.map(
-    (key) =>
-      new Queue(queueCatalog[key].name, {
+  const queues = partitions.flatMap((partition) =>
+    keys.map((key) => ({
+      partition,
+      queue: new Queue(queueCatalog[key].name, {
         connection,
-        prefix: bullPrefix(queuePrefix),
+        prefix: bullPrefix(partitionPrefix(layout, partition)),
         ...onSharedConnection,
       }),
+    })),
   )
+  async function readByPartition(): Promise<PartitionDepth[]> {
+    const counts = await Promise.all(
+      queues.map(({ queue }) => queue.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized')),
+    )
+    return queues.map(({ partition, queue }, i) => ({
+      partition,
+      queue: queue.name,
+      counts: counts[i] as JobCounts,
+    }))
+  }
   return {
+    /** Each queue's jobs per state, summed over the partitions. */
     async read(): Promise<Record<string, JobCounts>> {
-      const counts = await Promise.all(
-        queues.map((q) => q.getJobCounts('waiting', 'active', 'delayed', 'failed', 'prioritized')),
-      )
-      return Object.fromEntries(queues.map((q, i) => [q.name, counts[i] as JobCounts]))
+      const totals: Record<string, JobCounts> = {}
+      for (const { queue, counts } of await readByPartition()) {
+        const total: Record<string, number> = totals[queue] ?? {}
+        for (const [state, count] of Object.entries(counts)) total[state] = (total[state] ?? 0) + count
+        totals[queue] = total as JobCounts
+      }
+      return totals
     },
-    close: () => Promise.all(queues.map((q) => q.close())).then(() => undefined),
+    readByPartition,
+    close: () => Promise.all(queues.map(({ queue }) => queue.close())).then(() => undefined),
   }
 }
 

@@ -7,6 +7,7 @@ import {
   refusalReasonOf,
   type Transport,
 } from '@iotflow/metrics'
+import { backlogByPartition } from '@iotflow/queue'
 import type { FastifyInstance } from 'fastify'
 import fp from 'fastify-plugin'
 
@@ -35,8 +36,8 @@ export default fp(
     fastify.decorate('metrics', metrics)
     metrics.readOnScrape({
       dependencies: async () => (await fastify.readiness()).dependencies,
-      queues: () => fastify.queueDepths.read(),
-      backlog: async () => (await fastify.backlog.readNow()).points,
+      queues: () => fastify.queueDepths.readByPartition(),
+      backlog: async () => backlogByPartition(await fastify.backlog.readNow()),
     })
     metrics.backlogLimit.set(fastify.backlog.limit)
     fastify.decorateRequest('ingestedPoints', null)

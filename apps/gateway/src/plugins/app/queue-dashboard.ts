@@ -2,35 +2,52 @@ import { createBullBoard } from '@bull-board/api'
 import { BullMQAdapter } from '@bull-board/api/bullMQAdapter'
 import { FastifyAdapter } from '@bull-board/fastify'
 import type { ErrorResponse } from '@iotflow/contracts'
-import { bullPrefix, queueCatalog } from '@iotflow/queue'
+import {
+  allPartitions,
+  bullPrefix,
+  partitionPrefix,
+  type QueueLayout,
+  qualifiedByPartition,
+  queueCatalog,
+} from '@iotflow/queue'
 import { Queue } from 'bullmq'
 import type { FastifyInstance, FastifyRequest } from 'fastify'
 import fp from 'fastify-plugin'
 import { ADMIN_SCHEME, isChange } from './authentication.js'
 
 export interface QueueDashboardOptions {
-  queuePrefix: string
+  /** Every queue partition is shown. */
+  queues: QueueLayout
   basePath?: string
 }
 
 const BASIC_SCHEME = /^basic\s+(.+)$/i
 
 /**
- * bull-board at /admin/queues for every queue of the pipeline: jobs per state, retry and replay
- * of failed ones. Operators only: a browser logs in with HTTP basic auth (any user name, the admin
+ * bull-board at /admin/queues for every queue of the pipeline, in every queue partition (named
+ * `p<k>/<queue>` when there are several): jobs per state, retry and replay of failed ones. Operators only: a browser logs in with HTTP basic auth (any user name, the admin
  * token or an operator token as password); scripts may send `Authorization: Bearer <token>` as
  * elsewhere. A `read` token sees everything and changes nothing (retry, clean, promote: 403).
  */
 export default fp(
   async (fastify: FastifyInstance, options: QueueDashboardOptions) => {
     const basePath = options.basePath ?? '/admin/queues'
-    const queues = Object.values(queueCatalog).map(
-      (entry) =>
-        new Queue(entry.name, { connection: fastify.redis, prefix: bullPrefix(options.queuePrefix) }),
+    const layout = options.queues
+    const queueIn = (name: string, queuePrefix: string) =>
+      new Queue(name, { connection: fastify.redis, prefix: bullPrefix(queuePrefix) })
+    // The device-batch queues once per partition; the alert deliveries once, under the base prefix.
+    const boards = Object.entries(queueCatalog).flatMap(([key, entry]) =>
+      key === 'alertDeliver'
+        ? [{ queue: queueIn(entry.name, layout.prefix), label: '' }]
+        : allPartitions(layout).map((partition) => ({
+            queue: queueIn(entry.name, partitionPrefix(layout, partition)),
+            label: qualifiedByPartition(layout, partition, ''),
+          })),
     )
+    const queues = boards.map(({ queue }) => queue)
     const serverAdapter = new FastifyAdapter().setBasePath(basePath)
     createBullBoard({
-      queues: queues.map((queue) => new BullMQAdapter(queue)),
+      queues: boards.map(({ queue, label }) => new BullMQAdapter(queue, { prefix: label })),
       serverAdapter,
       options: { uiConfig: { boardTitle: 'IoTFlow queues' } },
     })

@@ -5,6 +5,7 @@ import {
   createQueueDepths,
   createRedisConnection,
   type QueueDepths,
+  type QueueLayout,
   type RedisConnection,
   reportRedisDurability,
   waitUntilRedisReady,
@@ -23,7 +24,8 @@ declare module 'fastify' {
 
 export interface QueuePluginOptions {
   redisTarget: RedisTarget
-  queuePrefix: string
+  /** QUEUE_PREFIX and QUEUE_PARTITIONS: the depths and batch statuses cover every partition. */
+  queues: QueueLayout
 }
 
 /**
@@ -39,8 +41,8 @@ export default fp(
     await waitUntilRedisReady(redis, fastify.log)
     await reportRedisDurability(redis, fastify.log)
     fastify.decorate<RedisConnection>('redis', redis)
-    const queueDepths = createQueueDepths(redis, options.queuePrefix)
-    const batchStatus = createBatchStatusReader(redis, options.queuePrefix)
+    const queueDepths = createQueueDepths(redis, options.queues)
+    const batchStatus = createBatchStatusReader(redis, options.queues)
     fastify.decorate('batchStatus', batchStatus)
     fastify.decorate('queueDepths', queueDepths)
     fastify.addHook('onClose', async () => {

@@ -1,0 +1,63 @@
+import { spawnSync } from 'node:child_process'
+import { setTimeout as sleep } from 'node:timers/promises'
+import { freePort, waitFor } from '@iotflow/testkit'
+import { type AppName, type AppProcess, spawnApp } from './app-process.js'
+
+/**
+ * Starts apps as real processes on the environment `env()` gives (read at each start, so a test may
+ * set it in its beforeAll), each on a free port, and resolves with its URL once /health/ready says
+ * ready. `stopAll` SIGKILLs every app it started.
+ */
+export function createAppStarter(env: () => Record<string, string>) {
+  const running: AppProcess[] = []
+  return {
+    /** Every app started so far (for a failing test's message: what each said). */
+    running: running as readonly AppProcess[],
+    async start(name: AppName, extra: Record<string, string> = {}): Promise<string> {
+      const port = await freePort()
+      const app = spawnApp(name, {
+        ...env(),
+        ...extra,
+        ...(name === 'gateway' ? { PORT: String(port) } : { HEALTH_PORT: String(port) }),
+      })
+      running.push(app)
+      const url = `http://127.0.0.1:${port}`
+      await waitFor(
+        async () => {
+          if (!app.running()) throw new Error(`${name} exited:\n${app.output()}`)
+          return (await fetch(`${url}/health/ready`).catch(() => undefined))?.ok === true
+        },
+        { timeoutMs: 60_000, intervalMs: 200, what: `${name} to be ready` },
+      )
+      return url
+    },
+    stopAll: () => Promise.all(running.map((app) => app.stop('SIGKILL'))).then(() => undefined),
+  }
+}
+
+/** POSTs points to /api/v1/telemetry, again on 503 (Redis failing over) until answered otherwise. */
+export async function postTelemetry(
+  gateway: string,
+  apiKey: string,
+  points: { timestamp: number; data: object }[],
+): Promise<Response | undefined> {
+  for (;;) {
+    const response = await fetch(`${gateway}/api/v1/telemetry`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', 'x-api-key': apiKey },
+      body: JSON.stringify({ points }),
+    }).catch(() => undefined)
+    if (response?.status !== 503) return response
+    await sleep(100)
+  }
+}
+
+/** Runs a tool (a TypeScript entry point) as operators run it, with `env` added to this process's. */
+export function runTool(env: Record<string, string>, script: string, ...args: string[]) {
+  const result = spawnSync('node', ['--import', 'tsx', script, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    timeout: 60_000,
+  })
+  return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
