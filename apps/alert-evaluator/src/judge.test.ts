@@ -77,6 +77,30 @@ describe('judging one (rule, device)', () => {
     expect(late.transitions).toEqual([])
   })
 
+  it('leaves the state it was given as it was, and returns that same object when no point is new', () => {
+    const given = { ...inactive, last_point_at: T }
+    const snapshot = { ...given }
+    const result = judge(rule(), given, [...series(20), ...series(20, 31, 29).slice(1)])
+    expect(path(result)).toEqual(['inactive>firing', 'firing>resolved'])
+    expect(given).toEqual(snapshot)
+    const firing = {
+      ...inactive,
+      state: 'firing' as const,
+      since: T,
+      firing_since: T,
+      last_point_at: T + 5000,
+    }
+    const unchanged = judge(rule(), firing, series(10, 20))
+    expect(unchanged.state).toBe(firing)
+    expect(firing).toEqual({
+      ...inactive,
+      state: 'firing',
+      since: T,
+      firing_since: T,
+      last_point_at: T + 5000,
+    })
+  })
+
   it('reads each rule’s field from the queued columns, booleans as 1 and 0, strings not at all', () => {
     const found = samplesOf(
       [

@@ -91,6 +91,8 @@ export function judge(
   samples: Sample[],
 ): { state: StoredAlertState; transitions: NewAlertTransition[] } {
   if (rule.kind === 'no_data') return judgeNoData(rule, initial, samples)
+  // One private copy, made at the first new sample and changed in place: a copy per sample cost
+  // an allocation per point judged (docs/benchmarks.md, scenario 9).
   let state = initial
   const transitions: NewAlertTransition[] = []
   const move = (to: StoredAlertState['state'], sample: Sample, firing = state.firing_since) => {
@@ -103,11 +105,15 @@ export function judge(
       value: sample.value,
       firing_since: firing,
     })
-    state = { ...state, state: to, since: sample.t, firing_since: firing }
+    state.state = to
+    state.since = sample.t
+    state.firing_since = firing
   }
   for (const sample of samples) {
     if (state.last_point_at !== null && sample.t <= state.last_point_at) continue
-    state = { ...state, last_point_at: sample.t, value: sample.value }
+    if (state === initial) state = { ...initial }
+    state.last_point_at = sample.t
+    state.value = sample.value
     if (sample.value === null) continue
     const holds = conditionHolds(rule.condition, sample.value, rule.threshold)
     switch (state.state) {
@@ -146,7 +152,8 @@ function judgeNoData(
   const transitions: NewAlertTransition[] = []
   for (const sample of samples) {
     if (state.last_point_at !== null && sample.t <= state.last_point_at) continue
-    state = { ...state, last_point_at: sample.t }
+    if (state === initial) state = { ...initial }
+    state.last_point_at = sample.t
     if (state.state === 'firing' && sample.t > (state.since ?? Number.NEGATIVE_INFINITY)) {
       transitions.push({
         rule_id: rule.id,
@@ -157,7 +164,8 @@ function judgeNoData(
         value: null,
         firing_since: state.firing_since,
       })
-      state = { ...state, state: 'resolved', since: sample.t }
+      state.state = 'resolved'
+      state.since = sample.t
     }
   }
   return { state, transitions }

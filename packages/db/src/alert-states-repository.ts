@@ -72,8 +72,71 @@ interface StateRow {
   last_point_at: Date | null
 }
 
+/** What `judgeLocked` answers when some keys have no state yet (its transaction rolled back). */
+const MISSING_STATES = Symbol('missing states')
+class MissingStates extends Error {}
+
 /** Alert states and their history (docs/alerts.md). */
 export function createAlertStatesRepository(sql: Sql) {
+  /**
+   * One transaction: locks the states of the keys (sorted) in key order, so concurrent
+   * evaluations never deadlock, judges them, and stores the changed states and their transitions
+   * in one statement. Without `allowMissing`, a key without a state rolls it back (steady state:
+   * every key has one, and no INSERT is sent).
+   */
+  async function judgeLocked(
+    rules: number[],
+    devices: number[],
+    decide: (states: StoredAlertState[]) => AlertDecision,
+    allowMissing: boolean,
+  ): Promise<number | typeof MISSING_STATES> {
+    try {
+      return await sql.begin(async (tx) => {
+        const rows = await tx<StateRow[]>`
+          SELECT s.rule_id, s.device_id, s.state, s.since, s.value, s.firing_since, s.last_point_at
+          FROM alert_states s
+          JOIN unnest(${rules}::int[], ${devices}::int[]) AS x(r, d) ON s.rule_id = x.r AND s.device_id = x.d
+          ORDER BY s.rule_id, s.device_id
+          FOR UPDATE OF s`
+        if (!allowMissing && rows.length < rules.length) throw new MissingStates()
+        const decision = decide(
+          rows.map((row) => ({
+            ...row,
+            since: ms(row.since),
+            firing_since: ms(row.firing_since),
+            last_point_at: ms(row.last_point_at),
+          })),
+        )
+        const changed = decision.states
+        const transitions = decision.transitions
+        if (changed.length === 0 && transitions.length === 0) return 0
+        await tx`
+          WITH updated AS (
+            UPDATE alert_states s SET
+              state = x.state, since = x.since, value = x.value, firing_since = x.firing_since,
+              last_point_at = x.last_point_at, updated_at = now()
+            FROM unnest(
+              ${changed.map((s) => s.rule_id)}::int[], ${changed.map((s) => s.device_id)}::int[],
+              ${changed.map((s) => s.state)}::text[], ${changed.map((s) => iso(s.since))}::timestamptz[],
+              ${changed.map((s) => s.value)}::float8[], ${changed.map((s) => iso(s.firing_since))}::timestamptz[],
+              ${changed.map((s) => iso(s.last_point_at))}::timestamptz[]
+            ) AS x(rule_id, device_id, state, since, value, firing_since, last_point_at)
+            WHERE s.rule_id = x.rule_id AND s.device_id = x.device_id
+          )
+          INSERT INTO alert_transitions (rule_id, device_id, from_state, to_state, at, value, firing_since)
+          SELECT * FROM unnest(
+            ${transitions.map((t) => t.rule_id)}::int[], ${transitions.map((t) => t.device_id)}::int[],
+            ${transitions.map((t) => t.from)}::text[], ${transitions.map((t) => t.to)}::text[],
+            ${transitions.map((t) => iso(t.at))}::timestamptz[], ${transitions.map((t) => t.value)}::float8[],
+            ${transitions.map((t) => iso(t.firing_since))}::timestamptz[])`
+        return transitions.length
+      })
+    } catch (error) {
+      if (error instanceof MissingStates) return MISSING_STATES
+      throw error
+    }
+  }
+
   return {
     /**
      * Locks the states of `keys` (creating the missing ones, inactive), lets `decide` judge them,
@@ -89,54 +152,18 @@ export function createAlertStatesRepository(sql: Sql) {
       const sorted = [...keys].sort((a, b) => a.rule_id - b.rule_id || a.device_id - b.device_id)
       const rules = sorted.map((k) => k.rule_id)
       const devices = sorted.map((k) => k.device_id)
-      return sql.begin(async (tx) => {
-        await tx`
-          INSERT INTO alert_states (rule_id, device_id)
-          SELECT x.r, x.d FROM unnest(${rules}::int[], ${devices}::int[]) AS x(r, d)
-          WHERE EXISTS (SELECT 1 FROM alert_rules WHERE id = x.r)
-          ORDER BY x.r, x.d
-          ON CONFLICT DO NOTHING`
-        // Locked in key order, so concurrent evaluations never deadlock.
-        const rows = await tx<StateRow[]>`
-          SELECT s.rule_id, s.device_id, s.state, s.since, s.value, s.firing_since, s.last_point_at
-          FROM alert_states s
-          JOIN unnest(${rules}::int[], ${devices}::int[]) AS x(r, d) ON s.rule_id = x.r AND s.device_id = x.d
-          ORDER BY s.rule_id, s.device_id
-          FOR UPDATE OF s`
-        const decision = decide(
-          rows.map((row) => ({
-            ...row,
-            since: ms(row.since),
-            firing_since: ms(row.firing_since),
-            last_point_at: ms(row.last_point_at),
-          })),
-        )
-        const changed = decision.states
-        if (changed.length > 0) {
-          await tx`
-            UPDATE alert_states s SET
-              state = x.state, since = x.since, value = x.value, firing_since = x.firing_since,
-              last_point_at = x.last_point_at, updated_at = now()
-            FROM unnest(
-              ${changed.map((s) => s.rule_id)}::int[], ${changed.map((s) => s.device_id)}::int[],
-              ${changed.map((s) => s.state)}::text[], ${changed.map((s) => iso(s.since))}::timestamptz[],
-              ${changed.map((s) => s.value)}::float8[], ${changed.map((s) => iso(s.firing_since))}::timestamptz[],
-              ${changed.map((s) => iso(s.last_point_at))}::timestamptz[]
-            ) AS x(rule_id, device_id, state, since, value, firing_since, last_point_at)
-            WHERE s.rule_id = x.rule_id AND s.device_id = x.device_id`
-        }
-        const transitions = decision.transitions
-        if (transitions.length > 0) {
-          await tx`
-            INSERT INTO alert_transitions (rule_id, device_id, from_state, to_state, at, value, firing_since)
-            SELECT * FROM unnest(
-              ${transitions.map((t) => t.rule_id)}::int[], ${transitions.map((t) => t.device_id)}::int[],
-              ${transitions.map((t) => t.from)}::text[], ${transitions.map((t) => t.to)}::text[],
-              ${transitions.map((t) => iso(t.at))}::timestamptz[], ${transitions.map((t) => t.value)}::float8[],
-              ${transitions.map((t) => iso(t.firing_since))}::timestamptz[])`
-        }
-        return transitions.length
-      })
+      const judged = await judgeLocked(rules, devices, decide, false)
+      if (judged !== MISSING_STATES) return judged
+      // Created outside the locking transaction, so that it always locks in key order (an
+      // INSERT inside it would lock new rows after existing ones of higher keys); a crash between
+      // leaves inactive rows without a point, which nothing reads.
+      await sql`
+        INSERT INTO alert_states (rule_id, device_id)
+        SELECT x.r, x.d FROM unnest(${rules}::int[], ${devices}::int[]) AS x(r, d)
+        WHERE EXISTS (SELECT 1 FROM alert_rules WHERE id = x.r)
+        ORDER BY x.r, x.d
+        ON CONFLICT DO NOTHING`
+      return (await judgeLocked(rules, devices, decide, true)) as number
     },
 
     /**
