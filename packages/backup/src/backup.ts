@@ -8,6 +8,7 @@ import {
   createRedisConnection,
   createUnstoredJobs,
   createWriterHolds,
+  HoldLapsedError,
   queueLayoutOf,
   readBacklog,
   type UnstoredJobs,
@@ -130,7 +131,14 @@ export async function runBackup(
         log(`writers released; postgresql: pg_dump of ${databaseNameOf(config.DATABASE_URL)}`)
       })
     } catch (error) {
-      await hold.release().catch(() => {})
+      // A hold that lapsed is the cause to report, whatever failed with it: a backup frozen past
+      // its lease wakes to a Redis command that timed out while it slept, not to the lapse.
+      const lapse = await hold.release().then(
+        () => undefined,
+        (releaseError: unknown) => releaseError,
+      )
+      if (lapse instanceof HoldLapsedError)
+        throw new HoldLapsedError(`${lapse.message} (and meanwhile: ${(error as Error).message})`)
       throw error
     }
   } finally {
