@@ -10,9 +10,10 @@ const RESTART_DELAY_MS = 100
  * the sentinels' +switch-master (which ioredis's failover detector listens for) arrives while that
  * question is on its way, the detector's disconnect makes ioredis end the connection for good
  * (status `end`, no more retries), as if the app had closed it, and a worker on it stops for good
- * (the likely cause of one fault scenario 10 run in 14 whose queues never drained). An end that follows no quit() or
- * disconnect() of ours is started over; one that does also closes the detector's own connections to
- * the sentinels, which quit() leaves open and which would keep a tool's process alive.
+ * (the likely cause of the one fault scenario 10 run in 21 whose queues never drained). An end that
+ * follows no quit() or disconnect() of ours is started over; one that does also closes the
+ * detector's own connections to the sentinels, which quit() leaves open and which would keep a
+ * tool's process alive.
  */
 export function keepSentinelConnectionAlive(connection: Redis): Redis {
   let closing = false
