@@ -5,7 +5,6 @@ import {
   type PrivateRedisCluster,
   type PrivateRedisSentinel,
   registerDeviceOverHttp,
-  serviceUrls,
   startPrivateRedisCluster,
   startPrivateRedisSentinel,
   uniqueName,
@@ -14,7 +13,7 @@ import {
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { bridgeEnv, publishMany, sharedBrokerUrl } from './support/mqtt.js'
 import { ADMIN_TOKEN } from './support/pipeline.js'
-import { createAppStarter, postTelemetry, runTool } from './support/redis-ha-apps.js'
+import { appsEnv, createAppStarter, postTelemetry, runTool } from './support/redis-ha-apps.js'
 
 // The gateway (two of them: a key revoked on one is refused by the other through the pub/sub), the
 // MQTT bridge, both writers and the alert evaluator as real processes on a Redis Sentinel setup and on a Redis Cluster, real servers
@@ -46,20 +45,14 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
     db = database
     influx = influxDatabase
     env = {
-      // A REDIS_URL inherited from the environment would be a second Redis mode: refused.
-      REDIS_URL: '',
-      ...setup.redis.env(),
-      DATABASE_URL: db.url,
-      QUEUE_PREFIX: queuePrefix,
-      ADMIN_TOKEN,
-      MIGRATE_ON_START: 'false',
-      INFLUX_API: 'v1',
-      INFLUX_URL: serviceUrls.influx,
-      INFLUX_DATABASE: influx.database,
-      WRITER_LINGER_MS: '10',
+      ...appsEnv({
+        redisEnv: setup.redis.env(),
+        queuePrefix,
+        databaseUrl: db.url,
+        influxDatabase: influx.database,
+      }),
       // Only the pub/sub makes another gateway forget a revoked key within this test.
       API_KEY_CACHE_TTL_MS: '600000',
-      LOG_LEVEL: 'warn',
     }
     gateways.push(await start('gateway'), await start('gateway'))
     const bridge = { ...bridgeEnv({ databaseUrl: db.url, queuePrefix }), ...env }

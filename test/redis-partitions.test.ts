@@ -6,7 +6,6 @@ import {
   type PrivateRedisCluster,
   redisCommand,
   registerDeviceOverHttp,
-  serviceUrls,
   startPrivateRedisCluster,
   uniqueName,
   waitFor,
@@ -14,7 +13,7 @@ import {
 import { Queue } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_TOKEN } from './support/pipeline.js'
-import { createAppStarter, postTelemetry, runTool } from './support/redis-ha-apps.js'
+import { appsEnv, createAppStarter, postTelemetry, runTool } from './support/redis-ha-apps.js'
 
 // QUEUE_PARTITIONS=6 on a Redis Cluster of 3 masters (each with a replica), the gateway and both
 // writers as real processes: 100 devices × 1,000 points, every point in both stores exactly once,
@@ -80,18 +79,13 @@ describe('partitioned queues on a Redis Cluster', () => {
       if (attempt === 50) throw new Error('no queue prefix of 50 spreads 6 partitions over 3 masters')
     }
     env = {
-      REDIS_URL: '',
-      ...cluster.env(),
-      QUEUE_PREFIX: queuePrefix,
+      ...appsEnv({
+        redisEnv: cluster.env(),
+        queuePrefix,
+        databaseUrl: db.url,
+        influxDatabase: influx.database,
+      }),
       QUEUE_PARTITIONS: String(PARTITIONS),
-      DATABASE_URL: db.url,
-      ADMIN_TOKEN,
-      MIGRATE_ON_START: 'false',
-      INFLUX_API: 'v1',
-      INFLUX_URL: serviceUrls.influx,
-      INFLUX_DATABASE: influx.database,
-      WRITER_LINGER_MS: '10',
-      LOG_LEVEL: 'warn',
     }
     gateway = await apps.start('gateway')
     await Promise.all([apps.start('writer-postgres'), apps.start('writer-influx')])

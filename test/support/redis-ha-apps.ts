@@ -1,7 +1,34 @@
 import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort, waitFor } from '@iotflow/testkit'
+import { freePort, serviceUrls, waitFor } from '@iotflow/testkit'
 import { type AppName, type AppProcess, spawnApp } from './app-process.js'
+import { ADMIN_TOKEN } from './pipeline.js'
+
+/**
+ * What every app of these tests runs with on a Redis topology of the test's own (`redisEnv`: its
+ * REDIS_SENTINELS or REDIS_CLUSTER_NODES): its own database and InfluxDB database, migrated already.
+ * A REDIS_URL inherited from the environment would be a second Redis mode: refused, so it is emptied.
+ */
+export function appsEnv(options: {
+  redisEnv: Record<string, string>
+  queuePrefix: string
+  databaseUrl: string
+  influxDatabase: string
+}): Record<string, string> {
+  return {
+    REDIS_URL: '',
+    ...options.redisEnv,
+    QUEUE_PREFIX: options.queuePrefix,
+    DATABASE_URL: options.databaseUrl,
+    ADMIN_TOKEN,
+    MIGRATE_ON_START: 'false',
+    INFLUX_API: 'v1',
+    INFLUX_URL: serviceUrls.influx,
+    INFLUX_DATABASE: options.influxDatabase,
+    WRITER_LINGER_MS: '10',
+    LOG_LEVEL: 'warn',
+  }
+}
 
 /**
  * Starts apps as real processes on the environment `env()` gives (read at each start, so a test may
