@@ -295,24 +295,21 @@ export async function runScenario(spec: ScenarioSpec): Promise<ScenarioResult> {
 
     const drain = async () => {
       let counts: Record<string, JobCounts> = {}
-      let clients = ''
       await waitFor(
         async () => {
           counts = await queueCounts()
-          // Who is connected, and blocked on what: a worker that stopped taking jobs shows here.
-          clients = String(await inspector.call('CLIENT', 'LIST').catch((e) => e))
           return Object.values(counts).every((c) => c.waiting + c.active + c.delayed + c.prioritized === 0)
         },
-        {
-          timeoutMs: DRAIN_TIMEOUT_MS,
-          intervalMs: 250,
-          // What is stuck where, and what the apps said about it.
-          what: () =>
-            `the queues of ${spec.name} to drain; they hold ${JSON.stringify(counts)}\n` +
-            `Redis clients:\n${clients}\n` +
+        { timeoutMs: DRAIN_TIMEOUT_MS, intervalMs: 250, what: `the queues of ${spec.name} to drain` },
+      ).catch(async (error: Error) => {
+        // What is stuck where: who is connected to Redis and blocked on what (a worker that stopped
+        // taking jobs shows here), and what the apps said about it. Read once, when it failed.
+        const clients = String(await inspector.call('CLIENT', 'LIST').catch((e) => e))
+        throw new Error(
+          `${error.message}; they hold ${JSON.stringify(counts)}\nRedis clients:\n${clients}\n` +
             apps.map((app) => `--- ${app.name}\n${app.process.output()}`).join('\n'),
-        },
-      )
+        )
+      })
     }
     await drain()
     const drainSeconds = (performance.now() - loadEnded) / 1000
