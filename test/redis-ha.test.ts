@@ -1,4 +1,5 @@
 import { setTimeout as sleep } from 'node:timers/promises'
+import { withDeadline } from '@iotflow/runtime'
 import {
   createTestDatabase,
   createTestInfluxDatabase,
@@ -81,19 +82,13 @@ describe.each(['sentinel', 'cluster'] as const)('on Redis %s', (kind) => {
    */
   async function step(what: string, work: () => Promise<unknown> | undefined) {
     const started = Date.now()
-    let timer: NodeJS.Timeout | undefined
-    const late = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error(`teardown: ${what} took over 30 s`)), 30_000)
-    })
     try {
-      await Promise.race([work(), late])
+      await withDeadline(Promise.resolve(work()), 30_000, `teardown: ${what}`)
       const took = Date.now() - started
       if (took > 5_000) console.log(`teardown: ${what} took ${took} ms`)
       return undefined
     } catch (error) {
       return error
-    } finally {
-      clearTimeout(timer)
     }
   }
 
