@@ -88,6 +88,11 @@ describe('the MQTT bridge', () => {
     const { device: registered, apiKey } = await createDevicesRepository(db.sql).create({ name: 'probe' })
     const points = [1, 2, 3].map((i) => ({ timestamp: Date.UTC(2026, 5, 1, 12, 0, i), data: { level: i } }))
     expect(await publish(registered.id, JSON.stringify({ api_key: apiKey, points }))).toBe(0)
+    // That PUBACK is the broker's, on receipt: the bridge handles the message after it. It counts
+    // the points once their batch is queued, just before its own acknowledgement to the broker.
+    await waitFor(async () => (await series('iotflow_mqtt_points_accepted_total')) > 0, {
+      what: 'the bridge to have handled the message',
+    })
     expect(await backlog()).toEqual({ 'store-postgres': 3, 'store-influx': 3 })
     expect(await series('iotflow_mqtt_points_accepted_total')).toBe(3)
     expect(await series('iotflow_points_accepted_total', { transport: 'mqtt' })).toBe(3)
