@@ -4,6 +4,7 @@
  *
  *   pnpm bench [--scenarios 1,6,2,3,4,5] [--seconds 60] [--overload-clients 100]
  *              [--overload-bound 200000] [--mqtt-rate 10000] [--device-rate 1000000|off] [--cpu-prof DIR]
+ *              [--fixed-rates 1000,3000,5000]
  *              [--alert-seconds 30]
  *
  *   1. HTTP batches of 1,000 points from 50 concurrent clients
@@ -59,6 +60,7 @@ const { values: args } = parseArgs({
     'overload-clients': { type: 'string', default: '100' },
     'overload-bound': { type: 'string', default: '200000' },
     'mqtt-rate': { type: 'string', default: '10000' },
+    'fixed-rates': { type: 'string', default: '1000,3000,5000' },
     'device-rate': { type: 'string', default: '1000000' },
     'cpu-prof': { type: 'string' },
     'alert-seconds': { type: 'string', default: '30' },
@@ -97,8 +99,9 @@ const ALERT_SCENARIO = {
   periodMs: 5000,
   crossingEvery: 4,
 }
-/** Scenario 8's offered rates, single-point requests a second. */
-const FIXED_RATES = [1000, 3000, 5000]
+/** Scenario 8's offered rates, single-point requests a second (`--fixed-rates`). */
+const FIXED_RATES = args['fixed-rates'].split(',').map(Number)
+if (!FIXED_RATES.every((rate) => rate >= 1)) fail('--fixed-rates takes requests/s, comma-separated')
 const outsideStyle: HttpScenario = {
   id: '7',
   title: 'Outside-style: a Node HTTP client, 16 clients, batches of 1,000 points',

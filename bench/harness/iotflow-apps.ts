@@ -71,6 +71,9 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
           ...env,
           ...(name === 'gateway' ? { PORT: String(ports.gateway) } : { HEALTH_PORT: String(ports[name]) }),
           ...(name === 'mqtt-bridge' ? { MQTT_URL: options.mqttUrl as string } : {}),
+          ...(name.startsWith('writer-') && process.env.BENCH_WRITER_NICE
+            ? { PROCESS_NICE: process.env.BENCH_WRITER_NICE }
+            : {}),
         },
         options.nodeArgs?.(name),
       ),

@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { Probe, Sample, WatchedProcess, WatchedServer } from './sampler.js'
 import { Sampler } from './sampler.js'
@@ -32,6 +33,8 @@ export interface LoadOutcome {
   /** Per status, when the load generator timed each request itself. */
   latencyAccepted?: Latency
   latencyRefused?: Latency
+  /** Open loop: every answer but those due in the first `seconds` (cold processes). */
+  latencyAfterWarmUp?: Latency & { seconds: number }
   /** When the first 503 came back (epoch ms). */
   firstRefusalEpochMs?: number
   cpuSeconds: number
@@ -104,6 +107,11 @@ export async function measure(plan: MeasurePlan): Promise<Measurement> {
       if (!read) continue
       progress = read
       const now = performance.now()
+      // Where the drain stands at every poll, for reading later which side was behind.
+      if (process.env.BENCH_PROGRESS_FILE) {
+        const line = `${((now - startedAt) / 1000).toFixed(1)} ${JSON.stringify(read)}\n`
+        appendFileSync(process.env.BENCH_PROGRESS_FILE, line)
+      }
       for (const store of ['postgres', 'influx'] as const) {
         if (progress[store] !== lastGrowth[store].value)
           lastGrowth[store] = { value: progress[store], at: now }

@@ -10,7 +10,7 @@
  * A 503 is answered by waiting its Retry-After (closed loop) or counted (open loop).
  * Prints one line "BENCH_RESULT {json}" in wrk.ts's WrkReport shape.
  */
-import { readFileSync } from 'node:fs'
+import { readFileSync, writeFileSync } from 'node:fs'
 import { Agent, request } from 'node:http'
 import { setTimeout as sleep } from 'node:timers/promises'
 
@@ -59,8 +59,17 @@ function nextRequest(): { key: string; body: string } {
 const agent = new Agent({ keepAlive: true, maxSockets: connections, maxFreeSockets: connections })
 const statuses: Record<string, number> = {}
 const latencies = { accepted: [] as number[], refused: [] as number[], other: [] as number[] }
+/**
+ * Open loop: every answer's latency again, leaving out requests due in the first WARM_UP_MS, which
+ * meet cold processes (JIT, connections being opened, API keys not yet cached).
+ */
+const WARM_UP_MS = 2_000
+const afterWarmUp: number[] = []
 const errors = { connect: 0, read: 0, write: 0, status: 0, timeout: 0 }
 let requests = 0
+/** BENCH_TIMELINE_FILE: every answer's due time (epoch ms) and latency, to find when stalls happened. */
+const timelineFile = process.env.BENCH_TIMELINE_FILE
+const timeline: string[] | undefined = timelineFile ? [] : undefined
 let firstRefusal: number | undefined
 
 interface Answer {
@@ -114,6 +123,8 @@ async function send(dueMs: number): Promise<Answer | undefined> {
   const answer = await post(key, body)
   if (!answer) return undefined
   const latency = performance.now() - dueMs
+  if (timeline) timeline.push(`${Math.round(performance.timeOrigin + dueMs)} ${latency.toFixed(1)}`)
+  if (rate !== undefined && dueMs - started >= WARM_UP_MS) afterWarmUp.push(latency)
   statuses[answer.status] = (statuses[answer.status] ?? 0) + 1
   if (answer.status === 202 || answer.status === 204) latencies.accepted.push(latency)
   else if (answer.status === 503) {
@@ -153,6 +164,7 @@ if (rate === undefined) {
   await Promise.all(inFlight)
 }
 const durationMs = performance.now() - started
+if (timeline) writeFileSync(`${timelineFile}-${process.pid}`, timeline.join('\n'))
 agent.destroy()
 
 const summarize = (values: number[]) => {
@@ -175,6 +187,9 @@ console.log(
       refused: summarize(latencies.refused),
       other: summarize(latencies.other),
     },
+    ...(rate !== undefined && {
+      after_warm_up_ms: { seconds: WARM_UP_MS / 1000, ...summarize(afterWarmUp) },
+    }),
     first_refusal_epoch_ms: firstRefusal,
     bodies_exhausted: 0,
     cpu_seconds: (cpu.user + cpu.system) / 1e6,

@@ -39,6 +39,12 @@ export function printScenario(result: ScenarioResult): void {
   if (m.load.latencyAccepted)
     rows.push([`latency of the ${m.load.acknowledgedAs}s p50 / p99 ms`, ms(m.load.latencyAccepted)])
   if (m.load.latencyRefused?.count) rows.push(['latency of the 503s p50 / p99 ms', ms(m.load.latencyRefused)])
+  const warm = m.load.latencyAfterWarmUp
+  if (warm)
+    rows.push([
+      `latency after the first ${warm.seconds} s p50 / p99 / max ms`,
+      `${ms(warm)} / ${decimal(warm.max)}`,
+    ])
   if (result.id === '4') rows.push(...overloadRows(result))
   rows.push(
     [

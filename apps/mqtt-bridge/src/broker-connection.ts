@@ -71,6 +71,9 @@ export function openBrokerConnection(options: BrokerConnectionOptions) {
     reconnectPeriod: 1_000,
     connectTimeout: 10_000,
     resubscribe: false, // done on every connect, below
+    // mqtt.js logs a dozen lines per message through `debug`, whose disabled check alone cost a
+    // few percent of the bridge (docs/benchmarks.md); DEBUG=mqttjs* still turns them on.
+    ...(!process.env.DEBUG?.includes('mqttjs') && { log: () => {} }),
     ...(options.username !== undefined && { username: options.username, password: options.password }),
     ...(options.tls && { ...options.tls, rejectUnauthorized: true }),
     customHandleAcks: (topic, payload, packet, done) => {

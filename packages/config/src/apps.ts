@@ -216,7 +216,7 @@ export const MqttBridgeEnv = Type.Object({
   MQTT_CONNECTIONS: Type.Integer({
     minimum: 1,
     maximum: 256,
-    default: 128,
+    default: 256,
     description: 'broker connections of this bridge; each holds one unacknowledged message at a time',
   }),
   MQTT_SESSION_EXPIRY_SECONDS: Type.Integer({ minimum: 60, maximum: 4_294_967_295, default: 7 * 86400 }),
