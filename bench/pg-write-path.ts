@@ -27,6 +27,7 @@ import { startPrivatePostgres } from '@iotflow/testkit'
 import postgres from 'postgres'
 import { encodeTelemetryCopy, TELEMETRY_COPY_COLUMNS } from '../packages/db/src/telemetry-copy.js'
 import { toTelemetryRows } from '../packages/db/src/telemetry-rows.js'
+import { cpuSecondsOf } from './harness/proc-stats.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -79,12 +80,8 @@ function repositoryWrite(sql: postgres.Sql, pointsWrite: PointsWrite): Write {
   }
 }
 
-/** utime + stime of a process, in ms (clock ticks of 10 ms). */
-function processCpuMs(pid: number): number {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
-  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
-  return (Number(fields[11]) + Number(fields[12])) * 10
-}
+/** A process's CPU time in ms (clock ticks of 10 ms). */
+const processCpuMs = (pid: number) => cpuSecondsOf(readFileSync(`/proc/${pid}/stat`, 'utf8')) * 1000
 
 /** Scenario 1's readings (or scenario 6's, as the line protocol mapping stores them), 1 ms apart per device. */
 const clocks = new Array<number>(DEVICES).fill(Date.UTC(2026, 10, 30, 1))

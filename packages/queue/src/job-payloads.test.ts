@@ -57,7 +57,11 @@ describe('a job entering a consumer', () => {
     })
     const job = withMetadata([{ host: 'edge-box', 'a\nkey': { nested: [1] } }, null])
     expect(payloadOf('storePostgres', job)).toBe(job.data)
-    for (const metadata of [['edge-box', null], [[], null], [1, null]])
+    for (const metadata of [
+      ['edge-box', null],
+      [[], null],
+      [1, null],
+    ])
       expect(() => payloadOf('storePostgres', withMetadata(metadata))).toThrow(
         /store-postgres job's data does not match its schema: \/batches\/0\/metadata\/0/,
       )
