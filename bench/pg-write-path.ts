@@ -7,7 +7,8 @@
  *   pnpm bench:pg-write [--points 100000] [--batch 10000] [--rounds 2] [--shape json|lp] [--ways copy,insert,yardstick]
  *
  * Ways: `copy` and `insert` are the repository's two ways of writing points (packages/db,
- * `pointsWrite`), with telemetry_latest in the same transaction (its share is its statement's
+ * `copyMinRows` 0 and Infinity), `writer` the two as the writer uses them (COPY from
+ * COPY_MIN_ROWS rows), each with telemetry_latest in the same transaction (its share is its statement's
  * line in pg_stat_statements); `yardstick` is bench/yardstick's multi-row INSERT of
  * (device_id, time, data), one statement per 1,000-point request, as it writes; `copy-partition`
  * the points alone by COPY into their day's partition (no routing, no telemetry_latest). `--batch` is the
@@ -22,7 +23,7 @@ import { readFileSync } from 'node:fs'
 import { finished } from 'node:stream/promises'
 import { parseArgs } from 'node:util'
 import type { DeviceColumns } from '@iotflow/contracts'
-import { createTelemetryRepository, migrate, type PointsWrite } from '@iotflow/db'
+import { COPY_MIN_ROWS, createTelemetryRepository, migrate } from '@iotflow/db'
 import { startPrivatePostgres } from '@iotflow/testkit'
 import postgres from 'postgres'
 import { encodeTelemetryCopy, TELEMETRY_COPY_COLUMNS } from '../packages/db/src/telemetry-copy.js'
@@ -47,8 +48,10 @@ const DEVICES = 50
 
 type Write = (batches: DeviceColumns[]) => Promise<void>
 const WAYS: Record<string, (sql: postgres.Sql) => Write> = {
-  copy: (sql) => repositoryWrite(sql, 'copy'),
-  insert: (sql) => repositoryWrite(sql, 'insert'),
+  copy: (sql) => repositoryWrite(sql, 0),
+  insert: (sql) => repositoryWrite(sql, Number.POSITIVE_INFINITY),
+  // As the writer runs: COPY from COPY_MIN_ROWS rows, INSERT below.
+  writer: (sql) => repositoryWrite(sql, COPY_MIN_ROWS),
   // The points alone, straight into their day's partition: what routing each row costs (issue 16).
   'copy-partition': (sql) => async (batches) => {
     const rows = toTelemetryRows(batches)
@@ -73,8 +76,8 @@ const WAYS: Record<string, (sql: postgres.Sql) => Write> = {
 const ways = (args.ways as string).split(',')
 for (const way of ways) if (!WAYS[way]) throw new Error(`unknown way ${way}: ${Object.keys(WAYS).join(', ')}`)
 
-function repositoryWrite(sql: postgres.Sql, pointsWrite: PointsWrite): Write {
-  const repository = createTelemetryRepository(sql, { pointsWrite })
+function repositoryWrite(sql: postgres.Sql, copyMinRows: number): Write {
+  const repository = createTelemetryRepository(sql, { copyMinRows })
   return async (batches) => {
     await repository.writeBatches(batches)
   }

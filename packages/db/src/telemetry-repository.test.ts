@@ -143,8 +143,10 @@ describe('telemetry repository', () => {
       SELECT (extract(epoch FROM time) * 1000)::float8 AS t, type, data, metadata,
              (extract(epoch FROM received_at) * 1000)::float8 AS received
       FROM telemetry WHERE device_id = ${deviceId} ORDER BY time`
-    await createTelemetryRepository(db.sql, { pointsWrite: 'copy' }).writeBatches([batch(20, points)])
-    await createTelemetryRepository(db.sql, { pointsWrite: 'insert' }).writeBatches([batch(21, points)])
+    await createTelemetryRepository(db.sql, { copyMinRows: 0 }).writeBatches([batch(20, points)])
+    await createTelemetryRepository(db.sql, { copyMinRows: Number.POSITIVE_INFINITY }).writeBatches([
+      batch(21, points),
+    ])
     const copied = await columnsOf(20)
     expect(copied.map((row) => row.t)).toEqual(points.map((point) => point.t))
     expect(copied[2]).toEqual({
@@ -157,10 +159,13 @@ describe('telemetry repository', () => {
     expect(copied).toEqual(await columnsOf(21))
   })
 
-  for (const pointsWrite of ['copy', 'insert'] as const) {
+  for (const [pointsWrite, copyMinRows] of [
+    ['copy', 0],
+    ['insert', Number.POSITIVE_INFINITY],
+  ] as const) {
     it(`${pointsWrite}: a write of which some points are stored already merges them, and telemetry_latest keeps each field's newest value`, async () => {
       const device = pointsWrite === 'copy' ? 22 : 23
-      const repo = createTelemetryRepository(db.sql, { pointsWrite })
+      const repo = createTelemetryRepository(db.sql, { copyMinRows })
       await repo.writeBatches([
         batch(device, [
           { t: T0, data: { a: 1 } },
@@ -196,7 +201,7 @@ describe('telemetry repository', () => {
   it('a COPY refused for a stored point gives its connection back: the one connection of a pool serves the merge and the next query', async () => {
     const single = postgres(db.url, { max: 1, onnotice: () => {} })
     try {
-      const repo = createTelemetryRepository(single, { pointsWrite: 'copy' })
+      const repo = createTelemetryRepository(single, { copyMinRows: 0 })
       const points = batch(24, [{ t: T0, data: { v: 1 } }])
       await repo.writeBatches([points])
       await repo.writeBatches([points, batch(24, [{ t: T0 + 1, data: { v: 2 } }])])

@@ -16,13 +16,18 @@ const RECORD_SEPARATOR = '\u001e'
 const UNIQUE_VIOLATION = '23505'
 
 /**
- * How the points of a batch go in when none is stored yet: one binary COPY (the default), or one
- * `INSERT … SELECT FROM unnest(…)` (kept to measure against, bench/pg-write-path.ts).
+ * Batches of at least this many rows go in by COPY, smaller ones by INSERT: a COPY costs PostgreSQL
+ * and the writer more to set up than a statement, and less per row (docs/benchmarks.md).
  */
-export type PointsWrite = 'copy' | 'insert'
+export const COPY_MIN_ROWS = 3_000
 
-export function createTelemetryRepository(sql: Sql, options: { pointsWrite?: PointsWrite } = {}) {
-  const pointsWrite = options.pointsWrite ?? 'copy'
+export interface TelemetryRepositoryOptions {
+  /** Rows from which a batch is COPYed (0: always, Infinity: never); bench/pg-write-path.ts sets it. */
+  copyMinRows?: number
+}
+
+export function createTelemetryRepository(sql: Sql, options: TelemetryRepositoryOptions = {}) {
+  const copyMinRows = options.copyMinRows ?? COPY_MIN_ROWS
   const knownPartitions = new Set<string>()
 
   async function ensurePartitions(rows: TelemetryRow[]) {
@@ -40,14 +45,14 @@ export function createTelemetryRepository(sql: Sql, options: { pointsWrite?: Poi
    */
   async function store(rows: TelemetryRow[]) {
     try {
-      await storeAs(pointsWrite, rows)
+      await storeAs(rows.length >= copyMinRows ? 'copy' : 'insert', rows)
     } catch (error) {
       if ((error as { code?: string }).code !== UNIQUE_VIOLATION) throw error
       await storeAs('upsert', rows)
     }
   }
 
-  async function storeAs(mode: PointsWrite | 'upsert', rows: TelemetryRow[]) {
+  async function storeAs(mode: 'copy' | 'insert' | 'upsert', rows: TelemetryRow[]) {
     // The points and the latest values commit together; sorted rows keep lock order deadlock-free.
     await sql.begin(async (tx) => {
       if (mode === 'copy') await copyPoints(tx, rows)
