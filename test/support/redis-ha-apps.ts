@@ -91,13 +91,14 @@ export function runTool(env: Record<string, string>, script: string, ...args: st
 }
 
 /**
- * A queue prefix whose `partitions` partitions fall on every master of `cluster`, and where each
- * partition lives (master port → partitions). Where the hash tags fall is the hash's choice: about
- * one prefix in four leaves one of 3 masters without any of 6 partitions. As an operator would check
- * with `redis-cli cluster keyslot` (docs/redis-ha.md), prefixes are tried until one covers them all.
+ * A queue prefix whose `partitions` partitions fall on every master of `cluster` (on as many as there
+ * are partitions, when fewer), and where each partition lives (master port → partitions). Where the
+ * hash tags fall is the hash's choice: about one prefix in four leaves one of 3 masters without any
+ * of 6 partitions. As an operator would check with `redis-cli cluster keyslot` (docs/redis-ha.md),
+ * prefixes are tried until one covers them all.
  */
 export async function spreadQueuePrefix(cluster: PrivateRedisCluster, partitions: number, name: string) {
-  const masters = (await cluster.masters()).length
+  const masters = Math.min((await cluster.masters()).length, partitions)
   for (let attempt = 0; attempt < 50; attempt++) {
     const prefix = uniqueName(name)
     const layout = queueLayout(prefix, partitions)
