@@ -115,10 +115,15 @@ it('backs up both stores while 100,000 points are ingested; after both are wiped
   expect(manifest.postgresql.points).toBeLessThan(100_000)
   expect(manifest.postgresql.devices).toBe(10)
   // Each point here has two fields. A batch one writer had stored and the other not yet when they
-  // were held is in one store's copy and in the level file for the other: the totals agree.
+  // were held is in one store's copy and in the level file for the other: the totals agree, except
+  // that a write which landed while its job failed (an answer timed out under load) is in its
+  // store's copy and, its job queued for a retry, in the level file too. Verify's count after the
+  // restore, where the rewrite merged, is the exact check.
   const lacking = (name: string) => manifest.level?.lacking[name]?.points ?? -1
   const restoredPoints = manifest.postgresql.points + lacking('store-postgres')
-  expect(manifest.influxdb.field_values + 2 * lacking('store-influx')).toBe(2 * restoredPoints)
+  expect(manifest.influxdb.field_values + 2 * lacking('store-influx')).toBeGreaterThanOrEqual(
+    2 * restoredPoints,
+  )
   expect(manifest.files.map((f) => f.path)).toContain('postgres.dump')
   expect(manifest.files.some((f) => /^influxdb\/.+\.manifest$/.test(f.path))).toBe(true)
 

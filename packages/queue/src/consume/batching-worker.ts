@@ -3,7 +3,7 @@ import type { Logger } from '@iotflow/runtime'
 import { withDeadline } from '@iotflow/runtime'
 import { type Job, Queue, UnrecoverableError, Worker } from 'bullmq'
 import { type BatchQueueKey, bullPrefix, type QueuePayloads, queueCatalog, storeQueues } from '../catalog.js'
-import { InvalidJobPayloadError, payloadOf } from '../job-payloads.js'
+import { processedPayloadOf } from '../job-payloads.js'
 import type { RedisConnection } from '../redis/connection.js'
 import { asError } from './as-error.js'
 import { type BacklogReleaser, releaseBacklogOnCompletion } from './backlog-release.js'
@@ -101,13 +101,7 @@ export function createBatchingWorker<K extends BatchQueueKey>(
   const heldPoints = createHeldPointsBound(options, options.queuePrefixes.length)
   const concurrencyPerPartition = Math.max(1, Math.ceil(options.concurrency / options.queuePrefixes.length))
   const processor = async (job: Job<QueuePayloads[K]>) => {
-    let payload: StoreBatchPayload
-    try {
-      payload = payloadOf(options.queue, job)
-    } catch (error) {
-      if (error instanceof InvalidJobPayloadError) throw new UnrecoverableError(error.message)
-      throw error
-    }
+    const payload: StoreBatchPayload = processedPayloadOf(options.queue, job)
     try {
       const points = pointsInPayload(payload)
       const concurrency = heldPoints.concurrencyAfter(points)

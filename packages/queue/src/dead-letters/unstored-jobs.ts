@@ -1,5 +1,5 @@
 import type { StoreBatchPayload } from '@iotflow/contracts'
-import { Job, Queue } from 'bullmq'
+import { Job, type JobType, Queue } from 'bullmq'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
 import { pointsOfStoreJob } from '../job-payloads.js'
 import {
@@ -111,35 +111,35 @@ export function createUnstoredJobs(connection: RedisConnection, layout: QueueLay
      * lacks; with the writers running it is a moment's guess.
      */
     async unevenBatches(): Promise<UnevenBatches> {
-      // A batch id is a flow's, and a flow is in one partition: comparing over all of them is safe.
-      const entries = await Promise.all(
-        [...queues].map(async ([name, partitions]) => {
-          const read = await Promise.all(
-            partitions.map(async (queue, partition) => {
-              const [queued, failed] = await Promise.all([
-                queue.getJobs([...QUEUED_STATES], 0, -1),
-                queue.getJobs(['failed'], 0, -1),
-              ])
-              return { partition, queued, failed }
-            }),
-          )
-          const present = read.flatMap(({ partition, queued }) =>
-            queued
-              .filter((job): job is Job<StoreBatchPayload> => Boolean(job?.id && job.data))
-              .map((job) => ({ id: qualifiedByPartition(layout, partition, job.id as string), job })),
-          )
-          const failed = read.flatMap(({ failed }) => failed)
-          const unstored = new Set(
-            [...present.map(({ job }) => job), ...failed].map((job) => job?.data?.batch_id),
-          )
-          return { name, queued: present, unstored }
-        }),
+      const jobsIn = (states: readonly JobType[]) =>
+        Promise.all(
+          [...queues].map(async ([name, partitions]) => {
+            const read = await Promise.all(
+              partitions.map(async (queue, partition) =>
+                (await queue.getJobs([...states], 0, -1))
+                  .filter((job): job is Job<StoreBatchPayload> => Boolean(job?.id && job.data))
+                  .map((job) => ({ id: qualifiedByPartition(layout, partition, job.id as string), job })),
+              ),
+            )
+            return { name, jobs: read.flat() }
+          }),
+        )
+      // Ingest goes on during a hold: a flow added between the reads of two store queues would
+      // look stored by the queue read first. Every store queue is read again once all were read:
+      // a job queued at the first read is still unstored at the second (the writers are held), and a
+      // batch with a job in the first read has its other jobs, if unstored, in the second.
+      const queued = await jobsIn(QUEUED_STATES)
+      const unstored = new Map(
+        (await jobsIn(UNSTORED_STATES)).map(({ name, jobs }) => [
+          name,
+          new Set(jobs.map(({ job }) => job.data.batch_id)),
+        ]),
       )
       const lacking: UnevenBatches['lacking'] = {}
-      for (const { name, queued } of entries) {
-        const others = entries.filter((entry) => entry.name !== name)
-        lacking[name] = queued
-          .filter(({ job }) => others.every((other) => !other.unstored.has(job.data.batch_id)))
+      for (const { name, jobs } of queued) {
+        const others = [...unstored].filter(([other]) => other !== name).map(([, batches]) => batches)
+        lacking[name] = jobs
+          .filter(({ job }) => others.every((batches) => !batches.has(job.data.batch_id)))
           .map(({ id, job }) => ({ id, payload: job.data }))
       }
       return { lacking }
