@@ -4,7 +4,7 @@
  *
  *   pnpm bench [--scenarios 1,6,2,3,4,5] [--seconds 60] [--overload-clients 100]
  *              [--overload-bound 200000] [--mqtt-rate 10000] [--device-rate 1000000|off] [--cpu-prof DIR]
- *              [--alert-seconds 30]
+ *              [--alert-seconds 30] [--partitions 6] [--cluster-replicas 0|1]
  *
  *   1. HTTP batches of 1,000 points from 50 concurrent clients
  *   2. HTTP single-point requests from 200 concurrent clients
@@ -21,6 +21,9 @@
  *      runs A/B/B/A: without the alert path (9.0: no rule, no evaluator), with it (9: the rules,
  *      an evaluator, a private Alertmanager); CPU per 1,000 points of each, and the p99 from the
  *      202 to Alertmanager holding the alert
+ *  10. Scenario 1 on a private Redis Cluster (3 masters, --cluster-replicas replicas each, 0 by
+ *      default), QUEUE_PARTITIONS=--partitions, against the single Redis: four runs A/B/B/A
+ *      (single Redis, cluster, cluster, single Redis) and the ratio of the sums of stored points/s
  *
  * Scenarios run in the order --scenarios lists them, 5.1 and 5.2 right after 1 and 2: the default
  * runs 1, 5.1, 6, 2, 5.2, 3, 4, and `--scenarios 6,1` runs 6 before 1.
@@ -37,16 +40,21 @@ import { mkdtemp, rm } from 'node:fs/promises'
 import { cpus, tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
-import { createRedisConnection, waitForReady } from '@iotflow/queue'
-import { startPrivateRedis } from '@iotflow/testkit'
 import { buildApps } from '../infra/build/build-apps.js'
 import { type AlertScenarioResult, printAlertComparison, runAlertScenario } from './harness/alert-scenario.js'
+import { startClusterBenchRedis, startSingleBenchRedis } from './harness/bench-redis.js'
+import {
+  CLUSTER_AGAINST_SINGLE,
+  clusterRun,
+  ON_CLUSTER,
+  ON_SINGLE_REDIS,
+} from './harness/cluster-scenario.js'
 import type { BenchContext, ScenarioResult } from './harness/context.js'
 import { printGoals } from './harness/goals.js'
 import { type HttpScenario, runHttpOnIotflow, runHttpOnYardstick } from './harness/http-scenarios.js'
 import { writeLineProtocolBodies } from './harness/line-protocol-bodies.js'
 import { runMqttOnIotflow } from './harness/mqtt-scenario.js'
-import { printAlternation, printFixedRates } from './harness/outside-report.js'
+import { OUTSIDE_STYLE, printAlternation, printFixedRates } from './harness/outside-report.js'
 import { printScenario, printYardstickComparison } from './harness/report.js'
 import { settleMachine } from './harness/settle.js'
 import { withTeardown } from './harness/teardown.js'
@@ -62,6 +70,8 @@ const { values: args } = parseArgs({
     'device-rate': { type: 'string', default: '1000000' },
     'cpu-prof': { type: 'string' },
     'alert-seconds': { type: 'string', default: '30' },
+    partitions: { type: 'string', default: '6' },
+    'cluster-replicas': { type: 'string', default: '0' },
   },
 })
 // In the order given: the run order.
@@ -71,7 +81,12 @@ const overloadClients = Number(args['overload-clients'])
 const overloadBound = Number(args['overload-bound'])
 const mqttRate = Number(args['mqtt-rate'])
 for (const id of selected)
-  if (!['1', '2', '3', '4', '5', '6', '7', '8', '9'].includes(id)) fail(`unknown scenario ${id} (1 to 9)`)
+  if (!['1', '2', '3', '4', '5', '6', '7', '8', '9', '10'].includes(id))
+    fail(`unknown scenario ${id} (1 to 10)`)
+const partitions = Number(args.partitions)
+if (!Number.isInteger(partitions) || partitions < 1) fail('--partitions takes a whole number of at least 1')
+const clusterReplicas = args['cluster-replicas']
+if (clusterReplicas !== '0' && clusterReplicas !== '1') fail('--cluster-replicas takes 0 or 1')
 const alertSeconds = Number(args['alert-seconds'])
 if (!(alertSeconds >= 10)) fail('--alert-seconds must be at least 10')
 if (!(seconds >= 1)) fail('--seconds must be at least 1')
@@ -154,25 +169,9 @@ await withTeardown(async (teardown) => {
   )
   // A Redis of the bench's own, configured as production (AOF every second, noeviction): its memory
   // is the pipeline's alone, whatever else runs on the shared one.
-  const redisServer = teardown.add(
-    'the private Redis',
-    await startPrivateRedis({ appendfsync: 'everysec' }),
-    (server) => server.dispose(),
-  )
-  // Fails fast rather than waits: on Ctrl-C the terminal stops this Redis too, and the teardown
-  // must not wait on it.
-  const redis = teardown.add(
-    'the Redis connection',
-    createRedisConnection(redisServer.url, 'producer'),
-    (r) => r.quit().catch(() => r.disconnect()),
-  )
-  redis.on('error', () => {})
-  await waitForReady(redis)
   const context: BenchContext = {
     teardown,
-    redis,
-    redisUrl: redisServer.url,
-    redisPid: () => redisServer.pid(),
+    redis: await startSingleBenchRedis(teardown),
     seconds,
     workDir,
     firstTimestampMs: Math.floor((Date.now() - 3_600_000) / 1000) * 1000,
@@ -267,6 +266,32 @@ await withTeardown(async (teardown) => {
       const runs = results.filter((r): r is AlertScenarioResult => r.id === '9' || r.id === '9.0')
       if (runs.length > 0 && !teardown.stopping) printAlertComparison(runs)
     }
+    if (id === '10') {
+      // The cluster lives through the four runs, so that the single Redis's runs pay for its idle
+      // nodes as the cluster's do; it is removed after the last.
+      const scope = teardown.scope('scenario 10')
+      try {
+        const cluster = await startClusterBenchRedis(scope, {
+          partitions,
+          replicasPerMaster: clusterReplicas === '1' ? 1 : 0,
+        })
+        const onCluster = { ...context, redis: cluster }
+        for (const runId of [ON_SINGLE_REDIS, ON_CLUSTER, ON_CLUSTER, ON_SINGLE_REDIS] as const) {
+          const where = runId === ON_CLUSTER ? onCluster : context
+          const name = `${where.redis.name}${runId === ON_CLUSTER ? `, QUEUE_PARTITIONS=${partitions}` : ''}`
+          await run(runId, () => runHttpOnIotflow(where, clusterRun(httpScenarios['1'], runId, name)))
+        }
+      } catch (error) {
+        if (!teardown.stopping) {
+          failures.push('10')
+          console.error(`scenario 10 failed: ${(error as Error).stack ?? error}`)
+        }
+      } finally {
+        await scope.run()
+      }
+      const runs = results.filter((r) => r.id === ON_CLUSTER || r.id === ON_SINGLE_REDIS)
+      if (runs.length > 0 && !teardown.stopping) printAlternation(runs, CLUSTER_AGAINST_SINGLE)
+    }
     // Listed without its scenario: the yardstick's runs alone.
     if (id === '5') {
       for (const compared of ['1', '2'] as const)
@@ -281,7 +306,7 @@ await withTeardown(async (teardown) => {
   })
   if (pairs.length && !teardown.stopping) printYardstickComparison(pairs)
   const alternation = results.filter((r) => r.id === '7' || r.id === '5.7')
-  if (alternation.length && !teardown.stopping) printAlternation(alternation)
+  if (alternation.length && !teardown.stopping) printAlternation(alternation, OUTSIDE_STYLE)
   if (fixedRateRuns.length && !teardown.stopping) printFixedRates(fixedRateRuns)
   if (!teardown.stopping) printGoals(results)
 })

@@ -1,16 +1,21 @@
-import { execFile } from 'node:child_process'
 import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join } from 'node:path'
 import { isDeepStrictEqual } from 'node:util'
-import type { Manifest } from '@iotflow/backup'
 import { closeSql, createSql, migrationVersions } from '@iotflow/db'
 import { bullPrefix, createRedisConnection } from '@iotflow/queue'
-import { deleteKeys, maintenanceUrl, startPrivateInfluxd, waitFor } from '@iotflow/testkit'
-import postgres from 'postgres'
+import { deleteKeys, startPrivateInfluxd, waitFor } from '@iotflow/testkit'
 import { afterAll, beforeAll, expect, it } from 'vitest'
 import { LoadGenerator, pointFields, pointTime } from './faults/load-generator.js'
-import { BACKUP_CLI, backupStores, countRows, RESTORE_CLI } from './support/backup-stores.js'
+import {
+  backup,
+  backupStores,
+  countRows,
+  dropBothStores,
+  readManifest,
+  restore,
+  verify,
+} from './support/backup-stores.js'
 
 /**
  * pnpm backup and pnpm restore, run as their scripts, against a private influxd 1.x (its RPC port
@@ -29,36 +34,6 @@ afterAll(async () => {
 })
 
 const ownStores = () => backupStores(influxd, cleanups)
-
-interface CliResult {
-  status: number
-  stdout: string
-  stderr: string
-}
-
-/** Runs a package script's CLI without blocking this process (the pipeline in it goes on ingesting). */
-function runCli(entry: string, args: string[], env: Record<string, string>): Promise<CliResult> {
-  return new Promise((resolve) => {
-    execFile(
-      'node',
-      ['--import', 'tsx', entry, ...args],
-      { env: { ...process.env, ...env }, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 },
-      (error, stdout, stderr) => {
-        const status = error ? (typeof error.code === 'number' ? error.code : -1) : 0
-        resolve({ status, stdout, stderr })
-      },
-    )
-  })
-}
-
-const backup = (dir: string, env: Record<string, string>) => runCli(BACKUP_CLI, ['--to', dir], env)
-const restore = (dir: string, env: Record<string, string>, ...flags: string[]) =>
-  runCli(RESTORE_CLI, ['--from', dir, ...flags], env)
-const verify = (env: Record<string, string>, ...args: string[]) =>
-  runCli('packages/verify/src/verify-cli.ts', args, env)
-
-const readManifest = async (dir: string) =>
-  JSON.parse(await readFile(join(dir, 'manifest.json'), 'utf8')) as Manifest
 
 it('backs up both stores while 100,000 points are ingested; after both are wiped and restored, verify finds them equal and every point acknowledged before the backup started', async () => {
   const { db, influx, pipeline, dir, env } = await ownStores()
@@ -131,10 +106,7 @@ it('backs up both stores while 100,000 points are ingested; after both are wiped
   await pipeline.drained()
   for (const writer of writers) await writer.close()
   expect(await countRows(db.url)).toBe(100_000)
-  const admin = postgres(maintenanceUrl(), { max: 1, onnotice: () => {} })
-  await admin.unsafe(`DROP DATABASE "${manifest.postgresql.database}" WITH (FORCE)`)
-  await admin.end()
-  await influx.drop()
+  await dropBothStores(manifest, influx)
 
   const restored = await restore(dir, env)
   expect(restored.status, restored.stderr).toBe(0)
@@ -200,10 +172,7 @@ it('keeps the batches one store holds and the other lacks at the hold, writes th
   expect(manifest.files.map((f) => f.path)).toContain('level-batches.json')
 
   // Both stores wiped, then restored: InfluxDB gets the 1,200 points it lacked from the backup.
-  const admin = postgres(maintenanceUrl(), { max: 1, onnotice: () => {} })
-  await admin.unsafe(`DROP DATABASE "${manifest.postgresql.database}" WITH (FORCE)`)
-  await admin.end()
-  await influx.drop()
+  await dropBothStores(manifest, influx)
   const restored = await restore(dir, env)
   expect(restored.status, restored.stderr).toBe(0)
   expect(restored.stdout).toContain('postgresql 1200 points, 1 devices; influxdb 2400 field values')

@@ -13,7 +13,13 @@ import {
 import { Queue } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { ADMIN_TOKEN } from './support/pipeline.js'
-import { appsEnv, createAppStarter, postTelemetry, runTool } from './support/redis-ha-apps.js'
+import {
+  appsEnv,
+  createAppStarter,
+  postTelemetry,
+  runTool,
+  spreadQueuePrefix,
+} from './support/redis-ha-apps.js'
 
 // QUEUE_PARTITIONS=6 on a Redis Cluster of 3 masters (each with a replica), the gateway and both
 // writers as real processes: 100 devices × 1,000 points, every point in both stores exactly once,
@@ -22,21 +28,6 @@ const PARTITIONS = 6
 const DEVICES = 100
 const POINTS_PER_DEVICE = 1_000
 const POINTS_PER_REQUEST = 500
-
-/** Per master port, the partitions whose hash tag `{<prefix>:p<k>}` falls in one of its slots. */
-async function partitionsByMaster(cluster: PrivateRedisCluster, prefix: string) {
-  const [any] = cluster.nodes
-  if (!any) throw new Error('no cluster node')
-  const slots = (await redisCommand(any.port, 'CLUSTER', 'SLOTS')) as [number, number, [string, number]][]
-  const byMaster = new Map<number, number[]>()
-  for (let k = 0; k < PARTITIONS; k++) {
-    const slot = Number(await redisCommand(any.port, 'CLUSTER', 'KEYSLOT', `{${prefix}:p${k}}`))
-    const range = slots.find(([from, to]) => slot >= from && slot <= to)
-    const port = Number(range?.[2][1])
-    byMaster.set(port, [...(byMaster.get(port) ?? []), k])
-  }
-  return byMaster
-}
 
 /** Every key of `pattern` on the node at `port` (SCAN, as `redis-cli --scan` does). */
 async function scanKeys(port: number, pattern: string): Promise<string[]> {
@@ -69,15 +60,7 @@ describe('partitioned queues on a Redis Cluster', () => {
       createTestDatabase(),
       createTestInfluxDatabase(),
     ])
-    // Where 6 hash tags fall among 3 masters is the hash's choice: about one prefix in four leaves
-    // a master without a partition. The test takes one that covers all three, as an operator would
-    // check with `redis-cli cluster keyslot` (docs/redis-ha.md).
-    for (let attempt = 0; ; attempt++) {
-      queuePrefix = uniqueName('parts')
-      spread = await partitionsByMaster(cluster, queuePrefix)
-      if (spread.size === 3) break
-      if (attempt === 50) throw new Error('no queue prefix of 50 spreads 6 partitions over 3 masters')
-    }
+    ;({ prefix: queuePrefix, byMaster: spread } = await spreadQueuePrefix(cluster, PARTITIONS, 'parts'))
     env = {
       ...appsEnv({
         redisEnv: cluster.env(),

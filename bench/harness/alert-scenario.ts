@@ -8,7 +8,7 @@ import { createHttpSender } from '../simulator/http-sender.js'
 import { percentile } from '../simulator/tally.js'
 import { type BenchContext, cpuProfileArgs, type ScenarioResult } from './context.js'
 import { figuresOf } from './figures.js'
-import { drainTimeoutMs, iotflowProbes, redisProcess, SHARED_SERVERS } from './http-scenarios.js'
+import { drainTimeoutMs, iotflowProbes, SHARED_SERVERS } from './http-scenarios.js'
 import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
 import { decimal, integer, markdownTable } from './markdown-table.js'
 import type { LoadOutcome } from './measure.js'
@@ -91,7 +91,6 @@ export async function runAlertScenario(
     }
     iotflow = await startIotflow(scope, {
       redis: context.redis,
-      redisUrl: context.redisUrl,
       stores,
       alertEvaluator: scenario.alerts,
       // The cost of a point is measured, not shedding (scenario 4's): on a busy shared machine the
@@ -123,7 +122,7 @@ export async function runAlertScenario(
       }
     }
     const apps = iotflow
-    const processes = [...apps.apps.map(({ name, pid }) => ({ name, pid })), ...redisProcess(context)]
+    const processes = [...apps.apps.map(({ name, pid }) => ({ name, pid })), ...context.redis.processes()]
     const alertmanagerPid = alertmanager?.pid()
     if (alertmanagerPid !== undefined)
       processes.push({ name: 'alertmanager (private)', pid: alertmanagerPid })

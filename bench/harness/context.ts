@@ -1,13 +1,12 @@
-import type { createRedisConnection } from '@iotflow/queue'
+import type { BenchRedis } from './bench-redis.js'
 import type { Measurement } from './measure.js'
 import type { Teardown } from './teardown.js'
 
 /** What every scenario shares: the bench's teardown, its private Redis, the run's settings. */
 export interface BenchContext {
   teardown: Teardown
-  redis: ReturnType<typeof createRedisConnection>
-  redisUrl: string
-  redisPid: () => number | undefined
+  /** The bench's single Redis, or for scenario 10's cluster runs the cluster. */
+  redis: BenchRedis
   seconds: number
   /** A directory of the run's own (devices files), removed at the end. */
   workDir: string
@@ -26,16 +25,14 @@ export function cpuProfileArgs(context: BenchContext, scenario: string, app: str
 export type SystemUnderTest = 'IoTFlow' | 'yardstick'
 
 export interface ScenarioResult {
-  /** '1' … '4'; the yardstick's runs of scenarios 1 and 2 are '5.1' and '5.2'. */
+  /**
+   * '1' … '4'; the yardstick's runs of scenarios 1 and 2 are '5.1' and '5.2'; scenario 10's runs
+   * on the single Redis '10.0', on the cluster '10'.
+   */
   id: string
   title: string
   system: SystemUnderTest
   /** What one request or message is: an HTTP request or an MQTT message. */
   unit: 'request' | 'message'
   measurement: Measurement
-}
-
-/** Redis's used_memory, in bytes. */
-export async function redisUsedMemory(redis: BenchContext['redis']): Promise<number> {
-  return Number(/^used_memory:(\d+)/m.exec(await redis.info('memory'))?.[1])
 }

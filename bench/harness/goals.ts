@@ -1,6 +1,8 @@
+import { CLUSTER_AGAINST_SINGLE, CLUSTER_GOAL, ON_CLUSTER, ON_SINGLE_REDIS } from './cluster-scenario.js'
 import type { ScenarioResult } from './context.js'
 import { figuresOf } from './figures.js'
 import { decimal, integer, markdownTable } from './markdown-table.js'
+import { alternationRatio } from './outside-report.js'
 import { overloadFiguresOf } from './overload.js'
 
 /** 'no data': the scenario ran but did not produce the figure (e.g. no 503, so no overload). */
@@ -16,7 +18,7 @@ interface Goal {
 const verdict = (ok: boolean | undefined): Verdict => (ok === undefined ? 'not run' : ok ? 'pass' : 'MISS')
 const ratio = (a: number | undefined, b: number | undefined) => (a !== undefined && b ? a / b : undefined)
 
-/** The goals of issues 8 and 19, each with what this run measured and whether it is met. */
+/** The goals of issues 8, 14 and 19, each with what this run measured and whether it is met. */
 export function goalsOf(results: ScenarioResult[]): Goal[] {
   const byId = new Map(results.map((r) => [r.id, r]))
   const figures = (id: string) => {
@@ -128,6 +130,14 @@ export function goalsOf(results: ScenarioResult[]): Goal[] {
   )
   const lineProtocolGoal = goals[goals.length - 1]
   if (lineProtocolGoal && s6 && !s1) lineProtocolGoal.verdict = 'no data' // scenario 1 not run
+  const clusterRuns = results.filter((r) => r.id === ON_CLUSTER || r.id === ON_SINGLE_REDIS)
+  const onCluster = clusterRuns.length ? alternationRatio(clusterRuns, CLUSTER_AGAINST_SINGLE) : undefined
+  add(
+    '10. scenario 1 on a Redis Cluster against a single Redis (stored, both stores, A/B/B/A)',
+    `≥ ${CLUSTER_GOAL}×`,
+    `${decimal(onCluster, 2)}×`,
+    onCluster === undefined ? undefined : onCluster >= CLUSTER_GOAL,
+  )
   const ours = results.filter((r) => r.system === 'IoTFlow')
   const peak = (name: string) =>
     ours.length ? Math.max(...ours.map((r) => r.measurement.peakRssMb.get(name) ?? 0)) : undefined
@@ -156,7 +166,7 @@ export function goalsOf(results: ScenarioResult[]): Goal[] {
 }
 
 export function printGoals(results: ScenarioResult[]): void {
-  console.log('\n### Summary: the goals of issues 8 and 19\n')
+  console.log('\n### Summary: the goals of issues 8, 14 and 19\n')
   console.log(
     markdownTable(
       ['goal', 'target', 'measured', 'result'],

@@ -2,12 +2,12 @@ import { join } from 'node:path'
 import { createDevicesRepository } from '@iotflow/db'
 import { registerDeviceOverHttp } from '@iotflow/testkit'
 import { deviceName, mapLimit, type SimulatedDevice, writeDevicesFile } from '../simulator/fleet.js'
-import { type BenchContext, cpuProfileArgs, redisUsedMemory, type ScenarioResult } from './context.js'
+import { type BenchContext, cpuProfileArgs, type ScenarioResult } from './context.js'
 import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
 import type { LineProtocolBodies } from './line-protocol-bodies.js'
 import { type LoadOutcome, measure } from './measure.js'
 import { runNodeLoad } from './node-client.js'
-import type { Probe, WatchedProcess, WatchedServer } from './sampler.js'
+import type { Probe, WatchedServer } from './sampler.js'
 import { createBenchStores } from './stores.js'
 import type { Teardown } from './teardown.js'
 import { runWrk } from './wrk.js'
@@ -50,18 +50,13 @@ export const drainTimeoutMs = (seconds: number) => Math.min(900_000, 120_000 + s
 /** Points accepted, stored per store, and Redis memory, read every second while IoTFlow runs. */
 export function iotflowProbes(context: BenchContext, iotflow: IotflowApps): Probe[] {
   return [
-    { name: 'redis used_memory', read: () => redisUsedMemory(context.redis) },
+    { name: 'redis used_memory', read: () => context.redis.usedMemory() },
     { name: 'stored postgres', read: async () => (await iotflow.storedPoints()).postgres },
     { name: 'stored influx', read: async () => (await iotflow.storedPoints()).influx },
     // 503s by cause: the backlog bound, or the gateway shedding load (INGEST_SHED_AFTER_MS).
     { name: 'backlog refusals', read: () => iotflow.refusedRequests('backlog') },
     { name: 'shed refusals', read: () => iotflow.refusedRequests('overloaded') },
   ]
-}
-
-export function redisProcess(context: BenchContext): WatchedProcess[] {
-  const pid = context.redisPid()
-  return pid === undefined ? [] : [{ name: 'redis-server (private)', pid, resetPeak: true }]
 }
 
 /** A scenario against IoTFlow: the apps as processes, devices registered through the admin API. */
@@ -75,7 +70,6 @@ export async function runHttpOnIotflow(
     const stores = await createBenchStores(scope)
     iotflow = await startIotflow(scope, {
       redis: context.redis,
-      redisUrl: context.redisUrl,
       stores,
       env: scenario.env,
       nodeArgs: (app) => cpuProfileArgs(context, scenario.id, app),
@@ -89,7 +83,7 @@ export async function runHttpOnIotflow(
     const apps = iotflow
     const measurement = await measure({
       stores,
-      processes: [...apps.apps.map(({ name, pid }) => ({ name, pid })), ...redisProcess(context)],
+      processes: [...apps.apps.map(({ name, pid }) => ({ name, pid })), ...context.redis.processes()],
       servers: SHARED_SERVERS,
       probes: iotflowProbes(context, apps),
       load: (started) => wrkLoad(context, scope, scenario, gatewayUrl, devicesFile, started),

@@ -1,6 +1,7 @@
-import { createQueueDepths, type createRedisConnection, queueLayout, storeQueues } from '@iotflow/queue'
-import { deleteKeys, freePort, uniqueName, waitFor } from '@iotflow/testkit'
+import { createQueueDepths, queueLayout, storeQueues } from '@iotflow/queue'
+import { deleteKeys, freePort, queueKeysPattern, waitFor } from '@iotflow/testkit'
 import { type AppName, type AppProcess, spawnApp } from '../../test/support/app-process.js'
+import type { BenchRedis } from './bench-redis.js'
 import type { DrainProgress } from './measure.js'
 import { readMetric } from './metric-reader.js'
 import { stopProcess } from './stop-process.js'
@@ -10,8 +11,7 @@ import type { Teardown } from './teardown.js'
 export const ADMIN_TOKEN = 'bench-admin-token-0123456789'
 
 export interface IotflowOptions {
-  redis: ReturnType<typeof createRedisConnection>
-  redisUrl: string
+  redis: BenchRedis
   stores: BenchStores
   /** Start the MQTT bridge too, on this broker. */
   mqttUrl?: string
@@ -31,18 +31,22 @@ export interface IotflowOptions {
  */
 export async function startIotflow(teardown: Teardown, options: IotflowOptions) {
   const { stores } = options
-  const queuePrefix = uniqueName('bench')
-  teardown.add('the queue keys', queuePrefix, (prefix) => deleteKeys(options.redis, `{${prefix}}:*`))
+  const { redis } = options
+  const queuePrefix = await redis.queuePrefix()
+  // Every partition's keys (`{prefix:p<k>}`) and the unpartitioned ones (`{prefix}`), on every master.
+  teardown.add('the queue keys', queuePrefix, (prefix) =>
+    deleteKeys(redis.connection, queueKeysPattern(prefix)),
+  )
   // With an evaluator, the drain waits for its queue too: its work is in the measured window.
   const watched = options.alertEvaluator ? [...storeQueues, 'alertEvaluate' as const] : storeQueues
   const depths = teardown.add(
     'the queue depth reader',
-    createQueueDepths(options.redis, queueLayout(queuePrefix), watched),
+    createQueueDepths(redis.connection, queueLayout(queuePrefix, redis.partitions), watched),
     (d) => d.close(),
   )
   const env = {
     LOG_LEVEL: 'warn',
-    REDIS_URL: options.redisUrl,
+    ...redis.env,
     QUEUE_PREFIX: queuePrefix,
     DATABASE_URL: stores.postgres.url,
     MIGRATE_ON_START: 'false',

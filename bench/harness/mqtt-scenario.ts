@@ -3,7 +3,7 @@ import { registerDeviceOverHttp, startPrivateMosquitto } from '@iotflow/testkit'
 import { spawnNode } from '../../test/support/app-process.js'
 import { deviceName, mapLimit, writeDevicesFile } from '../simulator/fleet.js'
 import { type BenchContext, cpuProfileArgs, type ScenarioResult } from './context.js'
-import { drainTimeoutMs, iotflowProbes, redisProcess, SHARED_SERVERS } from './http-scenarios.js'
+import { drainTimeoutMs, iotflowProbes, SHARED_SERVERS } from './http-scenarios.js'
 import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
 import { type LoadOutcome, measure } from './measure.js'
 import { stopProcess } from './stop-process.js'
@@ -44,7 +44,6 @@ export async function runMqttOnIotflow(
     const broker = scope.add('the private Mosquitto', await startPrivateMosquitto(), (b) => b.dispose())
     iotflow = await startIotflow(scope, {
       redis: context.redis,
-      redisUrl: context.redisUrl,
       stores,
       mqttUrl: broker.url,
       nodeArgs: (app) => cpuProfileArgs(context, '3', app),
@@ -61,7 +60,7 @@ export async function runMqttOnIotflow(
       stores,
       processes: [
         ...apps.apps.map(({ name, pid }) => ({ name, pid })),
-        ...redisProcess(context),
+        ...context.redis.processes(),
         ...(brokerPid === undefined ? [] : [{ name: 'mosquitto (private)', pid: brokerPid }]),
       ],
       servers: SHARED_SERVERS,

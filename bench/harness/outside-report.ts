@@ -2,22 +2,42 @@ import type { ScenarioResult } from './context.js'
 import { figuresOf } from './figures.js'
 import { decimal, integer, markdownTable } from './markdown-table.js'
 
+/** The two sides of an A/B/B/A comparison: which side a run is on, and the ratio's terms. */
+export interface Alternation {
+  heading: string
+  sideOf: (run: ScenarioResult) => string
+  /** The ratio is this side's sum over the other's. */
+  numerator: string
+  denominator: string
+  /** What the ratio is asked to reach, said after it. */
+  goal?: string
+}
+
+/** Scenario 7: IoTFlow against the yardstick. */
+export const OUTSIDE_STYLE: Alternation = {
+  heading: '7. Outside-style, A/B/B/A: a Node client, 16 clients, 1,000-point batches',
+  sideOf: (run) => run.system,
+  numerator: 'IoTFlow',
+  denominator: 'yardstick',
+}
+
 /**
- * Scenario 7: every run in the order it ran (IoTFlow, yardstick, yardstick, IoTFlow), then the
- * ratio of the sums of stored points/s (both stores), which cancels a drift of the machine that
- * is linear over the four runs.
+ * An A/B/B/A comparison (scenarios 7 and 10): every run in the order it ran, then the ratio of the
+ * sums of stored points/s (both stores), which cancels a drift of the machine that is linear over
+ * the four runs.
  */
-export function printAlternation(runs: ScenarioResult[]): void {
-  console.log('\n### 7. Outside-style, A/B/B/A: a Node client, 16 clients, 1,000-point batches\n')
+export function printAlternation(runs: ScenarioResult[], alternation: Alternation): void {
+  console.log(`\n### ${alternation.heading}\n`)
   const rows = runs.map((run, i) => {
     const f = figuresOf(run)
     return [
       String(i + 1),
-      run.system,
+      alternation.sideOf(run),
       integer(f.acceptedPointsPerSecond),
       integer(f.storedPostgres),
       integer(f.storedInflux),
       integer(f.storedBoth),
+      decimal(f.cpuMsPerThousandPoints),
       f.everyAcknowledgedPointStored ? 'yes' : 'NO',
     ]
   })
@@ -30,27 +50,54 @@ export function printAlternation(runs: ScenarioResult[]): void {
         'stored/s PostgreSQL',
         'stored/s InfluxDB',
         'stored/s both',
+        'CPU ms per 1,000 points (ours)',
         'all stored',
       ],
       rows,
     ),
   )
-  const sums = storedSums(runs)
-  const ratio = alternationRatio(runs)
+  const sums = storedSums(runs, alternation)
+  const ratio = alternationRatio(runs, alternation)
   console.log(
-    `\nsums of stored points/s, both stores: IoTFlow ${integer(sums.IoTFlow)}, yardstick ${integer(sums.yardstick)}: ${decimal(ratio, 2)}×`,
+    `\nsums of stored points/s, both stores: ${alternation.numerator} ${integer(sums.numerator)}, ` +
+      `${alternation.denominator} ${integer(sums.denominator)}: ${decimal(ratio, 2)}×` +
+      (alternation.goal ? ` (goal: ${alternation.goal})` : ''),
+  )
+  // On a loaded machine the rates say more about the other users than about the systems compared:
+  // the CPU each side spent on a point is the steadier figure.
+  const cpu = meanCpuPerThousandPoints(runs, alternation)
+  console.log(
+    `mean CPU ms per 1,000 points stored (our processes): ${alternation.numerator} ${decimal(cpu.numerator)}, ` +
+      `${alternation.denominator} ${decimal(cpu.denominator)}: ` +
+      `${decimal(cpu.numerator && cpu.denominator ? cpu.numerator / cpu.denominator : undefined, 2)}×`,
   )
 }
 
-/** Scenario 7's result: IoTFlow's sum of stored points/s (both stores) over the yardstick's. */
-export function alternationRatio(runs: ScenarioResult[]): number | undefined {
-  const sums = storedSums(runs)
-  return sums.yardstick > 0 ? sums.IoTFlow / sums.yardstick : undefined
+function meanCpuPerThousandPoints(runs: ScenarioResult[], alternation: Alternation) {
+  const mean = (side: string) => {
+    const values = runs
+      .filter((run) => alternation.sideOf(run) === side)
+      .map((run) => figuresOf(run).cpuMsPerThousandPoints)
+    if (values.length === 0 || values.some((v) => v === undefined)) return undefined
+    return (values as number[]).reduce((a, b) => a + b, 0) / values.length
+  }
+  return { numerator: mean(alternation.numerator), denominator: mean(alternation.denominator) }
 }
 
-function storedSums(runs: ScenarioResult[]): Record<ScenarioResult['system'], number> {
-  const sums = { IoTFlow: 0, yardstick: 0 }
-  for (const run of runs) sums[run.system] += figuresOf(run).storedBoth ?? 0
+/** The numerator side's sum of stored points/s (both stores) over the denominator side's. */
+export function alternationRatio(runs: ScenarioResult[], alternation: Alternation): number | undefined {
+  const sums = storedSums(runs, alternation)
+  return sums.denominator > 0 ? sums.numerator / sums.denominator : undefined
+}
+
+function storedSums(runs: ScenarioResult[], alternation: Alternation) {
+  const sums = { numerator: 0, denominator: 0 }
+  for (const run of runs) {
+    const side = alternation.sideOf(run)
+    const stored = figuresOf(run).storedBoth ?? 0
+    if (side === alternation.numerator) sums.numerator += stored
+    else if (side === alternation.denominator) sums.denominator += stored
+  }
   return sums
 }
 

@@ -6,7 +6,14 @@ import {
 } from '@iotflow/config'
 import { createQueueDepths, createRedisConnection, type JobCounts, queueLayout } from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
-import { deleteKeys, registerDeviceOverHttp, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
+import {
+  deleteKeys,
+  queueKeysPattern,
+  registerDeviceOverHttp,
+  serviceUrls,
+  uniqueName,
+  waitFor,
+} from '@iotflow/testkit'
 import { startAlertEvaluator } from '../../apps/alert-evaluator/src/evaluator.js'
 import { buildApp } from '../../apps/gateway/src/app.js'
 import { startInfluxWriter } from '../../apps/writer-influx/src/writer.js'
@@ -23,7 +30,7 @@ export interface PipelineOptions {
   influx: InfluxOptions
   /** Defaults to the shared Redis. */
   redisUrl?: string
-  /** More environment for the apps (e.g. a short API_KEY_CACHE_TTL_MS). */
+  /** More environment for the apps (e.g. a short API_KEY_CACHE_TTL_MS, QUEUE_PARTITIONS). */
   env?: Record<string, string>
 }
 
@@ -63,12 +70,14 @@ export async function startPipeline(options: PipelineOptions) {
 
   const inspector = createRedisConnection(env.REDIS_URL, 'worker')
   inspector.on('error', () => {}) // a test may stop its private Redis
-  const depths = createQueueDepths(inspector, queueLayout(queuePrefix))
+  const layout = queueLayout(queuePrefix, Number(options.env?.QUEUE_PARTITIONS ?? 1))
+  const depths = createQueueDepths(inspector, layout)
   const writers: { close(): Promise<void> }[] = []
 
   const pipeline = {
     baseUrl,
     queuePrefix,
+    layout,
 
     /** `extraEnv` overrides the writer's environment (e.g. RETENTION_DAYS). */
     startPostgresWriter: async (extraEnv: Record<string, string> = {}) => {
@@ -112,8 +121,10 @@ export async function startPipeline(options: PipelineOptions) {
       })
     },
 
-    /** Jobs in each store queue, by state. */
+    /** Jobs in each store queue, by state (summed over the partitions). */
     queueCounts: (): Promise<Record<string, JobCounts>> => depths.read(),
+    /** Jobs in each store queue of each partition, by state. */
+    queueCountsByPartition: () => depths.readByPartition(),
 
     /** Resolves once no store job is waiting, active or delayed. */
     drained: () =>
@@ -129,7 +140,7 @@ export async function startPipeline(options: PipelineOptions) {
       await Promise.all(writers.map((w) => w.close()))
       await gateway.close()
       await depths.close()
-      await deleteKeys(inspector, `{${queuePrefix}}:*`)
+      await deleteKeys(inspector, queueKeysPattern(queuePrefix))
       await inspector.quit()
     },
   }

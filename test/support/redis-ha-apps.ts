@@ -1,6 +1,7 @@
 import { spawnSync } from 'node:child_process'
 import { setTimeout as sleep } from 'node:timers/promises'
-import { freePort, serviceUrls, waitFor } from '@iotflow/testkit'
+import { allPartitions, bullPrefix, partitionPrefix, queueLayout } from '@iotflow/queue'
+import { freePort, type PrivateRedisCluster, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
 import { type AppName, type AppProcess, spawnApp } from './app-process.js'
 import { ADMIN_TOKEN } from './pipeline.js'
 
@@ -87,4 +88,24 @@ export function runTool(env: Record<string, string>, script: string, ...args: st
     timeout: 60_000,
   })
   return { status: result.status, stdout: result.stdout, stderr: result.stderr }
+}
+
+/**
+ * A queue prefix whose `partitions` partitions fall on every master of `cluster` (on as many as there
+ * are partitions, when fewer), and where each partition lives (master port → partitions). Where the
+ * hash tags fall is the hash's choice: about one prefix in four leaves one of 3 masters without any
+ * of 6 partitions. As an operator would check with `redis-cli cluster keyslot` (docs/redis-ha.md),
+ * prefixes are tried until one covers them all.
+ */
+export async function spreadQueuePrefix(cluster: PrivateRedisCluster, partitions: number, name: string) {
+  const masters = Math.min((await cluster.masters()).length, partitions)
+  for (let attempt = 0; attempt < 50; attempt++) {
+    const prefix = uniqueName(name)
+    const layout = queueLayout(prefix, partitions)
+    const byMaster = await cluster.mastersOfKeys(
+      allPartitions(layout).map((k) => bullPrefix(partitionPrefix(layout, k))),
+    )
+    if (byMaster.size === masters) return { prefix, byMaster }
+  }
+  throw new Error(`no queue prefix of 50 spreads ${partitions} partitions over ${masters} masters`)
 }

@@ -12,16 +12,29 @@ const run = promisify(execFile)
 const dataNodeArgs = (dir: string, port: number) =>
   redisServerArgs(dir, port, ['--appendonly', 'yes', '--appendfsync', 'everysec'])
 
+export interface PrivateRedisClusterOptions {
+  /**
+   * Replicas of each master: 1 (the default) is the production topology, failover included; 0 is
+   * 3 masters alone, which costs the loaded machine of a benchmark no replication traffic.
+   */
+  replicasPerMaster?: 0 | 1
+}
+
+/** A Redis Cluster has at least 3 masters (`redis-cli --cluster create` refuses fewer). */
+const CLUSTER_MASTERS = 3
+
 /**
- * A Redis Cluster of its own: 3 masters, each with one replica (`redis-cli --cluster create
- * --cluster-replicas 1`), on free loopback ports (cluster bus ports too) with their data in temp
- * directories. A node may be killed and started again; `dispose` removes everything.
+ * A Redis Cluster of its own: 3 masters, each with one replica unless asked otherwise
+ * (`redis-cli --cluster create --cluster-replicas 1`), on free loopback ports (cluster bus ports
+ * too) with their data in temp directories. A node may be killed and started again; `dispose`
+ * removes everything.
  */
-export async function startPrivateRedisCluster() {
+export async function startPrivateRedisCluster(options: PrivateRedisClusterOptions = {}) {
+  const replicasPerMaster = options.replicasPerMaster ?? 1
   const nodes: PrivateServer[] = []
   const dispose = () => Promise.all(nodes.map((node) => node.dispose())).then(() => undefined)
   try {
-    for (let i = 0; i < 6; i++) {
+    for (let i = 0; i < CLUSTER_MASTERS * (1 + replicasPerMaster); i++) {
       nodes.push(
         await startPrivateServer({
           name: 'redis-cluster',
@@ -43,7 +56,14 @@ export async function startPrivateRedisCluster() {
       )
     }
     const addresses = nodes.map((node) => `127.0.0.1:${node.port}`)
-    await run('redis-cli', ['--cluster', 'create', ...addresses, '--cluster-replicas', '1', '--cluster-yes'])
+    await run('redis-cli', [
+      '--cluster',
+      'create',
+      ...addresses,
+      '--cluster-replicas',
+      String(replicasPerMaster),
+      '--cluster-yes',
+    ])
     await waitFor(
       async () => {
         const infos = await Promise.all(nodes.map((node) => redisCommand(node.port, 'CLUSTER', 'INFO')))
@@ -98,6 +118,23 @@ export async function startPrivateRedisCluster() {
             what: `the replica on ${replica.port} to take over from ${master.port}`,
           },
         )
+    },
+    /**
+     * Per master port, the indexes of `keys` whose hash slot that master owns (a master owning none
+     * is absent): where a queue partition's hash tag lives, for instance.
+     */
+    async mastersOfKeys(keys: readonly string[]): Promise<Map<number, number[]>> {
+      const [any] = nodes
+      if (!any) throw new Error('no cluster node')
+      const slots = (await redisCommand(any.port, 'CLUSTER', 'SLOTS')) as [number, number, [string, number]][]
+      const byMaster = new Map<number, number[]>()
+      for (const [i, key] of keys.entries()) {
+        const slot = Number(await redisCommand(any.port, 'CLUSTER', 'KEYSLOT', key))
+        const range = slots.find(([from, to]) => slot >= from && slot <= to)
+        const port = Number(range?.[2][1])
+        byMaster.set(port, [...(byMaster.get(port) ?? []), i])
+      }
+      return byMaster
     },
     /** Which ports are masters now, for a failing test's message. */
     async topology(): Promise<string> {

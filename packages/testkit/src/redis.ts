@@ -1,4 +1,4 @@
-import { Redis } from 'ioredis'
+import { Cluster, Redis } from 'ioredis'
 import { startPrivateServer } from './private-server.js'
 
 export interface PrivateRedisOptions {
@@ -25,12 +25,28 @@ export async function startPrivateRedis(options: PrivateRedisOptions = {}) {
   return { ...server, url: `redis://127.0.0.1:${server.port}` }
 }
 
-/** Deletes every key matching `pattern` (e.g. a queue prefix, `{prefix}:*`), without blocking Redis. */
-export async function deleteKeys(redis: Redis, pattern: string): Promise<void> {
+/**
+ * Deletes every key matching `pattern` (e.g. a queue prefix, `{prefix}:*`), without blocking Redis.
+ * On a Redis Cluster, on every master: SCAN sees one node's keys, and one UNLINK may name only keys
+ * of one slot, so each key is unlinked alone (pipelined).
+ */
+export async function deleteKeys(redis: Redis | Cluster, pattern: string): Promise<void> {
+  if (redis instanceof Cluster) {
+    await Promise.all(redis.nodes('master').map((node) => deleteKeysOfNode(node, pattern, true)))
+    return
+  }
+  await deleteKeysOfNode(redis, pattern, false)
+}
+
+/** Queue prefixes' keys, unpartitioned (`{prefix}:…`) and of every queue partition (`{prefix:p<k>}:…`). */
+export const queueKeysPattern = (queuePrefix: string) => `{${queuePrefix}[}:]*`
+
+async function deleteKeysOfNode(node: Redis, pattern: string, oneSlotPerKey: boolean): Promise<void> {
   let cursor = '0'
   do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
-    if (keys.length) await redis.unlink(...keys)
+    const [next, keys] = await node.scan(cursor, 'MATCH', pattern, 'COUNT', 1000)
+    if (keys.length && oneSlotPerKey) await node.pipeline(keys.map((key) => ['unlink', key])).exec()
+    else if (keys.length) await node.unlink(...keys)
     cursor = next
   } while (cursor !== '0')
 }

@@ -1,7 +1,7 @@
 import { Redis } from 'ioredis'
 import { afterAll, beforeAll } from 'vitest'
 import { uniqueName } from './names.js'
-import { deleteKeys } from './redis.js'
+import { deleteKeys, queueKeysPattern } from './redis.js'
 import { serviceUrls } from './services.js'
 
 /**
@@ -24,8 +24,7 @@ export function useTestRedis(name: string) {
   })
   afterAll(async () => {
     if (!redis) return
-    // `{prefix}:…` and the queue partitions' `{prefix:p<k>}:…`.
-    for (const prefix of prefixes) await deleteKeys(redis, `{${prefix}[}:]*`)
+    for (const prefix of prefixes) await deleteKeys(redis, queueKeysPattern(prefix))
     await redis.quit()
   })
   return {
