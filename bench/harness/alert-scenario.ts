@@ -144,7 +144,7 @@ export async function runAlertScenario(
     })
     // Alertmanager is read during the drain too; the last crossings are waited for after it.
     const alerting = await finishAlerting?.(() =>
-      crossingTimes(stores.postgres.sql, context.redis, apps.queuePrefix),
+      crossingTimes(stores.postgres.sql, context.redis.connection, apps.queuePrefix),
     )
     const title =
       `Alerts: ${scenario.rules} rules over ${scenario.devices.toLocaleString('en')} devices at ` +
@@ -330,7 +330,7 @@ const range = (n: number) => Array.from({ length: n }, (_, i) => i)
  */
 async function crossingTimes(
   sql: BenchStores['postgres']['sql'],
-  redis: BenchContext['redis'],
+  redis: BenchContext['redis']['connection'],
   queuePrefix: string,
 ): Promise<Map<string, CrossingTimes>> {
   const rows = await sql<{ id: string; device_id: number; judged: number }[]>`
