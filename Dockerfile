@@ -27,6 +27,8 @@ FROM base AS deps
 # .npmr[c]: the glob makes .npmrc optional (pnpm 10 settings may live in
 # pnpm-workspace.yaml instead); COPY of a plain missing file would fail.
 COPY package.json pnpm-lock.yaml pnpm-workspace.yaml .npmr[c] ./
+# patches/: pnpm-workspace.yaml's patchedDependencies (a fix postgres.js has not released yet).
+COPY patches ./patches
 COPY --from=manifests /app/ ./
 # No --prod: the build (esbuild, run by tsx) needs the dev dependencies.
 # The cache mount keeps pnpm's content-addressed store between builds.

@@ -4,7 +4,7 @@
  * callers each take one point from their device's bucket, over and over, for `--seconds`.
  *
  *   pnpm bench:rate-check [--callers 200] [--devices 200] [--seconds 10] [--via buckets|group-commit]
- *                         [--work-us 50]
+ *                         [--work-us 50] [--aof everysec|no]
  *
  * `--via buckets` (the default) asks the buckets directly, all callers in the same turn. `--via
  * group-commit` sends each one-point request through the gateway's group commit (its default limits)
@@ -12,6 +12,9 @@
  * off, off, on. Each request first spends `--work-us` of CPU in a turn of its own (what the gateway
  * spends on a request before its enqueue), so requests reach the enqueue spread over time as in the
  * gateway, not all in one turn.
+ *
+ * `--aof no` runs the private Redis without its append-only file, to tell what writing each bucket's
+ * SET to it costs.
  *
  * Prints the requests (takes) a second, the takes one script call carried on average, and the CPU
  * each request cost Redis (from INFO) and this process: CPU figures, which hold on a busy machine
@@ -36,6 +39,7 @@ const { values: args } = parseArgs({
     seconds: { type: 'string', default: '10' },
     via: { type: 'string', default: 'buckets' },
     'work-us': { type: 'string', default: '50' },
+    aof: { type: 'string', default: 'everysec' },
   },
 })
 const CALLERS = Number(args.callers)
@@ -47,7 +51,8 @@ if (args.via !== 'buckets' && args.via !== 'group-commit')
 /** GROUP_COMMIT_* defaults (packages/config). */
 const GROUP_COMMIT = { maxPoints: 1000, lingerMs: 4, maxInFlight: 2 }
 
-const server = await startPrivateRedis({ appendfsync: 'everysec' })
+if (args.aof !== 'everysec' && args.aof !== 'no') throw new Error('--aof takes everysec or no')
+const server = await startPrivateRedis(args.aof === 'everysec' ? { appendfsync: 'everysec' } : {})
 const redis = createRedisConnection(server.url, 'producer')
 try {
   await waitForReady(redis)
@@ -95,7 +100,7 @@ try {
   }
 
   console.log(
-    `callers ${CALLERS}, devices ${DEVICES}, ${SECONDS} s, via ${args.via}` +
+    `callers ${CALLERS}, devices ${DEVICES}, ${SECONDS} s, via ${args.via}, AOF ${args.aof}` +
       (args.via === 'group-commit' ? `, ${args['work-us']} µs of work per request` : ''),
   )
   if (args.via === 'buckets') {

@@ -22,6 +22,14 @@ export const DeviceBatch = Type.Object({
 export type DeviceBatch = Static<typeof DeviceBatch>
 
 /**
+ * A point's metadata in a queued job: any JSON object, checked as an object without visiting its
+ * members. `Type.Record` compiles to a check of every key against a pattern that accepts any key,
+ * which, with line protocol metadata on every point, was most of what checking a job cost a consumer
+ * (docs/benchmarks.md); the producers validated the metadata already.
+ */
+const MetadataObject = Type.Unsafe<Record<string, unknown>>(Type.Object({}, { additionalProperties: true }))
+
+/**
  * One device's points as they travel through the queue: a column per field instead of an object per
  * point, so Redis and both writers carry and parse less per point (docs/benchmarks.md).
  * `values[j][i]` is field `fields[j]` of point `i`; `null` where that point has no such field (a
@@ -38,7 +46,7 @@ export const DeviceColumns = Type.Object({
   /** Each point's `type`; absent when no point has one. */
   type: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Null()]))),
   /** Each point's `metadata`; absent when no point has any. */
-  metadata: Type.Optional(Type.Array(Type.Union([Type.Record(Type.String(), Type.Unknown()), Type.Null()]))),
+  metadata: Type.Optional(Type.Array(Type.Union([MetadataObject, Type.Null()]))),
   traceparents: Type.Optional(TraceParents),
 })
 export type DeviceColumns = Static<typeof DeviceColumns>

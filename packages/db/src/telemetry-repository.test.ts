@@ -131,4 +131,87 @@ describe('telemetry repository', () => {
       'telemetry_p20260403',
     ])
   })
+
+  it('stores the same rows by COPY as by INSERT: every column, names and strings of any character, times before 2000 and far ahead', async () => {
+    const points: DeviceBatch['points'] = [
+      { t: Date.UTC(1999, 11, 31, 23, 59, 59, 999), data: { a: -1.25e-7, b: true } },
+      { t: T0, type: 'ünïcode ☃', data: { s: 'tab\there, line\nbreak, back\\slash, "quoted", \u001e 😀' } },
+      { t: T0 + 1, data: { 'x.y': 'z', big: 12345678901234 }, metadata: { host: 'edge-box', n: 2 } },
+      { t: Date.UTC(2200, 0, 1, 0, 0, 0, 1), type: 'far', data: { v: 0 } },
+    ]
+    const columnsOf = (deviceId: number) => db.sql<Record<string, unknown>[]>`
+      SELECT (extract(epoch FROM time) * 1000)::float8 AS t, type, data, metadata,
+             (extract(epoch FROM received_at) * 1000)::float8 AS received
+      FROM telemetry WHERE device_id = ${deviceId} ORDER BY time`
+    await createTelemetryRepository(db.sql, { copyMinRows: 0 }).writeBatches([batch(20, points)])
+    await createTelemetryRepository(db.sql, { copyMinRows: Number.POSITIVE_INFINITY }).writeBatches([
+      batch(21, points),
+    ])
+    const copied = await columnsOf(20)
+    expect(copied.map((row) => row.t)).toEqual(points.map((point) => point.t))
+    expect(copied[2]).toEqual({
+      t: T0 + 1,
+      type: null,
+      data: { 'x.y': 'z', big: 12345678901234 },
+      metadata: { host: 'edge-box', n: 2 },
+      received: T0,
+    })
+    expect(copied).toEqual(await columnsOf(21))
+  })
+
+  for (const [pointsWrite, copyMinRows] of [
+    ['copy', 0],
+    ['insert', Number.POSITIVE_INFINITY],
+  ] as const) {
+    it(`${pointsWrite}: a write of which some points are stored already merges them, and telemetry_latest keeps each field's newest value`, async () => {
+      const device = pointsWrite === 'copy' ? 22 : 23
+      const repo = createTelemetryRepository(db.sql, { copyMinRows })
+      await repo.writeBatches([
+        batch(device, [
+          { t: T0, data: { a: 1 } },
+          { t: T0 + 1, data: { a: 2, b: 'x' } },
+        ]),
+      ])
+      // The first point again (a redelivered job), with a new field, and a newer point.
+      await repo.writeBatches([
+        batch(device, [
+          { t: T0, data: { c: true } },
+          { t: T0 + 2, data: { a: 3 } },
+        ]),
+      ])
+      // An older point after the newer ones: stored, but no field's latest value goes back.
+      await repo.writeBatches([batch(device, [{ t: T0 - 1, data: { a: 0, b: 'old' } }])])
+      expect(await rowsOf(device)).toEqual([
+        { t: T0 - 1, type: null, data: { a: 0, b: 'old' } },
+        { t: T0, type: null, data: { a: 1, c: true } },
+        { t: T0 + 1, type: null, data: { a: 2, b: 'x' } },
+        { t: T0 + 2, type: null, data: { a: 3 } },
+      ])
+      const latest = await db.sql<{ field: string; t: number; value: unknown }[]>`
+        SELECT field, (extract(epoch FROM time) * 1000)::float8 - ${T0} AS t, value
+        FROM telemetry_latest WHERE device_id = ${device} ORDER BY field`
+      expect(latest).toEqual([
+        { field: 'a', t: 2, value: 3 },
+        { field: 'b', t: 1, value: 'x' },
+        { field: 'c', t: 0, value: true },
+      ])
+    })
+  }
+
+  it('a COPY refused for a stored point gives its connection back: the one connection of a pool serves the merge and the next query', async () => {
+    const single = postgres(db.url, { max: 1, onnotice: () => {} })
+    try {
+      const repo = createTelemetryRepository(single, { copyMinRows: 0 })
+      const points = batch(24, [{ t: T0, data: { v: 1 } }])
+      await repo.writeBatches([points])
+      await repo.writeBatches([points, batch(24, [{ t: T0 + 1, data: { v: 2 } }])])
+      expect(await single`SELECT count(*)::int AS n FROM telemetry WHERE device_id = 24`).toEqual([{ n: 2 }])
+      const aborted = await db.sql`
+        SELECT pid FROM pg_stat_activity
+        WHERE datname = current_database() AND state = 'idle in transaction (aborted)'`
+      expect(aborted).toEqual([])
+    } finally {
+      await single.end({ timeout: 5 })
+    }
+  })
 })

@@ -51,6 +51,22 @@ describe('a job entering a consumer', () => {
     expect(() => payloadOf('alertDeliver', { data: { target: 'pager' } })).toThrow(InvalidJobPayloadError)
   })
 
+  it('takes any object as a point’s metadata, and refuses metadata that is not an object', () => {
+    const withMetadata = (metadata: unknown[]) => ({
+      data: { batch_id: 'b', batches: [{ ...columns, metadata }] },
+    })
+    const job = withMetadata([{ host: 'edge-box', 'a\nkey': { nested: [1] } }, null])
+    expect(payloadOf('storePostgres', job)).toBe(job.data)
+    for (const metadata of [
+      ['edge-box', null],
+      [[], null],
+      [1, null],
+    ])
+      expect(() => payloadOf('storePostgres', withMetadata(metadata))).toThrow(
+        /store-postgres job's data does not match its schema: \/batches\/0\/metadata\/0/,
+      )
+  })
+
   it('in a BullMQ processor, fails its job for good when its data matches no schema', () => {
     expect(() => processedPayloadOf('alertDeliver', { data: { target: 'pager' } })).toThrow(
       UnrecoverableError,

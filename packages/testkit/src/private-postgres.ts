@@ -27,9 +27,10 @@ async function serverUser(): Promise<{ uid: number; gid: number } | undefined> {
 /**
  * A private PostgreSQL cluster (initdb into a temp dir) that a test may stop and start to play an
  * outage, without touching the shared server. Stopped with a fast shutdown (SIGINT), so that
- * connected clients are cut off as in a real restart.
+ * connected clients are cut off as in a real restart. `settings` are server parameters given as
+ * `-c name=value` (e.g. `shared_preload_libraries`, which the shared server must not be restarted for).
  */
-export async function startPrivatePostgres() {
+export async function startPrivatePostgres(settings: Record<string, string> = {}) {
   const bin = postgresBinDir()
   const user = await serverUser()
   const server = await startPrivateServer({
@@ -55,6 +56,7 @@ export async function startPrivatePostgres() {
       dir,
       '-c',
       'listen_addresses=127.0.0.1',
+      ...Object.entries(settings).flatMap(([name, value]) => ['-c', `${name}=${value}`]),
     ],
     answers: async (port) => {
       const sql = postgres(`postgres://postgres@127.0.0.1:${port}/postgres`, {
