@@ -1,6 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { AlertNotice } from '@iotflow/contracts'
 import {
+  bullPrefix,
   createBatchEnqueuer,
   createQueueDepths,
   createRedisConnection,
@@ -8,6 +9,7 @@ import {
   queueLayout,
 } from '@iotflow/queue'
 import { ScrapedMetrics, serviceUrls, uniqueName, waitFor } from '@iotflow/testkit'
+import { Queue } from 'bullmq'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { useAlertingFixture } from './support/alerting.js'
@@ -37,6 +39,7 @@ const cases = {
   late: {},
   redelivered: {},
   outage: {},
+  'outage-resolved': {},
 }
 
 beforeAll(async () => {
@@ -118,6 +121,9 @@ describe('threshold alerts through Alertmanager', () => {
       [2, 35],
     ])
     await send('crossing', [[3, 33]])
+    // Alertmanager is posted an alert's state when its delivery runs: had the resolving point been
+    // judged first, it would hear of this firing resolved only (docs/alerts.md, Order).
+    await waitForNotifications('crossing', ['firing'])
     await send('crossing', [[4, 29]])
     await waitForNotifications('crossing', ['firing', 'resolved'])
     await waitForHistory('crossing', ['inactive>firing', 'firing>resolved'])
@@ -254,6 +260,70 @@ describe('threshold alerts through Alertmanager', () => {
     await fixture.alertmanager.start()
     // The next retry is at most about 32 s after the last failed one.
     await waitForNotifications('outage', ['firing'], 70_000)
+  })
+
+  it('ends with the alert resolved at Alertmanager, never active, when it fired and resolved while Alertmanager was down and the firing is retried last', {
+    timeout: 120_000,
+  }, async () => {
+    const name = 'outage-resolved'
+    const id = devices[name]?.id as number
+    const redis = createRedisConnection(serviceUrls.redis, 'producer')
+    const deliveries = new Queue(queueCatalog.alertDeliver.name, {
+      connection: redis,
+      prefix: bullPrefix(fixture.pipeline.queuePrefix),
+    })
+    await fixture.alertmanager.stop()
+    await send(name, [[0, 45]])
+    await send(name, [[1, 20]])
+    await waitForHistory(name, ['inactive>firing', 'firing>resolved'])
+    const [firingId, resolvedId] = (
+      await get<{ transitions: { id: number }[] }>(`/api/v1/alerts/history?device_id=${id}`)
+    ).transitions
+      .map((t) => t.id)
+      .reverse()
+    const jobOf = async (transitionId: number | undefined) => {
+      const job = await deliveries.getJob(`transition-${transitionId}`)
+      if (!job) throw new Error(`no delivery job for transition ${transitionId}`)
+      return job
+    }
+    // Both deliveries failed at least once and wait their backoff; the firing one is held back.
+    await waitFor(
+      async () =>
+        (await (await jobOf(firingId)).isDelayed()) && (await (await jobOf(resolvedId)).isDelayed()),
+      { what: 'both deliveries waiting to be retried' },
+    )
+    await (await jobOf(firingId)).changeDelay(600_000)
+    await fixture.alertmanager.start()
+    // From now on, Alertmanager's active alerts of the device are read every 50 ms.
+    const seenActive: string[] = []
+    let watching = true
+    const watcher = (async () => {
+      while (watching) {
+        const filter = encodeURIComponent(`device_id="${id}"`)
+        const response = await fetch(`${fixture.alertmanager.url}/api/v2/alerts?filter=${filter}`)
+        const alerts = (await response.json()) as { status: { state: string } }[]
+        seenActive.push(...alerts.map((a) => a.status.state))
+        await sleep(50)
+      }
+    })()
+    // The resolution is delivered first, then the firing, as a retry after the outage can order them.
+    await (await jobOf(resolvedId)).promote().catch(() => undefined) // already running: as good
+    await waitFor(async () => (await jobOf(resolvedId)).isCompleted(), { what: 'the resolution delivered' })
+    await (await jobOf(firingId)).promote()
+    await waitFor(async () => (await jobOf(firingId)).isCompleted(), { what: 'the late firing delivered' })
+    await sleep(1500)
+    watching = false
+    await watcher
+    expect(seenActive).toEqual([])
+    // Both deliveries posted it resolved (Alertmanager was restarted: its counters are this test's).
+    const received = new ScrapedMetrics(await (await fetch(`${fixture.alertmanager.url}/metrics`)).text())
+    expect(
+      received.value('alertmanager_alerts_received_total', { status: 'resolved' }),
+    ).toBeGreaterThanOrEqual(2)
+    // So Alertmanager never notified it firing.
+    expect(fixture.receiver.statusesOf(id)).toEqual([])
+    await deliveries.close()
+    await redis.quit()
   })
 
   it('exposes the firing alerts per rule and the evaluation lag', async () => {

@@ -1,6 +1,7 @@
 import { createServer } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { setTimeout as sleep } from 'node:timers/promises'
+import { bullPrefix, queueCatalog } from '@iotflow/queue'
 import { registerDeviceOverHttp, startPrivateAlertmanager } from '@iotflow/testkit'
 import { mapLimit } from '../simulator/fleet.js'
 import { createHttpSender } from '../simulator/http-sender.js'
@@ -12,7 +13,7 @@ import { ADMIN_TOKEN, type IotflowApps, startIotflow } from './iotflow-apps.js'
 import { decimal, integer, markdownTable } from './markdown-table.js'
 import type { LoadOutcome } from './measure.js'
 import { measure } from './measure.js'
-import { createBenchStores } from './stores.js'
+import { type BenchStores, createBenchStores } from './stores.js'
 
 /** Scenario 9's shape (issue 18): 50 rules over 1,000 devices at 20,000 points/s. */
 export interface AlertScenario {
@@ -43,6 +44,16 @@ export interface AlertFigures {
   p50?: number
   p99?: number
   max?: number
+  /** The same time in stages (alertLatencyStages), p50 and p99 ms each. */
+  stages: { stage: string; p50?: number; p99?: number }[]
+}
+
+/** When each crossing's firing transition was judged and its Alertmanager delivery queued, started, done. */
+interface CrossingTimes {
+  judged: number
+  queued: number
+  started: number
+  delivered: number
 }
 
 export type AlertScenarioResult = ScenarioResult & { alerting?: AlertFigures }
@@ -115,7 +126,9 @@ export async function runAlertScenario(
     const alertmanagerPid = alertmanager?.pid()
     if (alertmanagerPid !== undefined)
       processes.push({ name: 'alertmanager (private)', pid: alertmanagerPid })
-    let finishAlerting: (() => Promise<AlertFigures>) | undefined
+    let finishAlerting:
+      | ((times: () => Promise<Map<string, CrossingTimes>>) => Promise<AlertFigures>)
+      | undefined
     const measurement = await measure({
       stores,
       processes,
@@ -130,7 +143,9 @@ export async function runAlertScenario(
       drainTimeoutMs: drainTimeoutMs(context.seconds),
     })
     // Alertmanager is read during the drain too; the last crossings are waited for after it.
-    const alerting = await finishAlerting?.()
+    const alerting = await finishAlerting?.(() =>
+      crossingTimes(stores.postgres.sql, context.redis.connection, apps.queuePrefix),
+    )
     const title =
       `Alerts: ${scenario.rules} rules over ${scenario.devices.toLocaleString('en')} devices at ` +
       `${scenario.pointsPerSecond.toLocaleString('en')} points/s, ${scenario.alerts ? 'with' : 'without'} the alert path`
@@ -156,7 +171,10 @@ async function pacedLoad(
   devices: { id: number; apiKey: string }[],
   started: () => void,
   alertmanagerUrl: string | undefined,
-): Promise<{ load: LoadOutcome; finishAlerting?: () => Promise<AlertFigures> }> {
+): Promise<{
+  load: LoadOutcome
+  finishAlerting?: (times: () => Promise<Map<string, CrossingTimes>>) => Promise<AlertFigures>
+}> {
   // Connections enough that requests do not queue in the sender while the gateway answers slowly.
   const sender = createHttpSender(gatewayUrl, 256)
   const pointsPerRequest = Math.round(
@@ -241,7 +259,10 @@ async function pacedLoad(
       },
       cpuSeconds: (cpu.user + cpu.system) / 1e6,
     },
-    ...(poller && { finishAlerting: () => poller.finish(acknowledgedAt, 30_000) }),
+    ...(poller && {
+      finishAlerting: (times: () => Promise<Map<string, CrossingTimes>>) =>
+        poller.finish(acknowledgedAt, 30_000, times),
+    }),
   }
 }
 
@@ -267,7 +288,11 @@ function startAlertPoller(alertmanagerUrl: string, devices: { id: number }[]) {
     }
   })()
   return {
-    async finish(acknowledgedAt: Map<number, number>, timeoutMs: number): Promise<AlertFigures> {
+    async finish(
+      acknowledgedAt: Map<number, number>,
+      timeoutMs: number,
+      times: () => Promise<Map<string, CrossingTimes>>,
+    ): Promise<AlertFigures> {
       const giveUpAt = Date.now() + timeoutMs
       while (heldAt.size < acknowledgedAt.size && Date.now() < giveUpAt) await sleep(ALERTMANAGER_POLL_MS)
       stopped = true
@@ -276,18 +301,82 @@ function startAlertPoller(alertmanagerUrl: string, devices: { id: number }[]) {
         .map(([index, acknowledged]) => (heldAt.get(index) ?? Number.NaN) - acknowledged)
         .filter((ms) => Number.isFinite(ms))
         .sort((a, b) => a - b)
+      const byDevice = await times()
+      const stages = alertLatencyStages(
+        [...acknowledgedAt].map(([index, acknowledged]) => ({
+          acknowledged,
+          held: heldAt.get(index) ?? Number.NaN,
+          ...byDevice.get(String(devices[index]?.id)),
+        })),
+      )
       return {
         crossings: acknowledgedAt.size,
         held: [...acknowledgedAt.keys()].filter((index) => heldAt.has(index)).length,
         p50: percentile(latencies, 50),
         p99: percentile(latencies, 99),
         max: latencies[latencies.length - 1],
+        stages,
       }
     },
   }
 }
 
 const range = (n: number) => Array.from({ length: n }, (_, i) => i)
+
+/**
+ * Per device, its first firing transition's times: judged (the transaction's start, PostgreSQL's
+ * `recorded_at`), and its Alertmanager delivery job's queued, started and finished (BullMQ's
+ * timestamp, processedOn, finishedOn), all epoch ms on this machine's clock.
+ */
+async function crossingTimes(
+  sql: BenchStores['postgres']['sql'],
+  redis: BenchContext['redis']['connection'],
+  queuePrefix: string,
+): Promise<Map<string, CrossingTimes>> {
+  const rows = await sql<{ id: string; device_id: number; judged: number }[]>`
+    SELECT DISTINCT ON (device_id) id::text, device_id, extract(epoch FROM recorded_at) * 1000 AS judged
+    FROM alert_transitions WHERE to_state = 'firing' ORDER BY device_id, id`
+  const times = new Map<string, CrossingTimes>()
+  const retried: string[] = []
+  for (const row of rows) {
+    const key = `${bullPrefix(queuePrefix)}:${queueCatalog.alertDeliver.name}:transition-${row.id}`
+    const fields = await redis.hmget(key, 'timestamp', 'processedOn', 'finishedOn', 'ats', 'failedReason')
+    const [queued, started, delivered, attempts] = fields.map(Number)
+    // The stage "queued → started" of a retried delivery ends at its last attempt.
+    if ((attempts as number) > 1) retried.push(fields[4] ?? '')
+    times.set(String(row.device_id), {
+      judged: Number(row.judged),
+      queued: queued as number,
+      started: started as number,
+      delivered: delivered as number,
+    })
+  }
+  if (retried.length > 0)
+    console.log(
+      `${retried.length} of ${rows.length} Alertmanager deliveries were retried; last failures: ${[...new Set(retried)].join('; ')}`,
+    )
+  return times
+}
+
+/** The stages from the 202 to Alertmanager holding the alert: name, the time it starts at, the time it ends at. */
+const ALERT_STAGES = [
+  ['202 → judged (transaction began)', 'acknowledged', 'judged'],
+  ['judged → delivery queued', 'judged', 'queued'],
+  ['queued → delivery started', 'queued', 'started'],
+  ['started → posted to Alertmanager', 'started', 'delivered'],
+  ['posted → seen by the 50 ms poll', 'delivered', 'held'],
+] as const
+
+/** p50 and p99 of each stage from the 202 to Alertmanager holding the alert (bench poll included). */
+function alertLatencyStages(crossings: (Partial<CrossingTimes> & { acknowledged: number; held: number })[]) {
+  return ALERT_STAGES.map(([stage, from, to]) => {
+    const ms = crossings
+      .map((c) => (c[to] ?? Number.NaN) - (c[from] ?? Number.NaN))
+      .filter(Number.isFinite)
+      .sort((x, y) => x - y)
+    return { stage, p50: percentile(ms, 50), p99: percentile(ms, 99) }
+  })
+}
 
 /**
  * Scenario 9's comparison: each run's CPU per 1,000 points stored (our processes: the apps, the
@@ -360,5 +449,18 @@ export function printAlertComparison(runs: AlertScenarioResult[]): void {
     `\nscenario 9: IoTFlow's CPU per 1,000 points with the alert path ${decimal(ours, 3)}× without it (goal: at most 1.10×); ` +
       `with Alertmanager's and the shared PostgreSQL server's CPU ${decimal(withAll, 3)}×; ` +
       `p99 from the 202 to Alertmanager holding the alert ${p99s.map((p) => `${integer(p)} ms`).join(', ') || '–'} (goal: under 2,000 ms)`,
+  )
+  const withAlerts = runs.flatMap((run, n) =>
+    run.alerting ? [{ n: n + 1, stages: run.alerting.stages }] : [],
+  )
+  if (withAlerts.length === 0) return
+  console.log(
+    `\n${markdownTable(
+      ['stage, p50 / p99 ms', ...withAlerts.map(({ n }) => `run ${n}`)],
+      (withAlerts[0]?.stages ?? []).map((s, i) => [
+        s.stage,
+        ...withAlerts.map(({ stages }) => `${integer(stages[i]?.p50)} / ${integer(stages[i]?.p99)}`),
+      ]),
+    )}`,
   )
 }

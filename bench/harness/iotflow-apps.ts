@@ -107,6 +107,7 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
   }
   return {
     gatewayUrl: url('gateway', ''),
+    queuePrefix,
     apps,
     storedPoints,
     /** Telemetry requests the gateway refused for this reason so far, by its own count. */

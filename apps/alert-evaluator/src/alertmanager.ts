@@ -1,12 +1,12 @@
 import type { AlertmanagerAlert } from '@iotflow/contracts'
-import type { UndeliveredTransition } from '@iotflow/db'
+import type { NotifiableTransition } from '@iotflow/db'
 import { UnrecoverableError } from 'bullmq'
 
 const iso = (time: number) => new Date(time).toISOString()
 
 /** What identifies an alert at Alertmanager: the rule's labels, then the three of the contract. */
 export function alertLabels(
-  alert: Pick<UndeliveredTransition, 'rule_name' | 'device_id' | 'severity' | 'labels'>,
+  alert: Pick<NotifiableTransition, 'rule_name' | 'device_id' | 'severity' | 'labels'>,
 ): Record<string, string> {
   return {
     ...alert.labels,
@@ -23,7 +23,7 @@ export function alertLabels(
  * resolved one ends at its point's time, or now if that is still ahead of this clock.
  */
 export function alertmanagerAlert(
-  transition: UndeliveredTransition,
+  transition: NotifiableTransition,
   now = Date.now(),
 ): AlertmanagerAlert | undefined {
   const labels = alertLabels(transition)

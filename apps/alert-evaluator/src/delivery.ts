@@ -4,9 +4,10 @@ import { bullPrefix, processedPayloadOf, queueCatalog, type RedisConnection } fr
 import type { Logger } from '@iotflow/runtime'
 import { coalescedRun } from '@iotflow/runtime'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
-import { alertLabels, alertmanagerAlert, postAlerts } from './alertmanager.js'
+import { alertmanagerAlert, postAlerts } from './alertmanager.js'
+import { keyedSerial } from './keyed-serial.js'
 import { alertNotice, alertTopics, createMqttPublisher } from './mqtt-notices.js'
-import { postWebhook, webhookNotice } from './webhook.js'
+import { postWebhook } from './webhook.js'
 
 export interface AlertDeliveryOptions {
   connection: RedisConnection
@@ -34,6 +35,14 @@ export interface AlertDelivery {
 const OUTBOX_PAGE = 500
 /** The outbox is also read this often: transitions an evaluator stored just before it died. */
 const OUTBOX_SWEEP_MS = 5_000
+/**
+ * Deliveries running at once. One at a time made each delivery wait for every one queued before
+ * it, and the queue fell behind under load (docs/benchmarks.md, scenario 9).
+ */
+const DELIVERY_CONCURRENCY = 8
+/** The keys under which webhook notices, and MQTT notices, take turns (one receiver each). */
+const WEBHOOK_TURN = 'webhook'
+const MQTT_TURN = 'mqtt'
 
 /**
  * Hands notifications to Alertmanager, to the rule's webhook when it has one, and to MQTT when
@@ -48,25 +57,44 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
   const queue = new Queue<AlertDeliveryPayload>(alertDeliver.name, { connection: options.connection, prefix })
   const mqttOptions = options.mqtt
   const publisher = mqttOptions && createMqttPublisher(mqttOptions.url, options.logger)
+  // Webhook and MQTT notices are transitions: each receiver gets them in the order their jobs were
+  // taken (the order queued), so it hears a pair's transitions in order unless a retry intervenes.
+  // Alertmanager is posted states: a (rule, device)'s posts take turns (a read of its state is
+  // never posted after a newer one), different pairs' at once.
+  const inTurn = keyedSerial()
   const worker = new Worker<AlertDeliveryPayload>(
     alertDeliver.name,
     async (job) => {
       const data = processedPayloadOf('alertDeliver', job)
       if (data.target === 'webhook') {
-        const webhook = await options.rules.webhookOf(data.rule_id)
-        // The rule was deleted, or lost its webhook, since: nobody to tell.
-        if (!webhook) return
-        const { body, transition_id: transitionId } = data
-        return postWebhook({ ...webhook, body, transitionId, timeoutMs: options.webhookTimeoutMs })
+        return inTurn([WEBHOOK_TURN], async () => {
+          const webhook = await options.rules.webhookOf(data.rule_id)
+          // The rule was deleted, or lost its webhook, since: nobody to tell.
+          if (!webhook) return
+          const { body, transition_id: transitionId } = data
+          return postWebhook({ ...webhook, body, transitionId, timeoutMs: options.webhookTimeoutMs })
+        })
       }
-      if (data.target !== 'mqtt') return postAlerts(options.alertmanagerUrl, data.alerts, options.timeoutMs)
-      if (!publisher) throw new UnrecoverableError('MQTT_URL is not set: no MQTT delivery')
-      await publisher.publish(data.messages)
+      if (data.target === 'mqtt') {
+        if (!publisher) throw new UnrecoverableError('MQTT_URL is not set: no MQTT delivery')
+        // Handed to the connection in turn, then acknowledged out of it: the broker keeps one
+        // connection's QoS 1 messages of a topic in order, so the next need not wait for a PUBACK.
+        const published = await inTurn([MQTT_TURN], async () => ({ acked: publisher.publish(data.messages) }))
+        return published.acked
+      }
+      if (data.target !== 'alertmanager-current')
+        return postAlerts(options.alertmanagerUrl, data.alerts, options.timeoutMs)
+      const pairs = data.keys.map((key) => `${key.rule_id}:${key.device_id}`)
+      return inTurn(pairs, async () => {
+        // The alerts as they are now, not as they were when queued: a firing notice retried after
+        // its resolution posts the resolution (docs/alerts.md, Order).
+        const now = Date.now()
+        const current = await options.states.latestNotified(data.keys)
+        const alerts = current.flatMap((transition) => alertmanagerAlert(transition, now) ?? [])
+        if (alerts.length > 0) await postAlerts(options.alertmanagerUrl, alerts, options.timeoutMs)
+      })
     },
-    // One at a time, in the order queued: with four at once a transition's resolved notice could
-    // overtake its firing one, and Alertmanager took a firing sent after its resolution for a new
-    // firing (active until its resolve_timeout). Notifications are few; order is worth more.
-    { connection: options.connection, prefix, concurrency: 1 },
+    { connection: options.connection, prefix, concurrency: DELIVERY_CONCURRENCY },
   )
   worker.on('error', (error) => options.logger.error({ err: error.message }, 'delivery worker error'))
   worker.on('failed', (job, error) => {
@@ -78,31 +106,30 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
     for (;;) {
       const transitions = await options.states.undelivered(OUTBOX_PAGE)
       const jobs = transitions.flatMap((transition) => {
-        const alert = alertmanagerAlert(transition)
-        if (!alert) return []
+        const notice = alertNotice(transition)
+        if (!notice) return []
         const job = (id: string, data: AlertDeliveryPayload) => ({
           name: alertDeliver.jobName,
           data,
           opts: { ...alertDeliver.options, jobId: `${id}-${transition.id}` },
         })
-        const queued = [job('transition', { alerts: [alert] })]
-        const notice = mqttOptions && alertNotice(transition)
-        if (notice) {
-          const payload = JSON.stringify(notice)
+        const key = { rule_id: transition.rule_id, device_id: transition.device_id }
+        const queued = [job('transition', { target: 'alertmanager-current', keys: [key] })]
+        const payload = JSON.stringify(notice)
+        if (mqttOptions) {
           const messages = alertTopics(mqttOptions.topicRoot, transition.device_id).map((topic) => ({
             topic,
             payload,
           }))
           queued.push(job('mqtt-transition', { target: 'mqtt', messages }))
         }
-        const hook = transition.webhook && webhookNotice(transition)
-        if (hook) {
+        if (transition.webhook) {
           const data = {
             target: 'webhook',
             rule_id: transition.rule_id,
             transition_id: transition.id,
           } as const
-          queued.push(job('webhook-transition', { ...data, body: JSON.stringify(hook) }))
+          queued.push(job('webhook-transition', { ...data, body: payload }))
         }
         return queued
       })
@@ -118,19 +145,17 @@ export function startAlertDelivery(options: AlertDeliveryOptions): AlertDelivery
     ),
   )
 
-  /** Every firing alert once more, as one job per period (one across all evaluators: its job id). */
+  /**
+   * Every firing alert once more, as one job per period (one across all evaluators: its job id),
+   * posted as it is when the job runs (one resolved meanwhile is posted resolved).
+   */
   async function resendFiring(): Promise<void> {
-    const firing = await options.states.firing()
-    if (firing.length === 0) return
-    const alerts = firing.map((alert) => ({
-      labels: alertLabels(alert),
-      annotations: (alert.value === null ? {} : { value: String(alert.value) }) as Record<string, string>,
-      startsAt: new Date(alert.firing_since).toISOString(),
-    }))
+    const keys = await options.states.firing()
+    if (keys.length === 0) return
     const period = Math.floor(Date.now() / options.resendMs)
     // No retries: the next period sends them again anyway.
     const opts = { ...alertDeliver.options, attempts: 1, jobId: `resend-${period}` }
-    await queue.add(alertDeliver.jobName, { alerts }, opts)
+    await queue.add(alertDeliver.jobName, { target: 'alertmanager-current', keys }, opts)
   }
 
   const sweep = setInterval(() => void flush(), OUTBOX_SWEEP_MS)

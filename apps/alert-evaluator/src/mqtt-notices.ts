@@ -1,12 +1,13 @@
 import type { AlertNotice } from '@iotflow/contracts'
-import type { UndeliveredTransition } from '@iotflow/db'
+import type { NotifiableTransition } from '@iotflow/db'
 import type { Logger } from '@iotflow/runtime'
 import mqtt, { type MqttClient } from 'mqtt'
 
 /** A transition to firing or resolved as MQTT subscribers read it; undefined for the others. */
-export function alertNotice(transition: UndeliveredTransition): AlertNotice | undefined {
+export function alertNotice(transition: NotifiableTransition): AlertNotice | undefined {
   if (transition.to !== 'firing' && transition.to !== 'resolved') return undefined
   return {
+    transition_id: transition.id,
     rule_id: transition.rule_id,
     rule: transition.rule_name,
     device_id: transition.device_id,

@@ -1,14 +1,5 @@
 import { createHmac } from 'node:crypto'
-import type { WebhookNotice } from '@iotflow/contracts'
-import type { UndeliveredTransition } from '@iotflow/db'
 import { UnrecoverableError } from 'bullmq'
-import { alertNotice } from './mqtt-notices.js'
-
-/** A transition to firing or resolved as a rule's webhook receives it; undefined for the others. */
-export function webhookNotice(transition: UndeliveredTransition): WebhookNotice | undefined {
-  const notice = alertNotice(transition)
-  return notice && { transition_id: transition.id, ...notice }
-}
 
 /**
  * `X-IoTFlow-Signature`: `sha256=` and the hex HMAC-SHA256, under the rule's secret, of the

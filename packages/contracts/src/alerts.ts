@@ -322,6 +322,11 @@ export interface AlertmanagerAlert {
 
 /** What a transition to firing or resolved publishes on MQTT (`<root>/devices/{id}/alerts`, `<root>/alerts`). */
 export interface AlertNotice {
+  /**
+   * The transition's id: the same on every attempt, and higher for a (rule, device)'s later
+   * transitions, so a subscriber drops a repeat and one older than the newest it has seen.
+   */
+  transition_id: number
   rule_id: number
   rule: string
   device_id: number
@@ -333,10 +338,5 @@ export interface AlertNotice {
   labels: Record<string, string>
 }
 
-/**
- * What a rule's webhook is posted (the JSON body, signed): the MQTT notice and the transition's id,
- * which stays the same across retries (a receiver drops a second delivery of one id).
- */
-export interface WebhookNotice extends AlertNotice {
-  transition_id: number
-}
+/** What a rule's webhook is posted (the JSON body, signed): the MQTT notice. */
+export type WebhookNotice = AlertNotice

@@ -60,10 +60,16 @@ const AlertmanagerAlert = Type.Object({
 })
 
 /**
- * A delivery job: alerts to post to Alertmanager as one request, messages to publish on MQTT, or
- * a body to post to a rule's webhook (its URL and secret are read when it is sent, never queued).
+ * A delivery job: (rule, device) pairs whose current alert to post to Alertmanager (read when it is
+ * sent, so a late retry never posts a state that has passed), messages to publish on MQTT, or a
+ * body to post to a rule's webhook (its URL and secret are read when it is sent, never queued).
+ * Alerts posted as queued are the shape of jobs queued before 2026-11-30, still delivered.
  */
 export const AlertDeliveryPayload = Type.Union([
+  Type.Object({
+    target: Type.Literal('alertmanager-current'),
+    keys: Type.Array(Type.Object({ rule_id: Type.Integer(), device_id: Type.Integer() })),
+  }),
   Type.Object({ target: Type.Optional(Type.Literal('alertmanager')), alerts: Type.Array(AlertmanagerAlert) }),
   Type.Object({
     target: Type.Literal('mqtt'),

@@ -32,25 +32,14 @@ export interface NewAlertTransition {
   firing_since: number | null
 }
 
-/** A transition still to hand to delivery, with what a notification needs of its rule and state. */
-export interface UndeliveredTransition extends NewAlertTransition {
+/** A stored transition with what a notification needs of its rule. */
+export interface NotifiableTransition extends NewAlertTransition {
   id: number
   rule_name: string
   severity: string
   labels: Record<string, string>
   /** Whether its rule has a webhook (its URL and secret are read when the notification is sent). */
   webhook: boolean
-}
-
-/** A firing alert, with what a notification needs of its rule. */
-export interface FiringAlert {
-  rule_id: number
-  device_id: number
-  value: number | null
-  firing_since: number
-  rule_name: string
-  severity: string
-  labels: Record<string, string>
 }
 
 /** What an evaluation decides for the states it was given: the changed ones, and the transitions. */
@@ -71,6 +60,19 @@ interface StateRow {
   firing_since: Date | null
   last_point_at: Date | null
 }
+
+type NotifiableRow = Omit<NotifiableTransition, 'at' | 'firing_since' | 'id'> & {
+  id: bigint
+  at: Date
+  firing_since: Date | null
+}
+
+const notifiableOf = (row: NotifiableRow): NotifiableTransition => ({
+  ...row,
+  id: Number(row.id),
+  at: row.at.getTime(),
+  firing_since: ms(row.firing_since),
+})
 
 /** What `judgeLocked` answers when some keys have no state yet (its transaction rolled back). */
 const MISSING_STATES = Symbol('missing states')
@@ -137,6 +139,11 @@ export function createAlertStatesRepository(sql: Sql) {
     }
   }
 
+  /** The columns of a NotifiableTransition, from `alert_transitions t` joined with `alert_rules r`. */
+  const notifiable = sql`
+    t.id, t.rule_id, t.device_id, t.from_state AS "from", t.to_state AS "to", t.at, t.value,
+    t.firing_since, r.name AS rule_name, r.severity, r.labels, r.webhook_url IS NOT NULL AS webhook`
+
   return {
     /**
      * Locks the states of `keys` (creating the missing ones, inactive), lets `decide` judge them,
@@ -198,37 +205,39 @@ export function createAlertStatesRepository(sql: Sql) {
      * Transitions not yet handed to delivery, oldest first (the outbox): an evaluator that died
      * after storing a transition and before queueing its notification leaves it here for the next.
      */
-    async undelivered(limit: number): Promise<UndeliveredTransition[]> {
-      const rows = await sql<
-        (Omit<UndeliveredTransition, 'at' | 'firing_since' | 'id'> & {
-          id: bigint
-          at: Date
-          firing_since: Date | null
-        })[]
-      >`
-        SELECT t.id, t.rule_id, t.device_id, t.from_state AS "from", t.to_state AS "to", t.at, t.value,
-               t.firing_since, r.name AS rule_name, r.severity, r.labels,
-               r.webhook_url IS NOT NULL AS webhook
+    async undelivered(limit: number): Promise<NotifiableTransition[]> {
+      const rows = await sql<NotifiableRow[]>`
+        SELECT ${notifiable}
         FROM alert_transitions t
         JOIN alert_rules r ON r.id = t.rule_id
         WHERE NOT t.delivery_queued
         ORDER BY t.id LIMIT ${limit}`
-      return rows.map((row) => ({
-        ...row,
-        id: Number(row.id),
-        at: row.at.getTime(),
-        firing_since: ms(row.firing_since),
-      }))
+      return rows.map(notifiableOf)
     },
 
-    /** Every firing alert with what a notification needs of its rule (for sending them again). */
-    async firing(): Promise<FiringAlert[]> {
-      const rows = await sql<(Omit<FiringAlert, 'firing_since'> & { firing_since: Date })[]>`
-        SELECT s.rule_id, s.device_id, s.value, s.firing_since, r.name AS rule_name, r.severity, r.labels
-        FROM alert_states s JOIN alert_rules r ON r.id = s.rule_id
-        WHERE s.state = 'firing' AND s.firing_since IS NOT NULL
-        ORDER BY s.rule_id, s.device_id`
-      return rows.map((row) => ({ ...row, firing_since: row.firing_since.getTime() }))
+    /**
+     * The newest transition to firing or resolved of each (rule, device) of `keys`: what
+     * Alertmanager should hold now. A pair's transitions are written under its state's lock, so
+     * the highest id is the latest. A pair of a rule deleted, or never fired, has none.
+     */
+    async latestNotified(keys: { rule_id: number; device_id: number }[]): Promise<NotifiableTransition[]> {
+      if (keys.length === 0) return []
+      const rows = await sql<NotifiableRow[]>`
+        SELECT ${notifiable}
+        FROM unnest(${keys.map((k) => k.rule_id)}::int[], ${keys.map((k) => k.device_id)}::int[]) AS x(r, d)
+        CROSS JOIN LATERAL (
+          SELECT * FROM alert_transitions
+          WHERE rule_id = x.r AND device_id = x.d AND to_state IN ('firing', 'resolved')
+          ORDER BY id DESC LIMIT 1
+        ) t
+        JOIN alert_rules r ON r.id = t.rule_id`
+      return rows.map(notifiableOf)
+    },
+
+    /** The (rule, device) of every firing alert (for sending them again). */
+    async firing(): Promise<{ rule_id: number; device_id: number }[]> {
+      return sql<{ rule_id: number; device_id: number }[]>`
+        SELECT rule_id, device_id FROM alert_states WHERE state = 'firing' ORDER BY rule_id, device_id`
     },
 
     /** Firing alerts per rule name and severity (for iotflow_alerts_firing). */

@@ -149,12 +149,19 @@ function alertDeliveryLetter(queue: string, job: Job<AlertDeliveryPayload>): Dea
       ? [(JSON.parse(data.body) as { device_id: number }).device_id]
       : data.target === 'mqtt'
         ? []
-        : data.alerts.map((alert) => Number(alert.labels.device_id))
+        : data.target === 'alertmanager-current'
+          ? data.keys.map((key) => key.device_id)
+          : data.alerts.map((alert) => Number(alert.labels.device_id))
   return {
     queue,
     partition: undefined,
     jobId: job.id as string,
-    batchId: data.target === 'webhook' ? `webhook of rule ${data.rule_id}` : (data.target ?? 'alertmanager'),
+    batchId:
+      data.target === 'webhook'
+        ? `webhook of rule ${data.rule_id}`
+        : data.target === 'mqtt'
+          ? 'mqtt'
+          : 'alertmanager',
     deviceIds,
     points: 0,
     failedReason: job.failedReason,
