@@ -215,8 +215,8 @@ export const MqttBridgeEnv = Type.Object({
   }),
   MQTT_CONNECTIONS: Type.Integer({
     minimum: 1,
-    maximum: 256,
-    default: 256,
+    maximum: 1024,
+    default: 512,
     description: 'broker connections of this bridge; each holds one unacknowledged message at a time',
   }),
   MQTT_SESSION_EXPIRY_SECONDS: Type.Integer({ minimum: 60, maximum: 4_294_967_295, default: 7 * 86400 }),
