@@ -1,5 +1,5 @@
 import type { StoreBatchPayload } from '@iotflow/contracts'
-import { Job, type JobType, Queue } from 'bullmq'
+import { Job, Queue } from 'bullmq'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
 import { pointsOfStoreJob } from '../job-payloads.js'
 import {
@@ -65,17 +65,18 @@ export function createUnstoredJobs(connection: RedisConnection, layout: QueueLay
         ),
       )
     ).flat()
+  async function unstoredIdsNow(): Promise<Record<string, string[]>> {
+    const entries = await Promise.all(
+      [...queues.keys()].map(async (name) => [
+        name,
+        await qualifiedIds(name, (queue) => queue.getRanges([...UNSTORED_STATES], 0, -1)),
+      ]),
+    )
+    return Object.fromEntries(entries)
+  }
   return {
     /** Every store queue's unstored job ids now (one script per queue, so no job is missed moving). */
-    async ids(): Promise<Record<string, string[]>> {
-      const entries = await Promise.all(
-        [...queues.keys()].map(async (name) => [
-          name,
-          await qualifiedIds(name, (queue) => queue.getRanges([...UNSTORED_STATES], 0, -1)),
-        ]),
-      )
-      return Object.fromEntries(entries)
-    },
+    ids: unstoredIdsNow,
 
     /** Of `ids`, those still unstored, with their state (`failed`: a dead letter, waiting for a replay). */
     async stillUnstored(queueName: string, ids: readonly string[]): Promise<Map<string, string>> {
@@ -111,29 +112,42 @@ export function createUnstoredJobs(connection: RedisConnection, layout: QueueLay
      * lacks; with the writers running it is a moment's guess.
      */
     async unevenBatches(): Promise<UnevenBatches> {
-      const jobsIn = (states: readonly JobType[]) =>
-        Promise.all(
-          [...queues].map(async ([name, partitions]) => {
-            const read = await Promise.all(
-              partitions.map(async (queue, partition) =>
-                (await queue.getJobs([...states], 0, -1))
-                  .filter((job): job is Job<StoreBatchPayload> => Boolean(job?.id && job.data))
-                  .map((job) => ({ id: qualifiedByPartition(layout, partition, job.id as string), job })),
-              ),
-            )
-            return { name, jobs: read.flat() }
-          }),
-        )
       // Ingest goes on during a hold: a flow added between the reads of two store queues would
-      // look stored by the queue read first. Every store queue is read again once all were read:
-      // a job queued at the first read is still unstored at the second (the writers are held), and a
-      // batch with a job in the first read has its other jobs, if unstored, in the second.
-      const queued = await jobsIn(QUEUED_STATES)
+      // look stored by the queue read first. Every store queue's unstored ids are read again once
+      // all were read: a job queued at the first read is still unstored at the second (the writers
+      // are held), and a batch with a job in the first read has its other jobs, if unstored, in the
+      // second. Only jobs the first read did not see (dead letters, new flows) are fetched.
+      const queued = await Promise.all(
+        [...queues].map(async ([name, partitions]) => {
+          const read = await Promise.all(
+            partitions.map(async (queue, partition) =>
+              (await queue.getJobs([...QUEUED_STATES], 0, -1))
+                .filter((job): job is Job<StoreBatchPayload> => Boolean(job?.id && job.data))
+                .map((job) => ({ id: qualifiedByPartition(layout, partition, job.id as string), job })),
+            ),
+          )
+          return { name, jobs: read.flat() }
+        }),
+      )
+      const batchOfJob = new Map(
+        queued.flatMap(({ name, jobs }) => jobs.map(({ id, job }) => [`${name}/${id}`, job.data.batch_id])),
+      )
+      const unstoredIds = await unstoredIdsNow()
       const unstored = new Map(
-        (await jobsIn(UNSTORED_STATES)).map(({ name, jobs }) => [
-          name,
-          new Set(jobs.map(({ job }) => job.data.batch_id)),
-        ]),
+        await Promise.all(
+          Object.entries(unstoredIds).map(async ([name, ids]) => {
+            const batches = await Promise.all(
+              ids.map(async (id) => {
+                const known = batchOfJob.get(`${name}/${id}`)
+                if (known !== undefined) return known
+                const where = jobOf(name, id)
+                const job = where && (await Job.fromId<StoreBatchPayload>(where.queue, where.id))
+                return job?.data?.batch_id
+              }),
+            )
+            return [name, new Set(batches)] as const
+          }),
+        ),
       )
       const lacking: UnevenBatches['lacking'] = {}
       for (const { name, jobs } of queued) {
