@@ -109,8 +109,9 @@ function requestOf(device: number): DeviceColumns {
     values,
   }
   if (SHAPE === 'lp') {
-    columns.type = t.map(() => 'environment')
-    columns.metadata = t.map(() => ({ host: 'edge-box' }))
+    // As toColumns queues a line protocol request of one series: the type and tags once.
+    columns.type = { values: ['environment'] }
+    columns.metadata = { values: [{ host: 'edge-box' }] }
   }
   return columns
 }

@@ -8,7 +8,7 @@ import {
   queueLayout,
 } from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
-import { createTestInfluxDatabase, serviceUrls, settledJobs } from '@iotflow/testkit'
+import { createTestInfluxDatabase, perPointDeviceBatch, serviceUrls, settledJobs } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import { Queue } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -69,6 +69,25 @@ describe('the InfluxDB writer', () => {
     expect(await fieldsOf(1, 'temperature')).toEqual([
       [T0, 21.5],
       [T0 + 1000, 21.7],
+    ])
+  })
+
+  it('stores a job queued with a type and metadata per point (the shape before 2026-11-30)', async () => {
+    const { batch } = perPointDeviceBatch(6, T0)
+    await queue.add(queueCatalog.storeInflux.jobName, {
+      batch_id: 'queued-before-dictionaries',
+      batches: [batch],
+    })
+    expect(await settled()).toMatchObject({ failed: 0 })
+    expect(await fieldsOf(6, 'environment.temperature')).toEqual([
+      [T0, 21.5],
+      [T0 + 1, null],
+      [T0 + 2, 22.5],
+    ])
+    expect(await fieldsOf(6, 'v')).toEqual([
+      [T0, null],
+      [T0 + 1, 1],
+      [T0 + 2, null],
     ])
   })
 

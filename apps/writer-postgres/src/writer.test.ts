@@ -8,7 +8,14 @@ import {
   queueLayout,
 } from '@iotflow/queue'
 import { createLogger } from '@iotflow/runtime'
-import { createTestDatabase, serviceUrls, settledJobs, type TestDatabase } from '@iotflow/testkit'
+import {
+  createTestDatabase,
+  mixedSeries,
+  perPointDeviceBatch,
+  serviceUrls,
+  settledJobs,
+  type TestDatabase,
+} from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import { Queue } from 'bullmq'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -60,6 +67,19 @@ const rowsOf = (deviceId: number) =>
     SELECT (extract(epoch FROM time) * 1000)::float8 AS t, data
     FROM telemetry WHERE device_id = ${deviceId} ORDER BY time`
 
+/** Each row as stored: time, type, fields and metadata. */
+const storedOf = (deviceId: number) =>
+  db.sql<
+    {
+      t: number
+      type: string | null
+      data: Record<string, unknown>
+      metadata: Record<string, unknown> | null
+    }[]
+  >`
+    SELECT (extract(epoch FROM time) * 1000)::float8 - ${T0} AS t, type, data, metadata
+    FROM telemetry WHERE device_id = ${deviceId} ORDER BY time`
+
 describe('the PostgreSQL writer', () => {
   it('stores a point once per (device, time), however often its batch is queued', async () => {
     const points = [
@@ -73,6 +93,24 @@ describe('the PostgreSQL writer', () => {
       { t: T0, data: { temperature: 21.5 } },
       { t: T0 + 1000, data: { temperature: 21.7 } },
     ])
+  })
+
+  it('stores mixed series of a device as sent: two measurements, two tag sets, points without metadata', async () => {
+    // Two requests of the device in one job: each with its own dictionaries, merged into one set of rows.
+    const { requests, stored } = mixedSeries(T0)
+    await enqueuer.enqueueMany(requests.map((points) => batchOf(5, points)))
+    expect(await settled()).toMatchObject({ failed: 0 })
+    expect(await storedOf(5)).toEqual(stored)
+  })
+
+  it('stores a job queued with a type and metadata per point (the shape before 2026-11-30) as sent', async () => {
+    const { batch, stored } = perPointDeviceBatch(6, T0)
+    await queue.add(queueCatalog.storePostgres.jobName, {
+      batch_id: 'queued-before-dictionaries',
+      batches: [batch],
+    })
+    expect(await settled()).toMatchObject({ failed: 0 })
+    expect(await storedOf(6)).toEqual(stored)
   })
 
   it('fails a job PostgreSQL refuses for good on its own; the batches queued with it are stored', async () => {

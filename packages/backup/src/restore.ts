@@ -2,7 +2,7 @@ import { readFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { setTimeout as sleep } from 'node:timers/promises'
 import type { BackupConfig } from '@iotflow/config'
-import { pointsInPayload, StoreBatchPayload } from '@iotflow/contracts'
+import { pointsInPayload, type StoreBatchPayload } from '@iotflow/contracts'
 import {
   closeSql,
   createSql,
@@ -16,7 +16,7 @@ import {
   type InfluxQueryEndpoint,
   influxTargetFrom,
 } from '@iotflow/influx'
-import { queueCatalog } from '@iotflow/queue'
+import { queueCatalog, storePayloadOf } from '@iotflow/queue'
 import { Type } from '@sinclair/typebox'
 import { Value } from '@sinclair/typebox/value'
 import {
@@ -50,7 +50,8 @@ export interface RestoreReport {
   leveled: Record<string, number>
 }
 
-const LevelBatchesFile = Type.Record(Type.String(), Type.Array(StoreBatchPayload))
+/** Per store queue, its jobs' payloads: each read as a writer reads a job (storePayloadOf). */
+const LevelBatchesFile = Type.Record(Type.String(), Type.Array(Type.Unknown()))
 
 /**
  * Restores the backup in `dir` into the database DATABASE_URL names and the InfluxDB database (or
@@ -219,7 +220,15 @@ async function readLevelBatches(dir: string, manifest: Manifest): Promise<LevelB
   const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
   const problem = Value.Errors(LevelBatchesFile, parsed).First()
   if (problem) throw new RefusedError(`${file}: ${problem.path || '/'} ${problem.message}`)
-  const batches = parsed as LevelBatches
+  // A backup taken before a change of the payload holds it in the older shape: upgraded here.
+  const batches: LevelBatches = {}
+  for (const [name, payloads] of Object.entries(parsed as Record<string, unknown[]>)) {
+    batches[name] = payloads.map((data, i) => {
+      const payload = storePayloadOf({ data })
+      if (!payload) throw new RefusedError(`${file}: /${name}/${i} is not a store job's payload`)
+      return payload
+    })
+  }
   for (const [name, lacking] of Object.entries(manifest.level.lacking)) {
     const payloads = batches[name] ?? []
     if (payloads.length !== lacking.batches || pointsOf(payloads) !== lacking.points) {

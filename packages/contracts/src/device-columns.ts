@@ -1,4 +1,11 @@
 import { type Static, Type } from '@sinclair/typebox'
+import {
+  type DictionaryColumn,
+  DictionaryColumnBuilder,
+  DictionaryColumnOf,
+  dictionaryIndexAt,
+  dictionaryValueAt,
+} from './dictionary-column.js'
 import { FieldValue, StoredPoint } from './telemetry.js'
 
 /**
@@ -27,13 +34,17 @@ export type DeviceBatch = Static<typeof DeviceBatch>
  * which, with line protocol metadata on every point, was most of what checking a job cost a consumer
  * (docs/benchmarks.md); the producers validated the metadata already.
  */
-const MetadataObject = Type.Unsafe<Record<string, unknown>>(Type.Object({}, { additionalProperties: true }))
+export const MetadataObject = Type.Unsafe<Record<string, unknown>>(
+  Type.Object({}, { additionalProperties: true }),
+)
 
 /**
  * One device's points as they travel through the queue: a column per field instead of an object per
  * point, so Redis and both writers carry and parse less per point (docs/benchmarks.md).
  * `values[j][i]` is field `fields[j]` of point `i`; `null` where that point has no such field (a
- * field's value is never null).
+ * field's value is never null). `type` and `metadata` are dictionaries (dictionary-column.ts): the
+ * points of a line protocol series share them, so each distinct one travels once. Read them with
+ * `typeAt` and `metadataAt`, never by indexing.
  */
 export const DeviceColumns = Type.Object({
   device_id: Type.Integer(),
@@ -43,10 +54,10 @@ export const DeviceColumns = Type.Object({
   t: Type.Array(Type.Integer(), { minItems: 1 }),
   fields: Type.Array(Type.String()),
   values: Type.Array(Type.Array(Type.Union([FieldValue, Type.Null()]))),
-  /** Each point's `type`; absent when no point has one. */
-  type: Type.Optional(Type.Array(Type.Union([Type.String(), Type.Null()]))),
-  /** Each point's `metadata`; absent when no point has any. */
-  metadata: Type.Optional(Type.Array(Type.Union([MetadataObject, Type.Null()]))),
+  /** The points' `type`s; absent when no point has one. */
+  type: Type.Optional(DictionaryColumnOf(Type.String())),
+  /** The points' `metadata` objects; absent when no point has any. */
+  metadata: Type.Optional(DictionaryColumnOf(MetadataObject)),
   traceparents: Type.Optional(TraceParents),
 })
 export type DeviceColumns = Static<typeof DeviceColumns>
@@ -59,8 +70,8 @@ export function toColumns(batch: DeviceBatch): DeviceColumns {
   const fields: string[] = []
   const values: (FieldValue | null)[][] = []
   const columnOf = new Map<string, (FieldValue | null)[]>()
-  let types: (string | null)[] | undefined
-  let metadata: (Record<string, unknown> | null)[] | undefined
+  const types = new DictionaryColumnBuilder<string>(count)
+  const metadata = new DictionaryColumnBuilder<Record<string, unknown>>(count)
   for (let i = 0; i < count; i++) {
     const point = points[i] as StoredPoint
     t[i] = point.t
@@ -74,14 +85,9 @@ export function toColumns(batch: DeviceBatch): DeviceColumns {
       }
       column[i] = point.data[name] as FieldValue
     }
-    if (point.type !== undefined) {
-      types ??= new Array<string | null>(count).fill(null)
-      types[i] = point.type
-    }
-    if (point.metadata !== undefined) {
-      metadata ??= new Array<Record<string, unknown> | null>(count).fill(null)
-      metadata[i] = point.metadata
-    }
+    if (point.type !== undefined) types.set(i, point.type)
+    // By reference: the points of a line protocol series share one metadata object.
+    if (point.metadata !== undefined) metadata.set(i, point.metadata)
   }
   const columns: DeviceColumns = {
     device_id: batch.device_id,
@@ -91,8 +97,10 @@ export function toColumns(batch: DeviceBatch): DeviceColumns {
     values,
   }
   if (batch.device_type !== undefined) columns.device_type = batch.device_type
-  if (types) columns.type = types
-  if (metadata) columns.metadata = metadata
+  const type = types.build()
+  if (type) columns.type = type
+  const metadataColumn = metadata.build()
+  if (metadataColumn) columns.metadata = metadataColumn
   if (batch.traceparents) columns.traceparents = batch.traceparents
   return columns
 }
@@ -121,4 +129,49 @@ export function dataAt(columns: DeviceColumns, i: number): Record<string, FieldV
     data[name] = value
   })
   return data
+}
+
+/** Point `i`'s `type`; undefined when it has none. */
+export function typeAt(columns: DeviceColumns, i: number): string | undefined {
+  return dictionaryValueAt(columns.type, i)
+}
+
+/** Point `i`'s `metadata`; undefined when it has none. Points may share one object: never modify it. */
+export function metadataAt(columns: DeviceColumns, i: number): Record<string, unknown> | undefined {
+  return dictionaryValueAt(columns.metadata, i)
+}
+
+/**
+ * Which of the batch's distinct metadata objects point `i` has (an index into `distinctMetadata`),
+ * or NO_VALUE (none): for work done once per distinct object, such as its JSON.
+ */
+export function metadataIndexAt(columns: DeviceColumns, i: number): number {
+  return dictionaryIndexAt(columns.metadata, i)
+}
+
+/** The batch's distinct metadata objects. */
+export function distinctMetadata(columns: DeviceColumns): readonly Record<string, unknown>[] {
+  return columns.metadata?.values ?? []
+}
+
+/**
+ * What makes a device batch that matches its schema unusable: a dictionary whose indexes are not one
+ * per point or point beyond its values (the schema cannot say so). Undefined when usable.
+ */
+export function deviceColumnsProblem(columns: DeviceColumns): string | undefined {
+  const count = columns.t.length
+  for (const name of ['type', 'metadata'] as const) {
+    const problem = dictionaryProblem(columns[name], count)
+    if (problem) return `${name}/${problem}`
+  }
+  return undefined
+}
+
+function dictionaryProblem(column: DictionaryColumn<unknown> | undefined, count: number): string | undefined {
+  const at = column?.at
+  if (column === undefined || at === undefined) return undefined
+  if (at.length !== count) return 'at: not one index per point'
+  const size = column.values.length
+  for (let i = 0; i < count; i++) if ((at[i] as number) >= size) return `at/${i}: beyond the values`
+  return undefined
 }

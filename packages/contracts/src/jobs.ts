@@ -1,5 +1,5 @@
 import { type Static, Type } from '@sinclair/typebox'
-import { DeviceBatch, DeviceColumns, pointCount, toColumns } from './device-columns.js'
+import { DeviceColumns, pointCount } from './device-columns.js'
 
 /**
  * What each writer's job carries: the device batches queued together under one batch id. One
@@ -17,29 +17,6 @@ export function pointsInPayload(payload: StoreBatchPayload): number {
   let points = 0
   for (const batch of payload.batches) points += pointCount(batch)
   return points
-}
-
-/**
- * The last day a consumer accepts store jobs in the shape queued before columns (each device batch
- * as `points`): jobs of that age still waiting, or kept in the dead-letter set, are upgraded as they
- * enter a consumer (`upgradeLegacyStorePayload`, called only by packages/queue's job-payloads.ts).
- * After it, delete LegacyStoreBatchPayload and the upgrade (docs/pipeline.md, "Job payloads").
- */
-export const LEGACY_POINTS_PAYLOAD_END = '2027-06-30'
-
-/** A store job as queued before 2026-11-28: device batches as points, or already as columns. */
-export const LegacyStoreBatchPayload = Type.Object({
-  batch_id: Type.String(),
-  batches: Type.Array(Type.Union([DeviceColumns, DeviceBatch]), { minItems: 1 }),
-})
-export type LegacyStoreBatchPayload = Static<typeof LegacyStoreBatchPayload>
-
-/** The one upgrade of the pre-columns shape: every device batch as columns. */
-export function upgradeLegacyStorePayload(payload: LegacyStoreBatchPayload): StoreBatchPayload {
-  return {
-    ...payload,
-    batches: payload.batches.map((batch) => ('points' in batch ? toColumns(batch) : batch)),
-  }
 }
 
 /** The parent job of a fan-out: completes once every store has the batch. */

@@ -157,6 +157,57 @@ describe('parseLineProtocol', () => {
     ])
   })
 
+  it('hands every line whose tags are written alike one tags object, whatever its measurement and wherever it is', () => {
+    const result = points(
+      parseLineProtocol(
+        [
+          'env,host=a,room=1 temp=1 1',
+          'power volts=230 2',
+          'env,host=b temp=2 3',
+          'env,host=a,room=1 temp=3 4',
+          'power,host=a,room=1 volts=231 5',
+          'env,host=b temp=4 6',
+          'env,host=a,room=2 temp=5 7',
+          'env,host=a,room=1 temp=6 8',
+        ].join('\n'),
+        'ms',
+      ),
+    )
+    const [a, none, b, a2, powerA, b2, other, a3] = result
+    expect(a?.tags).toEqual({ host: 'a', room: '1' })
+    for (const same of [a2, powerA, a3]) expect(same?.tags).toBe(a?.tags)
+    expect(b2?.tags).toBe(b?.tags)
+    expect(b?.tags).toEqual({ host: 'b' })
+    expect(other?.tags).toEqual({ host: 'a', room: '2' })
+    expect(other?.tags).not.toBe(a?.tags)
+    expect(none?.tags).toBeUndefined()
+    expect(result.map((p) => [p.measurement, p.fields, p.timeMs])).toEqual([
+      ['env', { temp: 1 }, 1],
+      ['power', { volts: 230 }, 2],
+      ['env', { temp: 2 }, 3],
+      ['env', { temp: 3 }, 4],
+      ['power', { volts: 231 }, 5],
+      ['env', { temp: 4 }, 6],
+      ['env', { temp: 5 }, 7],
+      ['env', { temp: 6 }, 8],
+    ])
+  })
+
+  it('reads a series met before again as it was read, escapes and all', () => {
+    const series = [String.raw`m\ x,t\ k=v\,1`, String.raw`m\ x,t\ k=v\ 2`, String.raw`m\\\ y,a=b`]
+    const lines = [...series, ...series, series[0]].map((s, i) => `${s} f=${i} ${i}`)
+    const result = points(parseLineProtocol(lines.join('\n'), 'ms'))
+    expect(result.map((p) => [p.measurement, p.tags, p.fields.f])).toEqual([
+      ['m x', { 't k': 'v,1' }, 0],
+      ['m x', { 't k': 'v 2' }, 1],
+      [String.raw`m\\ y`, { a: 'b' }, 2],
+      ['m x', { 't k': 'v,1' }, 3],
+      ['m x', { 't k': 'v 2' }, 4],
+      [String.raw`m\\ y`, { a: 'b' }, 5],
+      ['m x', { 't k': 'v,1' }, 6],
+    ])
+  })
+
   it('names fields <measurement>.<field> when asked, and names the field as sent in errors', () => {
     const result = parseLineProtocol('cpu usage=1 1\nmem usage=2 1\ncpu usage=3,idle=4i 2', 'ms', {
       qualifyFields: true,

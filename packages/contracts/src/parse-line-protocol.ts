@@ -10,8 +10,9 @@ export interface LineProtocolPoint {
   line: number
   measurement: string
   /**
-   * Undefined when the line has no tags. Shared by the lines of one series (the same measurement and
-   * tags written alike): never modify it.
+   * Undefined when the line has no tags. Shared by every line of the body whose tags are written
+   * alike, whatever its measurement: never modify it. So a series' points can share what is made of
+   * it (their metadata object) and that can be told apart by reference.
    */
   tags: Readonly<Record<string, string>> | undefined
   fields: Record<string, FieldValue>
@@ -82,7 +83,8 @@ class LineProtocolSyntaxError extends Error {}
  * skipped. Stops at the first bad line and names it.
  *
  * One pass by character code: since lines repeat their series and fields, what a line shares with
- * the one before (measurement and tags object, field names) is reused rather than built again.
+ * the one before (measurement and tags object, field names) is reused rather than built again, and
+ * a series met earlier in the body is looked up rather than read again.
  */
 export function parseLineProtocol(
   text: string,
@@ -98,6 +100,13 @@ export function parseLineProtocol(
     return { ok: false, line: scanner.lineStartNumber, message: scanner.describe(error.message) }
   }
   return { ok: true, points }
+}
+
+/** What a series (a measurement and its tags, as written) was read as. */
+interface Series {
+  measurement: string
+  tags: Readonly<Record<string, string>> | undefined
+  keys: FieldKeys
 }
 
 /** The field keys met after a measurement, by their place in the line: as written (with `=`) and as named. */
@@ -120,6 +129,9 @@ class Scanner {
   private keys: FieldKeys = { written: [], keys: [], names: [] }
   /** Field keys per measurement (lines of several measurements often alternate). */
   private readonly keysByMeasurement = new Map<string, FieldKeys>()
+  /** Each series read so far, by its text; and each tags object, by the text of its tags. */
+  private readonly seriesByText = new Map<string, Series>()
+  private readonly tagsByText = new Map<string, Readonly<Record<string, string>>>()
 
   constructor(
     private readonly text: string,
@@ -165,7 +177,7 @@ class Scanner {
     const previous = this.seriesText
     const after = start + previous.length
     if (previous.length === 0 || !isBlank(text.charCodeAt(after)) || !text.startsWith(previous, start))
-      this.series()
+      this.seriesAt(start)
     else this.i = after
     const { measurement, tags } = this
     this.spaces('fields are missing')
@@ -192,11 +204,31 @@ class Scanner {
     return { line: this.lineStartNumber, measurement, tags, fields, timeMs }
   }
 
+  /** The series at `start`: one met earlier in the body, or read. */
+  private seriesAt(start: number) {
+    const { text } = this
+    const end = seriesEnd(text, start)
+    if (isBlank(text.charCodeAt(end))) {
+      const seriesText = text.slice(start, end)
+      const known = this.seriesByText.get(seriesText)
+      if (known !== undefined) {
+        this.seriesText = seriesText
+        this.measurement = known.measurement
+        this.tags = known.tags
+        this.keys = known.keys
+        this.i = end
+        return
+      }
+    }
+    this.series()
+  }
+
   /** Reads a measurement and its tags, remembered for the lines after. */
   private series() {
     const { text } = this
     const start = this.i
     const measurement = this.name(false, 'measurement')
+    const tagsStart = this.i
     let tags: Record<string, string> | undefined
     while (text.charCodeAt(this.i) === COMMA) {
       this.i++
@@ -218,7 +250,16 @@ class Scanner {
       this.keys = keys
     }
     this.measurement = measurement
-    this.tags = tags
+    this.tags = tags === undefined ? undefined : this.sharedTags(text.slice(tagsStart, this.i), tags)
+    this.seriesByText.set(this.seriesText, { measurement, tags: this.tags, keys: this.keys })
+  }
+
+  /** The tags object of the first series whose tags were written as `tagsText`; `tags` for the first. */
+  private sharedTags(tagsText: string, tags: Record<string, string>): Readonly<Record<string, string>> {
+    const known = this.tagsByText.get(tagsText)
+    if (known !== undefined) return known
+    this.tagsByText.set(tagsText, tags)
+    return tags
   }
 
   /**
@@ -406,6 +447,20 @@ function notAbove(text: string, start: number, limit: string): boolean {
 }
 
 const isBlank = (c: number) => c === SPACE || c === TAB
+
+/**
+ * Where the series starting at `start` ends, as Scanner.name reads it: at the first space that no
+ * backslash precedes (a backslash never escapes another), or a tab or line end; the text's length
+ * when none.
+ */
+function seriesEnd(text: string, start: number): number {
+  for (let i = start; i < text.length; i++) {
+    const c = text.charCodeAt(i)
+    if ((c === SPACE && text.charCodeAt(i - 1) !== BACKSLASH) || c === TAB || c === NEWLINE || c === CR)
+      return i
+  }
+  return text.length
+}
 /** What may follow a field value: the next field, the timestamp, the end of the line or of the text (NaN). */
 const endsValue = (c: number) =>
   c === COMMA || c === SPACE || c === NEWLINE || c === TAB || c === CR || Number.isNaN(c)

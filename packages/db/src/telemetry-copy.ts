@@ -1,4 +1,4 @@
-import { dataJson, type TelemetryRow } from './telemetry-rows.js'
+import { dataJson, metadataJson, type TelemetryRow } from './telemetry-rows.js'
 
 /** The columns a COPY of telemetry rows fills, in the order `encodeTelemetryCopy` writes them. */
 export const TELEMETRY_COPY_COLUMNS = [
@@ -91,7 +91,7 @@ export function encodeTelemetryCopy(rows: TelemetryRow[]): Buffer {
     out.timestamptz(row.ms)
     out.text(row.type)
     out.text(dataJson(row), true)
-    out.text(row.metadata === null ? null : JSON.stringify(row.metadata), true)
+    out.text(metadataJson(row), true)
     out.timestamptz(row.received_ms)
   }
   out.int16(-1)

@@ -1,5 +1,12 @@
-import { type DeviceBatch, toColumns, upgradeLegacyStorePayload } from '@iotflow/contracts'
-import { createTestDatabase, type TestDatabase } from '@iotflow/testkit'
+import {
+  type DeviceBatch,
+  type DeviceColumns,
+  metadataAt,
+  toColumns,
+  typeAt,
+  upgradeLegacyStorePayload,
+} from '@iotflow/contracts'
+import { createTestDatabase, mixedSeries, type TestDatabase } from '@iotflow/testkit'
 import postgres from 'postgres'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { createTelemetryRepository } from './telemetry-repository.js'
@@ -157,6 +164,32 @@ describe('telemetry repository', () => {
       received: T0,
     })
     expect(copied).toEqual(await columnsOf(21))
+  })
+
+  it('stores mixed series (shared metadata objects, two measurements, points without metadata) alike by COPY, by INSERT and from the per-point shape', async () => {
+    const { requests, stored } = mixedSeries(T0)
+    // As the queue hands a writer a job: the columns through JSON.
+    const queued = (device: number, shape = (c: DeviceColumns): unknown => c) =>
+      requests.map((points) => JSON.parse(JSON.stringify(shape(batch(device, points)))))
+    const perPoint = (columns: DeviceColumns) => ({
+      ...columns,
+      type: columns.t.map((_, i) => typeAt(columns, i) ?? null),
+      metadata: columns.t.map((_, i) => metadataAt(columns, i) ?? null),
+    })
+    const copy = createTelemetryRepository(db.sql, { copyMinRows: 0 })
+    await copy.writeBatches(queued(30))
+    await createTelemetryRepository(db.sql, { copyMinRows: Number.POSITIVE_INFINITY }).writeBatches(
+      queued(31),
+    )
+    await copy.writeBatches(
+      upgradeLegacyStorePayload({ batch_id: 'b', batches: queued(32, perPoint) }).batches,
+    )
+    const storedOf = (deviceId: number) => db.sql<Record<string, unknown>[]>`
+      SELECT (extract(epoch FROM time) * 1000)::float8 - ${T0} AS t, type, data, metadata
+      FROM telemetry WHERE device_id = ${deviceId} ORDER BY time`
+    expect(await storedOf(30)).toEqual(stored)
+    expect(await storedOf(31)).toEqual(stored)
+    expect(await storedOf(32)).toEqual(stored)
   })
 
   for (const [pointsWrite, copyMinRows] of [

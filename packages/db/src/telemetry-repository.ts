@@ -8,6 +8,7 @@ import {
   daysOf,
   type LatestRow,
   latestOf,
+  metadataJson,
   type TelemetryRow,
   toTelemetryRows,
 } from './telemetry-rows.js'
@@ -87,7 +88,7 @@ export function createTelemetryRepository(sql: Sql, options: TelemetryRepository
         ${integerColumn(rows.map((r) => r.ms))}::bigint[],
         ${textColumn(rows.map((r) => r.type))},
         ${textColumn(rows.map(dataJson))},
-        ${textColumn(rows.map((r) => (r.metadata === null ? null : JSON.stringify(r.metadata))))},
+        ${textColumn(rows.map(metadataJson))},
         ${integerColumn(rows.map((r) => r.received_ms))}::bigint[]
       ) AS x(device_id, ms, type, data, metadata, received_ms)
       ${mode === 'upsert' ? mergeOnConflict() : sql``}`

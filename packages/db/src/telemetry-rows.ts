@@ -1,9 +1,24 @@
-import { type DeviceColumns, dataAt, type FieldValue, forEachFieldAt } from '@iotflow/contracts'
+import {
+  type DeviceColumns,
+  dataAt,
+  distinctMetadata,
+  type FieldValue,
+  forEachFieldAt,
+  metadataAt,
+  metadataIndexAt,
+  NO_VALUE,
+  typeAt,
+} from '@iotflow/contracts'
 
-/** A device batch's columns, with its field names as JSON keys (`"name":`), made once per batch. */
+/**
+ * A device batch's columns, with its field names as JSON keys (`"name":`), made once per batch, and
+ * the JSON of each of its distinct metadata objects, made when first needed: points sharing an
+ * object (a line protocol series) share its text.
+ */
 interface ColumnSource {
   columns: DeviceColumns
   jsonKeys: string[]
+  metadataJson: (string | undefined)[]
 }
 
 export interface TelemetryRow {
@@ -16,7 +31,10 @@ export interface TelemetryRow {
   index: number
   /** The fields, once several writes of this point were merged into one row. */
   merged?: Record<string, FieldValue>
+  /** Shared with other points of the batch: never modified (a merge makes a new object). */
   metadata: Record<string, unknown> | null
+  /** Which of the source's distinct metadata objects `metadata` is; NO_VALUE when none or merged. */
+  metadataIndex: number
   received_ms: number
 }
 
@@ -44,6 +62,19 @@ export function dataJson(row: TelemetryRow): string {
   return json ? `${json}}` : '{}'
 }
 
+/** The row's metadata as JSON text for the jsonb column (null: none), made once per distinct object. */
+export function metadataJson(row: TelemetryRow): string | null {
+  if (row.metadata === null) return null
+  if (row.metadataIndex === NO_VALUE) return JSON.stringify(row.metadata)
+  const cache = row.source.metadataJson
+  let json = cache[row.metadataIndex]
+  if (json === undefined) {
+    json = JSON.stringify(row.metadata)
+    cache[row.metadataIndex] = json
+  }
+  return json
+}
+
 /**
  * Collapses a set of batches into one row per (device, timestamp), fields and metadata merged with
  * the later value of a name winning (as InfluxDB treats a duplicate point), sorted so concurrent upserts lock rows in
@@ -53,15 +84,20 @@ export function dataJson(row: TelemetryRow): string {
 export function toTelemetryRows(batches: DeviceColumns[]): TelemetryRow[] {
   const rows: TelemetryRow[] = []
   for (const columns of batches) {
-    const source = { columns, jsonKeys: columns.fields.map((name) => `${JSON.stringify(name)}:`) }
+    const source: ColumnSource = {
+      columns,
+      jsonKeys: columns.fields.map((name) => `${JSON.stringify(name)}:`),
+      metadataJson: new Array(distinctMetadata(columns).length),
+    }
     for (let index = 0; index < columns.t.length; index++) {
       rows.push({
         device_id: columns.device_id,
         ms: columns.t[index] as number,
-        type: columns.type?.[index] ?? null,
+        type: typeAt(columns, index) ?? null,
         source,
         index,
-        metadata: columns.metadata?.[index] ?? null,
+        metadata: metadataAt(columns, index) ?? null,
+        metadataIndex: metadataIndexAt(columns, index),
         received_ms: columns.received_at,
       })
     }
@@ -73,9 +109,14 @@ export function toTelemetryRows(batches: DeviceColumns[]): TelemetryRow[] {
     if (previous && previous.device_id === row.device_id && previous.ms === row.ms) {
       previous.merged = { ...dataOf(previous), ...dataOf(row) }
       if (row.type !== null) previous.type = row.type
-      if (row.metadata !== null)
-        previous.metadata =
-          previous.metadata === null ? row.metadata : { ...previous.metadata, ...row.metadata }
+      // The same object (two lines of one series at one time) merges into itself: nothing to do.
+      if (row.metadata !== null && row.metadata !== previous.metadata) {
+        const alone = previous.metadata === null
+        previous.metadata = alone ? row.metadata : { ...previous.metadata, ...row.metadata }
+        // The later point's own object when the earlier had none, its JSON cached by index when both
+        // come from one batch; otherwise a new object (or another batch's), its JSON made for it.
+        previous.metadataIndex = alone && previous.source === row.source ? row.metadataIndex : NO_VALUE
+      }
       previous.received_ms = row.received_ms
     } else {
       rows[kept++] = row

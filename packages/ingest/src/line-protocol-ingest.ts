@@ -47,6 +47,15 @@ interface DeviceLines {
 /** What a series (a measurement and its tags object, shared by the parser) maps to. */
 type SeriesMapping = { device: IngestDevice; metadata: Record<string, string> | undefined } | Refusal
 
+/**
+ * What a tags object maps to, whatever the measurement: the device (or why not), then the metadata
+ * (or why not). Made once per tags object, so lines sharing tags share one metadata object, which
+ * toColumns then queues once (dictionary-column.ts).
+ */
+type TagsMapping =
+  | { device: Refusal }
+  | { device: IngestDevice; metadata: Record<string, string> | undefined; refusal?: Refusal }
+
 const linePath = (line: number) => `line ${line}`
 /** A race with another instance registering a field can turn up new conflicts; re-partitioned this often. */
 const MAX_PARTITIONS = 3
@@ -113,9 +122,9 @@ export type LineProtocolIngest = ReturnType<typeof createLineProtocolIngest>
 
 /**
  * The lines as points, one group per device in the order devices first appear; or the refusal of
- * the first line that breaks the contract. What depends only on the series (device, tags) is
- * worked out once per series, and a field name once per request: the parser hands consecutive
- * lines of one series the same tags object and the same names.
+ * the first line that breaks the contract. What depends only on the tags (device, metadata) is
+ * worked out once per tags object, a measurement and a field name once per request: the parser
+ * hands the lines of one series the same tags object and the same names.
  */
 function mapLines(
   points: LineProtocolPoint[],
@@ -129,6 +138,22 @@ function mapLines(
   // Times between these bounds are fine; outside, timeProblem says why.
   const earliest = Math.max(limits.minTimeMs, limits.maxAgeMs > 0 ? receivedAt - limits.maxAgeMs : -Infinity)
   const latest = receivedAt + limits.maxFutureMs
+  const byTags = new Map<LineProtocolPoint['tags'], TagsMapping>()
+  const goodMeasurements = new Set<string>()
+  const mapSeries = (lp: LineProtocolPoint): SeriesMapping => {
+    let tags = byTags.get(lp.tags)
+    if (tags === undefined) {
+      tags = mapTags(lp.tags, sender, deviceTag, limits)
+      byTags.set(lp.tags, tags)
+    }
+    if (!('metadata' in tags)) return tags.device
+    if (!goodMeasurements.has(lp.measurement)) {
+      const typeProblem = tagValueProblem(lp.measurement, MAX_TYPE_LENGTH)
+      if (typeProblem) return invalid('', `measurement "${lp.measurement}" ${typeProblem}`)
+      goodMeasurements.add(lp.measurement)
+    }
+    return tags.refusal ?? { device: tags.device, metadata: tags.metadata }
+  }
   let seriesTags: LineProtocolPoint['tags'] | null = null
   let seriesMeasurement = ''
   let series: SeriesMapping | undefined
@@ -136,7 +161,7 @@ function mapLines(
     if (lp.tags !== seriesTags || lp.measurement !== seriesMeasurement) {
       seriesTags = lp.tags
       seriesMeasurement = lp.measurement
-      series = mapSeries(lp, sender, deviceTag, limits)
+      series = mapSeries(lp)
     }
     const { device, metadata } = series as Exclude<SeriesMapping, Refusal>
     if ('status' in (series as SeriesMapping)) return withLine(series as Refusal, lp.line)
@@ -167,29 +192,30 @@ function mapLines(
   return [...groups.values()]
 }
 
-/** The device a series' lines belong to and the metadata their tags give, or why they are refused. */
-function mapSeries(
-  lp: LineProtocolPoint,
+/** The device a tags object names and the metadata it gives, or why they are refused. */
+function mapTags(
+  sent: LineProtocolPoint['tags'],
   sender: LineProtocolSender,
   deviceTag: string,
   limits: TelemetryLimits,
-): SeriesMapping {
+): TagsMapping {
   const problem = (what: string, message: string) => invalid('', `${what} ${message}`)
-  let tags = lp.tags
+  const refused = (refusal: Refusal): TagsMapping => ({ device: refusal })
+  let tags = sent
   const named = tags?.[deviceTag]
   let device: IngestDevice
   if ('device' in sender) {
     device = sender.device
     if (named !== undefined && named !== String(device.id))
-      return forbidden('', `tag ${deviceTag}=${named} names another device than this key's`)
+      return refused(forbidden('', `tag ${deviceTag}=${named} names another device than this key's`))
   } else {
     if (named === undefined)
-      return problem(`has no ${deviceTag} tag,`, 'which names the device with an edge gateway key')
+      return refused(problem(`has no ${deviceTag} tag,`, 'which names the device with an edge gateway key'))
     const id = Number(named)
     const allowed = String(id) === named ? sender.gateway.devices.get(id) : undefined
     if (allowed?.status !== 'active') {
       const why = allowed ? `device ${named} is inactive` : `this gateway may not send for device ${named}`
-      return forbidden('', why)
+      return refused(forbidden('', why))
     }
     device = { id, device_type: allowed.device_type }
   }
@@ -198,22 +224,22 @@ function mapSeries(
     tags = Object.keys(rest).length > 0 ? rest : undefined
   }
 
-  const typeProblem = tagValueProblem(lp.measurement, MAX_TYPE_LENGTH)
-  if (typeProblem) return problem(`measurement "${lp.measurement}"`, typeProblem)
   if (tags) {
     let bytes = 2
     for (const key in tags) {
       const value = tags[key] as string
       const tagProblem =
         tagValueProblem(key, limits.maxStringLength) ?? tagValueProblem(value, limits.maxStringLength)
-      if (tagProblem) return problem(`tag "${key}"`, tagProblem)
+      if (tagProblem) return { device, metadata: undefined, refusal: problem(`tag "${key}"`, tagProblem) }
       bytes += key.length + value.length + 6
     }
     // Metadata is bounded as JSON; the exact size is only measured when the estimate is near it.
     if (bytes * 3 > limits.maxMetadataBytes) {
       const json = Buffer.byteLength(JSON.stringify(tags))
-      if (json > limits.maxMetadataBytes)
-        return problem('has tags of', `${json} bytes as JSON, more than ${limits.maxMetadataBytes}`)
+      if (json > limits.maxMetadataBytes) {
+        const refusal = problem('has tags of', `${json} bytes as JSON, more than ${limits.maxMetadataBytes}`)
+        return { device, metadata: undefined, refusal }
+      }
     }
   }
   return { device, metadata: tags as Record<string, string> | undefined }

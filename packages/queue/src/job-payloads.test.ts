@@ -52,19 +52,35 @@ describe('a job entering a consumer', () => {
   })
 
   it('takes any object as a point’s metadata, and refuses metadata that is not an object', () => {
-    const withMetadata = (metadata: unknown[]) => ({
-      data: { batch_id: 'b', batches: [{ ...columns, metadata }] },
+    const withMetadata = (values: unknown[]) => ({
+      data: { batch_id: 'b', batches: [{ ...columns, metadata: { values, at: [0, -1] } }] },
     })
-    const job = withMetadata([{ host: 'edge-box', 'a\nkey': { nested: [1] } }, null])
+    const job = withMetadata([{ host: 'edge-box', 'a\nkey': { nested: [1] } }])
     expect(payloadOf('storePostgres', job)).toBe(job.data)
-    for (const metadata of [
-      ['edge-box', null],
-      [[], null],
-      [1, null],
-    ])
+    for (const metadata of [['edge-box'], [[]], [1]])
       expect(() => payloadOf('storePostgres', withMetadata(metadata))).toThrow(
-        /store-postgres job's data does not match its schema: \/batches\/0\/metadata\/0/,
+        /store-postgres job's data does not match its schema: \/batches\/0\/metadata/,
       )
+  })
+
+  it('queued with a type and metadata per point (before 2026-11-30), is upgraded to dictionaries', () => {
+    const host = { host: 'edge-box' }
+    const perPoint = {
+      ...columns,
+      type: [null, 'status'],
+      metadata: [host, null],
+    }
+    const job = { data: { batch_id: 'b', batches: [perPoint] } }
+    const upgraded = payloadOf('alertEvaluate', job)
+    expect(upgraded.batches).toEqual([
+      { ...columns, type: { values: ['status'], at: [-1, 0] }, metadata: { values: [host], at: [0, -1] } },
+    ])
+    expect(pointsOfStoreJob(job)).toBe(2)
+  })
+
+  it('whose dictionary does not index every point is refused, naming where', () => {
+    const job = { data: { batch_id: 'b', batches: [{ ...columns, type: { values: ['status'], at: [0] } }] } }
+    expect(() => payloadOf('storeInflux', job)).toThrow(/\/batches\/0\/type\/at: not one index per point/)
   })
 
   it('in a BullMQ processor, fails its job for good when its data matches no schema', () => {

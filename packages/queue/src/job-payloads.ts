@@ -1,4 +1,5 @@
 import {
+  deviceColumnsProblem,
   LegacyStoreBatchPayload,
   pointsInPayload,
   type StoreBatchPayload,
@@ -21,7 +22,7 @@ const checkers = Object.fromEntries(
 ) as unknown as { [K in QueueKey]: ReturnType<typeof TypeCompiler.Compile> }
 const legacyStorePayload = TypeCompiler.Compile(LegacyStoreBatchPayload)
 
-/** The queues whose jobs queued before columns may carry points (until LEGACY_POINTS_PAYLOAD_END). */
+/** The queues whose jobs carry device batches, in older shapes too (until LEGACY_POINTS_PAYLOAD_END). */
 const carriesStoreBatches: ReadonlySet<QueueKey> = new Set(['storePostgres', 'storeInflux', 'alertEvaluate'])
 
 /** What a job's data was read as, while the job still holds that same data. */
@@ -29,8 +30,9 @@ const read = new WeakMap<object, { data: unknown; payload: unknown }>()
 
 /**
  * A job's data as its queue's schema says, where a job enters a consumer: checked, and a store job
- * queued in the pre-columns shape upgraded (the one place that shape is still accepted). Read once
- * per job and data; throws InvalidJobPayloadError for data no consumer can use.
+ * queued in an older shape (points, or per-point `type` and `metadata`) upgraded: the one place those
+ * shapes are still accepted. Read once per job and data; throws InvalidJobPayloadError for data no
+ * consumer can use.
  */
 export function payloadOf<K extends QueueKey>(key: K, job: { data: unknown }): QueuePayloads[K] {
   const cached = read.get(job)
@@ -46,6 +48,13 @@ export function payloadOf<K extends QueueKey>(key: K, job: { data: unknown }): Q
       queueCatalog[key].name,
       first ? `${first.path || '/'}: ${first.message}` : 'invalid',
     )
+  }
+  if (carriesStoreBatches.has(key)) {
+    const { batches } = payload as StoreBatchPayload
+    for (let b = 0; b < batches.length; b++) {
+      const problem = deviceColumnsProblem(batches[b] as StoreBatchPayload['batches'][number])
+      if (problem) throw new InvalidJobPayloadError(queueCatalog[key].name, `/batches/${b}/${problem}`)
+    }
   }
   read.set(job, { data: job.data, payload })
   return payload as QueuePayloads[K]
@@ -64,12 +73,21 @@ export function processedPayloadOf<K extends QueueKey>(key: K, job: { data: unkn
   }
 }
 
-/** The points a store job carries, read as a consumer reads it; none when its data is invalid. */
-export function pointsOfStoreJob(job: { data: unknown }): number {
+/**
+ * A store job's payload as a consumer reads it (an older shape upgraded); undefined when its data is
+ * invalid (no consumer can store it). Both store queues' payloads have one schema.
+ */
+export function storePayloadOf(job: { data: unknown }): StoreBatchPayload | undefined {
   try {
-    return pointsInPayload(payloadOf('storePostgres', job))
+    return payloadOf('storePostgres', job)
   } catch (error) {
-    if (error instanceof InvalidJobPayloadError) return 0
+    if (error instanceof InvalidJobPayloadError) return undefined
     throw error
   }
+}
+
+/** The points a store job carries, read as a consumer reads it; none when its data is invalid. */
+export function pointsOfStoreJob(job: { data: unknown }): number {
+  const payload = storePayloadOf(job)
+  return payload ? pointsInPayload(payload) : 0
 }

@@ -1,6 +1,7 @@
 export * from './alertmanager.js'
 export * from './devices.js'
 export * from './influx.js'
+export * from './mixed-series.js'
 export * from './mosquitto.js'
 export * from './names.js'
 export * from './postgres.js'

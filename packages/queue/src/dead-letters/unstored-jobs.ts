@@ -1,7 +1,7 @@
 import type { StoreBatchPayload } from '@iotflow/contracts'
 import { Job, Queue } from 'bullmq'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
-import { pointsOfStoreJob } from '../job-payloads.js'
+import { pointsOfStoreJob, storePayloadOf } from '../job-payloads.js'
 import {
   allPartitions,
   partitionPrefix,
@@ -152,9 +152,14 @@ export function createUnstoredJobs(connection: RedisConnection, layout: QueueLay
       const lacking: UnevenBatches['lacking'] = {}
       for (const { name, jobs } of queued) {
         const others = [...unstored].filter(([other]) => other !== name).map(([, batches]) => batches)
+        // As a writer would read it (an older shape upgraded): what the restore writes. A job no
+        // writer can read is left out, and so stays among the points the backup does not hold.
         lacking[name] = jobs
           .filter(({ job }) => others.every((batches) => !batches.has(job.data.batch_id)))
-          .map(({ id, job }) => ({ id, payload: job.data }))
+          .flatMap(({ id, job }) => {
+            const payload = storePayloadOf(job)
+            return payload ? [{ id, payload }] : []
+          })
       }
       return { lacking }
     },

@@ -1,4 +1,4 @@
-import { pointCount, type StoreBatchPayload } from '@iotflow/contracts'
+import { metadataAt, pointCount, type StoreBatchPayload, typeAt } from '@iotflow/contracts'
 import { startPrivateRedis } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import type { Redis } from 'ioredis'
@@ -30,6 +30,17 @@ function counting(inner: BatchEnqueuer) {
 
 describe('group commit enqueuer (real Redis)', () => {
   const { redis: connection, prefix, more } = useTestRedis('gc')
+  /** A group commit that merges what arrives within 5 ms, on a queue prefix of its own. */
+  const mergingEnqueuer = () => {
+    const redis = connection()
+    const queuePrefix = more()
+    const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, queueLayout(queuePrefix)), {
+      maxPoints: 1000,
+      lingerMs: 5,
+      maxInFlight: 1,
+    })
+    return { enqueuer, payloads: () => waitingPayloads(redis, queuePrefix) }
+  }
 
   it('queues 300 batches of 300 devices as a few batches (one job per store each), each caller told its own', async () => {
     const redis = connection()
@@ -107,14 +118,47 @@ describe('group commit enqueuer (real Redis)', () => {
     await enqueuer.close()
   })
 
-  it('keeps the traceparent of every traced request it merges, and adds none to untraced ones', async () => {
-    const redis = connection()
-    const tracePrefix = more()
-    const enqueuer = createGroupCommitEnqueuer(createBatchEnqueuer(redis, queueLayout(tracePrefix)), {
-      maxPoints: 1000,
-      lingerMs: 5,
-      maxInFlight: 1,
+  it("keeps each point's type and metadata when it merges a device's requests, each distinct one queued once", async () => {
+    const { enqueuer, payloads } = mergingEnqueuer()
+    const host = { host: 'edge-box' }
+    const request = (from: number, type?: string, metadata?: Record<string, unknown>): NewBatch => ({
+      device_id: 7,
+      received_at: Date.now(),
+      points: [0, 1].map((i) => ({
+        t: 1_800_000_000_000 + from + i,
+        data: { v: from + i },
+        ...(type === undefined ? {} : { type }),
+        ...(metadata === undefined ? {} : { metadata }),
+      })),
     })
+    await Promise.all([
+      enqueuer.enqueue(request(0, 'cpu', host)),
+      enqueuer.enqueue(request(2, undefined, { room: 1 })),
+      enqueuer.enqueue(request(4, 'mem')),
+      enqueuer.enqueue(request(6, 'cpu', host)),
+    ])
+    const [payload, ...others] = await payloads()
+    expect(others).toEqual([])
+    const [merged] = payload?.batches ?? []
+    if (!merged) throw new Error('no device batch')
+    const points = merged.t.map((t, i) => [t - 1_800_000_000_000, typeAt(merged, i), metadataAt(merged, i)])
+    expect(points.sort((a, b) => (a[0] as number) - (b[0] as number))).toEqual([
+      [0, 'cpu', host],
+      [1, 'cpu', host],
+      [2, undefined, { room: 1 }],
+      [3, undefined, { room: 1 }],
+      [4, 'mem', undefined],
+      [5, 'mem', undefined],
+      [6, 'cpu', host],
+      [7, 'cpu', host],
+    ])
+    expect(merged.type?.values.sort()).toEqual(['cpu', 'mem'])
+    expect(merged.metadata?.values).toHaveLength(2)
+    await enqueuer.close()
+  })
+
+  it('keeps the traceparent of every traced request it merges, and adds none to untraced ones', async () => {
+    const { enqueuer, payloads } = mergingEnqueuer()
     const traceparent = (i: number) => `00-${'a'.repeat(31)}${i}-${'b'.repeat(16)}-01`
     await Promise.all([
       enqueuer.enqueue({ ...batch(1), traceparents: [traceparent(1)] }),
@@ -122,7 +166,7 @@ describe('group commit enqueuer (real Redis)', () => {
       enqueuer.enqueue({ ...batch(1), traceparents: [traceparent(2)] }),
       enqueuer.enqueue(batch(2)),
     ])
-    const [payload] = await waitingPayloads(redis, tracePrefix)
+    const [payload] = await payloads()
     const byDevice = new Map(payload?.batches.map((b) => [b.device_id, b]))
     expect(byDevice.get(1)?.traceparents).toEqual([traceparent(1), traceparent(2)])
     expect(byDevice.get(2)).not.toHaveProperty('traceparents')
