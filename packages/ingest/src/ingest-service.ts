@@ -133,7 +133,9 @@ export function createIngestService({
       receivedAt = Date.now(),
       trace?: Context,
     ): Promise<PointsOutcome> {
-      const points = batches.flatMap((batch) => batch.points)
+      // A request of one device (the usual line protocol body) is checked without a copy of its points.
+      const points =
+        batches.length === 1 ? (batches[0] as DevicePoints).points : batches.flatMap((b) => b.points)
       let typeErrors: ErrorDetail[]
       try {
         typeErrors = await fieldTypes.check(points, pointPath)

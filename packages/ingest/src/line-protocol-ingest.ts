@@ -97,10 +97,15 @@ export function createLineProtocolIngest({
     let groups = mapped
     const dropped: ErrorDetail[] = []
     for (let attempt = 1; ; attempt++) {
-      const order = groups.flatMap((group) => group.lines)
+      // The line of each point, in the order ingestPoints numbers them: only an error needs it.
+      let order: number[] | undefined
+      const current = groups
       const outcome = await ingestService.ingestPoints(
         groups.map((group) => group.batch),
-        (index) => linePath(order[index] as number),
+        (index) => {
+          order ??= current.flatMap((group) => group.lines)
+          return linePath(order[index] as number)
+        },
         receivedAt,
         trace,
       )

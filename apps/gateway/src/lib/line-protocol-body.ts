@@ -26,9 +26,17 @@ export async function lineProtocolText(
   }
 }
 
+/** Node's default output chunk, and the largest one taken (per body decompressing at once). */
+const MIN_CHUNK_BYTES = 16 * 1024
+const MAX_CHUNK_BYTES = 1024 * 1024
+
 function gunzipBounded(body: Buffer, limit: number): Promise<Buffer> {
+  // Output chunks about the size line protocol decompresses to (8 times the gzip, roughly), not
+  // Node's 16 KiB: each chunk is a round trip to the thread pool and a callback, and a 5,000-line
+  // body took 30 of them, twice the CPU of decompressing it in two (docs/benchmarks.md).
+  const chunkSize = Math.min(MAX_CHUNK_BYTES, Math.max(MIN_CHUNK_BYTES, body.length * 8))
   return new Promise((resolve, reject) => {
-    gunzip(body, { maxOutputLength: limit }, (error, result) => {
+    gunzip(body, { maxOutputLength: limit, chunkSize }, (error, result) => {
       if (!error) return resolve(result)
       if (error instanceof RangeError || (error as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') {
         return reject(
