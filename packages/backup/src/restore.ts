@@ -16,9 +16,7 @@ import {
   type InfluxQueryEndpoint,
   influxTargetFrom,
 } from '@iotflow/influx'
-import { queueCatalog, storePayloadOf } from '@iotflow/queue'
-import { Type } from '@sinclair/typebox'
-import { Value } from '@sinclair/typebox/value'
+import { queueCatalog } from '@iotflow/queue'
 import {
   checkInfluxServerAndTool,
   dropInfluxDatabase,
@@ -28,6 +26,7 @@ import {
   influxVersionOf,
   restoreInflux,
 } from './influx-store.js'
+import { levelBatchesOf } from './level-batches.js'
 import { type LevelBatches, type Manifest, readCheckedManifest } from './manifest.js'
 import {
   postgresDatabaseState,
@@ -49,9 +48,6 @@ export interface RestoreReport {
   /** Per store queue, the points of the batches its store lacked in the backup, written by the restore. */
   leveled: Record<string, number>
 }
-
-/** Per store queue, its jobs' payloads: each read as a writer reads a job (storePayloadOf). */
-const LevelBatchesFile = Type.Record(Type.String(), Type.Array(Type.Unknown()))
 
 /**
  * Restores the backup in `dir` into the database DATABASE_URL names and the InfluxDB database (or
@@ -217,18 +213,7 @@ function checkLeveled(store: string, unit: string, before: number, after: number
 async function readLevelBatches(dir: string, manifest: Manifest): Promise<LevelBatches> {
   if (!manifest.level) return {}
   const file = join(dir, manifest.level.file)
-  const parsed: unknown = JSON.parse(await readFile(file, 'utf8'))
-  const problem = Value.Errors(LevelBatchesFile, parsed).First()
-  if (problem) throw new RefusedError(`${file}: ${problem.path || '/'} ${problem.message}`)
-  // A backup taken before a change of the payload holds it in the older shape: upgraded here.
-  const batches: LevelBatches = {}
-  for (const [name, payloads] of Object.entries(parsed as Record<string, unknown[]>)) {
-    batches[name] = payloads.map((data, i) => {
-      const payload = storePayloadOf({ data })
-      if (!payload) throw new RefusedError(`${file}: /${name}/${i} is not a store job's payload`)
-      return payload
-    })
-  }
+  const batches = levelBatchesOf(JSON.parse(await readFile(file, 'utf8')), file)
   for (const [name, lacking] of Object.entries(manifest.level.lacking)) {
     const payloads = batches[name] ?? []
     if (payloads.length !== lacking.batches || pointsOf(payloads) !== lacking.points) {
