@@ -27,7 +27,7 @@ export const PerPointDeviceColumns = Type.Object({
 })
 export type PerPointDeviceColumns = Static<typeof PerPointDeviceColumns>
 
-/** A store job in any shape queued since 2026-11-28: device batches as points, or as columns of either kind. */
+/** A store job in any shape a consumer still accepts: device batches as points, or as columns of either kind. */
 export const LegacyStoreBatchPayload = Type.Object({
   batch_id: Type.String(),
   batches: Type.Array(Type.Union([DeviceColumns, PerPointDeviceColumns, DeviceBatch]), { minItems: 1 }),
