@@ -1,5 +1,6 @@
+import { redisTargetOf } from '@iotflow/config'
 import { toColumns } from '@iotflow/contracts'
-import { serviceUrls, startPrivateRedis, waitFor } from '@iotflow/testkit'
+import { serviceUrls, startPrivateRedis, startPrivateRedisCluster, waitFor } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
 import { Queue, UnrecoverableError, Worker } from 'bullmq'
 import type { Redis } from 'ioredis'
@@ -283,6 +284,39 @@ describe('the alert stream (real Redis)', () => {
     } finally {
       await consumer.close()
       await enqueuer.close()
+    }
+  })
+
+  it('on a Redis Cluster, reads each partition’s stream (a slot each) and judges every batch', {
+    timeout: 120_000,
+  }, async () => {
+    const cluster = await startPrivateRedisCluster({ replicasPerMaster: 0 })
+    const producer = createRedisConnection(redisTargetOf(cluster.env()), 'producer')
+    const prefix = more()
+    const layout = queueLayout(prefix, 3)
+    const enqueuer = createBatchEnqueuer(producer, layout, {}, { alertFanOut: () => true })
+    let consumer: Awaited<ReturnType<typeof startRecordingConsumer>>['consumer'] | undefined
+    try {
+      await waitForReady(producer)
+      const devices = Array.from({ length: 30 }, (_, i) => i + 1)
+      await enqueuer.enqueueMany(devices.map(batch))
+      const { REDIS_URL: _single, ...config } = evaluatorConfig(prefix, 3)
+      const started = await startRecordingConsumer({ ...config, ...cluster.env() })
+      consumer = started.consumer
+      await waitFor(() => started.judged.length === devices.length, { what: 'every partition judged' })
+      expect(started.judged.sort((a, b) => a - b)).toEqual(devices)
+      for (const partition of [0, 1, 2])
+        await waitFor(
+          async () => (await producer.xlen(alertStreamKey(partitionPrefix(layout, partition)))) === 0,
+          {
+            what: `partition ${partition}'s entries acknowledged`,
+          },
+        )
+    } finally {
+      await consumer?.close()
+      await enqueuer.close()
+      await producer.quit()
+      await cluster.dispose()
     }
   })
 
