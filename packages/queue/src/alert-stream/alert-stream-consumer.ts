@@ -19,6 +19,7 @@ import {
   fieldOf,
   type RawStreamEntry,
 } from './alert-stream-keys.js'
+import { forgetGoneConsumers } from './gone-consumers.js'
 
 export interface AlertStreamConsumerOptions {
   /** Acknowledgements, claims and dead letters; the blocking reads get connections of their own. */
@@ -44,6 +45,8 @@ export interface AlertStreamConsumerOptions {
   backoffMs: number
   /** Longest wait of one blocking read (ms). */
   blockMs?: number
+  /** A consumer of the group that holds nothing and was not heard of for this long is removed (1 h). */
+  goneConsumerIdleMs?: number
   /** Judges the device batches of many entries at once; resolves once its transaction committed. */
   writeBatch: (batches: DeviceColumns[]) => Promise<void>
   classify: (error: Error) => FailureKind
@@ -457,6 +460,18 @@ export async function createAlertStreamConsumer(
   }
   const renewal = every(Math.max(Math.floor(options.minIdleMs / 3), 250), renewHeld, 'renewing held entries')
   const claims = every(options.claimIntervalMs, claimIdle, 'claiming idle entries')
+  const goneIdleMs = options.goneConsumerIdleMs ?? 3_600_000
+  const forgetting = every(
+    Math.min(goneIdleMs, 60_000),
+    async () => {
+      for (const { key } of streams) {
+        const gone = await forgetGoneConsumers(connection, key, goneIdleMs)
+        if (gone.length > 0)
+          logger.info({ queue: name, stream: key, consumers: gone }, 'removed gone consumers')
+      }
+    },
+    'removing gone consumers',
+  )
 
   let closed: Promise<void> | undefined
   return {
@@ -467,6 +482,7 @@ export async function createAlertStreamConsumer(
         closing = true
         wake()
         clearInterval(claims)
+        clearInterval(forgetting)
         for (const { blocking } of readers) blocking.disconnect()
         await Promise.all(readers.map(({ loop }) => loop))
         const drained = await withDeadline(gatherer.drain(), options.shutdownDrainMs, 'shutdown drain').then(

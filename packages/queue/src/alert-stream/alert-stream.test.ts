@@ -15,6 +15,7 @@ import { createBatchEnqueuer, type NewBatch } from '../produce/enqueue.js'
 import { createRedisConnection, waitForReady } from '../redis/connection.js'
 import { ALERT_STREAM_GROUP, alertStreamKey, ensureAlertStreamGroup } from './alert-stream-keys.js'
 import { startAlertStreamConsumer } from './alert-stream-service.js'
+import { forgetGoneConsumers } from './gone-consumers.js'
 
 const { redis: connection, more } = useTestRedis('alertstream')
 const silent = { info() {}, warn() {}, error() {} }
@@ -167,6 +168,21 @@ describe('the alert stream (real Redis)', () => {
       await consumer.close()
       await enqueuer.close()
     }
+  })
+
+  it('forgets the consumers of the group that hold nothing and went silent, not those holding entries', async () => {
+    const redis = connection()
+    const prefix = more()
+    const key = alertStreamKey(prefix)
+    await ensureAlertStreamGroup(redis, key)
+    await redis.xadd(key, '*', 'data', '{}')
+    await redis.xgroup('CREATECONSUMER', key, ALERT_STREAM_GROUP, 'gone')
+    await redis.xreadgroup('GROUP', ALERT_STREAM_GROUP, 'holding', 'COUNT', 1, 'STREAMS', key, '>')
+    await new Promise((resolve) => setTimeout(resolve, 120))
+    await redis.xgroup('CREATECONSUMER', key, ALERT_STREAM_GROUP, 'live')
+    expect(await forgetGoneConsumers(redis, key, 100)).toEqual(['gone'])
+    const names = ((await redis.xinfo('CONSUMERS', key, ALERT_STREAM_GROUP)) as string[][]).map((c) => c[1])
+    expect(names.sort()).toEqual(['holding', 'live'])
   })
 
   it('dead-letters what is refused for good (only the refused device batch), lists it and replays it', async () => {
