@@ -13,7 +13,7 @@ import { SharedPayloadJob } from './shared-payload-job.js'
  * and `Job`: bullmq is pinned to an exact version and bullmq-contract.test.ts fails on an upgrade
  * that changes either (docs/pipeline.md, "BullMQ beyond its public API").
  */
-class BacklogCountingFlowProducer extends FlowProducer {
+export class BacklogCountingFlowProducer extends FlowProducer {
   constructor(
     options: QueueBaseOptions,
     private readonly counterKey: string,
