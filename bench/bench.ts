@@ -17,7 +17,7 @@
  *   7. Outside-style: a Node HTTP client, 16 clients, 1,000-point batches, run IoTFlow, yardstick,
  *      yardstick, IoTFlow (A/B/B/A), and the ratio of the sums
  *   8. Latency at fixed offered rates (1,000, 3,000, 5,000 single-point requests/s, open loop, from
- *      the Node client), IoTFlow then the yardstick at each rate
+ *      the Node client, after a 5 s warm-up at the same rate), IoTFlow then the yardstick at each rate
  *   9. Alerts: 50 rules over 1,000 devices at 20,000 points/s (paced, --alert-seconds long), four
  *      runs A/B/B/A: without the alert path (9.0: no rule, no evaluator), with it (9: the rules,
  *      an evaluator, a private Alertmanager); CPU per 1,000 points of each, and the p99 from the

@@ -9,8 +9,9 @@ import { startWebhookReceiver } from './support/webhook-receiver.js'
  * that cross a threshold, then start it again: every (rule, device) makes exactly one transition
  * and the receiver behind a real Alertmanager hears exactly one notification of it, firing and
  * then resolved; so does the rule's webhook (one delivery per transition id: a delivery cut by the
- * kill after the receiver had it is sent again with the same X-IoTFlow-Delivery). The killed jobs come back once their lock expires (BullMQ's stalled-job
- * recovery, 30 to 60 s).
+ * kill after the receiver had it is sent again with the same X-IoTFlow-Delivery). The entries the
+ * killed evaluator held stay pending in the alert stream's consumer group; the restarted one (under
+ * a new consumer name) takes them over once idle for WRITER_LOCK_DURATION_MS (XAUTOCLAIM).
  */
 const DEVICES = 60
 const fixture = useAlertingFixture()

@@ -2,8 +2,8 @@ import { setTimeout as sleep } from 'node:timers/promises'
 import type { AlertNotice } from '@iotflow/contracts'
 import {
   bullPrefix,
+  createAlertStreamDepths,
   createBatchEnqueuer,
-  createQueueDepths,
   createRedisConnection,
   queueCatalog,
   queueLayout,
@@ -228,7 +228,7 @@ describe('threshold alerts through Alertmanager', () => {
       {},
       { alertFanOut: () => true },
     )
-    const depths = createQueueDepths(redis, queueLayout(fixture.pipeline.queuePrefix), ['alertEvaluate'])
+    const depths = createAlertStreamDepths(redis, queueLayout(fixture.pipeline.queuePrefix))
     await enqueuer.enqueue({
       device_id: devices.redelivered?.id as number,
       received_at: Date.now(),
@@ -244,7 +244,7 @@ describe('threshold alerts through Alertmanager', () => {
     await sleep(1000)
     expect(await historyOf('redelivered')).toEqual(['inactive>firing'])
     expect(fixture.receiver.statusesOf(devices.redelivered?.id as number)).toEqual(['firing'])
-    await Promise.all([enqueuer.close(), depths.close()])
+    await enqueuer.close()
     await redis.quit()
   })
 

@@ -206,7 +206,7 @@ async function wrkLoad(
     latency: report.latency_ms,
     latencyAccepted: report.by_status_ms?.accepted,
     latencyRefused: report.by_status_ms?.refused,
-    latencyAfterWarmUp: report.after_warm_up_ms,
+    latencyWarmUp: report.warm_up_ms,
     firstRefusalEpochMs: report.first_refusal_epoch_ms,
     cpuSeconds: report.cpu_seconds,
   }

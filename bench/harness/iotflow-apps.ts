@@ -1,4 +1,4 @@
-import { createQueueDepths, queueLayout, storeQueues } from '@iotflow/queue'
+import { createAlertStreamDepths, createQueueDepths, queueLayout } from '@iotflow/queue'
 import { deleteKeys, freePort, queueKeysPattern, waitFor } from '@iotflow/testkit'
 import { type AppName, type AppProcess, spawnApp } from '../../test/support/app-process.js'
 import type { BenchRedis } from './bench-redis.js'
@@ -37,13 +37,12 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
   teardown.add('the queue keys', queuePrefix, (prefix) =>
     deleteKeys(redis.connection, queueKeysPattern(prefix)),
   )
-  // With an evaluator, the drain waits for its queue too: its work is in the measured window.
-  const watched = options.alertEvaluator ? [...storeQueues, 'alertEvaluate' as const] : storeQueues
-  const depths = teardown.add(
-    'the queue depth reader',
-    createQueueDepths(redis.connection, queueLayout(queuePrefix, redis.partitions), watched),
-    (d) => d.close(),
+  const layout = queueLayout(queuePrefix, redis.partitions)
+  const depths = teardown.add('the queue depth reader', createQueueDepths(redis.connection, layout), (d) =>
+    d.close(),
   )
+  // With an evaluator, the drain waits for its alert streams too: its work is in the measured window.
+  const alertDepths = options.alertEvaluator ? createAlertStreamDepths(redis.connection, layout) : undefined
   const env = {
     LOG_LEVEL: 'warn',
     ...redis.env,
@@ -115,8 +114,8 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
       readMetric(url('gateway', '/metrics'), 'iotflow_ingest_messages_total', `outcome="${reason}"`),
     /**
      * Points the gateway (HTTP) or the bridge (MQTT) acknowledged by its own count, points each
-     * writer committed, and store (and alert-evaluate) jobs not yet done (waiting, active, delayed,
-     * prioritized).
+     * writer committed, and store jobs (and alert-stream entries) not yet done (waiting, active,
+     * delayed, prioritized).
      */
     drainProgress: async (transport: 'http' | 'mqtt'): Promise<DrainProgress> => {
       const [acknowledged, stored, counts] = await Promise.all([
@@ -126,7 +125,10 @@ export async function startIotflow(teardown: Teardown, options: IotflowOptions) 
           `transport="${transport}"`,
         ),
         storedPoints(),
-        depths.read(),
+        Promise.all([depths.read(), alertDepths?.read()]).then(([stores, alerts]) => ({
+          ...stores,
+          ...alerts,
+        })),
       ])
       const pending = Object.values(counts).reduce(
         (n, c) => n + c.waiting + c.active + c.delayed + c.prioritized,

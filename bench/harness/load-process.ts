@@ -17,8 +17,11 @@ export interface LoadReport {
   latency_ms: { p50: number; p99: number; max: number }
   exact: boolean
   by_status_ms?: { accepted: LatencySummary; refused: LatencySummary; other: LatencySummary }
-  /** Open loop (node-load.ts): every answer but those due in the first `seconds`. */
-  after_warm_up_ms?: LatencySummary & { seconds: number }
+  /**
+   * Open loop (node-load.ts): the answers to the requests due in the warm-up of `seconds` that ran
+   * before the measured window, at the same rate; not in `latency_ms` nor `by_status_ms`.
+   */
+  warm_up_ms?: LatencySummary & { seconds: number }
   first_refusal_epoch_ms?: number
   /** Requests not sent because the prepared line protocol bodies ran out. */
   bodies_exhausted: number

@@ -33,8 +33,8 @@ export interface LoadOutcome {
   /** Per status, when the load generator timed each request itself. */
   latencyAccepted?: Latency
   latencyRefused?: Latency
-  /** Open loop: every answer but those due in the first `seconds` (cold processes). */
-  latencyAfterWarmUp?: Latency & { seconds: number }
+  /** Open loop: the answers to the requests due in the warm-up before the measured window. */
+  latencyWarmUp?: Latency & { seconds: number }
   /** When the first 503 came back (epoch ms). */
   firstRefusalEpochMs?: number
   cpuSeconds: number

@@ -103,7 +103,7 @@ function storedSums(runs: ScenarioResult[], alternation: Alternation) {
 
 /**
  * Scenario 8: latency at fixed offered rates, counted from when each request was due, for IoTFlow
- * and the yardstick at each rate.
+ * and the yardstick at each rate; the warm-up's p99 and max beside, which the others leave out.
  */
 export function printFixedRates(runs: { rate: number; result: ScenarioResult }[]): void {
   console.log(
@@ -112,6 +112,7 @@ export function printFixedRates(runs: { rate: number; result: ScenarioResult }[]
   const rows = runs.map(({ rate, result }) => {
     const f = figuresOf(result)
     const accepted = result.measurement.load.latencyAccepted
+    const warmUp = result.measurement.load.latencyWarmUp
     return [
       integer(rate),
       result.system,
@@ -119,12 +120,22 @@ export function printFixedRates(runs: { rate: number; result: ScenarioResult }[]
       decimal(accepted?.p50 ?? f.latencyP50),
       decimal(accepted?.p99 ?? f.latencyP99),
       decimal(result.measurement.load.latency.max),
+      warmUp ? `${decimal(warmUp.p99)} / ${decimal(warmUp.max)}` : '–',
       String(result.measurement.load.timeouts + result.measurement.load.socketErrors),
     ]
   })
   console.log(
     markdownTable(
-      ['offered requests/s', 'system', 'accepted requests/s', 'p50 ms', 'p99 ms', 'max ms', 'errors'],
+      [
+        'offered requests/s',
+        'system',
+        'accepted requests/s',
+        'p50 ms',
+        'p99 ms',
+        'max ms',
+        'warm-up p99 / max ms',
+        'errors',
+      ],
       rows,
     ),
   )

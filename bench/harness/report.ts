@@ -39,10 +39,10 @@ export function printScenario(result: ScenarioResult): void {
   if (m.load.latencyAccepted)
     rows.push([`latency of the ${m.load.acknowledgedAs}s p50 / p99 ms`, ms(m.load.latencyAccepted)])
   if (m.load.latencyRefused?.count) rows.push(['latency of the 503s p50 / p99 ms', ms(m.load.latencyRefused)])
-  const warm = m.load.latencyAfterWarmUp
+  const warm = m.load.latencyWarmUp
   if (warm)
     rows.push([
-      `latency after the first ${warm.seconds} s p50 / p99 / max ms`,
+      `latency in the ${warm.seconds} s warm-up before them (not in the figures above) p50 / p99 / max ms`,
       `${ms(warm)} / ${decimal(warm.max)}`,
     ])
   if (result.id === '4') rows.push(...overloadRows(result))

@@ -8,22 +8,25 @@ import {
   migrateWhenReachable,
 } from '@iotflow/db'
 import { createMetrics, type Metrics } from '@iotflow/metrics'
-import { startStoreConsumer, type WriterReadiness, watchAlertRules } from '@iotflow/queue'
+import { startAlertStreamConsumer, type WriterReadiness, watchAlertRules } from '@iotflow/queue'
 import type { Logger } from '@iotflow/runtime'
 import { type AlertDelivery, startAlertDelivery } from './delivery.js'
 import { decide, isEvaluatedRule, samplesOf } from './judge.js'
 import { startSilenceClock } from './silence-clock.js'
 
 export interface AlertEvaluator {
-  /** Redis and PostgreSQL, and the alert-evaluate queue's depths. */
+  /** Redis and PostgreSQL, and the alert streams' depths. */
   ready(): Promise<WriterReadiness>
-  /** iotflow_alerts_firing, iotflow_alert_evaluation_lag_seconds and the process's metrics. */
+  /**
+   * iotflow_alerts_firing, iotflow_alert_evaluation_lag_seconds, the alert streams' depths
+   * (iotflow_queue_jobs) and the process's metrics.
+   */
   metrics: Metrics
   close(): Promise<void>
 }
 
 /**
- * Consumes the alert-evaluate queue: judges every batch against the rules (cached, reloaded on
+ * Consumes the alert streams: judges every batch against the rules (cached, reloaded on
  * every change), stores each (rule, device) state and its transitions in one transaction, then
  * queues the notifications of the new transitions for Alertmanager (docs/alerts.md).
  */
@@ -46,7 +49,7 @@ export async function startAlertEvaluator(
   // Set once the consumer's connection exists; no batch is judged before (the worker starts with it).
   let delivery: AlertDelivery | undefined
   const metrics = createMetrics()
-  const consumer = await startStoreConsumer('alertEvaluate', config, {
+  const consumer = await startAlertStreamConsumer(config, {
     writeBatch: async (batches) => {
       const found = samplesOf(batches, rules.current())
       const keys = [...found.values()].map(({ rule, device_id }) => ({ rule_id: rule.id, device_id }))
@@ -82,6 +85,8 @@ export async function startAlertEvaluator(
   const ready = () => consumer.readiness({ postgres: () => sql`SELECT 1` })
   metrics.readOnScrape({
     dependencies: async () => (await ready()).dependencies,
+    // The alert streams as iotflow_queue_jobs{queue="alert-evaluate"}: their dead letters are `failed`.
+    queues: () => consumer.depthsByPartition(),
     alertsFiring: () => states.firingCounts(),
   })
 

@@ -186,7 +186,11 @@ export const storeJobRetryEnv = {
   ),
 }
 
-export const writerEnv = (defaults: { maxBatchPoints: number; maxInFlightWrites?: number }) => ({
+export const writerEnv = (defaults: {
+  maxBatchPoints: number
+  maxInFlightWrites?: number
+  lingerMs?: number
+}) => ({
   WRITER_PARTITIONS: Type.Optional(
     Type.String({
       pattern: PARTITION_LIST_PATTERN,
@@ -210,7 +214,7 @@ export const writerEnv = (defaults: { maxBatchPoints: number; maxInFlightWrites?
   WRITER_LINGER_MS: Type.Integer({
     minimum: 0,
     maximum: 10_000,
-    default: 20,
+    default: defaults.lingerMs ?? 20,
     description: 'how long a partial batch waits for more jobs',
   }),
   WRITER_SHUTDOWN_DRAIN_MS: Type.Integer({

@@ -54,8 +54,9 @@ export const queueCatalog = {
     options: storeJobOptions,
   },
   /**
-   * The alert evaluator's copy of each batch (docs/alerts.md): queued in the fan-out's MULTI but
-   * not a child of its parent, so it neither counts in the store backlog nor holds back "stored".
+   * The alert evaluator's queue before the alert streams (alert-stream-keys.ts): no longer queued to,
+   * but drained by the evaluator at start (legacy-alert-queue.ts) and its failed jobs replayed into
+   * the stream. Its name names the streams' depths, and its retry policy is the entries'.
    */
   alertEvaluate: {
     name: 'alert-evaluate',

@@ -1,6 +1,6 @@
 /**
  * Where the device-batch queues are: QUEUE_PREFIX split into QUEUE_PARTITIONS partitions. Partition k
- * of N > 1 keeps its queues (parent, both store queues, alert-evaluate) and its backlog counter under
+ * of N > 1 keeps its queues (parent, both store queues), its alert stream and its backlog counter under
  * the hash tag `{<prefix>:p<k>}`, so a flow stays in one Redis Cluster slot while the partitions
  * spread over the cluster's masters. N = 1 is the layout before partitions: `{<prefix>}`, so an
  * upgrade finds the jobs already queued. A device's token bucket lives under its partition's tag too

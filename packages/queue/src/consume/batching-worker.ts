@@ -7,15 +7,13 @@ import { processedPayloadOf } from '../job-payloads.js'
 import type { RedisConnection } from '../redis/connection.js'
 import { asError } from './as-error.js'
 import { type BacklogReleaser, releaseBacklogOnCompletion } from './backlog-release.js'
-import { withBatchWriteSpan } from './batch-write-span.js'
 import {
   type FailureKind,
   failedForGood,
   RefusedBatchesError,
   UnstoredBatchesError,
-  writeIsolatingFailures,
 } from './failure-isolation.js'
-import { JobGatherer } from './job-gatherer.js'
+import { createIsolatingGatherer } from './isolating-gatherer.js'
 
 /**
  * How a failed write should be treated:
@@ -84,18 +82,9 @@ export function createBatchingWorker<K extends BatchQueueKey>(
   )
   let unavailablePauseMs = UNAVAILABLE_PAUSE_MIN_MS
 
-  const gatherer = new JobGatherer<QueuePayloads[K]>(
-    async (items) => {
-      const failures = await withBatchWriteSpan(
-        name,
-        items.map((item) => item.value),
-        () => writeIsolatingFailures(items, options.writeBatch, options.classify),
-      )
-      unavailablePauseMs = UNAVAILABLE_PAUSE_MIN_MS
-      return failures
-    },
-    { maxPoints: options.maxBatchPoints, lingerMs: options.lingerMs, maxInFlight: options.maxInFlightWrites },
-  )
+  const gatherer = createIsolatingGatherer(name, options, () => {
+    unavailablePauseMs = UNAVAILABLE_PAUSE_MIN_MS
+  })
 
   // The jobs held at once are shared out over the partitions' workers (at least one each).
   const heldPoints = createHeldPointsBound(options, options.queuePrefixes.length)

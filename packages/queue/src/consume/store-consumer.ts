@@ -1,28 +1,15 @@
-import {
-  type RedisTargetEnv,
-  redisTargetOf,
-  type WriterPartitionsEnv,
-  writerPartitionsOf,
-} from '@iotflow/config'
-import { type DependencyState, probe, type ReadinessReport } from '@iotflow/runtime'
+import { type RedisTargetEnv, type WriterPartitionsEnv, writerPartitionsOf } from '@iotflow/config'
+import type { Logger, ReadinessReport } from '@iotflow/runtime'
 import { readBacklogByPartition } from '../backlog/backlog.js'
 import { type BacklogReport, backlogReport } from '../backlog/backlog-monitor.js'
 import { type BatchQueueKey, queueCatalog, storeQueues } from '../catalog.js'
-import { partitionPrefix, queueLayoutOf } from '../partitions.js'
-import {
-  createRedisConnection,
-  type RedisConnection,
-  waitUntilRedisReady,
-  warnOnRedisErrors,
-} from '../redis/connection.js'
-import {
-  type RedisDurability,
-  readRedisDurability,
-  reportRedisDurability,
-} from '../redis/redis-durability.js'
+import { partitionPrefix, type QueueLayout, queueLayoutOf } from '../partitions.js'
+import type { RedisConnection } from '../redis/connection.js'
+import { type RedisDurability, readRedisDurability } from '../redis/redis-durability.js'
 import { createQueueDepths, type JobCounts } from '../status/queue-depths.js'
 import { createBatchCompletionWorker } from './batch-completion-worker.js'
 import { type BatchingWorkerOptions, createBatchingWorker } from './batching-worker.js'
+import { consumerReadiness, openConsumerConnection } from './consumer-redis.js'
 import { watchWriterHolds } from './writer-hold.js'
 
 /** The part of a writer's config that concerns its queue (both writer configs satisfy it). */
@@ -38,6 +25,30 @@ export interface WriterQueueConfig extends RedisTargetEnv, WriterPartitionsEnv {
   /** Only for the store queues, which have a backlog. */
   BACKLOG_MAX_POINTS?: number
 }
+
+/** The partitions a consumer consumes (WRITER_PARTITIONS, by default all of them), said when several. */
+export function consumedPartitions(
+  config: WriterQueueConfig,
+  queue: string,
+  logger: Pick<Logger, 'info'>,
+): { layout: QueueLayout; partitions: number[]; queuePrefixes: string[] } {
+  const layout = queueLayoutOf(config)
+  const partitions = writerPartitionsOf(config)
+  const queuePrefixes = partitions.map((partition) => partitionPrefix(layout, partition))
+  if (layout.partitions > 1) logger.info({ queue, partitions }, 'consuming these queue partitions')
+  return { layout, partitions, queuePrefixes }
+}
+
+/** The batching numbers of a consumer's config (WRITER_*), as a batching worker takes them. */
+export const batchingOf = (config: WriterQueueConfig) => ({
+  concurrency: config.WRITER_CONCURRENCY,
+  maxBatchPoints: config.WRITER_MAX_BATCH_POINTS,
+  lingerMs: config.WRITER_LINGER_MS,
+  shutdownDrainMs: config.WRITER_SHUTDOWN_DRAIN_MS,
+  maxInFlightWrites: config.WRITER_MAX_INFLIGHT_WRITES,
+  lockDurationMs: config.WRITER_LOCK_DURATION_MS,
+  stalledIntervalMs: config.WRITER_STALLED_INTERVAL_MS,
+})
 
 /** A writer's /health/ready: Redis and its store, its queue's depths and backlog, what Redis promises. */
 export type WriterReadiness = ReadinessReport & {
@@ -65,30 +76,11 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
   store: Pick<BatchingWorkerOptions<K>, 'writeBatch' | 'classify' | 'logger'>,
 ): Promise<StoreConsumer> {
   const { logger } = store
-  const connection = createRedisConnection(redisTargetOf(config), 'worker')
-  warnOnRedisErrors(connection, logger)
-  await waitUntilRedisReady(connection, logger)
-  await reportRedisDurability(connection, logger)
+  const connection = await openConsumerConnection(config, logger)
 
-  // The partitions this process consumes (WRITER_PARTITIONS, by default all of them).
-  const layout = queueLayoutOf(config)
-  const partitions = writerPartitionsOf(config)
-  const queuePrefixes = partitions.map((partition) => partitionPrefix(layout, partition))
-  if (layout.partitions > 1) logger.info({ queue, partitions }, 'consuming these queue partitions')
+  const { layout, partitions, queuePrefixes } = consumedPartitions(config, queue, logger)
 
-  const batching = createBatchingWorker({
-    queue,
-    connection,
-    queuePrefixes,
-    concurrency: config.WRITER_CONCURRENCY,
-    maxBatchPoints: config.WRITER_MAX_BATCH_POINTS,
-    lingerMs: config.WRITER_LINGER_MS,
-    shutdownDrainMs: config.WRITER_SHUTDOWN_DRAIN_MS,
-    maxInFlightWrites: config.WRITER_MAX_INFLIGHT_WRITES,
-    lockDurationMs: config.WRITER_LOCK_DURATION_MS,
-    stalledIntervalMs: config.WRITER_STALLED_INTERVAL_MS,
-    ...store,
-  })
+  const batching = createBatchingWorker({ queue, connection, queuePrefixes, ...batchingOf(config), ...store })
   const isStoreQueue = (storeQueues as readonly BatchQueueKey[]).includes(queue)
   const completions = isStoreQueue
     ? queuePrefixes.map((queuePrefix) => createBatchCompletionWorker(connection, queuePrefix, logger))
@@ -125,18 +117,7 @@ export async function startStoreConsumer<K extends BatchQueueKey>(
   let closing: Promise<void> | undefined
   return {
     connection,
-    async readiness(probes) {
-      const names = ['redis', ...Object.keys(probes)]
-      const states = await Promise.all([
-        probe(() => connection.ping()),
-        ...Object.values(probes).map((check) => probe(check)),
-      ])
-      const dependencies: Record<string, DependencyState> = Object.fromEntries(
-        names.map((dependency, i) => [dependency, states[i] as DependencyState]),
-      )
-      const state = dependencies.redis?.status === 'up' ? await queueState() : undefined
-      return { dependencies, ...state }
-    },
+    readiness: (probes) => consumerReadiness(connection, probes, queueState),
     close() {
       closing ??= (async () => {
         await Promise.all([

@@ -1,12 +1,22 @@
 import type { AlertDeliveryPayload } from '@iotflow/contracts'
 import { type Job, Queue } from 'bullmq'
+import {
+  type AlertDeadLetterEntry,
+  listAlertDeadLetters,
+  replayAlertDeadLetters,
+} from '../alert-stream/alert-dead-letters.js'
+import { ALERT_ENTRY_DATA, alertStreamKey } from '../alert-stream/alert-stream-keys.js'
 import { backlogKey } from '../backlog/backlog.js'
 import { bullPrefix, queueCatalog, type StoreQueueKey, storeQueues } from '../catalog.js'
 import { pointsOfStoreJob } from '../job-payloads.js'
 import { allPartitions, partitionPrefix, type QueueLayout } from '../partitions.js'
 import type { RedisConnection } from '../redis/connection.js'
 
-/** The queues with a dead-letter set: the stores', the alert evaluator's and the alert deliveries'. */
+/**
+ * The queues with a dead-letter set: the stores', the alert evaluator's and the alert deliveries'.
+ * The alert evaluator's are the dead letters of its alert streams (alert-dead-letters.ts) and the
+ * failed jobs its BullMQ queue kept from before the streams; both are replayed into the stream.
+ */
 export type DeadLetterQueueKey = StoreQueueKey | 'alertEvaluate' | 'alertDeliver'
 export const deadLetterQueues: readonly DeadLetterQueueKey[] = [
   ...storeQueues,
@@ -19,6 +29,7 @@ export interface DeadLetter {
   queue: string
   /** The queue partition of a device-batch queue; undefined for alert-deliver (not partitioned). */
   partition: number | undefined
+  /** The job's id; for an alert-stream dead letter, its id in the dead-letter stream (`<ms>-<n>`). */
   jobId: string
   /** The batch of a store or alert-evaluate job; what an alert-deliver job delivers, and where. */
   batchId: string
@@ -53,7 +64,9 @@ const PAGE = 500
  * The dead-letter queue: each store queue's failed set. Jobs land there with their error after their
  * last attempt (or at once when the store refuses the payload for good). Replaying moves a job back
  * to `wait` with its attempts reset, so it gets its full retry budget again; the writes are
- * idempotent, so replaying a job whose data was in fact stored changes nothing.
+ * idempotent, so replaying a job whose data was in fact stored changes nothing. The alert
+ * evaluator's dead letters go back into its alert stream as new entries (a legacy failed job: its
+ * data added to the stream, then the job removed; judging a batch twice changes nothing).
  */
 export function createDeadLetters(connection: RedisConnection, layout: QueueLayout) {
   // Each device-batch queue once per partition; alert-deliver once, under the base prefix.
@@ -75,6 +88,16 @@ export function createDeadLetters(connection: RedisConnection, layout: QueueLayo
         (partitions === undefined || entry.partition === undefined || partitions.includes(entry.partition)),
     )
 
+  const alertPartitionsOf = (
+    keys: readonly DeadLetterQueueKey[] = deadLetterQueues,
+    partitions?: readonly number[],
+  ) =>
+    keys.includes('alertEvaluate')
+      ? allPartitions(layout).filter(
+          (partition) => partitions === undefined || partitions.includes(partition),
+        )
+      : []
+
   async function* failedJobs(queue: Queue): AsyncGenerator<Job> {
     // Oldest first, so failures arriving meanwhile only append; callers collect before replaying.
     for (let start = 0; ; start += PAGE) {
@@ -89,6 +112,10 @@ export function createDeadLetters(connection: RedisConnection, layout: QueueLayo
       const letters: DeadLetter[] = []
       for (const { queue, partition } of selected(keys, partitions)) {
         for await (const job of failedJobs(queue)) letters.push(toDeadLetter(queue.name, partition, job))
+      }
+      for (const partition of alertPartitionsOf(keys, partitions)) {
+        for (const letter of await listAlertDeadLetters(connection, partitionPrefix(layout, partition)))
+          letters.push(alertStreamLetter(partition, letter))
       }
       return letters
     },
@@ -111,9 +138,27 @@ export function createDeadLetters(connection: RedisConnection, layout: QueueLayo
           // alert queues are not in the backlog.
           if (key === 'storePostgres' || key === 'storeInflux')
             await connection.hincrby(backlogKey(queuePrefix), queue.name, pointsOfStoreJob(job))
-          await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
+          if (key === 'alertEvaluate') {
+            // The queue is no longer consumed: its batch goes to the stream the evaluators read.
+            await connection.xadd(
+              alertStreamKey(queuePrefix),
+              '*',
+              ALERT_ENTRY_DATA,
+              JSON.stringify(job.data),
+            )
+            await job.remove()
+          } else await job.retry('failed', { resetAttemptsMade: true, resetAttemptsStarted: true })
           report.replayed.push({ queue: queue.name, partition, jobId: job.id as string })
         }
+      }
+      for (const partition of alertPartitionsOf(request.queues, request.partitions)) {
+        const replayed = await replayAlertDeadLetters(
+          connection,
+          partitionPrefix(layout, partition),
+          request.jobIds,
+        )
+        for (const jobId of replayed)
+          report.replayed.push({ queue: queueCatalog.alertEvaluate.name, partition, jobId })
       }
       const found = new Set(report.replayed.map((r) => r.jobId))
       report.notFound = (request.jobIds ?? []).filter((id) => !found.has(id))
@@ -132,12 +177,39 @@ function toDeadLetter(queue: string, partition: number | undefined, job: Job): D
     queue,
     partition,
     jobId: job.id as string,
-    batchId: job.data?.batch_id,
-    deviceIds: (job.data?.batches ?? []).map((b: { device_id: number }) => b.device_id),
-    points: pointsOfStoreJob(job),
+    ...batchOf(job.data),
     failedReason: job.failedReason,
     attemptsMade: job.attemptsMade,
     failedAt: job.finishedOn,
+  }
+}
+
+/** The batch, devices and points of a device-batch payload, as far as it can be read. */
+function batchOf(data: { batch_id?: string; batches?: { device_id: number }[] } | undefined) {
+  const batches = data?.batches
+  return {
+    batchId: data?.batch_id ?? '',
+    deviceIds: Array.isArray(batches) ? batches.map((b) => b.device_id) : [],
+    points: pointsOfStoreJob({ data }),
+  }
+}
+
+/** A dead letter of a partition's alert stream. */
+function alertStreamLetter(partition: number, letter: AlertDeadLetterEntry): DeadLetter {
+  let data: Parameters<typeof batchOf>[0]
+  try {
+    data = JSON.parse(letter.data)
+  } catch {
+    data = undefined // an entry no one could read: kept as it came
+  }
+  return {
+    queue: queueCatalog.alertEvaluate.name,
+    partition,
+    jobId: letter.id,
+    ...batchOf(data),
+    failedReason: letter.reason,
+    attemptsMade: letter.attemptsMade,
+    failedAt: letter.failedAt,
   }
 }
 

@@ -1,6 +1,6 @@
 /**
- * `pnpm dlq:replay`: lists or replays the dead-letter queue (the failed sets of the store queues,
- * alert-evaluate and alert-deliver).
+ * `pnpm dlq:replay`: lists or replays the dead-letter queue (the failed sets of the store queues and
+ * alert-deliver, and the alert streams' dead letters, named alert-evaluate).
  *
  *   pnpm dlq:replay                                   list the dead letters of every queue
  *   pnpm dlq:replay --all                             replay every one of them

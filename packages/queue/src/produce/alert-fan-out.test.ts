@@ -1,7 +1,13 @@
 import { serviceUrls, waitFor } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
-import { Queue, Worker } from 'bullmq'
+import { Worker } from 'bullmq'
 import { describe, expect, it } from 'vitest'
+import {
+  ALERT_ENTRY_DATA,
+  alertStreamKey,
+  fieldOf,
+  type RawStreamEntry,
+} from '../alert-stream/alert-stream-keys.js'
 import { readBacklog } from '../backlog/backlog.js'
 import { bullPrefix, queueCatalog, storeQueues } from '../catalog.js'
 import { createBatchCompletionWorker } from '../consume/batch-completion-worker.js'
@@ -22,29 +28,30 @@ const batch: NewBatch = {
 }
 
 describe('the alert fan-out', () => {
-  it('queues the alert job in the same enqueue only while switched on, outside the backlog and the parent', async () => {
+  it('adds the alert stream entry in the same enqueue only while switched on, outside the backlog and the parent', async () => {
     const redis = test.redis()
     const prefix = test.prefix
     let alertsOn = false
     const enqueuer = createBatchEnqueuer(redis, queueLayout(prefix), {}, { alertFanOut: () => alertsOn })
-    const options = { connection: redis, prefix: bullPrefix(prefix), skipVersionCheck: true }
-    const alertQueue = new Queue(queueCatalog.alertEvaluate.name, options)
+    const entries = async () =>
+      ((await redis.xrange(alertStreamKey(prefix), '-', '+')) as RawStreamEntry[]).map(([, fields]) =>
+        JSON.parse(fieldOf(fields, ALERT_ENTRY_DATA) as string),
+      )
 
     await enqueuer.enqueue(batch)
-    expect(await alertQueue.getWaitingCount()).toBe(0)
+    expect(await entries()).toEqual([])
     alertsOn = true
     const { batchId } = await enqueuer.enqueue(batch)
-    const [job] = await alertQueue.getWaiting()
-    expect(await alertQueue.getWaitingCount()).toBe(1)
-    expect(job?.data).toMatchObject({
+    const [entry, ...more] = await entries()
+    expect(more).toEqual([])
+    expect(entry).toMatchObject({
       batch_id: batchId,
       batches: [{ device_id: 7, t: [1_800_000_000_000, 1_800_000_001_000] }],
     })
-    expect(job?.parentKey).toBeUndefined()
     // Only the store queues count: 2 batches of 2 points each.
     expect(await readBacklog(redis, queueLayout(prefix))).toEqual({ 'store-postgres': 4, 'store-influx': 4 })
 
-    // Both stores done, the alert job still waiting: the batch reads "stored".
+    // Both stores done, the alert entry still waiting: the batch reads "stored".
     const worker = createRedisConnection(serviceUrls.redis, 'worker')
     const stores = storeQueues.map(
       (key) =>
@@ -58,10 +65,10 @@ describe('the alert fan-out', () => {
     await waitFor(async () => (await status.read(batchId))?.status === 'stored', {
       what: 'the batch to be stored',
     })
-    expect(await alertQueue.getWaitingCount()).toBe(1)
+    expect(await entries()).toHaveLength(1)
 
     await Promise.all([...stores.map((s) => s.close()), completion.close()])
-    await Promise.all([status.close(), alertQueue.close(), enqueuer.close()])
+    await Promise.all([status.close(), enqueuer.close()])
     await worker.quit()
   })
 })

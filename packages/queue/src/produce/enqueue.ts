@@ -53,7 +53,7 @@ export interface BatchEnqueuer {
 
 export interface BatchEnqueuerOptions {
   /**
-   * Whether each batch also goes to the alert evaluator's queue (while any alert rule exists: see
+   * Whether each batch also goes to the alert evaluator's stream (while any alert rule exists: see
    * watchAlertRules, which assembleIngest keeps). Unset: never.
    */
   alertFanOut?: () => boolean
@@ -68,9 +68,9 @@ export interface BatchEnqueuerOptions {
  * Fans a batch out to every store queue atomically: FlowProducer writes the parent and all its
  * children in one MULTI, so a batch is in both writer queues or in neither. `retry` overrides the
  * numbers of the store jobs' retry policy (STORE_JOB_ATTEMPTS, STORE_JOB_BACKOFF_MS). The alert
- * evaluator's job, when there is one, is a second flow of the same `addBulk`, hence the same MULTI:
- * a flow of its own rather than a child, so that it never holds back the parent's completion (the
- * batch's "stored") and is not counted in the store backlog. Each device's batches go to its queue
+ * evaluator's copy, when there is one, is an entry of the partition's alert stream added in the same
+ * MULTI (alert-stream-keys.ts): not a job of the flow, so it never holds back the parent's completion
+ * (the batch's "stored") and is not counted in the store backlog. Each device's batches go to its queue
  * partition (partitions.ts); device batches of several partitions become one flow per partition.
  */
 export function createBatchEnqueuer(
@@ -97,8 +97,7 @@ export function createBatchEnqueuer(
   ): Promise<string> {
     const { queuePrefix, producer } = flowsOf[partition] as (typeof flowsOf)[number]
     const flow = fanOut(batches, storeOptions)
-    const flows = options.alertFanOut?.() ? [flow.job, alertEvaluation(flow.job)] : [flow.job]
-    await producer.addTaking(flows, takes)
+    await producer.addTaking(flow.job, takes, options.alertFanOut?.() ?? false)
     if (options.replicasAck) await waitForReplicas(connection, queuePrefix, options.replicasAck)
     return flow.batchId
   }
@@ -133,18 +132,6 @@ export function createBatchEnqueuer(
     enqueueMany,
     partitionOf,
     close: () => Promise.all(flowsOf.map(({ producer }) => producer.close())).then(() => undefined),
-  }
-}
-
-/** The alert evaluator's job of a fan-out: the same payload object (serialized once), no parent. */
-function alertEvaluation(storeFlow: FlowJob): FlowJob {
-  const { alertEvaluate } = queueCatalog
-  const payload = storeFlow.children?.[0]?.data as StoreBatchPayload
-  return {
-    name: alertEvaluate.jobName,
-    queueName: alertEvaluate.name,
-    data: payload,
-    opts: { ...alertEvaluate.options },
   }
 }
 

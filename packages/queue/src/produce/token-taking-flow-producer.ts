@@ -1,5 +1,6 @@
 import type { AddNodeOpts, FlowJob, JobNode } from 'bullmq'
 import type { ChainableCommander } from 'ioredis'
+import { alertStreamKey } from '../alert-stream/alert-stream-keys.js'
 import { backlogKey } from '../backlog/backlog.js'
 import { bullPrefix } from '../catalog.js'
 import { onSharedConnection, type RedisConnection } from '../redis/connection.js'
@@ -23,18 +24,22 @@ class TokenTakingFlowProducer extends BacklogCountingFlowProducer {
     super(
       { connection: redis, prefix: bullPrefix(queuePrefix), ...onSharedConnection },
       backlogKey(queuePrefix),
+      alertStreamKey(queuePrefix),
     )
     defineMultiTake(redis)
   }
 
-  /** Adds the flows in one MULTI with the takes (after the first flow's nodes); settles every take. */
-  async addTaking(flows: FlowJob[], takes: readonly MultiTake[]): Promise<void> {
-    const [first] = flows
-    if (first && takes.length > 0) this.takesOf.set(first, takes)
+  /**
+   * Adds the flow (with its alert stream entry when `withAlertEntry`) in one MULTI with the takes,
+   * after the flow's own commands; settles every take.
+   */
+  async addTaking(flow: FlowJob, takes: readonly MultiTake[], withAlertEntry: boolean): Promise<void> {
+    if (takes.length > 0) this.takesOf.set(flow, takes)
     try {
-      if (flows.length === 1) await this.add(first as FlowJob)
-      else await this.addBulk(flows)
+      if (withAlertEntry) await this.addWithAlertEntry(flow)
+      else await this.add(flow)
     } finally {
+      this.takesOf.delete(flow)
       // Takes never put in a MULTI (BullMQ failed before it): released. A settled take ignores it.
       for (const take of takes) take.settle(undefined)
     }

@@ -44,18 +44,21 @@ export function createQueueDepths(
   }
   return {
     /** Each queue's jobs per state, summed over the partitions. */
-    async read(): Promise<Record<string, JobCounts>> {
-      const totals: Record<string, JobCounts> = {}
-      for (const { queue, counts } of await readByPartition()) {
-        const total: Record<string, number> = totals[queue] ?? {}
-        for (const [state, count] of Object.entries(counts)) total[state] = (total[state] ?? 0) + count
-        totals[queue] = total as JobCounts
-      }
-      return totals
-    },
+    read: async () => summedOverPartitions(await readByPartition()),
     readByPartition,
     close: () => Promise.all(queues.map(({ queue }) => queue.close())).then(() => undefined),
   }
 }
 
 export type QueueDepths = ReturnType<typeof createQueueDepths>
+
+/** Each queue's jobs per state, summed over the partitions. */
+export function summedOverPartitions(depths: readonly PartitionDepth[]): Record<string, JobCounts> {
+  const totals: Record<string, JobCounts> = {}
+  for (const { queue, counts } of depths) {
+    const total: Record<string, number> = totals[queue] ?? {}
+    for (const [state, count] of Object.entries(counts)) total[state] = (total[state] ?? 0) + count
+    totals[queue] = total as JobCounts
+  }
+  return totals
+}
