@@ -8,15 +8,17 @@
  *
  * `--via buckets` (the default) asks the buckets directly, all callers in the same turn. `--via
  * group-commit` sends each one-point request through the gateway's group commit (its default limits)
- * into the queues, as the ingest path does, with the check (on) and without (off), alternated on,
- * off, off, on. Each request first spends `--work-us` of CPU in a turn of its own (what the gateway
+ * into the queues, as the ingest path does (the device rate limiter: a device far from its limit is
+ * admitted by this process's view of its bucket and its take rides the MULTI), with the check (on)
+ * and without (off), alternated on, off, off, on. Each request first spends `--work-us` of CPU in a turn of its own (what the gateway
  * spends on a request before its enqueue), so requests reach the enqueue spread over time as in the
  * gateway, not all in one turn.
  *
  * `--aof no` runs the private Redis without its append-only file, to tell what writing each bucket's
  * SET to it costs.
  *
- * Prints the requests (takes) a second, the takes one script call carried on average, and the CPU
+ * Prints the requests (takes) a second, the takes one script call of its own carried on average
+ * (takes inside a MULTI are not such calls; `–`: none), and the CPU
  * each request cost Redis (from INFO) and this process: CPU figures, which hold on a busy machine
  * better than rates.
  */
@@ -31,6 +33,7 @@ import {
   waitForReady,
 } from '@iotflow/queue'
 import { startPrivateRedis } from '@iotflow/testkit'
+import { createDeviceRateLimiter } from '../packages/ingest/src/device-rate-limiter.js'
 
 const { values: args } = parseArgs({
   options: {
@@ -57,11 +60,14 @@ const redis = createRedisConnection(server.url, 'producer')
 try {
   await waitForReady(redis)
   const buckets = createTokenBuckets(redis, 'rate-check-bench', 'device')
-  // The take script's calls: those naming a bucket (BullMQ's own scripts name none).
+  // The take script's calls of their own: those naming a bucket (BullMQ's own scripts name none),
+  // outside a MULTI.
   let takeCalls = 0
   const send = redis.sendCommand.bind(redis)
   redis.sendCommand = (command, stream) => {
-    if (command.args.some((arg) => typeof arg === 'string' && arg.includes(':bucket:'))) takeCalls++
+    const inMulti = (command as unknown as { inTransaction?: boolean }).inTransaction
+    if (!inMulti && command.args.some((arg) => typeof arg === 'string' && arg.includes(':bucket:')))
+      takeCalls++
     return send(command, stream)
   }
   const take = async (name: string) => {
@@ -114,6 +120,12 @@ try {
       createBatchEnqueuer(redis, queueLayout('rate-check-bench')),
       GROUP_COMMIT,
     )
+    const limiter = createDeviceRateLimiter(buckets, { pointsPerSecond: 1_000_000, burstPoints: 1_000_000 })
+    const admission = (device: number) =>
+      limiter.admitDeferring({ deviceId: device, points: 1 }).then((verdict) => {
+        if (!verdict.ok) throw new Error('a bench device was refused: its limit is meant to be out of reach')
+        return verdict.take
+      })
     let t = 1_800_000_000_000
     const request = (check: boolean) => async (caller: number) => {
       await new Promise(setImmediate)
@@ -121,7 +133,7 @@ try {
       while (performance.now() < worked) {} // the request's own work: parsing, authentication, checks
       const device = caller % DEVICES
       const batch = { device_id: device, received_at: Date.now(), points: [{ t: t++, data: { v: 1 } }] }
-      await enqueuer.enqueue(batch, check ? take(String(device)) : undefined)
+      await enqueuer.enqueue(batch, check ? admission(device) : undefined)
     }
     console.log(
       '| check | requests/s | takes per script call | Redis CPU per request | caller CPU per request |',

@@ -121,6 +121,59 @@ describe('per-device rate limits over HTTP', () => {
     expect(await storedPoints(device.id)).toBe(31)
   })
 
+  it('applies a lowered rate_limit at once even where the old bucket was known far from its limit', async () => {
+    const device = await fixture.pipeline.registerDevice()
+    const patch = (rate_limit: unknown) =>
+      fetch(`${fixture.pipeline.baseUrl}/api/v1/devices/${device.id}`, {
+        method: 'PATCH',
+        headers: admin,
+        body: JSON.stringify({ rate_limit }),
+      })
+    expect((await patch({ points_per_second: 1000, burst_points: 1000 })).status).toBe(200)
+    // The peer learns the bucket (first request), then admits by what it saw: far from the limit.
+    for (let i = 0; i < 3; i++) expect((await send(peerUrl, device.apiKey, points(2))).status).toBe(202)
+    expect((await patch({ points_per_second: 0.01, burst_points: 5 })).status).toBe(200)
+    // The new limit, not the peer's view of the old one (on which all three would pass): of three
+    // requests of 2 points at once, two fit the new burst of 5; then nothing for 100 s.
+    const statuses = await Promise.all(
+      [0, 1, 2].map(async () => (await send(peerUrl, device.apiKey, points(2))).status),
+    )
+    expect(statuses.sort()).toEqual([202, 202, 429])
+    const refused = await send(peerUrl, device.apiKey, points(2))
+    expect(refused.status).toBe(429)
+    expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(99)
+    expect(await storedPoints(device.id)).toBe(10)
+  })
+
+  it('refuses a device its takes left in debt until it has refilled, with that wait as Retry-After', async () => {
+    const device = await fixture.pipeline.registerDevice()
+    const patched = await fetch(`${fixture.pipeline.baseUrl}/api/v1/devices/${device.id}`, {
+      method: 'PATCH',
+      headers: admin,
+      body: JSON.stringify({ rate_limit: { points_per_second: 1, burst_points: 20 } }),
+    })
+    expect(patched.status).toBe(200)
+    const gatewayUrl = fixture.pipeline.baseUrl
+    // The gateway sees the bucket at 19; the peer, which has not seen it, takes 15 in Redis (4 left).
+    expect((await send(gatewayUrl, device.apiKey, points(1))).status).toBe(202)
+    expect((await send(peerUrl, device.apiKey, points(15))).status).toBe(202)
+    // By its view (19, under a second old) the gateway admits 9 without asking: its MULTI takes
+    // them from the 4 left, 5 into debt (within the bound: half a burst per instance).
+    expect((await send(gatewayUrl, device.apiKey, points(9))).status).toBe(202)
+    const bucket = await fixture.pipeline.redis.get(
+      `{${fixture.pipeline.queuePrefix}}:bucket:device:${device.id}`,
+    )
+    expect(Number(bucket?.split(' ')[0])).toBeLessThan(0)
+    // 1 point needs the 5 owed back and 1 more: 6 s at a point a second, from either gateway.
+    for (const url of [gatewayUrl, peerUrl]) {
+      const refused = await send(url, device.apiKey, points(1))
+      expect(refused.status).toBe(429)
+      expect(Number(refused.headers.get('retry-after'))).toBeGreaterThanOrEqual(5)
+      expect(Number(refused.headers.get('retry-after'))).toBeLessThanOrEqual(6)
+    }
+    expect(await storedPoints(device.id)).toBe(25)
+  })
+
   it('limits each device inside an edge gateway bulk request; one device over its limit refuses the whole request', async () => {
     const [a, b] = await Promise.all([fixture.pipeline.registerDevice(), fixture.pipeline.registerDevice()])
     const created = await fetch(`${fixture.pipeline.baseUrl}/api/v1/gateways`, {

@@ -78,6 +78,8 @@ export async function startPipeline(options: PipelineOptions) {
     baseUrl,
     queuePrefix,
     layout,
+    /** A connection to the pipeline's Redis, to read its keys (e.g. a bucket). */
+    redis: inspector,
 
     /** `extraEnv` overrides the writer's environment (e.g. RETENTION_DAYS). */
     startPostgresWriter: async (extraEnv: Record<string, string> = {}) => {

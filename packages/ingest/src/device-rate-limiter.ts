@@ -1,5 +1,14 @@
 import { BODY, type ErrorDetail, type RateLimit } from '@iotflow/contracts'
-import { createTokenBuckets, type TokenBuckets } from '@iotflow/queue'
+import {
+  createTokenBuckets,
+  type MultiTake,
+  partitionOfDevice,
+  partitionPrefix,
+  queueLayout,
+  type TakeReading,
+  type TokenBuckets,
+} from '@iotflow/queue'
+import { type BucketView, BucketViews } from './bucket-views.js'
 
 /** The limit of devices without one of their own (DEVICE_RATE_*); 0 points a second: none. */
 export interface DefaultRateLimit {
@@ -15,69 +24,197 @@ export interface RateCharge {
 }
 
 export type RateVerdict =
-  | { ok: true }
+  | { ok: true; take?: MultiTake }
   | { ok: false; status: 429; retryAfterSeconds: number; message: string }
   | { ok: false; status: 413; message: string; errors: ErrorDetail[] }
+
+/**
+ * The share of its burst a device must hold, beyond a request's points, by this instance's view for
+ * the request to be admitted without asking Redis (its take then rides the group commit's MULTI).
+ * It bounds what instances that cannot see each other's takes may overspend together
+ * (docs/telemetry-contract.md, "Rate limits"): each at most this share of a burst.
+ */
+const UNASKED_MARGIN = 0.5
+
+interface Limited {
+  charge: RateCharge
+  limit: RateLimit
+  view: BucketView
+}
+
+const limitKey = (limit: RateLimit) => `${limit.points_per_second}/${limit.burst_points}`
 
 /**
  * Per-device rate limits in points, shared by every gateway and bridge through Redis: a request is
  * admitted only if every device it carries has the tokens for its points, and then all are taken in
  * the same step. A request larger than a device's burst could never pass: it is told so (413), not
- * told to retry.
+ * told to retry. `admit` decides in Redis and takes at once; `admitDeferring` (requests queued
+ * through the group commit) admits a device far from its limit by this instance's recent view of its
+ * bucket, with the take done in the MULTI that queues the batch, and asks Redis otherwise.
  */
 export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: DefaultRateLimit) {
+  const views = new BucketViews()
   const limitOf = (charge: RateCharge): RateLimit | null =>
     charge.rateLimit ??
     (defaults.pointsPerSecond > 0
       ? { points_per_second: defaults.pointsPerSecond, burst_points: defaults.burstPoints }
       : null)
 
-  return {
-    async admit(charges: readonly RateCharge[]): Promise<RateVerdict> {
-      const limited = charges.flatMap((charge) => {
-        const limit = limitOf(charge)
-        return limit ? [{ charge, limit }] : []
+  /** The charges under a limit, or the 413 of those larger than their burst. */
+  function limitedOf(charges: readonly RateCharge[]): Limited[] | Extract<RateVerdict, { status: 413 }> {
+    const limited = charges.flatMap((charge) => {
+      const limit = limitOf(charge)
+      return limit ? [{ charge, limit, view: views.of(charge.deviceId) }] : []
+    })
+    const tooLarge = limited.filter(({ charge, limit }) => charge.points > limit.burst_points)
+    if (tooLarge.length === 0) return limited
+    return {
+      ok: false,
+      status: 413,
+      message: 'the request holds more points than a device may ever send at once; nothing was queued',
+      errors: tooLarge.map(({ charge, limit }) => ({
+        path: BODY,
+        message: `${charge.points} points for device ${charge.deviceId}, more than its burst of ${limit.burst_points} (split the request)`,
+      })),
+    }
+  }
+
+  const bucketTake = ({ charge, limit, view }: Limited, cost: number) => ({
+    name: String(charge.deviceId),
+    perSecond: limit.points_per_second,
+    burst: limit.burst_points,
+    cost,
+    // This instance's takes admitted for a MULTI not yet run must stay in the bucket too.
+    reserve: cost > 0 ? view.deferred : 0,
+  })
+
+  /** One take per queue prefix (one script call each: one cluster slot), all at once. */
+  async function takeByPrefix(
+    groups: Limited[][],
+    sign: 1 | -1,
+  ): Promise<PromiseSettledResult<TakeReading>[]> {
+    for (const group of groups)
+      for (const { charge, view } of group) view.checking += sign > 0 ? charge.points : 0
+    const readings = await Promise.allSettled(
+      groups.map((group) => buckets.takeReading(group.map((l) => bucketTake(l, sign * l.charge.points)))),
+    )
+    groups.forEach((group, g) => {
+      const reading = readings[g]
+      group.forEach((l, i) => {
+        if (sign > 0) l.view.checking -= l.charge.points
+        const level = reading?.status === 'fulfilled' ? reading.value.levels[i] : undefined
+        if (reading?.status === 'fulfilled' && level !== undefined)
+          views.see(l.view, limitKey(l.limit), { level, at: reading.value.at })
       })
-      const tooLarge = limited.filter(({ charge, limit }) => charge.points > limit.burst_points)
-      if (tooLarge.length > 0) {
-        return {
-          ok: false,
-          status: 413,
-          message: 'the request holds more points than a device may ever send at once; nothing was queued',
-          errors: tooLarge.map(({ charge, limit }) => ({
-            path: BODY,
-            message: `${charge.points} points for device ${charge.deviceId}, more than its burst of ${limit.burst_points} (split the request)`,
-          })),
-        }
-      }
-      const taken = await buckets.take(
-        limited.map(({ charge, limit }) => ({
-          name: String(charge.deviceId),
-          perSecond: limit.points_per_second,
-          burst: limit.burst_points,
-          cost: charge.points,
-        })),
-      )
-      if (taken.ok) return { ok: true }
-      const retryAfterSeconds = Math.max(1, Math.ceil(taken.retryAfterMs / 1000))
-      return {
-        ok: false,
-        status: 429,
-        retryAfterSeconds,
-        message: `over the device's rate limit; nothing was queued, retry in ${retryAfterSeconds} s`,
-      }
+    })
+    return readings
+  }
+
+  /**
+   * Decides in Redis, taking at once, every device's points or none. Devices of several queue
+   * partitions are in several hash slots, so one take per partition: should one refuse, the others'
+   * tokens are given back (meanwhile they are missing, which can only refuse, never admit, too much).
+   */
+  async function takeNow(limited: Limited[]): Promise<RateVerdict> {
+    const byPrefix = new Map<string, Limited[]>()
+    for (const l of limited) {
+      const prefix = buckets.prefixOf(String(l.charge.deviceId))
+      const group = byPrefix.get(prefix)
+      if (group) group.push(l)
+      else byPrefix.set(prefix, [l])
+    }
+    const groups = [...byPrefix.values()]
+    const readings = await takeByPrefix(groups, 1)
+    const taken = groups.filter((_, g) => {
+      const reading = readings[g]
+      return reading?.status === 'fulfilled' && reading.value.ok
+    })
+    if (taken.length === groups.length) return { ok: true }
+    if (taken.length > 0) await takeByPrefix(taken, -1)
+    const failed = readings.find((r) => r.status === 'rejected')
+    if (failed) throw failed.reason
+    const retryAfterMs = Math.max(
+      ...readings.map((r) => (r.status === 'fulfilled' && !r.value.ok ? r.value.retryAfterMs : 0)),
+    )
+    const retryAfterSeconds = Math.max(1, Math.ceil(retryAfterMs / 1000))
+    return {
+      ok: false,
+      status: 429,
+      retryAfterSeconds,
+      message: `over the device's rate limit; nothing was queued, retry in ${retryAfterSeconds} s`,
+    }
+  }
+
+  /** The take of an admitted batch, to run in the MULTI that queues it. */
+  function deferredTake({ charge, limit, view }: Limited): MultiTake {
+    const cost = charge.points
+    view.deferred += cost
+    let settled = false
+    return {
+      deviceId: charge.deviceId,
+      key: buckets.keyOf(String(charge.deviceId)),
+      perSecond: limit.points_per_second,
+      burst: limit.burst_points,
+      cost,
+      settle(reading) {
+        if (settled) return
+        settled = true
+        view.deferred -= cost
+        if (reading) views.see(view, limitKey(limit), reading)
+      },
+    }
+  }
+
+  return {
+    /** Every device's points taken now in Redis, or none. */
+    async admit(charges: readonly RateCharge[]): Promise<RateVerdict> {
+      const limited = limitedOf(charges)
+      if (!Array.isArray(limited)) return limited
+      return takeNow(limited)
+    },
+
+    /**
+     * One device's request queued through the group commit: admitted at once when, by this
+     * instance's view (at most VIEW_FRESH_MS old, of the same limit), its bucket holds the points and
+     * UNASKED_MARGIN of its burst besides, with the take (the `take` of the verdict) to run in the
+     * batch's MULTI; decided in Redis as `admit` otherwise, e.g. near its limit or unknown here.
+     */
+    async admitDeferring(charge: RateCharge): Promise<RateVerdict> {
+      const limited = limitedOf([charge])
+      if (!Array.isArray(limited)) return limited
+      const [one] = limited
+      if (!one) return { ok: true }
+      const estimate = views.estimate(one.view, {
+        key: limitKey(one.limit),
+        perSecond: one.limit.points_per_second,
+        burst: one.limit.burst_points,
+      })
+      if (estimate !== undefined && estimate >= charge.points + UNASKED_MARGIN * one.limit.burst_points)
+        return { ok: true, take: deferredTake(one) }
+      return takeNow(limited)
     },
   }
 }
 
 export type DeviceRateLimiter = ReturnType<typeof createDeviceRateLimiter>
 
-/** The device rate limiter of an app, from its QUEUE_PREFIX and DEVICE_RATE_* variables. */
+/**
+ * The device rate limiter of an app, from its QUEUE_PREFIX, QUEUE_PARTITIONS and DEVICE_RATE_*
+ * variables: a device's bucket lives under its queue partition's hash tag, so that the MULTI
+ * queueing its batch can take from it.
+ */
 export function deviceRateLimiterFrom(
   redis: Parameters<typeof createTokenBuckets>[0],
-  config: { QUEUE_PREFIX: string; DEVICE_RATE_POINTS_PER_SECOND: number; DEVICE_RATE_BURST_POINTS: number },
+  config: {
+    QUEUE_PREFIX: string
+    QUEUE_PARTITIONS?: number | undefined
+    DEVICE_RATE_POINTS_PER_SECOND: number
+    DEVICE_RATE_BURST_POINTS: number
+  },
 ): DeviceRateLimiter {
-  return createDeviceRateLimiter(createTokenBuckets(redis, config.QUEUE_PREFIX, 'device'), {
+  const layout = queueLayout(config.QUEUE_PREFIX, config.QUEUE_PARTITIONS ?? 1)
+  const prefixOf = (name: string) => partitionPrefix(layout, partitionOfDevice(layout, Number(name)))
+  return createDeviceRateLimiter(createTokenBuckets(redis, prefixOf, 'device'), {
     pointsPerSecond: config.DEVICE_RATE_POINTS_PER_SECOND,
     burstPoints: config.DEVICE_RATE_BURST_POINTS,
   })

@@ -2,7 +2,7 @@ import { loadMqttBridgeConfig } from '@iotflow/config'
 import { createQueueDepths, type QueueDepths, queueLayout } from '@iotflow/queue'
 import { createTestDatabase, serviceUrls, type TestDatabase } from '@iotflow/testkit'
 import { useTestRedis } from '@iotflow/testkit/use-test-redis'
-import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest'
 import { assembleIngest, type IngestAssembly } from './ingest-assembly.js'
 
 /** The ingest path as the gateway and the bridge assemble it, on the real Redis and PostgreSQL. */
@@ -89,5 +89,26 @@ describe('the ingest path', () => {
     const refused = await ingest.ingestService.ingest(limited, body(T0 + 10))
     expect(refused).toMatchObject({ status: 429, retryAfterSeconds: expect.any(Number) })
     expect(await backlogPoints()).toEqual(before)
+  })
+
+  it('admits a device far from its limit without a call of its own: its tokens are taken in the MULTI', async () => {
+    const sender = { ...device(5), rate_limit: { points_per_second: 0.001, burst_points: 1000 } }
+    const body = (t: number) => ({ points: [0, 1].map((i) => ({ timestamp: t + i, data: { level: i } })) })
+    // Unknown here: decided in Redis, whose answer (the level) this instance keeps.
+    expect((await ingest.ingestService.ingest(sender, body(T0 + 100))).status).toBe(202)
+    const sent = vi.spyOn(redis.redis(), 'sendCommand')
+    try {
+      for (let i = 1; i <= 10; i++)
+        expect((await ingest.ingestService.ingest(sender, body(T0 + 100 + 10 * i))).status).toBe(202)
+      const takes = sent.mock.calls
+        .map(([command]) => command as unknown as { inTransaction: boolean; args: unknown[] })
+        .filter((command) => command.args.some((arg) => String(arg).includes(':bucket:device:5')))
+      expect(takes.filter((command) => !command.inTransaction)).toEqual([])
+      expect(takes.filter((command) => command.inTransaction)).toHaveLength(10)
+    } finally {
+      sent.mockRestore()
+    }
+    const state = await redis.redis().get(`{${redis.prefix}}:bucket:device:5`)
+    expect(Number(state?.split(' ')[0])).toBeCloseTo(1000 - 22, 0)
   })
 })

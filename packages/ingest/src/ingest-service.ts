@@ -96,11 +96,15 @@ export function createIngestService({
       if (typeErrors.length > 0) return refused(400, typeErrors)
 
       // The rate check runs while the batch gathers for its group commit (the enqueuer awaits it
-      // before the MULTI and leaves the batch out if refused): it adds no wait of its own.
-      const admission = admitRate(rateLimiter, [
-        { deviceId: device.id, rateLimit: device.rate_limit, points: parsed.points.length },
-      ]).then((verdict) => {
+      // before the MULTI and leaves the batch out if refused): it adds no wait of its own. A device
+      // far from its limit is admitted without asking Redis, its tokens taken in the MULTI.
+      const admission = admitRate(
+        rateLimiter,
+        [{ deviceId: device.id, rateLimit: device.rate_limit, points: parsed.points.length }],
+        'deferring',
+      ).then((verdict) => {
         if (!verdict.ok) throw new RateRefused(verdict)
+        return verdict.take
       })
       admission.catch(() => {}) // its failure is answered through the enqueue; never unhandled
       try {
@@ -174,13 +178,19 @@ export function createIngestService({
 
 export type IngestService = ReturnType<typeof createIngestService>
 
-/** The rate limiter's verdict on a request's charges (admitted when there is no limiter). */
+/**
+ * The rate limiter's verdict on a request's charges (admitted when there is no limiter). `deferring`:
+ * one device's request queued through the group commit, whose take may ride its MULTI.
+ */
 export async function admitRate(
   rateLimiter: DeviceRateLimiter | undefined,
   charges: RateCharge[],
+  mode: 'now' | 'deferring' = 'now',
 ): Promise<RateVerdict> {
   if (!rateLimiter) return { ok: true }
   try {
+    const [only] = charges
+    if (mode === 'deferring' && only && charges.length === 1) return await rateLimiter.admitDeferring(only)
     return await rateLimiter.admit(charges)
   } catch (cause) {
     throw new IngestUnavailableError('rate-limits', { cause })

@@ -3,8 +3,9 @@
  * of N > 1 keeps its queues (parent, both store queues), its alert stream and its backlog counter under
  * the hash tag `{<prefix>:p<k>}`, so a flow stays in one Redis Cluster slot while the partitions
  * spread over the cluster's masters. N = 1 is the layout before partitions: `{<prefix>}`, so an
- * upgrade finds the jobs already queued. Everything else (device events, token buckets, alert
- * deliveries, the writers' hold) stays under `{<prefix>}` whatever N.
+ * upgrade finds the jobs already queued. A device's token bucket lives under its partition's tag too
+ * (the MULTI queueing its batch takes from it: multi-take.ts). Everything else (device events,
+ * registration buckets, alert deliveries, the writers' hold) stays under `{<prefix>}` whatever N.
  */
 export interface QueueLayout {
   /** QUEUE_PREFIX. */

@@ -8,10 +8,8 @@ import {
   type QueueBaseOptions,
 } from 'bullmq'
 import type { ChainableCommander } from 'ioredis'
-import { ALERT_ENTRY_DATA, alertStreamKey } from '../alert-stream/alert-stream-keys.js'
-import { backlogKey, storeQueueNames } from '../backlog/backlog.js'
-import { bullPrefix } from '../catalog.js'
-import { onSharedConnection, type RedisConnection } from '../redis/connection.js'
+import { ALERT_ENTRY_DATA } from '../alert-stream/alert-stream-keys.js'
+import { storeQueueNames } from '../backlog/backlog.js'
 import { SharedPayloadJob, serializedOnce } from './shared-payload-job.js'
 
 /**
@@ -23,7 +21,7 @@ import { SharedPayloadJob, serializedOnce } from './shared-payload-job.js'
  * bullmq-contract.test.ts fails on an upgrade that changes either (docs/pipeline.md, "BullMQ beyond
  * its public API").
  */
-class BacklogCountingFlowProducer extends FlowProducer {
+export class BacklogCountingFlowProducer extends FlowProducer {
   /** The flows being added whose payload also goes to the alert stream. */
   private readonly withAlertEntry = new WeakSet<FlowJob>()
 
@@ -65,18 +63,4 @@ class BacklogCountingFlowProducer extends FlowProducer {
     }
     return added
   }
-}
-
-export type FanOutFlowProducer = BacklogCountingFlowProducer
-
-/** The FlowProducer of the fan-out, counting every store job's points into the backlog. */
-export function createBacklogCountingFlowProducer(
-  connection: RedisConnection,
-  queuePrefix: string,
-): FanOutFlowProducer {
-  return new BacklogCountingFlowProducer(
-    { connection, prefix: bullPrefix(queuePrefix), ...onSharedConnection },
-    backlogKey(queuePrefix),
-    alertStreamKey(queuePrefix),
-  )
 }

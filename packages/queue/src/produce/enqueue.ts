@@ -16,27 +16,36 @@ import {
 } from '../catalog.js'
 import { allPartitions, partitionOfDevice, partitionPrefix, type QueueLayout } from '../partitions.js'
 import type { RedisConnection } from '../redis/connection.js'
-import { createBacklogCountingFlowProducer } from './backlog-counting-flow-producer.js'
+import { type MultiTake, settledOnce } from './multi-take.js'
 import { type ReplicaAck, waitForReplicas } from './replica-ack.js'
+import { createTokenTakingFlowProducer } from './token-taking-flow-producer.js'
 
 /** A device's batch to queue. */
 export type NewBatch = DeviceBatch
+
+/**
+ * What a caller's admission check answers for a batch it admits: nothing, or tokens to take in the
+ * MULTI that queues the batch (multi-take.ts), settled whether or not that MULTI runs.
+ */
+export type Admission = MultiTake | undefined
 
 export interface BatchEnqueuer {
   /**
    * Resolves only once Redis has accepted the whole fan-out; rejects if it did not. `admission`, a
    * check of the caller's that is still running (its rate limit), must resolve before the batch is
-   * queued; if it rejects, nothing of the batch is queued and `enqueue` rejects with its error. A
-   * group commit runs it while the batch gathers, so it adds no wait of its own.
+   * queued; if it rejects, nothing of the batch is queued and `enqueue` rejects with its error; if
+   * it resolves with a take, the take runs in the batch's MULTI. A group commit runs it while the
+   * batch gathers, so it adds no wait of its own.
    */
-  enqueue(batch: NewBatch, admission?: Promise<unknown>): Promise<{ batchId: string }>
+  enqueue(batch: NewBatch, admission?: Promise<Admission>): Promise<{ batchId: string }>
   /**
    * Several device batches (of any devices) as one batch per queue partition: all of a partition's
    * are queued, or none. Resolves with the id of the batch that carries each, once per batch given;
    * rejects when any partition's could not be queued (the others' may be: a retry is harmless, as
-   * points are keyed by device and time).
+   * points are keyed by device and time). Each of `takes` runs in the MULTI of its device's partition
+   * and is settled either way.
    */
-  enqueueMany(batches: NewBatch[]): Promise<{ batchId: string }[]>
+  enqueueMany(batches: NewBatch[], takes?: readonly MultiTake[]): Promise<{ batchId: string }[]>
   /** The queue partition a device's batches go to: batches of different partitions never share a flow. */
   partitionOf(deviceId: number): number
   close(): Promise<void>
@@ -73,48 +82,51 @@ export function createBatchEnqueuer(
   // Per partition, counting each store job's points into its backlog in the same MULTI (backlog.ts).
   const flowsOf = allPartitions(layout).map((partition) => {
     const queuePrefix = partitionPrefix(layout, partition)
-    return { queuePrefix, producer: createBacklogCountingFlowProducer(connection, queuePrefix) }
+    return { queuePrefix, producer: createTokenTakingFlowProducer(connection, queuePrefix) }
   })
   const storeOptions = Object.fromEntries(
     storeQueues.map((key) => [key, storeJobOptionsWith(key, retry)]),
   ) as Record<StoreQueueKey, JobsOptions>
   const partitionOf = (deviceId: number) => partitionOfDevice(layout, deviceId)
 
-  /** One partition's device batches as one flow, in one MULTI. */
-  async function enqueueFlow(partition: number, batches: NewBatch[]): Promise<string> {
+  /** One partition's device batches as one flow, in one MULTI, with the takes of its devices. */
+  async function enqueueFlow(
+    partition: number,
+    batches: NewBatch[],
+    takes: readonly MultiTake[] = [],
+  ): Promise<string> {
     const { queuePrefix, producer } = flowsOf[partition] as (typeof flowsOf)[number]
     const flow = fanOut(batches, storeOptions)
-    if (options.alertFanOut?.()) await producer.addWithAlertEntry(flow.job)
-    else await producer.add(flow.job)
+    await producer.addTaking(flow.job, takes, options.alertFanOut?.() ?? false)
     if (options.replicasAck) await waitForReplicas(connection, queuePrefix, options.replicasAck)
     return flow.batchId
   }
 
-  async function enqueueMany(batches: NewBatch[]) {
+  async function enqueueMany(batches: NewBatch[], handed: readonly MultiTake[] = []) {
+    const takes = handed.map(settledOnce)
     if (layout.partitions === 1) {
-      const batchId = await enqueueFlow(0, batches)
+      const batchId = await enqueueFlow(0, batches, takes)
       return batches.map(() => ({ batchId }))
     }
-    const byPartition = new Map<number, NewBatch[]>()
-    for (const batch of batches) {
-      const partition = partitionOf(batch.device_id)
-      const group = byPartition.get(partition)
-      if (group) group.push(batch)
-      else byPartition.set(partition, [batch])
-    }
+    const takesOf = groupedBy(takes, (take) => partitionOf(take.deviceId))
+    const byPartition = groupedBy(batches, (batch) => partitionOf(batch.device_id))
     const ids = new Map(
       await Promise.all(
         [...byPartition].map(
-          async ([partition, group]) => [partition, await enqueueFlow(partition, group)] as const,
+          async ([partition, group]) =>
+            [partition, await enqueueFlow(partition, group, takesOf.get(partition))] as const,
         ),
-      ),
+      ).finally(() => {
+        // A take whose device has no batch here is never in a MULTI: released.
+        for (const take of takes) take.settle(undefined)
+      }),
     )
     return batches.map((batch) => ({ batchId: ids.get(partitionOf(batch.device_id)) as string }))
   }
   return {
     async enqueue(batch, admission) {
-      await admission
-      const [queued] = await enqueueMany([batch])
+      const take = await admission
+      const [queued] = await enqueueMany([batch], take ? [take] : [])
       return queued as { batchId: string }
     },
     enqueueMany,
@@ -153,4 +165,16 @@ function fanOut(
       })),
     },
   }
+}
+
+/** Items by a key, in the order met. */
+function groupedBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
+  const groups = new Map<K, T[]>()
+  for (const item of items) {
+    const key = keyOf(item)
+    const group = groups.get(key)
+    if (group) group.push(item)
+    else groups.set(key, [item])
+  }
+  return groups
 }

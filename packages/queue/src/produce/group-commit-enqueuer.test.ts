@@ -20,9 +20,9 @@ function counting(inner: BatchEnqueuer) {
   const calls: number[] = []
   const enqueuer: BatchEnqueuer = {
     ...inner,
-    enqueueMany(batches) {
+    enqueueMany(batches, takes) {
       calls.push(batches.length)
-      return inner.enqueueMany(batches)
+      return inner.enqueueMany(batches, takes)
     },
   }
   return { enqueuer, calls }
@@ -75,10 +75,10 @@ describe('group commit enqueuer (real Redis)', () => {
     let checked = 0
     // Each check takes 10 ms, within the 20 ms the group lingers: the flush waits for none of them.
     const admission = (ok: boolean) =>
-      new Promise<void>((resolve, reject) =>
+      new Promise<undefined>((resolve, reject) =>
         setTimeout(() => {
           checked++
-          if (ok) resolve()
+          if (ok) resolve(undefined)
           else reject(refusal)
         }, 10),
       )

@@ -1,13 +1,16 @@
 import { asError } from '../consume/as-error.js'
 import { type GathererLimits, JobGatherer } from '../consume/job-gatherer.js'
-import type { BatchEnqueuer, NewBatch } from './enqueue.js'
+import type { Admission, BatchEnqueuer, NewBatch } from './enqueue.js'
+import type { MultiTake } from './multi-take.js'
 
 interface Pending {
   batch: NewBatch
   /** The caller's own check, run while the batch gathers (enqueue's `admission`). */
-  admission?: Promise<unknown> | undefined
+  admission?: Promise<Admission> | undefined
   /** The id of the batch that carried it, set when its group is queued. */
   queuedAs?: string
+  /** Set once its take (if any) is handed to the inner enqueuer, which settles it. */
+  handedOver?: boolean
 }
 
 /**
@@ -19,16 +22,20 @@ interface Pending {
  * merged. Each caller's promise resolves only once the MULTI that carried its batch succeeded, with
  * that batch's id, and rejects with the MULTI's error otherwise: an acknowledgement still waits for
  * its own enqueue. A caller's `admission` runs while its batch gathers and is awaited at the flush;
- * a batch it refuses is left out.
+ * a batch it refuses is left out, and the takes of those it admits ride their partition's MULTI.
  */
 export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: GathererLimits): BatchEnqueuer {
   const gatherer = new JobGatherer<Pending>(async (gathered) => {
     // A batch whose admission failed is left out of the MULTI; its caller gets that failure.
     const failures = new Map<string, Error>()
     const admissions = await Promise.allSettled(gathered.map(({ value }) => value.admission))
+    const takeOf = new Map<string, MultiTake>()
     const items = gathered.filter((item, i) => {
       const admission = admissions[i]
-      if (admission?.status !== 'rejected') return true
+      if (admission?.status !== 'rejected') {
+        if (admission?.value) takeOf.set(item.id, admission.value)
+        return true
+      }
       failures.set(item.id, asError(admission.reason))
       return false
     })
@@ -44,7 +51,11 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
     }
     const outcomes = await Promise.allSettled(
       [...byPartition.values()].map(async (group) => {
-        const [queued] = await inner.enqueueMany(mergedByDevice(group.map(({ value }) => value.batch)))
+        const takes = group.flatMap(({ id, value }) => {
+          value.handedOver = true
+          return takeOf.get(id) ?? []
+        })
+        const [queued] = await inner.enqueueMany(mergedByDevice(group.map(({ value }) => value.batch)), takes)
         for (const { value } of group) value.queuedAs = queued?.batchId
       }),
     )
@@ -64,10 +75,19 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
       admission?.catch(() => {})
       const pending: Pending = { batch, admission }
       nextId = (nextId + 1) % Number.MAX_SAFE_INTEGER
-      await gatherer.add({ id: String(nextId), points: batch.points.length, value: pending })
+      try {
+        await gatherer.add({ id: String(nextId), points: batch.points.length, value: pending })
+      } finally {
+        // A take whose batch never reached the enqueuer (refused by the gatherer) is released.
+        if (!pending.handedOver)
+          admission?.then(
+            (take) => take?.settle(undefined),
+            () => {},
+          )
+      }
       return { batchId: pending.queuedAs as string }
     },
-    enqueueMany: (batches) => inner.enqueueMany(batches),
+    enqueueMany: (batches, takes) => inner.enqueueMany(batches, takes),
     partitionOf: (deviceId) => inner.partitionOf(deviceId),
     close() {
       closing ??= gatherer.drain().then(() => inner.close())

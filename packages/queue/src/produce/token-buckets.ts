@@ -7,10 +7,50 @@ export interface BucketTake {
   name: string
   perSecond: number
   burst: number
+  /** Negative: tokens given back (capped at the burst), e.g. a take undone. */
   cost: number
+  /**
+   * Tokens that must be left besides `cost` for the take to pass (not taken): what the caller has
+   * already admitted on its own but not yet taken in Redis (device-rate-limiter.ts). Default 0.
+   */
+  reserve?: number
 }
 
 export type TakeResult = { ok: true } | { ok: false; retryAfterMs: number }
+
+/**
+ * A take's result with what Redis saw: each bucket's level after it (floored; what is left when
+ * refused) and Redis's clock in ms then, which orders the levels read by different calls.
+ */
+export type TakeReading = TakeResult & { levels: number[]; at: number }
+
+/**
+ * Lua that sets `tokens` to the level of bucket KEYS[key] at `now` (ms), refilled at `rate` up to
+ * `burst`: a bucket is one string, "<tokens> <ms>" (possibly negative: see multi-take.ts), read
+ * with GET. Shared with the take inside the group commit's MULTI.
+ */
+export const READ_LEVEL_LUA = `
+local function level_of(key, rate, burst, now)
+  local state = redis.call('GET', key)
+  if not state then return burst end
+  local sep = string.find(state, ' ', 1, true)
+  local tokens = tonumber(string.sub(state, 1, sep - 1))
+  local elapsed = now - tonumber(string.sub(state, sep + 1))
+  if elapsed > 0 then tokens = tokens + elapsed * rate / 1000 end
+  -- Capped even with no time elapsed: a limit just lowered holds at most its new burst.
+  if tokens > burst then tokens = burst end
+  return tokens
+end
+local function write_level(key, left, rate, burst, now)
+  redis.call('SET', key, left .. ' ' .. now, 'PX', math.ceil((burst - left) * 1000 / rate) + 1000)
+end
+local now_parts = redis.call('TIME')
+local now = now_parts[1] * 1000 + math.floor(now_parts[2] / 1000)
+`
+
+/** The key of bucket `name` of `kind` under a queue prefix's hash tag. */
+export const bucketKey = (queuePrefix: string, kind: string, name: string) =>
+  `${bullPrefix(queuePrefix)}:bucket:${kind}:${name}`
 
 /**
  * Token buckets in Redis, shared by every gateway and bridge. The script decides a list of takes,
@@ -20,53 +60,45 @@ export type TakeResult = { ok: true } | { ok: false; retryAfterMs: number }
  * would be full again, so an idle sender costs no memory. A bucket is one string, "<tokens> <ms>",
  * read with GET and written with one SET PX: a hash needed three calls, the dearest part of the script.
  * ARGV[1]: a JSON array (cjson decodes it in C, cheaper than one argument per number): per take, its
- * bucket count n, then rate, burst and cost of each of its n buckets (KEYS in order).
+ * bucket count n, then rate, burst, cost and reserve of each of its n buckets (KEYS in order).
+ * Answers {waits, levels (each bucket's after its take, floored), now}.
  */
-const TAKE_SCRIPT = `
-local now_parts = redis.call('TIME')
-local now = now_parts[1] * 1000 + math.floor(now_parts[2] / 1000)
+const TAKE_SCRIPT = `${READ_LEVEL_LUA}
 local args = cjson.decode(ARGV[1])
 local answers = {}
 local levels = {}
+local tokens_of = {}
 local k = 0
 local a = 1
 while a <= #args do
   local n = args[a]
   local wait = 0
   for i = 1, n do
-    local at = a + 3 * i
-    local rate, burst, cost = args[at - 2], args[at - 1], args[at]
-    local tokens = burst
-    local state = redis.call('GET', KEYS[k + i])
-    if state then
-      local sep = string.find(state, ' ', 1, true)
-      local elapsed = now - tonumber(string.sub(state, sep + 1))
-      if elapsed > 0 then
-        tokens = tonumber(string.sub(state, 1, sep - 1)) + elapsed * rate / 1000
-        if tokens > burst then tokens = burst end
-      else
-        tokens = tonumber(string.sub(state, 1, sep - 1))
-      end
-    end
-    levels[i] = tokens
-    if tokens < cost then
-      local w = math.ceil((cost - tokens) * 1000 / rate)
+    local at = a + 4 * i
+    local rate, burst, cost, reserve = args[at - 3], args[at - 2], args[at - 1], args[at]
+    local tokens = level_of(KEYS[k + i], rate, burst, now)
+    tokens_of[i] = tokens
+    if cost > 0 and tokens < cost + reserve then
+      local w = math.ceil((cost + reserve - tokens) * 1000 / rate)
       if w > wait then wait = w end
     end
   end
-  if wait == 0 then
-    for i = 1, n do
-      local at = a + 3 * i
-      local rate, burst = args[at - 2], args[at - 1]
-      local left = levels[i] - args[at]
-      redis.call('SET', KEYS[k + i], left .. ' ' .. now, 'PX', math.ceil((burst - left) * 1000 / rate) + 1000)
+  for i = 1, n do
+    local at = a + 4 * i
+    local left = tokens_of[i]
+    if wait == 0 then
+      local rate, burst = args[at - 3], args[at - 2]
+      left = left - args[at - 1]
+      if left > burst then left = burst end
+      write_level(KEYS[k + i], left, rate, burst, now)
     end
+    levels[#levels + 1] = math.floor(left)
   end
   answers[#answers + 1] = wait
   k = k + n
-  a = a + 1 + 3 * n
+  a = a + 1 + 4 * n
 end
-return answers
+return {answers, levels, now}
 `
 
 const COMMAND = 'iotflowTakeTokens'
@@ -86,30 +118,34 @@ const MAX_CALLS_IN_FLIGHT = 1
 const TAKE_LINGER_MS = 1
 
 type WithTakeCommand = RedisConnection & {
-  [COMMAND](keyCount: number, ...keysAndArgs: (string | number)[]): Promise<number[]>
+  [COMMAND](keyCount: number, ...keysAndArgs: (string | number)[]): Promise<[number[], number[], number]>
 }
 
 interface PendingTake {
   takes: readonly BucketTake[]
-  resolve(result: TakeResult): void
+  /** The queue prefix of every bucket of the take: one call per prefix (one cluster slot). */
+  queuePrefix: string
+  resolve(result: TakeReading): void
   reject(error: unknown): void
 }
 
 /**
- * Buckets of one kind (`kind` names them: `device`, `registration`) under the queue prefix's hash
- * tag, so that one call over several buckets stays in one Redis Cluster slot. The takes asked for
- * within `lingerMs` (TAKE_LINGER_MS) of the first, or while the previous call is out, go to Redis
- * in one script call (each still decided on its own, in one atomic step), so the check costs a
- * request a share of a script call, not a call.
+ * Buckets of one kind (`kind` names them: `device`, `registration`) under a queue prefix's hash
+ * tag: `queuePrefix`, or per bucket name when a function (device buckets live in their device's
+ * queue partition, so that the group commit's MULTI can take from them: multi-take.ts). The takes
+ * asked for within `lingerMs` (TAKE_LINGER_MS) of the first, or while the previous call is out, go
+ * to Redis in one script call per prefix (each still decided on its own, in one atomic step), so the
+ * check costs a request a share of a script call, not a call. One take's buckets must share a prefix.
  */
 export function createTokenBuckets(
   redis: RedisConnection,
-  queuePrefix: string,
+  queuePrefix: string | ((name: string) => string),
   kind: string,
   { lingerMs = TAKE_LINGER_MS }: { lingerMs?: number } = {},
 ) {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: TAKE_SCRIPT })
-  const keyPrefix = `${bullPrefix(queuePrefix)}:bucket:${kind}:`
+  const prefixOf = typeof queuePrefix === 'string' ? () => queuePrefix : queuePrefix
+  const keyOf = (name: string) => bucketKey(prefixOf(name), kind, name)
   let pending: PendingTake[] = []
   let scheduled = false
   let inFlight = 0
@@ -120,29 +156,40 @@ export function createTokenBuckets(
     inFlight++
     const batch = pending.slice(0, MAX_TAKES_PER_CALL)
     pending = pending.slice(batch.length)
+    const byPrefix = new Map<string, PendingTake[]>()
+    for (const take of batch) {
+      const group = byPrefix.get(take.queuePrefix)
+      if (group) group.push(take)
+      else byPrefix.set(take.queuePrefix, [take])
+    }
+    Promise.allSettled([...byPrefix.values()].map(call)).then(called, called)
+  }
+
+  /** One script call for takes whose buckets share a prefix. */
+  async function call(group: PendingTake[]) {
     const keys: string[] = []
     const args: number[] = []
-    for (const { takes } of batch) {
+    for (const { takes } of group) {
       args.push(takes.length)
       for (const take of takes) {
-        keys.push(keyPrefix + take.name)
-        args.push(take.perSecond, take.burst, take.cost)
+        keys.push(keyOf(take.name))
+        args.push(take.perSecond, take.burst, take.cost, take.reserve ?? 0)
       }
     }
     keys.push(JSON.stringify(args))
-    ;(redis as WithTakeCommand)[COMMAND](keys.length - 1, ...keys).then(
-      (waits) => {
-        called()
-        batch.forEach((take, i) => {
-          const waitMs = Number(waits[i])
-          take.resolve(waitMs === 0 ? { ok: true } : { ok: false, retryAfterMs: waitMs })
-        })
-      },
-      (error: unknown) => {
-        called()
-        for (const take of batch) take.reject(error)
-      },
-    )
+    try {
+      const [waits, levels, at] = await (redis as WithTakeCommand)[COMMAND](keys.length - 1, ...keys)
+      let level = 0
+      group.forEach((take, i) => {
+        const waitMs = Number(waits[i])
+        const own = levels.slice(level, level + take.takes.length).map(Number)
+        level += take.takes.length
+        const result: TakeResult = waitMs === 0 ? { ok: true } : { ok: false, retryAfterMs: waitMs }
+        take.resolve({ ...result, levels: own, at: Number(at) })
+      })
+    } catch (error) {
+      for (const take of group) take.reject(error)
+    }
   }
 
   function called() {
@@ -158,15 +205,29 @@ export function createTokenBuckets(
     else setImmediate(send)
   }
 
+  /** Takes, with what Redis saw of each bucket. */
+  function takeReading(takes: readonly BucketTake[]): Promise<TakeReading> {
+    if (takes.length === 0) return Promise.resolve({ ok: true, levels: [], at: 0 })
+    const prefixes = new Set(takes.map((take) => prefixOf(take.name)))
+    if (prefixes.size > 1)
+      return Promise.reject(new Error('one take spans buckets of several queue prefixes (hash slots)'))
+    return new Promise((resolve, reject) => {
+      pending.push({ takes, queuePrefix: [...prefixes][0] as string, resolve, reject })
+      schedule(lingerMs)
+    })
+  }
+
   return {
     /** Takes `cost` tokens from every bucket given, atomically; none when one of them lacks tokens. */
-    take(takes: readonly BucketTake[]): Promise<TakeResult> {
-      if (takes.length === 0) return Promise.resolve({ ok: true })
-      return new Promise((resolve, reject) => {
-        pending.push({ takes, resolve, reject })
-        schedule(lingerMs)
-      })
+    async take(takes: readonly BucketTake[]): Promise<TakeResult> {
+      const { levels: _, at: __, ...result } = await takeReading(takes)
+      return result
     },
+    takeReading,
+    /** The Redis key of bucket `name`: where a take inside another MULTI must look (multi-take.ts). */
+    keyOf,
+    /** The queue prefix (hash tag) bucket `name` lives under. */
+    prefixOf,
   }
 }
 
