@@ -73,6 +73,15 @@ describe('app configuration', () => {
     ).toEqual(['WRITER_LOCK_DURATION_MS', 'WRITER_STALLED_INTERVAL_MS'])
   })
 
+  it('keeps three PostgreSQL writes and two InfluxDB writes in flight by default; an override is honoured', () => {
+    expect(loadWriterPostgresConfig({}).WRITER_MAX_INFLIGHT_WRITES).toBe(3)
+    expect(loadWriterInfluxConfig({ INFLUX_API: 'v1' }).WRITER_MAX_INFLIGHT_WRITES).toBe(2)
+    expect(loadWriterPostgresConfig({ WRITER_MAX_INFLIGHT_WRITES: '2' }).WRITER_MAX_INFLIGHT_WRITES).toBe(2)
+    expect(problemsOf(() => loadWriterPostgresConfig({ WRITER_MAX_INFLIGHT_WRITES: '0' }))).toEqual([
+      'WRITER_MAX_INFLIGHT_WRITES',
+    ])
+  })
+
   it('bounds the queue backlog: 1,000,000 points by default, for every app; a bad value is named', () => {
     const env = { ADMIN_TOKEN: 'a-long-enough-token' }
     expect(loadGatewayConfig(env).BACKLOG_MAX_POINTS).toBe(1_000_000)
