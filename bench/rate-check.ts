@@ -122,7 +122,7 @@ try {
     )
     const limiter = createDeviceRateLimiter(buckets, { pointsPerSecond: 1_000_000, burstPoints: 1_000_000 })
     const admission = (device: number) =>
-      limiter.admitDeferring({ deviceId: device, points: 1 }).then((verdict) => {
+      Promise.resolve(limiter.admitDeferring({ deviceId: device, points: 1 })).then((verdict) => {
         if (!verdict.ok) throw new Error('a bench device was refused: its limit is meant to be out of reach')
         return verdict.take
       })

@@ -43,15 +43,15 @@ export class BucketViews {
   }
 
   /**
-   * What the device holds now, for `limit`, as far as this instance can tell without asking: the
+   * What the device holds now, under the limit `limitKey` (its rate and burst), as far as this instance can tell without asking: the
    * level last read, refilled since it was read (by this instance's clock, from when the answer
    * arrived: never more than Redis will count), less its own takes not in it; undefined when the
    * view is stale or of another limit.
    */
-  estimate(view: BucketView, limit: { key: string; perSecond: number; burst: number }): number | undefined {
+  estimate(view: BucketView, limitKey: string, perSecond: number, burst: number): number | undefined {
     const age = this.now() - view.seenAt
-    if (view.limit !== limit.key || age > VIEW_FRESH_MS) return undefined
-    const refilled = Math.min(limit.burst, view.level + (age * limit.perSecond) / 1000)
+    if (view.limit !== limitKey || age > VIEW_FRESH_MS) return undefined
+    const refilled = Math.min(burst, view.level + (age * perSecond) / 1000)
     return refilled - view.deferred - view.checking
   }
 

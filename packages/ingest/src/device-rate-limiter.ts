@@ -36,13 +36,42 @@ export type RateVerdict =
  */
 const UNASKED_MARGIN = 0.5
 
+const ADMITTED: RateVerdict = Object.freeze({ ok: true })
+
+/** The 413 of charges larger than their device's burst: no retry could ever pass them. */
+function tooLargeVerdict(
+  tooLarge: readonly { charge: RateCharge; limit: RateLimit }[],
+): Extract<RateVerdict, { status: 413 }> {
+  return {
+    ok: false,
+    status: 413,
+    message: 'the request holds more points than a device may ever send at once; nothing was queued',
+    errors: tooLarge.map(({ charge, limit }) => ({
+      path: BODY,
+      message: `${charge.points} points for device ${charge.deviceId}, more than its burst of ${limit.burst_points} (split the request)`,
+    })),
+  }
+}
+
 interface Limited {
   charge: RateCharge
   limit: RateLimit
   view: BucketView
 }
 
-const limitKey = (limit: RateLimit) => `${limit.points_per_second}/${limit.burst_points}`
+/**
+ * A limit's identity in a bucket view ("rate/burst"), made once per limit object: a device's limit
+ * stays the same object while its device is cached, and the default is made once.
+ */
+const keyOfLimit = new WeakMap<RateLimit, string>()
+function limitKey(limit: RateLimit): string {
+  let key = keyOfLimit.get(limit)
+  if (key === undefined) {
+    key = `${limit.points_per_second}/${limit.burst_points}`
+    keyOfLimit.set(limit, key)
+  }
+  return key
+}
 
 /**
  * Per-device rate limits in points, shared by every gateway and bridge through Redis: a request is
@@ -54,11 +83,11 @@ const limitKey = (limit: RateLimit) => `${limit.points_per_second}/${limit.burst
  */
 export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: DefaultRateLimit) {
   const views = new BucketViews()
-  const limitOf = (charge: RateCharge): RateLimit | null =>
-    charge.rateLimit ??
-    (defaults.pointsPerSecond > 0
+  const defaultLimit: RateLimit | null =
+    defaults.pointsPerSecond > 0
       ? { points_per_second: defaults.pointsPerSecond, burst_points: defaults.burstPoints }
-      : null)
+      : null
+  const limitOf = (charge: RateCharge): RateLimit | null => charge.rateLimit ?? defaultLimit
 
   /** The charges under a limit, or the 413 of those larger than their burst. */
   function limitedOf(charges: readonly RateCharge[]): Limited[] | Extract<RateVerdict, { status: 413 }> {
@@ -67,16 +96,7 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
       return limit ? [{ charge, limit, view: views.of(charge.deviceId) }] : []
     })
     const tooLarge = limited.filter(({ charge, limit }) => charge.points > limit.burst_points)
-    if (tooLarge.length === 0) return limited
-    return {
-      ok: false,
-      status: 413,
-      message: 'the request holds more points than a device may ever send at once; nothing was queued',
-      errors: tooLarge.map(({ charge, limit }) => ({
-        path: BODY,
-        message: `${charge.points} points for device ${charge.deviceId}, more than its burst of ${limit.burst_points} (split the request)`,
-      })),
-    }
+    return tooLarge.length === 0 ? limited : tooLargeVerdict(tooLarge)
   }
 
   const bucketTake = ({ charge, limit, view }: Limited, cost: number) => ({
@@ -145,7 +165,7 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
     }
   }
 
-  /** The take of an admitted batch, to run in the MULTI that queues it. */
+  /** The take of an admitted batch, to run in the MULTI that queues it; settled once (MultiTake). */
   function deferredTake({ charge, limit, view }: Limited): MultiTake {
     const cost = charge.points
     view.deferred += cost
@@ -178,20 +198,18 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
      * instance's view (at most VIEW_FRESH_MS old, of the same limit), its bucket holds the points and
      * UNASKED_MARGIN of its burst besides, with the take (the `take` of the verdict) to run in the
      * batch's MULTI; decided in Redis as `admit` otherwise, e.g. near its limit or unknown here.
+     * A verdict reached without Redis is returned as is, not as a promise.
      */
-    async admitDeferring(charge: RateCharge): Promise<RateVerdict> {
-      const limited = limitedOf([charge])
-      if (!Array.isArray(limited)) return limited
-      const [one] = limited
-      if (!one) return { ok: true }
-      const estimate = views.estimate(one.view, {
-        key: limitKey(one.limit),
-        perSecond: one.limit.points_per_second,
-        burst: one.limit.burst_points,
-      })
-      if (estimate !== undefined && estimate >= charge.points + UNASKED_MARGIN * one.limit.burst_points)
+    admitDeferring(charge: RateCharge): RateVerdict | Promise<RateVerdict> {
+      // The common case (a device far from its limit) decides here, without a promise or an array.
+      const limit = limitOf(charge)
+      if (limit === null) return ADMITTED
+      if (charge.points > limit.burst_points) return tooLargeVerdict([{ charge, limit }])
+      const one = { charge, limit, view: views.of(charge.deviceId) }
+      const estimate = views.estimate(one.view, limitKey(limit), limit.points_per_second, limit.burst_points)
+      if (estimate !== undefined && estimate >= charge.points + UNASKED_MARGIN * limit.burst_points)
         return { ok: true, take: deferredTake(one) }
-      return takeNow(limited)
+      return takeNow([one])
     },
   }
 }

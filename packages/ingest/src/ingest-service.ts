@@ -7,7 +7,7 @@ import {
   type StoredPoint,
   type TelemetryLimits,
 } from '@iotflow/contracts'
-import type { BatchEnqueuer } from '@iotflow/queue'
+import type { Admission, BatchEnqueuer } from '@iotflow/queue'
 import type { Context } from '@opentelemetry/api'
 import type { DeviceRateLimiter, RateCharge, RateVerdict } from './device-rate-limiter.js'
 import type { FieldTypeRegistry } from './field-type-registry.js'
@@ -98,13 +98,10 @@ export function createIngestService({
       // The rate check runs while the batch gathers for its group commit (the enqueuer awaits it
       // before the MULTI and leaves the batch out if refused): it adds no wait of its own. A device
       // far from its limit is admitted without asking Redis, its tokens taken in the MULTI.
-      const admission = admitRate(
-        rateLimiter,
-        [{ deviceId: device.id, rateLimit: device.rate_limit, points: parsed.points.length }],
-        'deferring',
-      ).then((verdict) => {
-        if (!verdict.ok) throw new RateRefused(verdict)
-        return verdict.take
+      const admission = deferredAdmission(rateLimiter, {
+        deviceId: device.id,
+        rateLimit: device.rate_limit,
+        points: parsed.points.length,
       })
       admission.catch(() => {}) // its failure is answered through the enqueue; never unhandled
       try {
@@ -178,23 +175,48 @@ export function createIngestService({
 
 export type IngestService = ReturnType<typeof createIngestService>
 
-/**
- * The rate limiter's verdict on a request's charges (admitted when there is no limiter). `deferring`:
- * one device's request queued through the group commit, whose take may ride its MULTI.
- */
+/** The rate limiter's verdict on a request's charges (admitted when there is no limiter). */
 export async function admitRate(
   rateLimiter: DeviceRateLimiter | undefined,
   charges: RateCharge[],
-  mode: 'now' | 'deferring' = 'now',
 ): Promise<RateVerdict> {
   if (!rateLimiter) return { ok: true }
   try {
-    const [only] = charges
-    if (mode === 'deferring' && only && charges.length === 1) return await rateLimiter.admitDeferring(only)
     return await rateLimiter.admit(charges)
   } catch (cause) {
     throw new IngestUnavailableError('rate-limits', { cause })
   }
+}
+
+const NO_TAKE: Promise<Admission> = Promise.resolve(undefined)
+
+/**
+ * The admission of one device's request queued through the group commit, for the enqueuer to await
+ * at the flush: the take to ride its MULTI (none when there is no limit or it was taken in Redis),
+ * or a RateRefused. A verdict the limiter reached without Redis costs one resolved promise.
+ */
+function deferredAdmission(
+  rateLimiter: DeviceRateLimiter | undefined,
+  charge: RateCharge,
+): Promise<Admission> {
+  if (!rateLimiter) return NO_TAKE
+  try {
+    const verdict = rateLimiter.admitDeferring(charge)
+    if (!(verdict instanceof Promise)) return Promise.resolve(takeOf(verdict))
+    return verdict.then(takeOf, (cause) => {
+      throw new IngestUnavailableError('rate-limits', { cause })
+    })
+  } catch (cause) {
+    return Promise.reject(
+      cause instanceof RateRefused ? cause : new IngestUnavailableError('rate-limits', { cause }),
+    )
+  }
+}
+
+/** An admitted verdict's take; a refusal thrown, for the enqueuer to hand back to the ingest path. */
+function takeOf(verdict: RateVerdict): Admission {
+  if (!verdict.ok) throw new RateRefused(verdict)
+  return verdict.take
 }
 
 /** Carries the rate limiter's refusal through the enqueuer to the ingest path that asked. */

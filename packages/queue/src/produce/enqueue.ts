@@ -16,7 +16,7 @@ import {
 } from '../catalog.js'
 import { allPartitions, partitionOfDevice, partitionPrefix, type QueueLayout } from '../partitions.js'
 import type { RedisConnection } from '../redis/connection.js'
-import { type MultiTake, settledOnce } from './multi-take.js'
+import type { MultiTake } from './multi-take.js'
 import { type ReplicaAck, waitForReplicas } from './replica-ack.js'
 import { createTokenTakingFlowProducer } from './token-taking-flow-producer.js'
 
@@ -102,8 +102,7 @@ export function createBatchEnqueuer(
     return flow.batchId
   }
 
-  async function enqueueMany(batches: NewBatch[], handed: readonly MultiTake[] = []) {
-    const takes = handed.map(settledOnce)
+  async function enqueueMany(batches: NewBatch[], takes: readonly MultiTake[] = []) {
     if (layout.partitions === 1) {
       const batchId = await enqueueFlow(0, batches, takes)
       return batches.map(() => ({ batchId }))

@@ -15,7 +15,10 @@ const batch = (deviceId: number, points = 1): NewBatch => ({
   points: Array.from({ length: points }, (_, i) => ({ t: 1_800_000_000_000 + i, data: { v: i } })),
 })
 
-/** A take of `cost` from device `deviceId`'s bucket under `queuePrefix`, recording how it settled. */
+/**
+ * A take of `cost` from device `deviceId`'s bucket under `queuePrefix`, recording how it settled:
+ * the first settle only, as MultiTake's contract has it (device-rate-limiter.ts's takes do the same).
+ */
 function takeOf(
   queuePrefix: string,
   deviceId: number,
@@ -28,7 +31,9 @@ function takeOf(
     key: bucketKey(queuePrefix, 'device', String(deviceId)),
     ...limit,
     cost,
-    settle: (reading) => settled.push(reading),
+    settle: (reading) => {
+      if (settled.length === 0) settled.push(reading)
+    },
   }
   return { take, settled }
 }

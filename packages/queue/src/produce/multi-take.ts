@@ -16,26 +16,12 @@ export interface MultiTake {
   burst: number
   cost: number
   /**
-   * Called once: with the bucket's level after the take and Redis's clock (ms) then, once the
-   * MULTI ran; with undefined when the take did not run (the MULTI failed or was never sent).
+   * With the bucket's level after the take and Redis's clock (ms) then, once the MULTI ran; with
+   * undefined when the take did not run (the MULTI failed or was never sent). Only the first call
+   * counts: the enqueuer settles what it was handed from every way out (the MULTI's answer, its
+   * failure, a batch never sent), so an implementation ignores the calls after the first.
    */
   settle(reading: { level: number; at: number } | undefined): void
-}
-
-/**
- * The take, settled at most once: the enqueuer settles what it was handed from every way out (the
- * MULTI's answer, its failure, a batch never sent), and only the first counts.
- */
-export function settledOnce(take: MultiTake): MultiTake {
-  let settled = false
-  return {
-    ...take,
-    settle(reading) {
-      if (settled) return
-      settled = true
-      take.settle(reading)
-    },
-  }
 }
 
 /**
