@@ -147,6 +147,7 @@ try {
       )
     }
     await enqueuer.close()
+    await limiter.close()
   }
 } finally {
   redis.disconnect()

@@ -1,3 +1,5 @@
+import type { RateLimit } from '@iotflow/contracts'
+
 /**
  * How long a bucket level read from Redis may decide a request without asking again: within it, the
  * other instances' takes this one cannot see are bounded (docs/telemetry-contract.md, "Rate limits").
@@ -17,6 +19,27 @@ export interface BucketView {
   deferred: number
   /** Points of exact checks sent whose answer has not come back. */
   checking: number
+  /**
+   * Points of queued batches not yet taken from the bucket (owed-points.ts), also in `deferred`;
+   * since when (this instance's clock), and under which limit they were admitted.
+   */
+  owed: number
+  owedSince: number
+  owedLimit: RateLimit | undefined
+}
+
+/**
+ * A limit's identity in a view ("rate/burst"), made once per limit object: a device's limit stays
+ * the same object while its device is cached, and the default is made once.
+ */
+const keyOfLimit = new WeakMap<RateLimit, string>()
+export function limitKey(limit: RateLimit): string {
+  let key = keyOfLimit.get(limit)
+  if (key === undefined) {
+    key = `${limit.points_per_second}/${limit.burst_points}`
+    keyOfLimit.set(limit, key)
+  }
+  return key
 }
 
 /**
@@ -29,14 +52,25 @@ export class BucketViews {
   private readonly views = new Map<number, BucketView>()
   private lastSweep = 0
 
-  constructor(private readonly now: () => number = () => performance.now()) {}
+  /** `now`: this instance's clock, in ms. */
+  constructor(readonly now: () => number = () => performance.now()) {}
 
   /** The device's view, made (empty, never fresh) if there is none. */
   of(deviceId: number): BucketView {
     this.sweep()
     let view = this.views.get(deviceId)
     if (!view) {
-      view = { level: 0, at: -1, seenAt: Number.NEGATIVE_INFINITY, limit: '', deferred: 0, checking: 0 }
+      view = {
+        level: 0,
+        at: -1,
+        seenAt: Number.NEGATIVE_INFINITY,
+        limit: '',
+        deferred: 0,
+        checking: 0,
+        owed: 0,
+        owedSince: 0,
+        owedLimit: undefined,
+      }
       this.views.set(deviceId, view)
     }
     return view

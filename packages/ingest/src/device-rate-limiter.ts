@@ -8,7 +8,8 @@ import {
   type TakeReading,
   type TokenBuckets,
 } from '@iotflow/queue'
-import { type BucketView, BucketViews } from './bucket-views.js'
+import { type BucketView, BucketViews, limitKey } from './bucket-views.js'
+import { createOwedPoints } from './owed-points.js'
 
 /** The limit of devices without one of their own (DEVICE_RATE_*); 0 points a second: none. */
 export interface DefaultRateLimit {
@@ -60,29 +61,17 @@ interface Limited {
 }
 
 /**
- * A limit's identity in a bucket view ("rate/burst"), made once per limit object: a device's limit
- * stays the same object while its device is cached, and the default is made once.
- */
-const keyOfLimit = new WeakMap<RateLimit, string>()
-function limitKey(limit: RateLimit): string {
-  let key = keyOfLimit.get(limit)
-  if (key === undefined) {
-    key = `${limit.points_per_second}/${limit.burst_points}`
-    keyOfLimit.set(limit, key)
-  }
-  return key
-}
-
-/**
  * Per-device rate limits in points, shared by every gateway and bridge through Redis: a request is
  * admitted only if every device it carries has the tokens for its points, and then all are taken in
  * the same step. A request larger than a device's burst could never pass: it is told so (413), not
  * told to retry. `admit` decides in Redis and takes at once; `admitDeferring` (requests queued
  * through the group commit) admits a device far from its limit by this instance's recent view of its
- * bucket, with the take done in the MULTI that queues the batch, and asks Redis otherwise.
+ * bucket, with the take done in the MULTI that queues the batch (for small batches, in that of a
+ * later one: owed-points.ts), and asks Redis otherwise. `close` takes what is still owed.
  */
 export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: DefaultRateLimit) {
   const views = new BucketViews()
+  const owed = createOwedPoints(buckets, views)
   const defaultLimit: RateLimit | null =
     defaults.pointsPerSecond > 0
       ? { points_per_second: defaults.pointsPerSecond, burst_points: defaults.burstPoints }
@@ -136,6 +125,8 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
    * tokens are given back (meanwhile they are missing, which can only refuse, never admit, too much).
    */
   async function takeNow(limited: Limited[]): Promise<RateVerdict> {
+    // What the devices owe is taken first, under the limit it was admitted with.
+    await owed.takeOwedBy(limited.map((l) => l.charge.deviceId))
     const byPrefix = new Map<string, Limited[]>()
     for (const l of limited) {
       const prefix = buckets.prefixOf(String(l.charge.deviceId))
@@ -165,26 +156,6 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
     }
   }
 
-  /** The take of an admitted batch, to run in the MULTI that queues it; settled once (MultiTake). */
-  function deferredTake({ charge, limit, view }: Limited): MultiTake {
-    const cost = charge.points
-    view.deferred += cost
-    let settled = false
-    return {
-      deviceId: charge.deviceId,
-      key: buckets.keyOf(String(charge.deviceId)),
-      perSecond: limit.points_per_second,
-      burst: limit.burst_points,
-      cost,
-      settle(reading) {
-        if (settled) return
-        settled = true
-        view.deferred -= cost
-        if (reading) views.see(view, limitKey(limit), reading)
-      },
-    }
-  }
-
   return {
     /** Every device's points taken now in Redis, or none. */
     async admit(charges: readonly RateCharge[]): Promise<RateVerdict> {
@@ -197,7 +168,7 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
      * One device's request queued through the group commit: admitted at once when, by this
      * instance's view (at most VIEW_FRESH_MS old, of the same limit), its bucket holds the points and
      * UNASKED_MARGIN of its burst besides, with the take (the `take` of the verdict) to run in the
-     * batch's MULTI; decided in Redis as `admit` otherwise, e.g. near its limit or unknown here.
+     * batch's MULTI (a take of 0 while its points are owed); decided in Redis as `admit` otherwise, e.g. near its limit or unknown here.
      * A verdict reached without Redis is returned as is, not as a promise.
      */
     admitDeferring(charge: RateCharge): RateVerdict | Promise<RateVerdict> {
@@ -208,9 +179,12 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
       const one = { charge, limit, view: views.of(charge.deviceId) }
       const estimate = views.estimate(one.view, limitKey(limit), limit.points_per_second, limit.burst_points)
       if (estimate !== undefined && estimate >= charge.points + UNASKED_MARGIN * limit.burst_points)
-        return { ok: true, take: deferredTake(one) }
+        return { ok: true, take: owed.takeFor(charge.deviceId, one.view, limit, charge.points) }
       return takeNow([one])
     },
+
+    /** Takes what devices owe (owed-points.ts) and stops; the caller closes the connection after. */
+    close: () => owed.close(),
   }
 }
 

@@ -55,7 +55,10 @@ export interface IngestAssembly {
   backlog: BacklogMonitor
   /** Whether any alert rule exists: only then does a batch also go to the alert evaluator. */
   alertRulesExist: AlertRuleWatch<boolean>
-  /** Flushes the group commit, then stops the monitor and the watch; the caller closes sql and redis. */
+  /**
+   * Flushes the group commit, takes the points devices owe, then stops the monitor and the watch;
+   * the caller closes sql and redis.
+   */
   close(): Promise<void>
 }
 
@@ -115,6 +118,8 @@ export async function assembleIngest(options: IngestAssemblyOptions): Promise<In
     close() {
       closing ??= (async () => {
         await batchEnqueuer.close()
+        // After the group commit's last MULTIs: their batches' owed points are taken too.
+        await rateLimiter.close()
         await backlog.close()
         await alertRulesExist.close()
       })()

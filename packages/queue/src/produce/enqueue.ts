@@ -109,17 +109,20 @@ export function createBatchEnqueuer(
     }
     const takesOf = groupedBy(takes, (take) => partitionOf(take.deviceId))
     const byPartition = groupedBy(batches, (batch) => partitionOf(batch.device_id))
-    const ids = new Map(
-      await Promise.all(
-        [...byPartition].map(
-          async ([partition, group]) =>
-            [partition, await enqueueFlow(partition, group, takesOf.get(partition))] as const,
-        ),
-      ).finally(() => {
-        // A take whose device has no batch here is never in a MULTI: released.
-        for (const take of takes) take.settle(undefined)
-      }),
+    // Every partition's MULTI is awaited, failed or not, before the takes left over are released.
+    const outcomes = await Promise.allSettled(
+      [...byPartition].map(
+        async ([partition, group]) =>
+          [partition, await enqueueFlow(partition, group, takesOf.get(partition))] as const,
+      ),
     )
+    // A take whose device has no batch here is never in a MULTI: released.
+    for (const take of takes) take.settle(false)
+    const ids = new Map<number, string>()
+    for (const outcome of outcomes) {
+      if (outcome.status === 'rejected') throw outcome.reason
+      ids.set(...outcome.value)
+    }
     return batches.map((batch) => ({ batchId: ids.get(partitionOf(batch.device_id)) as string }))
   }
   return {

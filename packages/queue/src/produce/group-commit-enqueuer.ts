@@ -81,7 +81,7 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
         // A take whose batch never reached the enqueuer (refused by the gatherer) is released.
         if (!pending.handedOver)
           admission?.then(
-            (take) => take?.settle(undefined),
+            (take) => take?.settle(false),
             () => {},
           )
       }

@@ -25,14 +25,14 @@ function takeOf(
   cost: number,
   limit = { perSecond: 0.001, burst: 10 },
 ) {
-  const settled: ({ level: number; at: number } | undefined)[] = []
+  const settled: { queued: boolean; level?: number; at?: number }[] = []
   const take: MultiTake = {
     deviceId,
     key: bucketKey(queuePrefix, 'device', String(deviceId)),
     ...limit,
     cost,
-    settle: (reading) => {
-      if (settled.length === 0) settled.push(reading)
+    settle: (queued, reading) => {
+      if (settled.length === 0) settled.push({ queued, ...reading })
     },
   }
   return { take, settled }
@@ -51,9 +51,25 @@ describe('tokens taken in the MULTI that queues a batch', () => {
     await enqueuer.enqueueMany([batch(1, 4), batch(1, 9)], [first.take, second.take])
     // Inside a MULTI it cannot refuse: 10 - 4 - 9 leaves the bucket 3 in debt. The device's takes
     // are one take of their sum, whose level each is told.
-    expect(first.settled).toEqual([{ level: -3, at: expect.any(Number) }])
-    expect(second.settled).toEqual([{ level: -3, at: expect.any(Number) }])
+    expect(first.settled).toEqual([{ queued: true, level: -3, at: expect.any(Number) }])
+    expect(second.settled).toEqual([{ queued: true, level: -3, at: expect.any(Number) }])
     expect(tokensIn(await redis().get(first.take.key))).toBeCloseTo(-3, 2)
+    await enqueuer.close()
+  })
+
+  it('a take of 0 takes nothing and learns only that its batch was queued, beside a real take', async () => {
+    const enqueuer = createBatchEnqueuer(redis(), queueLayout(prefix))
+    const owing = takeOf(prefix, 2, 0)
+    const taking = takeOf(prefix, 3, 4)
+    await enqueuer.enqueueMany([batch(2, 5), batch(3, 4)], [owing.take, taking.take])
+    expect(owing.settled).toEqual([{ queued: true }])
+    expect(taking.settled).toEqual([{ queued: true, level: 6, at: expect.any(Number) }])
+    expect(await redis().get(owing.take.key)).toBeNull()
+    // Alone in its MULTI, with no script added to it.
+    const alone = takeOf(prefix, 2, 0)
+    await enqueuer.enqueueMany([batch(2, 1)], [alone.take])
+    expect(alone.settled).toEqual([{ queued: true }])
+    expect(await redis().get(alone.take.key)).toBeNull()
     await enqueuer.close()
   })
 
@@ -67,7 +83,7 @@ describe('tokens taken in the MULTI that queues a batch', () => {
       takes.map(({ take }) => take),
     )
     for (const [i, { settled, take }] of takes.entries()) {
-      expect(settled).toEqual([{ level: 10 - (i + 1), at: expect.any(Number) }])
+      expect(settled).toEqual([{ queued: true, level: 10 - (i + 1), at: expect.any(Number) }])
       expect(tokensIn(await redis().get(take.key))).toBeCloseTo(10 - (i + 1), 2)
     }
     await enqueuer.close()
@@ -93,7 +109,7 @@ describe('tokens taken in the MULTI that queues a batch', () => {
         takes.map(({ take }) => take),
       )
       for (const [i, { settled, take }] of takes.entries()) {
-        expect(settled).toEqual([{ level: 20 - (i + 1), at: expect.any(Number) }])
+        expect(settled).toEqual([{ queued: true, level: 20 - (i + 1), at: expect.any(Number) }])
         expect(tokensIn(await connection.get(take.key))).toBeCloseTo(20 - (i + 1), 2)
       }
       await enqueuer.close()
@@ -121,7 +137,7 @@ describe('tokens taken in the MULTI that queues a batch', () => {
       await connection.config('SET', 'maxmemory', '1')
       const failed = takeOf(prefix, 7, 5)
       await expect(enqueuer.enqueueMany([batch(7, 5)], [failed.take])).rejects.toThrow(/EXECABORT/)
-      expect(failed.settled).toEqual([undefined])
+      expect(failed.settled).toEqual([{ queued: false }])
       await connection.config('SET', 'maxmemory', '0')
       expect(await connection.get(failed.take.key)).toBeNull()
       expect(await waiting()).toBe(1)
@@ -132,14 +148,14 @@ describe('tokens taken in the MULTI that queues a batch', () => {
       const owed = takeOf(prefix, 7, 5)
       await enqueuer.enqueueMany([batch(7, 5)], [owed.take])
       expect(await waiting()).toBe(2)
-      expect(owed.settled).toEqual([undefined])
+      expect(owed.settled).toEqual([{ queued: true }])
       await waitFor(async () => tokensIn(await connection.get(owed.take.key)) !== null, {
         what: 'the owed take',
       })
       expect(tokensIn(await connection.get(owed.take.key))).toBeCloseTo(5, 2)
       const next = takeOf(prefix, 7, 1)
       await enqueuer.enqueueMany([batch(7, 1)], [next.take])
-      expect(next.settled).toEqual([{ level: 4, at: expect.any(Number) }])
+      expect(next.settled).toEqual([{ queued: true, level: 4, at: expect.any(Number) }])
       await depths.close()
       await enqueuer.close()
     } finally {

@@ -1,11 +1,19 @@
 import type { ChainableCommander } from 'ioredis'
 import type { RedisConnection } from '../redis/connection.js'
-import { READ_LEVEL_LUA } from './token-buckets.js'
+import {
+  type ConnectionWithUnconditionalTake,
+  defineUnconditionalTake,
+  UNCONDITIONAL_TAKE_COMMAND,
+  type UnconditionalTake,
+  type UnconditionalTakeReply,
+  unconditionalTakeArgs,
+} from './token-buckets.js'
 
 /**
  * Tokens a batch takes from its device's bucket inside the MULTI that queues it (token-buckets.ts's
  * format), admitted beforehand without asking Redis (device-rate-limiter.ts): the take is atomic
- * with the enqueue and costs no round trip of its own.
+ * with the enqueue and costs no round trip of its own. A take of 0 tokens takes nothing: it only
+ * learns whether its batch was queued (its points are owed, to be taken later by the limiter).
  */
 export interface MultiTake {
   /** Routes the take to the device's queue partition, whose hash tag its bucket shares. */
@@ -16,76 +24,54 @@ export interface MultiTake {
   burst: number
   cost: number
   /**
-   * With the bucket's level after the take and Redis's clock (ms) then, once the MULTI ran; with
-   * undefined when the take did not run (the MULTI failed or was never sent). Only the first call
-   * counts: the enqueuer settles what it was handed from every way out (the MULTI's answer, its
-   * failure, a batch never sent), so an implementation ignores the calls after the first.
+   * How the batch's MULTI ended: `queued` whether it ran, with the bucket's level after the take
+   * and Redis's clock (ms) then when the take ran in it (none for a take of 0, or when the script
+   * failed inside an EXEC that queued the batch: a call of its own then takes the tokens). Only the
+   * first call counts: the enqueuer settles what it was handed from every way out (the MULTI's
+   * answer, its failure, a batch never sent), so an implementation ignores the calls after it.
    */
-  settle(reading: { level: number; at: number } | undefined): void
+  settle(queued: boolean, reading?: { level: number; at: number }): void
 }
 
-/**
- * Takes unconditionally: inside a MULTI the batch is queued whatever the script answers, so it
- * cannot refuse, and may leave a bucket in debt (a negative level), which refuses the device until
- * it has refilled (the pre-check's script counts from the same level). KEYS: the buckets; ARGV[1]: a
- * JSON array of rate, burst and cost per bucket. Answers {levels after (floored), now}.
- */
-const MULTI_TAKE_SCRIPT = `${READ_LEVEL_LUA}
-local args = cjson.decode(ARGV[1])
-local levels = {}
-for i = 1, #KEYS do
-  local rate, burst, cost = args[3 * i - 2], args[3 * i - 1], args[3 * i]
-  local left = level_of(KEYS[i], rate, burst, now) - cost
-  write_level(KEYS[i], left, rate, burst, now)
-  levels[i] = math.floor(left)
-end
-return {levels, now}
-`
-
-const COMMAND = 'iotflowTakeInMulti'
-
-type Reply = [number[], number]
 type MultiWithTake = ChainableCommander & {
-  [COMMAND](keyCount: number, ...keysAndArgs: string[]): ChainableCommander
-}
-type ConnectionWithTake = RedisConnection & {
-  [COMMAND](keyCount: number, ...keysAndArgs: string[]): Promise<Reply>
+  [UNCONDITIONAL_TAKE_COMMAND](keyCount: number, ...keysAndArgs: string[]): ChainableCommander
 }
 
-/**
- * Defines the script on a connection: ioredis copies a connection's scripts into each MULTI made
- * from it afterwards, and sends a script as EVAL the first time on each socket (EVALSHA after), so
- * it is loaded on whichever server (or cluster node) the MULTI reaches.
- */
+/** Defines the take's script on a connection, before any MULTI that carries it is made from it. */
 export function defineMultiTake(redis: RedisConnection): void {
-  if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: MULTI_TAKE_SCRIPT })
+  defineUnconditionalTake(redis)
 }
 
 /**
- * The script's keys and argument: one bucket per device however many of its takes the MULTI
- * carries (their costs summed, the latest limit's rate and burst), and each take's bucket index.
+ * The buckets to take from: one per device however many of its takes the MULTI carries (their
+ * costs summed, the latest limit's rate and burst), and each take's bucket index (-1: takes nothing).
  */
-function keysAndArgs(takes: readonly MultiTake[]): { keysAndArg: string[]; bucketOf: number[] } {
-  const buckets = new Map<string, { index: number; perSecond: number; burst: number; cost: number }>()
+function bucketsOf(takes: readonly MultiTake[]): { buckets: UnconditionalTake[]; bucketOf: number[] } {
+  const buckets: UnconditionalTake[] = []
+  const indexOf = new Map<string, number>()
   const bucketOf = takes.map((take) => {
-    const bucket = buckets.get(take.key)
-    if (!bucket) {
-      const index = buckets.size
-      buckets.set(take.key, { index, perSecond: take.perSecond, burst: take.burst, cost: take.cost })
-      return index
+    if (take.cost === 0) return -1
+    const index = indexOf.get(take.key)
+    if (index === undefined) {
+      indexOf.set(take.key, buckets.length)
+      buckets.push({ key: take.key, perSecond: take.perSecond, burst: take.burst, cost: take.cost })
+      return buckets.length - 1
     }
-    Object.assign(bucket, { perSecond: take.perSecond, burst: take.burst, cost: bucket.cost + take.cost })
-    return bucket.index
+    const bucket = buckets[index] as UnconditionalTake
+    bucket.perSecond = take.perSecond
+    bucket.burst = take.burst
+    bucket.cost += take.cost
+    return index
   })
-  const args = [...buckets.values()].flatMap((bucket) => [bucket.perSecond, bucket.burst, bucket.cost])
-  return { keysAndArg: [...buckets.keys(), JSON.stringify(args)], bucketOf }
+  return { buckets, bucketOf }
 }
 
-/** Settles each take from the script's reply (its bucket's level); undefined when it did not run. */
-function settleFrom(takes: readonly MultiTake[], bucketOf: number[], reply: Reply | undefined) {
+/** Settles each take as queued, with its bucket's level when the script answered. */
+function settleQueued(takes: readonly MultiTake[], bucketOf: number[], reply?: UnconditionalTakeReply) {
   takes.forEach((take, i) => {
     const level = reply?.[0]?.[bucketOf[i] as number]
-    take.settle(level === undefined ? undefined : { level: Number(level), at: Number(reply?.[1]) })
+    if (level === undefined) take.settle(true)
+    else take.settle(true, { level: Number(level), at: Number(reply?.[1]) })
   })
 }
 
@@ -102,9 +88,9 @@ export function addTakesToMulti(
   takes: readonly MultiTake[],
 ) {
   if (takes.length === 0) return
-  const { keysAndArg, bucketOf } = keysAndArgs(takes)
-  const keyCount = keysAndArg.length - 1
-  ;(multi as MultiWithTake)[COMMAND](keyCount, ...keysAndArg)
+  const { buckets, bucketOf } = bucketsOf(takes)
+  const keysAndArg = unconditionalTakeArgs(buckets)
+  if (buckets.length > 0) (multi as MultiWithTake)[UNCONDITIONAL_TAKE_COMMAND](buckets.length, ...keysAndArg)
   const answerIndex = multi.length - 2
   const exec = multi.exec.bind(multi)
   let settled = false
@@ -114,12 +100,17 @@ export function addTakesToMulti(
       settled = true
       running.then(
         (answers) => {
+          if (buckets.length === 0) return settleQueued(takes, bucketOf)
           const [error, reply] = answers?.[answerIndex] ?? [new Error('no answer'), undefined]
-          if (!error) return settleFrom(takes, bucketOf, reply as Reply)
-          settleFrom(takes, bucketOf, undefined)
-          ;(redis as ConnectionWithTake)[COMMAND](keyCount, ...keysAndArg).catch(() => {})
+          if (!error) return settleQueued(takes, bucketOf, reply as UnconditionalTakeReply)
+          settleQueued(takes, bucketOf)
+          ;(redis as ConnectionWithUnconditionalTake)
+            [UNCONDITIONAL_TAKE_COMMAND](buckets.length, ...keysAndArg)
+            .catch(() => {})
         },
-        () => settleFrom(takes, bucketOf, undefined),
+        () => {
+          for (const take of takes) take.settle(false)
+        },
       )
     }
     return running

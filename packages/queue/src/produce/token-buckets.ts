@@ -101,6 +101,60 @@ end
 return {answers, levels, now}
 `
 
+/**
+ * Takes unconditionally: a take that cannot refuse, for tokens already spent. Inside a MULTI the
+ * batch is queued whatever the script answers (multi-take.ts), and points a device was admitted for
+ * and whose batches are queued are owed (device-rate-limiter.ts): either may leave a bucket in debt
+ * (a negative level), which refuses the device until it has refilled (TAKE_SCRIPT counts from the
+ * same level). KEYS: the buckets, each once; ARGV[1]: a JSON array of rate, burst and cost per
+ * bucket. Answers {levels after (floored), now}.
+ */
+const UNCONDITIONAL_TAKE_SCRIPT = `${READ_LEVEL_LUA}
+local args = cjson.decode(ARGV[1])
+local levels = {}
+for i = 1, #KEYS do
+  local rate, burst, cost = args[3 * i - 2], args[3 * i - 1], args[3 * i]
+  local left = level_of(KEYS[i], rate, burst, now) - cost
+  write_level(KEYS[i], left, rate, burst, now)
+  levels[i] = math.floor(left)
+end
+return {levels, now}
+`
+
+export const UNCONDITIONAL_TAKE_COMMAND = 'iotflowTakeInMulti'
+
+/** The unconditional take's answer: each bucket's level after it, and Redis's clock (ms). */
+export type UnconditionalTakeReply = [number[], number]
+
+/** One bucket's unconditional take: its key, its limit, the tokens taken. */
+export interface UnconditionalTake {
+  key: string
+  perSecond: number
+  burst: number
+  cost: number
+}
+
+export type ConnectionWithUnconditionalTake = RedisConnection & {
+  [UNCONDITIONAL_TAKE_COMMAND](keyCount: number, ...keysAndArgs: string[]): Promise<UnconditionalTakeReply>
+}
+
+/**
+ * Defines the unconditional take on a connection: ioredis copies a connection's scripts into each
+ * MULTI made from it afterwards, and sends a script as EVAL the first time on each socket (EVALSHA
+ * after), so it is loaded on whichever server (or cluster node) a call or MULTI reaches.
+ */
+export function defineUnconditionalTake(redis: RedisConnection): void {
+  if (!(UNCONDITIONAL_TAKE_COMMAND in redis))
+    redis.defineCommand(UNCONDITIONAL_TAKE_COMMAND, { lua: UNCONDITIONAL_TAKE_SCRIPT })
+}
+
+/** The script's keys and its one argument, for buckets each given once. */
+export function unconditionalTakeArgs(takes: readonly UnconditionalTake[]): string[] {
+  const args: number[] = []
+  for (const take of takes) args.push(take.perSecond, take.burst, take.cost)
+  return [...takes.map((take) => take.key), JSON.stringify(args)]
+}
+
 const COMMAND = 'iotflowTakeTokens'
 /** Takes decided by one script call at most; more wait for the next. */
 const MAX_TAKES_PER_CALL = 1000
@@ -144,6 +198,7 @@ export function createTokenBuckets(
   { lingerMs = TAKE_LINGER_MS }: { lingerMs?: number } = {},
 ) {
   if (!(COMMAND in redis)) redis.defineCommand(COMMAND, { lua: TAKE_SCRIPT })
+  defineUnconditionalTake(redis)
   const prefixOf = typeof queuePrefix === 'string' ? () => queuePrefix : queuePrefix
   const keyOf = (name: string) => bucketKey(prefixOf(name), kind, name)
   let pending: PendingTake[] = []
@@ -224,6 +279,22 @@ export function createTokenBuckets(
       return result
     },
     takeReading,
+    /**
+     * Takes tokens already spent, which no bucket can refuse (it may go into debt), in one call: the
+     * buckets (each named once) must share a queue prefix. Answers each level after, as takeReading.
+     */
+    async takeUnconditionally(
+      takes: readonly (Omit<UnconditionalTake, 'key'> & { name: string })[],
+    ): Promise<{ levels: number[]; at: number }> {
+      const keysAndArg = unconditionalTakeArgs(
+        takes.map(({ name, ...take }) => ({ key: keyOf(name), ...take })),
+      )
+      const [levels, at] = await (redis as ConnectionWithUnconditionalTake)[UNCONDITIONAL_TAKE_COMMAND](
+        takes.length,
+        ...keysAndArg,
+      )
+      return { levels: levels.map(Number), at: Number(at) }
+    },
     /** The Redis key of bucket `name`: where a take inside another MULTI must look (multi-take.ts). */
     keyOf,
     /** The queue prefix (hash tag) bucket `name` lives under. */

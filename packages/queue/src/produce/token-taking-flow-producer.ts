@@ -41,7 +41,7 @@ class TokenTakingFlowProducer extends BacklogCountingFlowProducer {
     } finally {
       this.takesOf.delete(flow)
       // Takes never put in a MULTI (BullMQ failed before it): released. A settled take ignores it.
-      for (const take of takes) take.settle(undefined)
+      for (const take of takes) take.settle(false)
     }
   }
 
