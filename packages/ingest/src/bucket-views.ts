@@ -26,6 +26,8 @@ export interface BucketView {
   owed: number
   owedSince: number
   owedLimit: RateLimit | undefined
+  /** The bucket's Redis key, once a take of this instance needed it ('' until then). */
+  bucketKey: string
 }
 
 /**
@@ -56,8 +58,8 @@ export class BucketViews {
   constructor(readonly now: () => number = () => performance.now()) {}
 
   /** The device's view, made (empty, never fresh) if there is none. */
-  of(deviceId: number): BucketView {
-    this.sweep()
+  of(deviceId: number, now = this.now()): BucketView {
+    this.sweep(now)
     let view = this.views.get(deviceId)
     if (!view) {
       view = {
@@ -70,6 +72,7 @@ export class BucketViews {
         owed: 0,
         owedSince: 0,
         owedLimit: undefined,
+        bucketKey: '',
       }
       this.views.set(deviceId, view)
     }
@@ -82,8 +85,14 @@ export class BucketViews {
    * arrived: never more than Redis will count), less its own takes not in it; undefined when the
    * view is stale or of another limit.
    */
-  estimate(view: BucketView, limitKey: string, perSecond: number, burst: number): number | undefined {
-    const age = this.now() - view.seenAt
+  estimate(
+    view: BucketView,
+    limitKey: string,
+    perSecond: number,
+    burst: number,
+    now = this.now(),
+  ): number | undefined {
+    const age = now - view.seenAt
     if (view.limit !== limitKey || age > VIEW_FRESH_MS) return undefined
     const refilled = Math.min(burst, view.level + (age * perSecond) / 1000)
     return refilled - view.deferred - view.checking
@@ -105,8 +114,7 @@ export class BucketViews {
     return this.views.size
   }
 
-  private sweep() {
-    const now = this.now()
+  private sweep(now: number) {
     if (now - this.lastSweep < VIEW_FRESH_MS) return
     this.lastSweep = now
     for (const [deviceId, view] of this.views) {

@@ -176,10 +176,13 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
       const limit = limitOf(charge)
       if (limit === null) return ADMITTED
       if (charge.points > limit.burst_points) return tooLargeVerdict([{ charge, limit }])
-      const one = { charge, limit, view: views.of(charge.deviceId) }
-      const estimate = views.estimate(one.view, limitKey(limit), limit.points_per_second, limit.burst_points)
+      // One reading of the clock for the whole decision (performance.now() is a call into the runtime).
+      const now = views.now()
+      const one = { charge, limit, view: views.of(charge.deviceId, now) }
+      const key = limitKey(limit)
+      const estimate = views.estimate(one.view, key, limit.points_per_second, limit.burst_points, now)
       if (estimate !== undefined && estimate >= charge.points + UNASKED_MARGIN * limit.burst_points)
-        return { ok: true, take: owed.takeFor(charge.deviceId, one.view, limit, charge.points) }
+        return { ok: true, take: owed.takeFor(charge.deviceId, one.view, limit, charge.points, now) }
       return takeNow([one])
     },
 

@@ -99,9 +99,15 @@ export function createOwedPoints(buckets: TokenBuckets, views: BucketViews) {
      * otherwise none (a take of 0, which only learns whether the batch was queued: its points are
      * then owed). Settled once (MultiTake).
      */
-    takeFor(deviceId: number, view: BucketView, limit: RateLimit, points: number): MultiTake {
+    takeFor(
+      deviceId: number,
+      view: BucketView,
+      limit: RateLimit,
+      points: number,
+      now = views.now(),
+    ): MultiTake {
       view.deferred += points
-      const now = views.now()
+      if (view.bucketKey === '') view.bucketKey = buckets.keyOf(String(deviceId))
       const carries =
         view.owed + points >= OWED_MAX_SHARE * limit.burst_points ||
         (view.owed > 0 && now - view.owedSince >= OWED_MAX_MS)
@@ -115,7 +121,7 @@ export function createOwedPoints(buckets: TokenBuckets, views: BucketViews) {
       let settled = false
       return {
         deviceId,
-        key: buckets.keyOf(String(deviceId)),
+        key: view.bucketKey,
         perSecond: limit.points_per_second,
         burst: limit.burst_points,
         cost: carries ? points + carried : 0,
