@@ -17,8 +17,9 @@
  * `--aof no` runs the private Redis without its append-only file, to tell what writing each bucket's
  * SET to it costs.
  *
- * Prints the requests (takes) a second, the takes one script call of its own carried on average
- * (takes inside a MULTI are not such calls; `–`: none), and the CPU
+ * Prints the requests (takes) a second, the requests per script call of its own (takes inside a
+ * MULTI are not such calls; the take of points owed by devices that stopped sending is, and may
+ * fall in the next run's window: owed-points.ts; `–`: none), and the CPU
  * each request cost Redis (from INFO) and this process: CPU figures, which hold on a busy machine
  * better than rates.
  */
