@@ -80,10 +80,10 @@ export class BucketViews {
   }
 
   /**
-   * What the device holds now, under the limit `limitKey` (its rate and burst), as far as this instance can tell without asking: the
-   * level last read, refilled since it was read (by this instance's clock, from when the answer
-   * arrived: never more than Redis will count), less its own takes not in it; undefined when the
-   * view is stale or of another limit.
+   * What the device holds now, under the limit `limitKey` (its rate and burst), as far as this
+   * instance can tell without asking: the level last read, refilled since it was read (by this
+   * instance's clock, from when the answer arrived: never more than Redis will count), less its own
+   * takes not in it; undefined when the view is stale or of another limit.
    */
   estimate(
     view: BucketView,

@@ -1,6 +1,7 @@
 import { BODY, type ErrorDetail, type RateLimit } from '@iotflow/contracts'
 import {
   createTokenBuckets,
+  groupedBy,
   type MultiTake,
   partitionOfDevice,
   partitionPrefix,
@@ -127,14 +128,7 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
   async function takeNow(limited: Limited[]): Promise<RateVerdict> {
     // What the devices owe is taken first, under the limit it was admitted with.
     await owed.takeOwedBy(limited.map((l) => l.charge.deviceId))
-    const byPrefix = new Map<string, Limited[]>()
-    for (const l of limited) {
-      const prefix = buckets.prefixOf(String(l.charge.deviceId))
-      const group = byPrefix.get(prefix)
-      if (group) group.push(l)
-      else byPrefix.set(prefix, [l])
-    }
-    const groups = [...byPrefix.values()]
+    const groups = [...groupedBy(limited, (l) => buckets.prefixOf(String(l.charge.deviceId))).values()]
     const readings = await takeByPrefix(groups, 1)
     const taken = groups.filter((_, g) => {
       const reading = readings[g]
@@ -168,8 +162,9 @@ export function createDeviceRateLimiter(buckets: TokenBuckets, defaults: Default
      * One device's request queued through the group commit: admitted at once when, by this
      * instance's view (at most VIEW_FRESH_MS old, of the same limit), its bucket holds the points and
      * UNASKED_MARGIN of its burst besides, with the take (the `take` of the verdict) to run in the
-     * batch's MULTI (a take of 0 while its points are owed); decided in Redis as `admit` otherwise, e.g. near its limit or unknown here.
-     * A verdict reached without Redis is returned as is, not as a promise.
+     * batch's MULTI (a take of 0 while its points are owed); decided in Redis as `admit` otherwise,
+     * e.g. near its limit or unknown here. A verdict reached without Redis is returned as is, not as
+     * a promise.
      */
     admitDeferring(charge: RateCharge): RateVerdict | Promise<RateVerdict> {
       // The common case (a device far from its limit) decides here, without a promise or an array.

@@ -1,5 +1,5 @@
 import type { RateLimit } from '@iotflow/contracts'
-import type { MultiTake, TokenBuckets } from '@iotflow/queue'
+import { groupedBy, type MultiTake, type TokenBuckets } from '@iotflow/queue'
 import { type BucketView, type BucketViews, limitKey } from './bucket-views.js'
 
 /**
@@ -54,41 +54,43 @@ export function createOwedPoints(buckets: TokenBuckets, views: BucketViews) {
    */
   async function flush(due: (deviceId: number, view: BucketView, now: number) => boolean): Promise<void> {
     const now = views.now()
-    const byPrefix = new Map<
-      string,
-      { deviceId: number; view: BucketView; points: number; since: number }[]
-    >()
-    for (const [deviceId, view] of owing) {
-      if (!due(deviceId, view, now)) continue
-      owing.delete(deviceId)
-      const prefix = buckets.prefixOf(String(deviceId))
-      const group = byPrefix.get(prefix) ?? []
-      if (group.length === 0) byPrefix.set(prefix, group)
-      group.push({ deviceId, view, points: view.owed, since: view.owedSince })
-      view.owed = 0
-    }
-    await Promise.all(
-      [...byPrefix.values()].map(async (group) => {
-        const limits = group.map(({ view }) => view.owedLimit as RateLimit)
-        try {
-          const { levels, at } = await buckets.takeUnconditionally(
-            group.map(({ deviceId, points }, i) => ({
-              name: String(deviceId),
-              perSecond: (limits[i] as RateLimit).points_per_second,
-              burst: (limits[i] as RateLimit).burst_points,
-              cost: points,
-            })),
-          )
-          group.forEach(({ view, points }, i) => {
-            view.deferred -= points
-            const level = levels[i]
-            if (level !== undefined) views.see(view, limitKey(limits[i] as RateLimit), { level, at })
-          })
-        } catch {
-          for (const [i, { deviceId, view, points, since }] of group.entries())
-            owe(deviceId, view, points, since, limits[i] as RateLimit)
+    const taken = [...owing]
+      .filter(([deviceId, view]) => due(deviceId, view, now))
+      .map(([deviceId, view]) => {
+        const entry = {
+          deviceId,
+          view,
+          points: view.owed,
+          since: view.owedSince,
+          limit: view.owedLimit as RateLimit,
         }
-      }),
+        owing.delete(deviceId)
+        view.owed = 0
+        return entry
+      })
+    await Promise.all(
+      [...groupedBy(taken, ({ deviceId }) => buckets.prefixOf(String(deviceId))).values()].map(
+        async (group) => {
+          try {
+            const { levels, at } = await buckets.takeUnconditionally(
+              group.map(({ deviceId, points, limit }) => ({
+                name: String(deviceId),
+                perSecond: limit.points_per_second,
+                burst: limit.burst_points,
+                cost: points,
+              })),
+            )
+            group.forEach(({ view, points, limit }, i) => {
+              view.deferred -= points
+              const level = levels[i]
+              if (level !== undefined) views.see(view, limitKey(limit), { level, at })
+            })
+          } catch {
+            for (const { deviceId, view, points, since, limit } of group)
+              owe(deviceId, view, points, since, limit)
+          }
+        },
+      ),
     )
   }
 

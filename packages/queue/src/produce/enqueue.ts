@@ -14,6 +14,7 @@ import {
   storeJobOptionsWith,
   storeQueues,
 } from '../catalog.js'
+import { groupedBy } from '../grouped-by.js'
 import { allPartitions, partitionOfDevice, partitionPrefix, type QueueLayout } from '../partitions.js'
 import type { RedisConnection } from '../redis/connection.js'
 import type { MultiTake } from './multi-take.js'
@@ -167,16 +168,4 @@ function fanOut(
       })),
     },
   }
-}
-
-/** Items by a key, in the order met. */
-function groupedBy<T, K>(items: readonly T[], keyOf: (item: T) => K): Map<K, T[]> {
-  const groups = new Map<K, T[]>()
-  for (const item of items) {
-    const key = keyOf(item)
-    const group = groups.get(key)
-    if (group) group.push(item)
-    else groups.set(key, [item])
-  }
-  return groups
 }

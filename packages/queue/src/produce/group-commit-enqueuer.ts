@@ -1,5 +1,6 @@
 import { asError } from '../consume/as-error.js'
 import { type GathererLimits, JobGatherer } from '../consume/job-gatherer.js'
+import { groupedBy } from '../grouped-by.js'
 import type { Admission, BatchEnqueuer, NewBatch } from './enqueue.js'
 import type { MultiTake } from './multi-take.js'
 
@@ -42,13 +43,7 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
     if (items.length === 0) return failures
     // One MULTI per queue partition: a flow never spans partitions (each is its own cluster slot),
     // and a partition whose MULTI fails fails only its own callers.
-    const byPartition = new Map<number, typeof items>()
-    for (const item of items) {
-      const partition = inner.partitionOf(item.value.batch.device_id)
-      const group = byPartition.get(partition)
-      if (group) group.push(item)
-      else byPartition.set(partition, [item])
-    }
+    const byPartition = groupedBy(items, (item) => inner.partitionOf(item.value.batch.device_id))
     const outcomes = await Promise.allSettled(
       [...byPartition.values()].map(async (group) => {
         const takes = group.flatMap(({ id, value }) => {
@@ -101,13 +96,7 @@ export function createGroupCommitEnqueuer(inner: BatchEnqueuer, limits: Gatherer
  * changes nothing stored); a device's lone batch goes as it came.
  */
 function mergedByDevice(batches: NewBatch[]): NewBatch[] {
-  const byDevice = new Map<string, NewBatch[]>()
-  for (const batch of batches) {
-    const key = `${batch.device_id}\u0000${batch.device_type ?? ''}`
-    const group = byDevice.get(key)
-    if (group) group.push(batch)
-    else byDevice.set(key, [batch])
-  }
+  const byDevice = groupedBy(batches, (batch) => `${batch.device_id}\u0000${batch.device_type ?? ''}`)
   return [...byDevice.values()].map((group) => {
     const [first] = group as [NewBatch, ...NewBatch[]]
     if (group.length === 1) return first

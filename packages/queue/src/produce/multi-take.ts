@@ -1,8 +1,7 @@
 import type { ChainableCommander } from 'ioredis'
 import type { RedisConnection } from '../redis/connection.js'
 import {
-  type ConnectionWithUnconditionalTake,
-  defineUnconditionalTake,
+  takeUnconditionally,
   UNCONDITIONAL_TAKE_COMMAND,
   type UnconditionalTake,
   type UnconditionalTakeReply,
@@ -35,11 +34,6 @@ export interface MultiTake {
 
 type MultiWithTake = ChainableCommander & {
   [UNCONDITIONAL_TAKE_COMMAND](keyCount: number, ...keysAndArgs: string[]): ChainableCommander
-}
-
-/** Defines the take's script on a connection, before any MULTI that carries it is made from it. */
-export function defineMultiTake(redis: RedisConnection): void {
-  defineUnconditionalTake(redis)
 }
 
 /**
@@ -89,8 +83,8 @@ export function addTakesToMulti(
 ) {
   if (takes.length === 0) return
   const { buckets, bucketOf } = bucketsOf(takes)
-  const keysAndArg = unconditionalTakeArgs(buckets)
-  if (buckets.length > 0) (multi as MultiWithTake)[UNCONDITIONAL_TAKE_COMMAND](buckets.length, ...keysAndArg)
+  if (buckets.length > 0)
+    (multi as MultiWithTake)[UNCONDITIONAL_TAKE_COMMAND](buckets.length, ...unconditionalTakeArgs(buckets))
   const answerIndex = multi.length - 2
   const exec = multi.exec.bind(multi)
   let settled = false
@@ -104,9 +98,7 @@ export function addTakesToMulti(
           const [error, reply] = answers?.[answerIndex] ?? [new Error('no answer'), undefined]
           if (!error) return settleQueued(takes, bucketOf, reply as UnconditionalTakeReply)
           settleQueued(takes, bucketOf)
-          ;(redis as ConnectionWithUnconditionalTake)
-            [UNCONDITIONAL_TAKE_COMMAND](buckets.length, ...keysAndArg)
-            .catch(() => {})
+          takeUnconditionally(redis, buckets).catch(() => {})
         },
         () => {
           for (const take of takes) take.settle(false)

@@ -1,4 +1,5 @@
 import { bullPrefix } from '../catalog.js'
+import { groupedBy } from '../grouped-by.js'
 import type { RedisConnection } from '../redis/connection.js'
 
 /** One bucket to take from: refilled at `perSecond` tokens a second, holding at most `burst`. */
@@ -134,7 +135,7 @@ export interface UnconditionalTake {
   cost: number
 }
 
-export type ConnectionWithUnconditionalTake = RedisConnection & {
+type ConnectionWithUnconditionalTake = RedisConnection & {
   [UNCONDITIONAL_TAKE_COMMAND](keyCount: number, ...keysAndArgs: string[]): Promise<UnconditionalTakeReply>
 }
 
@@ -153,6 +154,21 @@ export function unconditionalTakeArgs(takes: readonly UnconditionalTake[]): stri
   const args: number[] = []
   for (const take of takes) args.push(take.perSecond, take.burst, take.cost)
   return [...takes.map((take) => take.key), JSON.stringify(args)]
+}
+
+/**
+ * The unconditional take as a call of its own (not in a MULTI), on a connection it is defined on;
+ * the buckets (each given once) must share a hash slot. Answers each level after, and Redis's clock.
+ */
+export async function takeUnconditionally(
+  redis: RedisConnection,
+  takes: readonly UnconditionalTake[],
+): Promise<{ levels: number[]; at: number }> {
+  const [levels, at] = await (redis as ConnectionWithUnconditionalTake)[UNCONDITIONAL_TAKE_COMMAND](
+    takes.length,
+    ...unconditionalTakeArgs(takes),
+  )
+  return { levels: levels.map(Number), at: Number(at) }
 }
 
 const COMMAND = 'iotflowTakeTokens'
@@ -211,12 +227,7 @@ export function createTokenBuckets(
     inFlight++
     const batch = pending.slice(0, MAX_TAKES_PER_CALL)
     pending = pending.slice(batch.length)
-    const byPrefix = new Map<string, PendingTake[]>()
-    for (const take of batch) {
-      const group = byPrefix.get(take.queuePrefix)
-      if (group) group.push(take)
-      else byPrefix.set(take.queuePrefix, [take])
-    }
+    const byPrefix = groupedBy(batch, (take) => take.queuePrefix)
     Promise.allSettled([...byPrefix.values()].map(call)).then(called, called)
   }
 
@@ -283,18 +294,11 @@ export function createTokenBuckets(
      * Takes tokens already spent, which no bucket can refuse (it may go into debt), in one call: the
      * buckets (each named once) must share a queue prefix. Answers each level after, as takeReading.
      */
-    async takeUnconditionally(
-      takes: readonly (Omit<UnconditionalTake, 'key'> & { name: string })[],
-    ): Promise<{ levels: number[]; at: number }> {
-      const keysAndArg = unconditionalTakeArgs(
+    takeUnconditionally: (takes: readonly (Omit<UnconditionalTake, 'key'> & { name: string })[]) =>
+      takeUnconditionally(
+        redis,
         takes.map(({ name, ...take }) => ({ key: keyOf(name), ...take })),
-      )
-      const [levels, at] = await (redis as ConnectionWithUnconditionalTake)[UNCONDITIONAL_TAKE_COMMAND](
-        takes.length,
-        ...keysAndArg,
-      )
-      return { levels: levels.map(Number), at: Number(at) }
-    },
+      ),
     /** The Redis key of bucket `name`: where a take inside another MULTI must look (multi-take.ts). */
     keyOf,
     /** The queue prefix (hash tag) bucket `name` lives under. */

@@ -5,7 +5,8 @@ import { backlogKey } from '../backlog/backlog.js'
 import { bullPrefix } from '../catalog.js'
 import { onSharedConnection, type RedisConnection } from '../redis/connection.js'
 import { BacklogCountingFlowProducer } from './backlog-counting-flow-producer.js'
-import { addTakesToMulti, defineMultiTake, type MultiTake } from './multi-take.js'
+import { addTakesToMulti, type MultiTake } from './multi-take.js'
+import { defineUnconditionalTake } from './token-buckets.js'
 
 /**
  * The backlog-counting FlowProducer that also takes, in the MULTI of a flow, the tokens of the
@@ -26,7 +27,8 @@ class TokenTakingFlowProducer extends BacklogCountingFlowProducer {
       backlogKey(queuePrefix),
       alertStreamKey(queuePrefix),
     )
-    defineMultiTake(redis)
+    // Defined before any MULTI is made from the connection: ioredis copies its scripts into each.
+    defineUnconditionalTake(redis)
   }
 
   /**
